@@ -1,0 +1,46 @@
+"""The ``scalefit`` command line: parse, call the library, print with rich, write JSON and PNG.
+
+Each command lives in its own module under ``scalefit/commands/`` (typer's one-file-per-command layout), so
+that the commands can grow independently; this file only assembles the app. Startup stays fast because the
+command modules import the library inside their functions.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from scalefit import __version__
+
+app = typer.Typer(
+    name="scalefit",
+    help="Predict language-model training loss from a few short runs: fit loss-curve laws, predict "
+    "unseen schedules, optimise the schedule and plan a compute budget.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"scalefit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True),
+    ] = None,
+) -> None:
+    """Predict language-model training loss from a few short runs.
+
+    Example: scalefit fit data/runs/tiny_*.csv --law mpl
+    """
+
+
+# ---- commands: one module each (keep this list in the order of the README tour) ----

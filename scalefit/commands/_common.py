@@ -1,0 +1,86 @@
+"""What every command shares: user errors become one red line and exit code 2, warnings are printed, JSON
+goes to stdout alone.
+
+Imports here must stay light (typer, rich): this module is loaded for ``scalefit --help``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import warnings
+from typing import Any, Callable, TypeVar
+
+import typer
+from rich.console import Console
+
+from scalefit.errors import ScalefitError, ScalefitWarning
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Human-facing messages go to stderr so that ``--json`` keeps stdout pure JSON.
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def console() -> Console:
+    """A console on the current stdout (looked up per call so CliRunner's captured stdout is used)."""
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    """Print one warning line on stderr."""
+    err_console.print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print one error line on stderr and exit with ``code``."""
+    err_console.print(f"[bold red]error:[/bold red] {escape(message)}", markup=True, highlight=False)
+    raise typer.Exit(code)
+
+
+def escape(text: str) -> str:
+    """Escape rich markup in user text (file names can contain brackets)."""
+    from rich.markup import escape as _escape
+
+    return _escape(text)
+
+
+def print_json(obj: Any) -> None:
+    """Print ``obj`` as JSON on stdout (numpy types converted; NaN/inf become null)."""
+    from scalefit.jsonio import dumps
+
+    typer.echo(dumps(obj))
+
+
+def user_command(fn: F) -> F:
+    """Wrap a command: ScalefitError -> one line + exit 2; ScalefitWarning -> printed ``warning:`` lines."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ScalefitWarning)
+            try:
+                return fn(*args, **kwargs)
+            except ScalefitError as exc:
+                _flush(caught)
+                fail(str(exc))
+            finally:
+                _flush(caught)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _flush(caught: list[warnings.WarningMessage]) -> None:
+    seen: set[str] = set()
+    for w in caught:
+        text = str(w.message)
+        if text not in seen:
+            seen.add(text)
+            warn(escape(text))
+    caught.clear()
+
+
+def dumps_compact(obj: Any) -> str:
+    """One-line JSON, for tables embedded in messages."""
+    return json.dumps(obj, separators=(",", ":"))

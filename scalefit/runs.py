@@ -1,0 +1,94 @@
+"""The :class:`Run` type: one training run as the laws see it.
+
+A run is a dense per-step learning-rate array plus loss observations at some of those steps. Readers
+(``scalefit/readers/``) validate files and build runs; they never drop a row silently and record every
+assumption they make in :attr:`Run.notes`.
+
+Indexing convention
+-------------------
+``lr[i]`` is the learning rate of optimizer step ``step0 + i``; it covers every step from ``step0`` to the
+last row's step, inclusive. The loss observed on a row with step ``s`` sits at ``lr`` index ``s - step0``
+(:attr:`Run.index`). ``step0`` is 0 when the schedule is known from the start (a file that starts at step 0, or
+``--warmup`` / ``--schedule-file``), otherwise the first logged step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class Run:
+    """One training run: a dense LR schedule and the observed loss.
+
+    Attributes
+    ----------
+    path : str
+        The file the run came from, as the user gave it (used in every message).
+    steps : ndarray of int64, shape (n,)
+        Step of each row, strictly increasing.
+    loss : ndarray of float64, shape (n,)
+        The target column (``target``) on each row; NaN where it was not measured.
+    lr : ndarray of float64, shape (T,)
+        Learning rate of every step from ``step0`` to ``steps[-1]``.
+    step0 : int
+        The step of ``lr[0]``.
+    warmup : int
+        Number of warmup steps at the start of ``lr`` (0 if none): from metadata ``warmup_steps``, from
+        ``--warmup``, or detected as the steps before the LR first reaches its peak (that step included).
+    line : ndarray of int64, shape (n,)
+        1-based file line of each row, for messages.
+    target : str
+        Name of the column used as loss.
+    meta : dict
+        Constant metadata (``params``, ``batch_size``, ``seq_len``, ``tokens_per_step``, ``peak_lr``, ...).
+    notes : tuple of str
+        Every assumption or repair the reader made, in words.
+    extra : dict of str to ndarray, shape (n,)
+        Other numeric columns (``val_loss``, ``tokens``, ``grad_norm``, ...), kept but ignored by the laws.
+    dense : bool
+        True when the file has a row for every step.
+    """
+
+    path: str
+    steps: np.ndarray
+    loss: np.ndarray
+    lr: np.ndarray
+    step0: int
+    warmup: int
+    line: np.ndarray
+    target: str = "loss"
+    meta: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+    dense: bool = True
+
+    @property
+    def name(self) -> str:
+        """Short name of the run: the file stem (the W&B run name for chart exports)."""
+        return str(self.meta.get("run_name") or Path(self.path).stem)
+
+    @property
+    def index(self) -> np.ndarray:
+        """Index into :attr:`lr` of each row, shape (n,)."""
+        return self.steps - self.step0
+
+    @property
+    def observed(self) -> np.ndarray:
+        """Mask of rows where the target was measured, shape (n,)."""
+        return np.isfinite(self.loss)
+
+    @property
+    def n_steps(self) -> int:
+        """Number of steps the LR array covers."""
+        return int(self.lr.shape[0])
+
+    def __repr__(self) -> str:
+        return (
+            f"Run({self.path!r}, rows={self.steps.size}, steps={int(self.steps[0])}..{int(self.steps[-1])}, "
+            f"target={self.target!r}, observed={int(self.observed.sum())}, warmup={self.warmup})"
+        )
