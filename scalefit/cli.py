@@ -7,7 +7,7 @@ command modules import the library inside their functions.
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -33,9 +33,8 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     version: Annotated[
-        Optional[bool],
-        typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True),
-    ] = None,
+        bool, typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True)
+    ] = False,
 ) -> None:
     """Predict language-model training loss from a few short runs.
 
