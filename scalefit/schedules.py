@@ -34,7 +34,6 @@ et al. 2017.
 from __future__ import annotations
 
 import csv
-import io
 import math
 import os
 from dataclasses import dataclass, field
@@ -136,8 +135,10 @@ def _final(final: Any, peak: float) -> float:
 # ---------------------------------------------------------------------------------------------------------
 def warmup_ramp(peak: float, warmup: int) -> np.ndarray:
     """Linear warmup ``peak * (s + 1) / warmup`` for ``s = 0 .. warmup-1``, shape (warmup,); ends at ``peak``."""
-    s = np.arange(warmup, dtype=np.float64)
-    return peak * ((s + 1.0) / warmup) if warmup > 0 else s
+    ramp = peak * np.arange(1, warmup + 1, dtype=np.float64) / warmup  # (warmup,)
+    if warmup > 0:
+        ramp[-1] = peak  # exact, whatever the rounding of peak * warmup / warmup
+    return ramp
 
 
 def _with_warmup(lr: np.ndarray, peak: float, warmup: int) -> np.ndarray:
@@ -369,17 +370,14 @@ def inverse_sqrt(peak: float, total: int, warmup: int = 0, timescale: float | No
 def to_csv(path: str | os.PathLike[str], lr: np.ndarray) -> Path:
     """Write a per-step schedule as CSV with columns ``step,lr`` (steps 0..T-1), atomically.
 
-    Values are written with 17 significant digits, so :func:`from_file` reads back the same floats.
+    Values are written in the shortest form that reads back as the same float (numpy's repr), so
+    :func:`from_file` returns exactly ``lr``.
     """
     from scalefit.jsonio import write_text
 
     arr = _check_array(lr, "lr")
-    buf = io.StringIO()
-    buf.write("step,lr\n")
-    if arr.size:
-        table = np.column_stack([np.arange(arr.size, dtype=np.float64), arr])
-        np.savetxt(buf, table, fmt=("%d", "%.17g"), delimiter=",")
-    return write_text(path, buf.getvalue())
+    rows = np.char.add(np.char.add(np.arange(arr.size).astype(str), ","), arr.astype(str))  # (T,) "s,lr"
+    return write_text(path, "step,lr\n" + "".join(row + "\n" for row in rows.tolist()))
 
 
 def from_file(path: str | os.PathLike[str]) -> np.ndarray:
@@ -473,8 +471,8 @@ def _check_array(lr: Any, what: str) -> np.ndarray:
         raise ScheduleSpecError(f"{what} must be a 1-D per-step array; got shape {arr.shape}.")
     if arr.size and not (np.all(np.isfinite(arr)) and np.all(arr >= 0)):
         j = int(np.flatnonzero(~np.isfinite(arr) | (arr < 0))[0])
-        raise ScheduleSpecError(f"{what}[{j}] is {arr[j]!r}; learning rates must be finite and >= 0.",
-                                value=arr[j])
+        raise ScheduleSpecError(f"{what}[{j}] is {float(arr[j])!r}; learning rates must be finite and >= 0.",
+                                value=float(arr[j]))
     return arr
 
 
