@@ -43,3 +43,6 @@ def main(
 
 
 # ---- commands: one module each (keep this list in the order of the README tour) ----
+from scalefit.commands.schedule import schedule  # noqa: E402
+
+app.command()(schedule)

@@ -438,3 +438,21 @@ def test_mpl_reference_schedules(reference_dir: Path) -> None:
     assert S.describe(S.from_file(folder / "constant_24000.csv"))["shape"] == "constant"
     assert S.guess_shape(S.from_file(folder / "wsdld_20000_24000.csv")) == "wsd"
     assert S.guess_shape(S.from_file(folder / "wsdcon_9.csv")) == "step"
+
+
+def test_plot_schedule_labels_and_warmup_band() -> None:
+    from scalefit import plots
+
+    plt = plots._pyplot()
+    fig, ax = plt.subplots()
+    try:
+        out = plots.plot_schedule(S.cosine(1e-3, 200, warmup=20), ax=ax, label="cosine")
+        assert out is ax
+        assert ax.get_xlabel() == "optimizer step" and "learning rate" in ax.get_ylabel()
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert labels == ["cosine", "warmup (20 steps)"]
+        ax2 = plots.plot_schedule(S.constant(1e-3, 10))
+        assert [t.get_text() for t in ax2.get_legend().get_texts()] == ["schedule"]
+        plt.close(ax2.figure)
+    finally:
+        plt.close(fig)
