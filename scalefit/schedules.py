@@ -725,21 +725,21 @@ def guess_shape(lr: np.ndarray, warmup: int | None = None) -> str:
     top = float(np.max(y)) if y.size else 0.0
     if y.size < 3 or top <= 0:
         return "constant" if y.size and np.ptp(y) <= 1e-9 * max(top, 1e-300) else "unknown"
-    y = y / top
+    y = y / top  # (n,) in [0, 1], y[0] == 1
+    n = y.size
     tol = 1e-6
     if np.ptp(y) <= tol:
         return "constant"
-    d = np.diff(y)  # (n-1,)
-    if np.any(d > 1e-3):
+    if np.max(y - np.minimum.accumulate(y)) > 0.01:  # rises by > 1% of peak after a decline
         return "cyclic"
-    moves = np.flatnonzero(np.abs(d) > tol)
-    if moves.size <= 4 and np.all(np.abs(d[moves]) > 0.02):
+    d = np.diff(y)  # (n-1,)
+    jumps = np.abs(d) > 0.02
+    if 0 < np.count_nonzero(jumps) <= 4 and np.all(np.abs(d[~jumps]) <= tol):
         return "step"
-    n = y.size
-    flat = int(moves[0]) + 1 if moves.size else n  # leading steps at the peak
-    if flat >= max(0.05 * n, 3) and moves.size:
+    flat = int(np.argmax(y < 1.0 - tol))  # leading steps at the peak (value-based: scale-free in T)
+    if flat >= max(0.05 * n, 3):
         return "wsd"
-    p = np.linspace(0.0, 1.0, n)
+    p = np.linspace(0.0, 1.0, n)  # (n,)
     end = y[-1]
     k = np.arange(n, dtype=np.float64)
     tau = (n - 1) * end**2 / max(1.0 - end**2, 1e-12)  # end = sqrt(tau / (tau + n - 1))
