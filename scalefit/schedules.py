@@ -574,14 +574,22 @@ def _names_help() -> str:
 
 @dataclass(frozen=True)
 class ScheduleSpec:
-    """A parsed spec: ``name`` (a key of :data:`SCHEDULES`), typed ``params`` and the original ``text``."""
+    """A parsed spec: ``name`` (a key of :data:`SCHEDULES`), typed ``params`` and the original ``text``.
+
+    Built directly (``ScheduleSpec("wsd", {...})``), ``text`` defaults to :meth:`canonical`.
+    """
 
     name: str
     params: dict[str, Any] = field(default_factory=dict)
     text: str = ""
 
+    def __post_init__(self) -> None:
+        if not self.text:
+            object.__setattr__(self, "text", self.canonical())
+
     def canonical(self) -> str:
-        """The spec written back as ``name:key=value,...`` (floats with ``%g``-style repr, lists with '/')."""
+        """The spec written back as ``name:key=value,...`` (floats by repr, lists joined with '/'); parsing it
+        gives the same ``params``."""
 
         def fmt(v: Any) -> str:
             if isinstance(v, tuple):

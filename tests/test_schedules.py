@@ -299,6 +299,13 @@ def test_canonical_round_trip() -> None:
     np.testing.assert_array_equal(spec.build(), S.from_spec(spec.canonical()))
 
 
+@pytest.mark.parametrize("name", list(S.SCHEDULES))
+def test_canonical_round_trip_every_key(name: str) -> None:
+    params = {k: KEY_VALUES[k][1] for k in S.SCHEDULES[name].keys}
+    spec = S.ScheduleSpec(name, params)
+    assert spec.text == spec.canonical() and S.parse_spec(spec.text).params == params
+
+
 NAMES = "constant, cosine, linear, wsd, multistep, cyclic, inverse_sqrt, file"
 WSD_KEYS = ["peak (", "total (", "warmup (", "decay (", "shape (", "final ("]
 
@@ -466,3 +473,10 @@ def test_plot_schedule_labels_and_warmup_band() -> None:
         plt.close(ax2.figure)
     finally:
         plt.close(fig)
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    result = doctest.testmod(S, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 9 and result.failed == 0
