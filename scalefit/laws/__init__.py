@@ -1,5 +1,32 @@
-"""Loss-curve and scaling laws: pure functions of schedules and sizes, with their parameters declared as data."""
+"""Loss-curve and scaling laws: pure functions of schedules and sizes, with their parameters declared as data.
 
-from scalefit.laws.base import ParamSpec
+``LAWS`` maps a law name (the CLI's ``--law``) to its class; :func:`get_law` builds one with options, e.g.
+``get_law("tissue", fit_lam=True)`` or ``get_law("mpl", variant="official")``.
+"""
 
-__all__ = ["ParamSpec"]
+from __future__ import annotations
+
+from typing import Any
+
+from scalefit.laws.annealing import AnnealingLaw, AnnealingSizeLaw
+from scalefit.laws.base import Law, ParamSpec, Prepared
+
+LAWS: dict[str, type[Law]] = {
+    "tissue": AnnealingLaw,
+    "tissue-n": AnnealingSizeLaw,
+}
+
+
+def get_law(name: str, **options: Any) -> Law:
+    """The law registered as ``name``, built with ``options``.
+
+    Raises ``KeyError`` (listing the known names) for an unknown name and ``TypeError`` for an unknown option.
+    """
+    try:
+        cls = LAWS[name]
+    except KeyError:
+        raise KeyError(f"unknown law {name!r}; known laws: {', '.join(sorted(LAWS))}") from None
+    return cls(**options)
+
+
+__all__ = ["LAWS", "Law", "ParamSpec", "Prepared", "get_law", "AnnealingLaw", "AnnealingSizeLaw"]

@@ -1,12 +1,34 @@
-"""What every law declares: its parameters as data (:class:`ParamSpec`) and a registry by name.
+"""What every loss-curve law declares: its parameters as data (:class:`ParamSpec`) and the :class:`Law` contract.
 
 The ParamSpec table is the single source for fit bounds, for validating user ``--bounds``, for the report, and
 for tests that feed out-of-range values (scikit-learn's constraint tables play the same role).
+
+The law contract (variable projection): for fixed non-linear parameters ``theta`` a law is linear in its
+amplitudes, ``loss = values[linear_names] @ design(theta, prep)`` with ``design`` of shape (n_linear, M). The
+fitter solves the amplitudes and searches only ``theta``. Laws are small immutable objects: no I/O, no fitting.
+
+==============  ==================================================================================================
+method          meaning
+==============  ==================================================================================================
+``prepare``     everything independent of the parameters, once per run (cumulative sums, decrement blocks)
+``design``      (n_linear, M) columns at the observed steps, amplitudes with their physical sign folded in
+``design_jac``  (n_nonlinear, n_linear, M) derivative of ``design`` w.r.t. ``theta`` (or None: finite differences)
+``predict``     (M,) loss for a full parameter mapping (fixed parameters take their ``default``)
+==============  ==================================================================================================
+
+``theta`` is either a mapping by name (missing fixed parameters take ``ParamSpec.default``) or a 1-D array in
+``nonlinear_names`` order (what the fitter passes).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from scalefit.errors import FitInputError
 
 
 @dataclass(frozen=True)
@@ -18,7 +40,7 @@ class ParamSpec:
     name : str
         Name as used in reports, JSON and ``--bounds`` (the paper's symbol, ASCII: ``L0``, ``alpha``, ``lam``).
     lower, upper : float
-        Fit bounds (inclusive); ``-inf``/``inf`` when unbounded.
+        Fit bounds (inclusive); ``-inf``/``inf`` when unbounded (only linear parameters may be unbounded).
     linear : bool
         True when the law is linear in this parameter for fixed non-linear ones (solved by variable projection).
     default : float
@@ -40,3 +62,169 @@ class ParamSpec:
     def contains(self, value: float) -> bool:
         """Whether ``value`` lies inside the bounds."""
         return self.lower <= value <= self.upper
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """Parameter-independent data of one run for one law (subclasses add law-specific arrays).
+
+    Attributes
+    ----------
+    at : ndarray, shape (M,), int64
+        Indices into ``lr`` where the loss is wanted.
+    n_steps : int
+        T, the length of the per-step schedule.
+    warmup : int
+        Number of warmup steps at the start of the schedule.
+    n_params : float or None
+        Model size N (non-embedding parameters), for laws that use it.
+    """
+
+    at: np.ndarray
+    n_steps: int
+    warmup: int
+    n_params: float | None
+
+
+def check_schedule(lr: Any, warmup: Any, at: Any) -> tuple[np.ndarray, int, np.ndarray]:
+    """Validate a per-step schedule, its warmup length and observation indices.
+
+    Returns ``(lr, warmup, at)`` as float64 (T,), int and int64 (M,). Raises :class:`FitInputError` with the
+    offending value and the fix.
+    """
+    lr = np.asarray(lr, dtype=np.float64)
+    if lr.ndim != 1 or lr.size == 0:
+        raise FitInputError(f"the learning-rate schedule must be a non-empty 1-D array; got shape {lr.shape}. "
+                            "Pass one LR per step.", column="lr")
+    bad = np.flatnonzero(~np.isfinite(lr) | (lr < 0))
+    if bad.size:
+        i = int(bad[0])
+        raise FitInputError(f"lr[{i}] = {lr[i]!r}; learning rates must be finite and >= 0 "
+                            f"({bad.size} bad value(s)). Fix the schedule.", column="lr", value=lr[i])
+    try:
+        w = int(warmup)
+    except (TypeError, ValueError):
+        raise FitInputError(f"warmup = {warmup!r} is not an integer number of steps. Pass e.g. warmup=0.",
+                            value=warmup) from None
+    if w != warmup or not 0 <= w < lr.size:
+        raise FitInputError(f"warmup = {warmup!r} must be an integer in [0, {lr.size - 1}] (the schedule has "
+                            f"{lr.size} steps). Pass the number of warmup steps.", value=warmup)
+    if at is None:
+        idx = np.arange(lr.size, dtype=np.int64)
+    else:
+        raw = np.asarray(at)
+        idx = raw.astype(np.int64, copy=False).ravel() if raw.size else np.zeros(0, dtype=np.int64)
+        if raw.size and (raw.ndim > 1 or not np.array_equal(idx, raw.ravel())):
+            raise FitInputError("'at' must be a 1-D array of integer step indices into lr.", value=at)
+        out = np.flatnonzero((idx < 0) | (idx >= lr.size))
+        if out.size:
+            raise FitInputError(f"at[{int(out[0])}] = {int(idx[out[0]])} lies outside the schedule [0, "
+                                f"{lr.size - 1}]. Give the LR of every step up to the last observation.",
+                                value=int(idx[out[0]]))
+    return lr, w, idx
+
+
+class Law:
+    """Base class of a loss-curve law: a ParamSpec table and the design contract (see the module docstring).
+
+    Subclasses set ``name``, ``citation`` and ``params`` and implement :meth:`prepare`, :meth:`design` and
+    (optionally) :meth:`design_jac`. The constructor options are kept in ``options`` (recorded in fit results).
+    """
+
+    name: str = ""
+    citation: str = ""
+    params: tuple[ParamSpec, ...] = ()
+
+    def __init__(self, **options: Any) -> None:
+        self._options = dict(options)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Constructor options, as passed to :func:`scalefit.laws.get_law`."""
+        return dict(self._options)
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self._options.items())
+        return f"{type(self).__name__}({opts})"
+
+    # ---- the ParamSpec table --------------------------------------------------------------------------------
+    @property
+    def names(self) -> tuple[str, ...]:
+        """All parameter names in report order."""
+        return tuple(p.name for p in self.params)
+
+    @property
+    def linear_names(self) -> tuple[str, ...]:
+        """Amplitudes solved by variable projection, in design-row order."""
+        return tuple(p.name for p in self.params if p.linear)
+
+    @property
+    def nonlinear_names(self) -> tuple[str, ...]:
+        """Non-linear parameters the fitter searches (fixed ones excluded), in ``theta`` order."""
+        return tuple(p.name for p in self.params if not p.linear and not p.fixed)
+
+    @property
+    def fixed_names(self) -> tuple[str, ...]:
+        """Parameters held at their ``default`` unless given explicitly."""
+        return tuple(p.name for p in self.params if p.fixed)
+
+    def spec(self, name: str) -> ParamSpec:
+        """The ParamSpec called ``name``."""
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(f"law {self.name!r} has no parameter {name!r}; it has {', '.join(self.names)}")
+
+    def defaults(self) -> dict[str, float]:
+        """``{name: default}`` for every parameter."""
+        return {p.name: p.default for p in self.params}
+
+    def resolve(self, theta: Mapping[str, float] | Any) -> dict[str, float]:
+        """Non-linear and fixed parameter values by name.
+
+        ``theta`` is a mapping (fixed parameters default to ``ParamSpec.default``; extra keys such as the
+        amplitudes are ignored) or an array in ``nonlinear_names`` order.
+        """
+        out = {p.name: float(p.default) for p in self.params if p.fixed}
+        if isinstance(theta, Mapping):
+            for p in self.params:
+                if p.linear:
+                    continue
+                if p.name in theta:
+                    out[p.name] = float(theta[p.name])
+                elif not p.fixed:
+                    raise FitInputError(f"law {self.name!r}: missing a value for {p.name!r} "
+                                        f"(needs {', '.join(self.nonlinear_names)}).")
+            return out
+        arr = np.asarray(theta, dtype=np.float64).ravel()
+        if arr.size != len(self.nonlinear_names):
+            raise FitInputError(f"law {self.name!r}: theta has {arr.size} values; expected "
+                                f"{len(self.nonlinear_names)} ({', '.join(self.nonlinear_names)}).")
+        out.update(zip(self.nonlinear_names, map(float, arr)))
+        return out
+
+    def linear_values(self, values: Mapping[str, float]) -> np.ndarray:
+        """The amplitudes of ``values`` in ``linear_names`` order, shape (n_linear,)."""
+        missing = [n for n in self.linear_names if n not in values]
+        if missing:
+            raise FitInputError(f"law {self.name!r}: missing value(s) for {', '.join(missing)}.")
+        return np.array([float(values[n]) for n in self.linear_names])
+
+    # ---- the design contract ----------------------------------------------------------------------------------
+    def prepare(self, lr: Any, *, warmup: int, at: Any = None, n_params: float | None = None) -> Prepared:
+        """Parameter-independent features of one run (cumulative sums, decrement blocks)."""
+        raise NotImplementedError
+
+    def design(self, theta: Mapping[str, float] | Any, prep: Prepared) -> np.ndarray:
+        """Design matrix, shape (n_linear, M): ``loss = linear_values @ design``."""
+        raise NotImplementedError
+
+    def design_jac(self, theta: Mapping[str, float] | Any, prep: Prepared) -> np.ndarray | None:
+        """d design / d theta, shape (n_nonlinear, n_linear, M) in ``nonlinear_names`` order; None if absent."""
+        return None
+
+    def predict(self, values: Mapping[str, float], lr: Any, *, warmup: int, at: Any = None,
+                n_params: float | None = None) -> np.ndarray:
+        """Predicted loss at ``at`` (default: every step), shape (M,). Fixed parameters default."""
+        prep = self.prepare(lr, warmup=warmup, at=at, n_params=n_params)
+        return self.linear_values(values) @ self.design(values, prep)
