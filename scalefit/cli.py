@@ -46,3 +46,16 @@ def main(
 from scalefit.commands.schedule import schedule  # noqa: E402
 
 app.command()(schedule)
+from scalefit.commands.hparams import hparams  # noqa: E402
+
+app.command()(hparams)
+from scalefit.commands.scaling import scaling  # noqa: E402
+
+app.command()(scaling)
+from scalefit.commands.plan import plan  # noqa: E402
+
+app.command()(plan)
+from scalefit.commands.train import train  # noqa: E402
+app.command()(train)
+from scalefit.commands.sweep import sweep  # noqa: E402
+app.command()(sweep)

@@ -90,3 +90,190 @@ def plot_schedule(
         ax.set_title(title)
     ax.legend(loc="best", frameon=False)
     return ax
+
+
+def plot_fit(result: Any, ax: Any = None, *, residuals: bool = True) -> Any:
+    """Observed loss (dots) and the fitted law (lines) per run; relative residuals in a panel below.
+
+    Parameters
+    ----------
+    result : FitResult
+        A fit (its saved curves are used: no run files needed).
+    ax : matplotlib Axes, optional
+        Axes for the loss panel. When omitted, a new figure is made with a residual panel below it; when
+        given, only the loss panel is drawn on it.
+    residuals : bool
+        Draw the residual panel (new figures only).
+
+    Returns
+    -------
+    The loss Axes.
+    """
+    import numpy as np
+
+    res_ax = None
+    if ax is None:
+        plt = _pyplot()
+        if residuals:
+            fig, (ax, res_ax) = plt.subplots(2, 1, figsize=(8, 6), sharex=True,
+                                             gridspec_kw={"height_ratios": [3, 1]})
+        else:
+            fig, ax = plt.subplots(figsize=(8, 4.5))
+    for i, curve in enumerate(result.curves):
+        color = f"C{i % 10}"
+        ax.plot(curve.steps, curve.loss, ".", ms=2.5, color=color, alpha=0.6, label=f"{curve.name} (data)")
+        ax.plot(curve.steps, curve.fitted, "-", lw=1.4, color=color, label=f"{curve.name} ({result.law} fit)")
+        if res_ax is not None:
+            rel = (curve.fitted - curve.loss) / curve.loss * 100.0
+            res_ax.plot(curve.steps, rel, ".", ms=2.0, color=color)
+    ax.set_ylabel("loss (nats per token)")
+    ax.set_title(f"{result.law} fit, {result.status.value}, mean R2 {result.mean_metrics['r2']:.5f}")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right", frameon=False, fontsize="small")
+    if res_ax is not None:
+        res_ax.axhline(0.0, color="k", lw=0.8)
+        res_ax.set_ylabel("fit - data (% of loss)")
+        res_ax.set_xlabel("optimizer step")
+        res_ax.grid(alpha=0.3)
+        lim = max((float(np.max(np.abs((c.fitted - c.loss) / c.loss))) for c in result.curves), default=0.0)
+        res_ax.set_ylim(-1.1 * lim * 100 - 1e-6, 1.1 * lim * 100 + 1e-6)
+    else:
+        ax.set_xlabel("optimizer step")
+    return ax
+
+
+def plot_predictions(predictions: Any, ax: Any = None, *, data: Any = None) -> Any:
+    """Predicted loss curves with their interval bands; optional observed runs as dots.
+
+    Parameters
+    ----------
+    predictions : sequence of Prediction
+        From ``FitResult.predict``; each drawn as a line with its ``interval`` band.
+    ax : matplotlib Axes, optional
+        Axes to draw on; a new figure is made when omitted.
+    data : sequence of Run, optional
+        Observed runs to overlay.
+
+    Returns
+    -------
+    The Axes.
+    """
+    if ax is None:
+        _, ax = _pyplot().subplots(figsize=(8, 4.5))
+    for i, p in enumerate(predictions):
+        color = f"C{i % 10}"
+        mark = " (extrapolated)" if p.extrapolated else ""
+        ax.plot(p.steps, p.loss, "-", lw=1.4, color=color, label=f"{p.label}: {p.final_loss:.4f}{mark}")
+        ax.fill_between(p.steps, p.lower, p.upper, color=color, alpha=0.2, lw=0)
+    for run in data or []:
+        obs = run.observed
+        ax.plot(run.steps[obs], run.loss[obs], ".", ms=2.5, color="k", alpha=0.5)
+    if predictions:
+        ax.set_title(f"predicted loss, {predictions[0].interval * 100:g}% band from the parameter covariance")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss (nats per token)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right", frameon=False, fontsize="small")
+    return ax
+
+
+def hparam_heatmap(table: Any, fit: Any, cell: int = 0, ax: Any = None, span: float = 0.05) -> Any:
+    """Loss over (peak LR, batch size) for one cell of a sweep, with the best run, the cell's quadratic optimum
+    and the fitted law's optimum.
+
+    Parameters
+    ----------
+    table : scalefit.tables.Table
+        The sweep (rows with lr, batch size in tokens, loss).
+    fit : scalefit.laws.hyperparams.HparamFit
+        The fitted law; ``fit.cells[cell]`` picks the cell.
+    span : float
+        Colour scale covers best loss .. best * (1 + span); worse runs saturate.
+    """
+    import numpy as np
+
+    c = fit.cells[cell]
+    if fit.form == "steplaw":
+        mask = np.isclose(table.params, c.params, rtol=1e-6) & np.isclose(table.tokens, c.tokens, rtol=1e-6)
+    else:
+        mask = np.isclose(np.log(table.flops), np.log(c.flops), atol=1e-3)
+    lr, bs, loss = table.lr[mask], table.batch_size[mask], table.loss[mask]
+    if ax is None:
+        _, ax = _pyplot().subplots(figsize=(5, 4))
+    sc = ax.scatter(lr, bs, c=loss, cmap="viridis_r", vmin=c.best_loss, vmax=c.best_loss * (1 + span), s=60,
+                    marker="s", edgecolors="none")
+    ax.figure.colorbar(sc, ax=ax, label="final loss (nats/token)")
+    ax.scatter([c.best_lr], [c.best_batch_size], marker="x", color="red", s=80, label="best run")
+    if c.quad_lr == c.quad_lr and c.quad_batch_size == c.quad_batch_size:
+        lo, hi = c.quad_lr_ci
+        xerr = None if lo != lo else [[c.quad_lr - lo], [hi - c.quad_lr]]
+        ax.errorbar([c.quad_lr], [c.quad_batch_size], xerr=xerr, fmt="o", color="white", mec="black",
+                    label="cell quadratic optimum (95%)")
+    if c.law_batch_size == c.law_batch_size:
+        ax.scatter([c.law_lr], [c.law_batch_size], marker="*", s=220, color="orange", edgecolors="black",
+                   label=f"{fit.form} law optimum", zorder=5)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("peak learning rate")
+    ax.set_ylabel("batch size (tokens)")
+    ax.set_title(f"N={c.params:.3g}, D={c.tokens:.3g} ({c.n_runs} runs)", fontsize=9)
+    ax.legend(loc="best", fontsize=7, frameon=True)
+    return ax
+
+
+def hparam_heatmaps(table: Any, fit: Any, max_cells: int = 12) -> Any:
+    """A grid of :func:`hparam_heatmap` panels, one per cell (the first ``max_cells``); returns the Figure."""
+    import math
+
+    n = min(len(fit.cells), max_cells)
+    cols = min(4, n)
+    rows = math.ceil(n / cols)
+    fig, axes = _pyplot().subplots(rows, cols, figsize=(4.6 * cols, 3.8 * rows), squeeze=False)
+    for k, ax in enumerate(axes.ravel()):
+        if k < n:
+            hparam_heatmap(table, fit, cell=k, ax=ax)
+            if k:
+                ax.legend().remove()
+        else:
+            ax.set_visible(False)
+    fig.suptitle(f"loss over (LR, batch size) per cell; {fit.form} law: " + fit.lr.formula("lr"))
+    fig.tight_layout()
+    return fig
+
+
+def scaling_contours(fit: Any, table: Any = None, ax: Any = None, levels: int = 14) -> Any:
+    """Iso-loss contours of a fitted Chinchilla law over (N, D), lines of constant compute C = 6ND, the
+    compute-optimal frontier N*(C), D*(C), and the data points (coloured by loss)."""
+    import numpy as np
+
+    if ax is None:
+        _, ax = _pyplot().subplots(figsize=(6.5, 5))
+    (n_lo, n_hi), (d_lo, d_hi) = fit.range["params"], fit.range["tokens"]
+    N = np.geomspace(n_lo / 3, n_hi * 3, 200)
+    D = np.geomspace(d_lo / 3, d_hi * 3, 200)
+    NN, DD = np.meshgrid(N, D)  # (200, 200)
+    L = fit.predict(NN, DD)
+    cs = ax.contour(NN, DD, L, levels=levels, cmap="viridis_r", linewidths=1)
+    ax.clabel(cs, fontsize=7, fmt="%.2f")
+    c_lo, c_hi = 6 * N[0] * D[0], 6 * N[-1] * D[-1]
+    for C in np.geomspace(c_lo, c_hi, 9)[1:-1]:
+        ax.plot(N, C / (6 * N), color="0.75", lw=0.7, ls="--")
+    Cs = np.geomspace(c_lo, c_hi, 100)
+    front = [fit.optimal(C, interval=0.9) for C in Cs]
+    ax.plot([f["params"] for f in front], [f["tokens"] for f in front], color="red", lw=2,
+            label="compute-optimal frontier (C = 6ND)")
+    if table is not None:
+        sc = ax.scatter(table.params, table.tokens, c=table.loss, cmap="viridis_r", s=12, edgecolors="black",
+                        linewidths=0.3, label="runs", zorder=4)
+        ax.figure.colorbar(sc, ax=ax, label="final loss (nats/token)")
+    ax.plot([], [], color="0.75", ls="--", label="constant compute")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(N[0], N[-1])
+    ax.set_ylim(D[0], D[-1])
+    ax.set_xlabel("parameters N (non-embedding)")
+    ax.set_ylabel("training tokens D")
+    v = fit.values
+    ax.set_title(f"L = {v['E']:.3g} + {v['A']:.3g}/N^{v['alpha']:.3f} + {v['B']:.3g}/D^{v['beta']:.3f}", fontsize=9)
+    ax.legend(loc="lower right", fontsize=7)
+    return ax
