@@ -1,0 +1,220 @@
+"""Grids of runs: models x peak LRs x batch sizes x schedules, one run file each, resumable.
+
+A sweep is a list of :class:`~scalefit.train.trainer.TrainConfig`. :func:`grid` builds it with file names that
+say what each run is (``s1_cosine_lr0.003_bs16.csv``); :func:`run_sweep` runs it on a local process pool
+(default) or as a Slurm job array through submitit (``pip install 'scalefit-lm[slurm]'``).
+
+Resuming is the default: a run whose file already holds every step is skipped, a partial one continues from
+its checkpoint (``NAME.ckpt``), and one without a checkpoint starts again. So re-running the same sweep command
+after a crash, a preemption or a Ctrl-C finishes what is missing and nothing else.
+
+This module imports torch only inside the workers, so building and checking a grid is cheap.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from scalefit.errors import ScalefitError
+from scalefit.train.logger import last_step
+
+SCHEMA = "scalefit.sweep/1"
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One run of a sweep and what happened to it."""
+
+    name: str
+    out: str
+    model: str
+    lr: float
+    batch_size: int
+    schedule: str
+    status: str  # "done" | "skipped" (already complete) | "resumed" | "diverged" | "failed"
+    final_loss: float | None = None
+    final_val_loss: float | None = None
+    seconds: float | None = None
+    error: str | None = None
+
+
+def _slug(text: str) -> str:
+    """File-name-safe form of a schedule spec: ``wsd:decay=0.2`` -> ``wsd-decay0.2``."""
+    name, _, opts = text.partition(":")
+    parts = [name] + [re.sub(r"[^A-Za-z0-9.]+", "", o) for o in opts.split(",") if o]
+    return "-".join(p for p in parts if p)
+
+
+def run_name(model: str, schedule: str, lr: float, batch_size: int) -> str:
+    """The file stem of a grid point, e.g. ``s1_cosine_lr0.003_bs16``."""
+    return f"{model}_{_slug(schedule)}_lr{lr:g}_bs{batch_size}"
+
+
+def grid(
+    models: Sequence[str],
+    lrs: Sequence[float],
+    batch_sizes: Sequence[int],
+    schedules: Sequence[str],
+    out_dir: str | os.PathLike[str],
+    **common: Any,
+) -> list[Any]:
+    """The configs of the full grid (models outermost), validated before anything runs.
+
+    ``common`` holds the other :class:`TrainConfig` fields (``steps``, ``seq_len``, ``warmup``, ``data``, ...).
+    Raises :class:`ScalefitError` for an unknown preset, a bad schedule spec or an empty axis.
+    """
+    from scalefit import schedules as sched_mod
+    from scalefit.train.model import PRESETS
+    from scalefit.train.trainer import TrainConfig
+
+    for axis, values in (("--models", models), ("--lrs", lrs), ("--batch-sizes", batch_sizes), ("--schedules", schedules)):
+        if not values:
+            raise ScalefitError(f"{axis} is empty; give at least one value.")
+    for m in models:
+        if m not in PRESETS:
+            raise ScalefitError(f"--models: {m!r} is not a preset. Choose from: {', '.join(PRESETS)}.")
+    steps = common.get("steps", 200)
+    for s in schedules:
+        sched_mod.from_spec(s, peak=max(lrs), total=steps, warmup=common.get("warmup"))  # raises ScheduleSpecError
+    out = Path(out_dir)
+    configs = []
+    for m, s, lr, bs in itertools.product(models, schedules, lrs, batch_sizes):
+        configs.append(TrainConfig(out=str(out / f"{run_name(m, s, lr, bs)}.csv"), model=m, schedule=s, lr=float(lr),
+                                   batch_size=int(bs), resume=True, **common))
+    names = [c.out for c in configs]
+    if len(set(names)) != len(names):
+        raise ScalefitError("two grid points map to the same file name; remove repeated values from the axes.")
+    return configs
+
+
+def plan(configs: Sequence[Any]) -> list[tuple[Any, str]]:
+    """Each config with what the sweep will do: ``skip`` (complete), ``resume`` (checkpoint) or ``new``."""
+    out = []
+    for c in configs:
+        done = last_step(c.out)
+        if done is not None and done >= c.steps - 1:
+            out.append((c, "skip"))
+        elif c.checkpoint_path.exists():
+            out.append((c, "resume"))
+        else:
+            out.append((c, "new"))
+    return out
+
+
+def _run_one(cfg_fields: dict[str, Any], threads: int | None) -> dict[str, Any]:
+    """Worker: train one config (in this or a child process) and return a plain-dict summary."""
+    from scalefit.train.trainer import TrainConfig, TrainingDiverged, train
+
+    cfg = TrainConfig(**cfg_fields)
+    if threads and not cfg.threads:
+        cfg = replace(cfg, threads=threads)
+    t0 = time.perf_counter()
+    try:
+        r = train(cfg)
+    except TrainingDiverged as exc:
+        return {"status": "diverged", "error": str(exc), "seconds": time.perf_counter() - t0}
+    except ScalefitError as exc:
+        return {"status": "failed", "error": str(exc), "seconds": time.perf_counter() - t0}
+    status = "skipped" if r.skipped else ("resumed" if r.resumed_from is not None else "done")
+    return {"status": status, "final_loss": r.final_loss, "final_val_loss": r.final_val_loss,
+            "seconds": time.perf_counter() - t0}
+
+
+def _fields(cfg: Any) -> dict[str, Any]:
+    d = asdict(cfg)
+    d.pop("lr_values", None)
+    d["progress"] = "none"
+    return d
+
+
+def run_sweep(
+    configs: Sequence[Any],
+    *,
+    jobs: int = 1,
+    executor: str = "local",
+    slurm: dict[str, Any] | None = None,
+    on_result: Callable[[SweepRun, int, int], None] | None = None,
+) -> list[SweepRun]:
+    """Run every config that is not complete yet; return one :class:`SweepRun` per config, in order.
+
+    Parameters
+    ----------
+    jobs
+        Local: runs at the same time (each gets ``cpu_count // jobs`` torch threads). ``1`` runs in this
+        process. Slurm: the job array's parallelism.
+    executor
+        ``"local"`` or ``"slurm"`` (submitit; ``slurm`` holds its parameters, e.g. ``{"slurm_partition": "gpu",
+        "timeout_min": 60, "gpus_per_node": 1}``).
+    on_result
+        Called as ``(run, done_count, total)`` when a run finishes (progress display).
+    """
+    if jobs < 1:
+        raise ScalefitError(f"--jobs must be >= 1, got {jobs}.")
+    if executor not in ("local", "slurm"):
+        raise ScalefitError(f"--executor {executor!r} must be 'local' or 'slurm'.")
+    todo = plan(configs)
+    results: dict[int, SweepRun] = {}
+    total = len(todo)
+    count = 0
+
+    def record(i: int, summary: dict[str, Any]) -> None:
+        nonlocal count
+        c = configs[i]
+        run = SweepRun(name=Path(c.out).stem, out=c.out, model=c.model, lr=c.lr, batch_size=c.batch_size,
+                       schedule=c.schedule, **summary)
+        results[i] = run
+        count += 1
+        if on_result is not None:
+            on_result(run, count, total)
+
+    pending = []
+    for i, (c, action) in enumerate(todo):
+        if action == "skip":
+            record(i, {"status": "skipped"})
+        else:
+            pending.append(i)
+
+    if executor == "slurm" and pending:
+        from scalefit.errors import require
+
+        submitit = require("submitit", "slurm", "scalefit sweep --executor slurm")
+        folder = Path(configs[0].out).parent / ".submitit"
+        ex = submitit.AutoExecutor(folder=str(folder))
+        ex.update_parameters(slurm_array_parallelism=jobs, **(slurm or {}))
+        submitted = ex.map_array(_run_one, [_fields(configs[i]) for i in pending], [None] * len(pending))
+        for i, job in zip(pending, submitted):
+            try:
+                record(i, job.result())
+            except Exception as exc:  # noqa: BLE001 - a failed job is reported, the others continue
+                record(i, {"status": "failed", "error": f"{type(exc).__name__}: {exc}".splitlines()[0]})
+    elif jobs == 1 or len(pending) <= 1:
+        for i in pending:
+            record(i, _run_one(_fields(configs[i]), None))
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        # spawn, not fork: forking a process that has started torch's thread pools can deadlock
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
+            futures = {pool.submit(_run_one, _fields(configs[i]), threads): i for i in pending}
+            for fut in as_completed(futures):
+                i = futures[fut]
+                try:
+                    record(i, fut.result())
+                except Exception as exc:  # noqa: BLE001 - a crashed worker is reported, the others continue
+                    record(i, {"status": "failed", "error": f"{type(exc).__name__}: {exc}".splitlines()[0]})
+    return [results[i] for i in range(total)]
+
+
+def write_summary(path: str | os.PathLike[str], runs: Sequence[SweepRun]) -> None:
+    """Write the sweep's outcome as JSON (``"schema": "scalefit.sweep/1"``), atomically."""
+    from scalefit.jsonio import write_json
+
+    write_json(path, {"schema": SCHEMA, "runs": [asdict(r) for r in runs]})
