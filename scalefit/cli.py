@@ -59,3 +59,12 @@ from scalefit.commands.train import train  # noqa: E402
 app.command()(train)
 from scalefit.commands.sweep import sweep  # noqa: E402
 app.command()(sweep)
+from scalefit.commands.fit import fit  # noqa: E402
+
+app.command()(fit)
+from scalefit.commands.evaluate import evaluate  # noqa: E402
+
+app.command()(evaluate)
+from scalefit.commands.predict import predict  # noqa: E402
+
+app.command()(predict)

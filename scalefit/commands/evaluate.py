@@ -1,0 +1,89 @@
+"""``scalefit evaluate``: fit a law on training runs, predict held-out runs from their schedules, print metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from scalefit.commands._common import console, escape, print_json, user_command
+from scalefit.commands.fit import LAWS_HELP
+
+
+@user_command
+def evaluate(
+    train: Annotated[list[Path], typer.Option(help="Runs to fit (repeat, or list after one --train). "
+                                                   "Example: --train a.csv --train b.csv")],
+    test: Annotated[list[Path], typer.Option(help="Held-out runs to predict from their LR schedules alone. "
+                                                  "Example: --test c.csv")],
+    law: Annotated[str, typer.Option(help=LAWS_HELP + " Example: --law tissue")] = "mpl",
+    target: Annotated[str, typer.Option(help="Column to fit and predict. Example: --target val_loss")] = "loss",
+    warmup: Annotated[Optional[int], typer.Option(help="Warmup steps for sparse runs. Example: --warmup 2160")]
+    = None,
+    schedule_file: Annotated[
+        Optional[list[Path]],
+        typer.Option(help="Per-step LR file(s): one for all runs, or one per run in the order train then test. "
+                          "Example: --schedule-file lr.csv"),
+    ] = None,
+    schedule_dir: Annotated[
+        Optional[Path],
+        typer.Option(help="Folder of per-step LR files matched to runs by file-name suffix. "
+                          "Example: --schedule-dir curves/mpl/schedules"),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the deterministic multi-start. Example: --seed 1")] = 0,
+    starts: Annotated[int, typer.Option(help="Number of starts of the nonlinear search. Example: --starts 128")]
+    = 64,
+    bounds: Annotated[
+        Optional[list[str]],
+        typer.Option(help="Override a parameter's bounds as name=lo:hi (repeatable). Example: --bounds alpha=0.1:1"),
+    ] = None,
+    fix: Annotated[
+        Optional[list[str]],
+        typer.Option(help="Hold a parameter at a value as name=value (repeatable). Example: --fix lam=0.999"),
+    ] = None,
+    json: Annotated[bool, typer.Option("--json", help="Print {law, fit_seconds, mean, runs, params} as JSON.")]
+    = False,
+) -> None:
+    """Fit on --train runs and score the predictions of held-out --test runs from their LR schedules alone.
+
+    Prints the MPL paper's metrics (R2, MAE, RMSE, PredE, WorstE) per held-out curve and averaged over curves.
+
+    Example: scalefit evaluate --train cos.csv --train const.csv --test wsd.csv --schedule-dir schedules --law mpl
+    """
+    from scalefit import fitting
+    from scalefit.commands.fit import _law_names, load_runs, parse_bounds, parse_fixed
+    from scalefit.errors import FitInputError
+
+    files = list(schedule_file or [])
+    n_train, n_test = len(train), len(test)
+    if len(files) > 1 and len(files) != n_train + n_test:
+        raise FitInputError(
+            f"{len(files)} --schedule-file values for {n_train + n_test} runs: give one for all, or one per run "
+            "in the order --train runs then --test runs, or use --schedule-dir."
+        )
+    train_files = files[:n_train] if len(files) > 1 else files
+    test_files = files[n_train:] if len(files) > 1 else files
+    train_runs = load_runs(train, target=target, warmup=warmup, schedule_file=train_files,
+                           schedule_dir=schedule_dir, what="--train runs")
+    test_runs = load_runs(test, target=target, warmup=warmup, schedule_file=test_files,
+                          schedule_dir=schedule_dir, what="--test runs")
+    kw: dict[str, Any] = {"seed": seed, "n_starts": starts, "bounds": parse_bounds(bounds),
+                          "fixed": parse_fixed(fix)}
+    evaluations = [fitting.evaluate(train_runs, test_runs, name, **kw) for name in _law_names(law)]
+    if json:
+        if len(evaluations) == 1:
+            print_json(evaluations[0].summary())
+        else:
+            print_json({"evaluations": [e.summary() for e in evaluations]})
+        return
+    con = console()
+    for ev in evaluations:
+        con.print(escape(ev.report()))
+    if len(evaluations) > 1:
+        lines = [f"{'law':<10} {'R2':>8} {'MAE':>8} {'RMSE':>8} {'PredE':>8} {'WorstE':>8} {'seconds':>8}"]
+        for ev in sorted(evaluations, key=lambda e: e.mean["pred_e"]):
+            m = ev.mean
+            lines.append(f"{ev.fit.law:<10} {m['r2']:>8.5f} {m['mae']:>8.5f} {m['rmse']:>8.5f} "
+                         f"{m['pred_e']:>8.5f} {m['worst_e']:>8.5f} {ev.fit.fit_seconds:>8.2f}")
+        con.print("held-out means (sorted by PredE)\n" + escape("\n".join(lines)))

@@ -1,0 +1,224 @@
+"""``scalefit fit``: fit a loss-curve law jointly to runs; print the report, write JSON and a plot.
+
+Also home of what ``fit`` and ``evaluate`` share: reading runs with per-run schedule files, and parsing
+``--bounds`` / ``--fix``.
+
+Per-run schedules: ``--schedule-file F`` may be repeated. One file applies to every run; otherwise give one per
+run, matched by order. ``--schedule-dir DIR`` instead matches each run to the file in DIR whose name is the
+longest suffix of the run's file name (``curves/mpl/100M_cosine_24000.csv`` <- ``schedules/cosine_24000.csv``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from scalefit.commands._common import console, escape, print_json, user_command
+
+LAWS_HELP = "Law: mpl (Luo et al. 2025), tissue (Tissue et al. 2024), tissue-n, or all (fit each and compare)."
+
+
+@user_command
+def fit(
+    runs: Annotated[list[Path], typer.Argument(help="Run files (CSV, ...). Example: runs/a.csv runs/b.csv")],
+    law: Annotated[str, typer.Option(help=LAWS_HELP + " Example: --law tissue")] = "mpl",
+    target: Annotated[str, typer.Option(help="Column to fit. Example: --target val_loss")] = "loss",
+    warmup: Annotated[
+        Optional[int],
+        typer.Option(help="Warmup steps, for sparse runs whose LR before the first row is unknown (linear "
+                          "warmup to the first logged LR). Example: --warmup 2160"),
+    ] = None,
+    schedule_file: Annotated[
+        Optional[list[Path]],
+        typer.Option(help="Per-step LR file (step,lr); repeat to give one per run, in order. "
+                          "Example: --schedule-file lr.csv"),
+    ] = None,
+    schedule_dir: Annotated[
+        Optional[Path],
+        typer.Option(help="Folder of per-step LR files matched to runs by file-name suffix. "
+                          "Example: --schedule-dir curves/mpl/schedules"),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the deterministic multi-start. Example: --seed 1")] = 0,
+    starts: Annotated[int, typer.Option(help="Number of starts of the nonlinear search. Example: --starts 128")]
+    = 64,
+    bounds: Annotated[
+        Optional[list[str]],
+        typer.Option(help="Override a parameter's bounds as name=lo:hi (repeatable). Example: --bounds alpha=0.1:1"),
+    ] = None,
+    fix: Annotated[
+        Optional[list[str]],
+        typer.Option(help="Hold a parameter at a value as name=value (repeatable). Example: --fix lam=0.999"),
+    ] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Write the fit as JSON (with --law all: one file per law, "
+                                                     "named <stem>_<law>.json). Example: --out fit.json")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="Save fit vs data with residuals as PNG. "
+                                                      "Example: --plot fit.png")] = None,
+    json: Annotated[bool, typer.Option("--json", help="Print the fit summary as JSON on stdout.")] = False,
+) -> None:
+    """Fit a loss-curve law jointly to runs: Huber on log loss, amplitudes projected out, many starts.
+
+    Prints status lines, the parameters (rounded to their errors) and metrics per run. Sparse runs need the
+    LR from step 0: pass --warmup or a per-step --schedule-file / --schedule-dir.
+
+    Example: scalefit fit runs/cosine.csv runs/constant.csv --law mpl --out fit.json --plot fit.png
+    """
+    from scalefit import fitting
+
+    run_list = load_runs(runs, target=target, warmup=warmup, schedule_file=schedule_file, schedule_dir=schedule_dir)
+    laws = _law_names(law)
+    fit_kw: dict[str, Any] = {"seed": seed, "n_starts": starts, "bounds": parse_bounds(bounds),
+                              "fixed": parse_fixed(fix)}
+    results = [fitting.fit(run_list, name, **fit_kw) for name in laws]
+    written = []
+    if out is not None:
+        for res in results:
+            path = out if len(results) == 1 else out.with_name(f"{out.stem}_{res.law}{out.suffix or '.json'}")
+            res.to_json(path)
+            written.append(path)
+    if plot is not None:
+        from scalefit import plots
+
+        for res in results:
+            path = plot if len(results) == 1 else plot.with_name(f"{plot.stem}_{res.law}{plot.suffix or '.png'}")
+            ax = res.plot()
+            plots.save(ax.figure, path)
+            written.append(path)
+    if json:
+        if len(results) == 1:
+            print_json(results[0].summary())
+        else:
+            print_json({"fits": [r.summary() for r in results]})
+        return
+    con = console()
+    for res in results:
+        con.print(escape(res.report()))
+    if len(results) > 1:
+        con.print(escape(comparison_table(results)))
+    for path in written:
+        con.print(f"wrote {escape(str(path))}")
+
+
+def comparison_table(results: list[Any]) -> str:
+    """One line per law: status, objective, free parameters and mean in-sample metrics."""
+    lines = [f"{'law':<10} {'status':<14} {'objective':>11} {'k':>3} {'R2':>8} {'PredE':>8} {'WorstE':>8} "
+             f"{'seconds':>8}"]
+    for r in sorted(results, key=lambda r: r.objective_value):
+        m = r.mean_metrics
+        k = sum(not p.fixed for p in r.params.values())
+        lines.append(f"{r.law:<10} {r.status.value:<14} {r.objective_value:>11.4e} {k:>3} {m['r2']:>8.5f} "
+                     f"{m['pred_e']:>8.5f} {m['worst_e']:>8.5f} {r.fit_seconds:>8.2f}")
+    return "\n".join(lines)
+
+
+def _law_names(law: str) -> list[str]:
+    from scalefit.errors import FitInputError
+
+    name = law.strip().lower()
+    if name == "all":
+        return ["mpl", "tissue"]
+    from scalefit.laws import get_law
+
+    try:
+        get_law(name)
+    except (KeyError, ValueError, TypeError):
+        raise FitInputError(f"unknown law {law!r}. Use mpl, tissue, tissue-n or all. Example: --law mpl") from None
+    return [name]
+
+
+def parse_bounds(items: Optional[list[str]]) -> dict[str, tuple[float, float]]:
+    """``["alpha=0.1:1", ...]`` -> ``{"alpha": (0.1, 1.0)}``; one-line FitInputError on a malformed item."""
+    from scalefit.errors import FitInputError
+
+    out: dict[str, tuple[float, float]] = {}
+    for item in items or []:
+        name, eq, rng = item.partition("=")
+        lo, colon, hi = rng.partition(":")
+        try:
+            if not (eq and colon and name.strip()):
+                raise ValueError
+            out[name.strip()] = (_num(lo), _num(hi))
+        except ValueError:
+            raise FitInputError(f"--bounds {item!r} is not name=lo:hi. Example: --bounds alpha=0.001:1") from None
+    return out
+
+
+def parse_fixed(items: Optional[list[str]]) -> dict[str, float]:
+    """``["lam=0.999"]`` -> ``{"lam": 0.999}``."""
+    from scalefit.errors import FitInputError
+
+    out: dict[str, float] = {}
+    for item in items or []:
+        name, eq, value = item.partition("=")
+        try:
+            if not (eq and name.strip()):
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise FitInputError(f"--fix {item!r} is not name=value. Example: --fix lam=0.999") from None
+    return out
+
+
+def _num(text: str) -> float:
+    t = text.strip().lower()
+    if t in ("inf", "+inf"):
+        return float("inf")
+    if t == "-inf":
+        return float("-inf")
+    return float(t)
+
+
+def load_runs(
+    paths: list[Path],
+    *,
+    target: str = "loss",
+    warmup: Optional[int] = None,
+    schedule_file: Optional[list[Path]] = None,
+    schedule_dir: Optional[Path] = None,
+    what: str = "runs",
+) -> list[Any]:
+    """Read runs, giving each its schedule file (one for all, one per run in order, or matched in a folder)."""
+    from scalefit.errors import FitInputError
+    from scalefit.readers import read_runs
+
+    if not paths:
+        raise FitInputError(f"no {what} given. Example: scalefit fit runs/a.csv runs/b.csv")
+    files = list(schedule_file or [])
+    if files and schedule_dir is not None:
+        raise FitInputError("pass either --schedule-file or --schedule-dir, not both.")
+    if schedule_dir is not None:
+        files = [match_schedule(p, schedule_dir) for p in paths]
+    elif len(files) == 1:
+        files = files * len(paths)
+    elif files and len(files) != len(paths):
+        raise FitInputError(
+            f"{len(files)} --schedule-file values for {len(paths)} {what}: give one for all runs or one per run "
+            "(in the same order), or use --schedule-dir."
+        )
+    if not files:
+        return list(read_runs([str(p) for p in paths], target=target, warmup=warmup))
+    out = []
+    for path, sched in zip(paths, files):
+        out.extend(read_runs([str(path)], target=target, warmup=warmup, schedule_file=str(sched)))
+    return out
+
+
+def match_schedule(run_path: Path, folder: Path) -> Path:
+    """The file in ``folder`` whose name is the longest suffix of ``run_path``'s name (same extension)."""
+    from scalefit.errors import FitInputError
+
+    if not folder.is_dir():
+        raise FitInputError("schedule folder not found. Pass --schedule-dir DIR.", path=str(folder))
+    name = run_path.name
+    best = None
+    for cand in folder.iterdir():
+        if cand.is_file() and name.endswith(cand.name) and (best is None or len(cand.name) > len(best.name)):
+            best = cand
+    if best is None:
+        raise FitInputError(
+            f"no schedule file in {folder} matches the end of {name!r} (e.g. {folder}/cosine_24000.csv for "
+            "100M_cosine_24000.csv). Add it or pass --schedule-file.",
+            path=str(run_path),
+        )
+    return best

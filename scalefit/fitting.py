@@ -1,0 +1,781 @@
+"""The one generic fitter of scalefit: any registered law, fitted jointly to several runs.
+
+Objective
+---------
+The Huber loss (``delta = 1e-3``) of the log-loss residuals ``r = log Lhat - log L`` on every observed row,
+summed over all runs fitted jointly (``loss="mse"``: half the sum of squares instead). With ``delta = 1e-3``
+residuals above 0.1 % of the loss count linearly, so spikes and a mis-logged row do not steer the fit.
+
+Algorithm (variable projection, then a joint polish)
+----------------------------------------------------
+Every curve law here is linear in its amplitudes for fixed exponents (``L0, A, C`` for Tissue; ``L0, A, B`` for
+MPL): ``Lhat = values @ law.design(theta)``. So
+
+1. **Projection.** For a fixed nonlinear ``theta`` the amplitudes are solved, not searched: a weighted linear
+   least-squares problem on relative residuals ``(Lhat - L) / L`` (a first-order match of the log residual),
+   with Huber weights by three IRLS passes. The 3x3 normal problem is solved in closed form and falls back
+   to ``scipy.optimize.lsq_linear`` (BVLS) only when the solution leaves the amplitude bounds.
+2. **Search.** Only ``theta`` is searched: ``n_starts`` deterministic points (a scrambled Sobol sequence seeded by
+   ``seed``, log-spaced for parameters whose bounds span more than two decades, plus the law's defaults) are
+   scored by the projected objective. The best few (``n_polish``) go on.
+3. **Polish.** ``scipy.optimize.least_squares`` (TRF, ``loss="huber"``, ``f_scale=delta``) on the log residuals
+   over all free parameters jointly, within bounds, with the analytic Jacobian from ``law.design`` and
+   ``law.design_jac`` (finite differences of the design only when a law provides no ``design_jac``). The best
+   polished point wins.
+
+Why this shape: the projection removes the badly scaled amplitudes (``B`` of MPL is ~500, ``alpha`` ~0.5) from
+the search, so a cheap low-dimensional scan finds the right basin from few starts; the joint polish then makes
+the final point a true optimum of the stated objective (the projection's relative residual is only first-order
+in the log residual), which the covariance below needs.
+
+Uncertainties and status
+------------------------
+The covariance is Huber-weighted Gauss-Newton at the optimum: ``Cov = s^2 (J^T W J)^-1`` with ``J`` the
+Jacobian of the log residuals over the free parameters not on a bound, ``W = min(1, delta/|r|)`` the IRLS
+weights and ``s^2 = sum(W r^2) / (n - p)`` the residual variance. Loss-curve residuals are strongly
+autocorrelated, so these standard errors are a lower bound on the real uncertainty. Parameters on a bound
+(scipy's ``active_mask`` idea) get no stderr, a :class:`ParameterAtBoundWarning` and status AT_BOUND; a singular
+``J^T W J`` gives NO_COVARIANCE; a condition number above ``1e10`` of the correlation matrix, or a relative stderr
+above 1, gives an :class:`IllConditionedWarning` naming the parameter and a fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from scalefit.errors import (
+    ConvergenceError,
+    FitInputError,
+    IllConditionedWarning,
+    ParameterAtBoundWarning,
+)
+from scalefit.metrics import RunMetrics, curve_metrics
+from scalefit.results import (
+    Evaluation,
+    FitContext,
+    FitResult,
+    FitStatus,
+    ParamEstimate,
+    Prediction,
+    thin_curve,
+)
+
+#: Default Huber threshold on log-loss residuals (0.1 % of the loss).
+DEFAULT_DELTA = 1e-3
+#: Default number of deterministic starts of the nonlinear search.
+DEFAULT_STARTS = 64
+#: How many of the best starts are polished jointly.
+DEFAULT_POLISH = 3
+#: Condition number of the correlation matrix above which the fit is called ill-conditioned.
+ILL_CONDITION = 1e10
+
+
+@dataclass
+class _Problem:
+    """Everything the objective needs, stacked over runs (built once per fit)."""
+
+    law: Any
+    names: tuple[str, ...]  # all parameters, law order
+    lin: tuple[str, ...]  # linear names (law order)
+    nonlin: tuple[str, ...]  # every nonlinear name, fixed ones included (law order)
+    preps: list[Any]  # one law.prepare per run
+    sizes: list[int]  # observed points per run
+    loss: np.ndarray  # (n,) observed loss
+    logloss: np.ndarray  # (n,)
+    lower: np.ndarray  # (P,) bounds, law order
+    upper: np.ndarray  # (P,)
+    free: np.ndarray  # (P,) bool: fitted (not fixed)
+    fixed_values: np.ndarray  # (P,) value used where not free
+    huber: bool
+    delta: float
+
+    @property
+    def lin_idx(self) -> np.ndarray:
+        return np.array([self.names.index(n) for n in self.lin], dtype=np.int64)
+
+    @property
+    def nonlin_idx(self) -> np.ndarray:
+        return np.array([self.names.index(n) for n in self.nonlin], dtype=np.int64)
+
+    # ---- model ----
+    def _theta(self, theta: np.ndarray) -> dict[str, float]:
+        return dict(zip(self.nonlin, map(float, theta)))
+
+    def design(self, theta: np.ndarray) -> np.ndarray:
+        """Stacked design, shape (n_linear, n); ``theta`` holds every nonlinear parameter (``nonlin`` order)."""
+        t = self._theta(theta)
+        return np.concatenate([np.asarray(self.law.design(t, p), dtype=np.float64) for p in self.preps], axis=1)
+
+    def design_jac(self, theta: np.ndarray, design: np.ndarray) -> np.ndarray:
+        """Stacked d design / d theta, shape (n_nonlinear, n_linear, n), rows in ``nonlin`` order.
+
+        Rows come from ``law.design_jac`` (in the law's ``nonlinear_names`` order); rows of free parameters the
+        law does not differentiate (a parameter the law holds fixed but the user freed, or a law without
+        ``design_jac``) come from finite differences of the design; rows of fixed parameters are 0.
+        """
+        out = np.zeros((len(self.nonlin),) + design.shape)
+        t = self._theta(theta)
+        law_rows = tuple(self.law.nonlinear_names)
+        parts = [self.law.design_jac(t, p) for p in self.preps]
+        have: set[str] = set()
+        if law_rows and all(j is not None for j in parts):
+            stacked = np.concatenate([np.asarray(j, dtype=np.float64) for j in parts], axis=2)
+            for r, name in enumerate(law_rows):
+                out[self.nonlin.index(name)] = stacked[r]
+            have = set(law_rows)
+        free_nl = self.free[self.nonlin_idx]
+        for j, name in enumerate(self.nonlin):
+            if free_nl[j] and name not in have:
+                out[j] = _fd_row(self.design, theta, j, self.lower[self.nonlin_idx[j]],
+                                 self.upper[self.nonlin_idx[j]])
+        return out
+
+    def objective(self, r: np.ndarray) -> float:
+        """Huber (or half squared) loss summed over residuals ``r``."""
+        if not self.huber:
+            return float(0.5 * np.dot(r, r))
+        a = np.abs(r)
+        d = self.delta
+        return float(np.sum(np.where(a <= d, 0.5 * r * r, d * (a - 0.5 * d))))
+
+    # ---- variable projection ----
+    def project(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """Best amplitudes for fixed nonlinear ``theta`` and the resulting objective (inf if not finite)."""
+        try:
+            with np.errstate(all="ignore"):
+                design = self.design(theta)  # (k, n)
+        except (FloatingPointError, ValueError, ZeroDivisionError, OverflowError):
+            return math.inf, np.full(len(self.lin), np.nan)
+        if not np.all(np.isfinite(design)):
+            return math.inf, np.full(len(self.lin), np.nan)
+        lin_idx = self.lin_idx
+        free_lin = self.free[lin_idx]
+        fixed_part = self.fixed_values[lin_idx][~free_lin] @ design[~free_lin] if (~free_lin).any() else 0.0
+        x = (design[free_lin] / self.loss).T  # (n, k_free): relative residual design
+        target = 1.0 - fixed_part / self.loss  # (n,)
+        lo, hi = self.lower[lin_idx][free_lin], self.upper[lin_idx][free_lin]
+        w = np.ones_like(target)
+        coef = np.zeros(x.shape[1])
+        for _ in range(3 if self.huber else 1):
+            coef = _bounded_wls(x, target, w, lo, hi)
+            rel = x @ coef - target
+            if not self.huber:
+                break
+            w = np.minimum(1.0, self.delta / np.maximum(np.abs(rel), 1e-300))
+        values = self.fixed_values[lin_idx].copy()
+        values[free_lin] = coef
+        pred = values @ design
+        if not np.all(pred > 0):
+            return math.inf, values
+        return self.objective(np.log(pred) - self.logloss), values
+
+    # ---- full parameter vector ----
+    def full(self, x_free: np.ndarray) -> np.ndarray:
+        out = self.fixed_values.copy()
+        out[self.free] = x_free
+        return out
+
+    def residuals(self, x_free: np.ndarray) -> np.ndarray:
+        p = self.full(x_free)
+        with np.errstate(all="ignore"):
+            pred = p[self.lin_idx] @ self.design(p[self.nonlin_idx])
+            r = np.log(pred) - self.logloss
+        return np.where(np.isfinite(r), r, 1e3)
+
+    def jacobian(self, x_free: np.ndarray) -> np.ndarray:
+        """d r / d x_free, shape (n, n_free)."""
+        p = self.full(x_free)
+        theta, values = p[self.nonlin_idx], p[self.lin_idx]
+        with np.errstate(all="ignore"):
+            design = self.design(theta)  # (k, n)
+            pred = values @ design  # (n,)
+            jac = np.empty((len(self.names), pred.size))
+            jac[self.lin_idx] = design / pred
+            if len(self.nonlin):
+                djac = self.design_jac(theta, design)  # (q, k, n)
+                jac[self.nonlin_idx] = np.einsum("k,qkn->qn", values, djac) / pred
+        jac = jac[self.free].T
+        return np.where(np.isfinite(jac), jac, 0.0)
+
+
+def _fd_row(func: Any, theta: np.ndarray, j: int, lo: float, hi: float) -> np.ndarray:
+    """Finite-difference derivative of ``func(theta)`` w.r.t. ``theta[j]`` (central, one-sided at a bound)."""
+    h = 1e-6 * max(abs(theta[j]), 1e-3)
+    tp, tm = theta.copy(), theta.copy()
+    tp[j] = min(theta[j] + h, hi)
+    tm[j] = max(theta[j] - h, lo)
+    return (np.asarray(func(tp)) - np.asarray(func(tm))) / (tp[j] - tm[j])
+
+
+def _bounded_wls(x: np.ndarray, y: np.ndarray, w: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """argmin sum w (x c - y)^2 subject to lo <= c <= hi (closed form first, BVLS when a bound is active)."""
+    sw = np.sqrt(w)
+    xw, yw = x * sw[:, None], y * sw
+    # column scaling: amplitudes differ by orders of magnitude
+    scale = np.linalg.norm(xw, axis=0)
+    scale[scale == 0] = 1.0
+    xs = xw / scale
+    coef, *_ = np.linalg.lstsq(xs, yw, rcond=None)
+    coef = coef / scale
+    if np.all(coef >= lo) and np.all(coef <= hi):
+        return coef
+    from scipy.optimize import lsq_linear
+
+    res = lsq_linear(xs, yw, bounds=(lo * scale, hi * scale), method="bvls")
+    return np.clip(res.x / scale, lo, hi)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+def fit(
+    runs: Sequence[Any],
+    law: str | Any = "mpl",
+    *,
+    seed: int = 0,
+    loss: str = "huber",
+    delta: float = DEFAULT_DELTA,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+    fixed: Mapping[str, float] | None = None,
+    n_starts: int = DEFAULT_STARTS,
+    n_polish: int = DEFAULT_POLISH,
+    max_nfev: int = 2000,
+    **law_options: Any,
+) -> FitResult:
+    """Fit a loss-curve law jointly to several runs (see the module docstring for the method).
+
+    Parameters
+    ----------
+    runs : sequence of Run
+        Runs with a known LR from step 0 (``step0 == 0``) and observed losses.
+    law : str or law object
+        Registered law name (``"mpl"``, ``"tissue"``, ``"tissue-n"``) or a law instance.
+    seed : int
+        Seeds the Sobol starts; same inputs and seed give identical results.
+    loss : {"huber", "mse"}
+        Huber with threshold ``delta`` on log-loss residuals (default), or squared log residuals.
+    bounds : dict of name to (lower, upper), optional
+        Override the law's bounds. Giving bounds for a parameter the law holds fixed (Tissue's ``lam``) fits it.
+    fixed : dict of name to value, optional
+        Hold parameters at these values.
+    n_starts, n_polish : int
+        Number of deterministic starts of the nonlinear search, and how many of the best are polished.
+    **law_options
+        Passed to ``get_law`` (e.g. ``lam=0.99`` for Tissue).
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    FitInputError
+        When the data cannot support the fit (one line: which run, what, the fix).
+    ConvergenceError
+        When no start gives a finite objective (``err.best`` holds the best point found, if any).
+    """
+    t_start = time.perf_counter()
+    law_obj, law_name, law_options = _resolve_law(law, law_options)
+    if loss not in ("huber", "mse"):
+        raise FitInputError(f"loss must be 'huber' or 'mse', got {loss!r}.")
+    if not (delta > 0 and math.isfinite(delta)):
+        raise FitInputError(f"delta must be a positive number, got {delta!r}.")
+    if n_starts < 1:
+        raise FitInputError(f"n_starts must be >= 1, got {n_starts}.")
+    runs = list(runs)
+    problem, messages = _build_problem(law_obj, law_name, runs, bounds, fixed, loss == "huber", delta)
+    n_free = int(problem.free.sum())
+    n_points = int(problem.loss.size)
+    if n_points < n_free:
+        raise FitInputError(
+            f"{n_points} observed loss values across {len(runs)} run(s) cannot determine {n_free} free parameters "
+            f"of law {law_name}. Log the loss more often, add runs, or fix parameters."
+        )
+
+    # ---- 1+2: search the nonlinear parameters with the amplitudes projected out ----
+    starts = _starts(problem, n_starts, seed)  # (n_starts, q)
+    scores = np.empty(len(starts))
+    amps = np.empty((len(starts), len(problem.lin)))
+    for i, theta in enumerate(starts):
+        scores[i], amps[i] = problem.project(theta)
+    finite = np.isfinite(scores)
+    if not finite.any():
+        raise ConvergenceError(
+            f"law {law_name}: none of {len(starts)} starts gives a finite objective on {len(runs)} run(s). "
+            "Check that the runs' LR and loss columns are right, or widen --bounds.",
+            best=None,
+        )
+    order = np.argsort(np.where(finite, scores, np.inf), kind="stable")[: max(1, n_polish)]
+    order = [i for i in order if finite[i]]
+
+    # ---- 3: joint polish on the true objective ----
+    from scipy.optimize import least_squares
+
+    best = None
+    n_evals = 0
+    nl_idx, lin_idx = problem.nonlin_idx, problem.lin_idx
+    lo_free, hi_free = problem.lower[problem.free], problem.upper[problem.free]
+    for i in order:
+        p0 = problem.fixed_values.copy()
+        p0[nl_idx] = starts[i]
+        p0[lin_idx] = amps[i]
+        x0 = _inside(p0[problem.free], lo_free, hi_free)
+        res = least_squares(
+            problem.residuals,
+            x0,
+            jac=problem.jacobian,
+            bounds=(lo_free, hi_free),
+            method="trf",
+            loss="huber" if problem.huber else "linear",
+            f_scale=delta,
+            x_scale="jac",
+            max_nfev=max_nfev,
+            xtol=1e-12,
+            ftol=1e-12,
+            gtol=1e-10,
+        )
+        n_evals += int(res.nfev)
+        value = problem.objective(problem.residuals(res.x))
+        if best is None or value < best[0]:
+            best = (value, res)
+    assert best is not None
+    objective_value, res = best
+    if not math.isfinite(objective_value):
+        raise ConvergenceError(
+            f"law {law_name}: the polish ended at a non-finite objective. Check the data or widen --bounds.",
+            best=res.x,
+        )
+    p_final = problem.full(res.x)
+
+    # ---- status, covariance, warnings ----
+    status, params, covariance, more = _assess(problem, p_final, res, law_name, n_starts)
+    messages.extend(more)
+    for m in more:
+        cls = ParameterAtBoundWarning if "bound" in m else IllConditionedWarning
+        warnings.warn(m, cls, stacklevel=2)
+
+    # ---- per-run metrics, curves, context ----
+    pred = p_final[lin_idx] @ problem.design(p_final[nl_idx])
+    metrics: dict[str, RunMetrics] = {}
+    curves = []
+    start = 0
+    for run, size in zip(runs, problem.sizes):
+        obs = run.observed
+        sl = slice(start, start + size)
+        start += size
+        metrics[_unique_key(metrics, run.path)] = curve_metrics(problem.loss[sl], pred[sl])
+        curves.append(thin_curve(run.path, run.steps[obs], problem.loss[sl], pred[sl]))
+
+    from scalefit import __version__
+
+    objective_text = f"huber(delta={delta:g}) on log loss" if problem.huber else "half squared log-loss residuals"
+    return FitResult(
+        law=law_name,
+        law_options=law_options,
+        params=params,
+        covariance=covariance,
+        param_order=problem.names,
+        status=status,
+        messages=tuple(messages),
+        metrics=metrics,
+        objective=objective_text,
+        objective_value=objective_value,
+        n_points=n_points,
+        n_starts=len(starts),
+        n_evals=n_evals,
+        seed=seed,
+        data_hash=data_hash(runs),
+        scalefit_version=__version__,
+        fit_seconds=time.perf_counter() - t_start,
+        context=_context(runs),
+        curves=tuple(curves),
+    )
+
+
+def evaluate(
+    train_runs: Sequence[Any], test_runs: Sequence[Any], law: str | Any = "mpl", **kw: Any
+) -> Evaluation:
+    """Fit on ``train_runs`` and predict each of ``test_runs`` from its LR schedule alone.
+
+    Metrics (R2, MAE, RMSE, PredE, WorstE) are computed per held-out run on its observed steps and averaged over
+    runs, as in the MPL paper. Keyword arguments go to :func:`fit`.
+    """
+    test_runs = list(test_runs)
+    if not test_runs:
+        raise FitInputError("no test runs to evaluate. Pass --test RUNS...")
+    _check_runs(test_runs, law if isinstance(law, str) else getattr(law, "name", "law"), needs_loss=True)
+    result = fit(train_runs, law, **kw)
+    test: dict[str, RunMetrics] = {}
+    predictions: dict[str, Prediction] = {}
+    with warnings.catch_warnings():
+        # held-out runs are expected to lie outside the training range: that is the point of evaluating
+        from scalefit.errors import ExtrapolationWarning
+
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        for run in test_runs:
+            pred = result.predict(run)
+            key = _unique_key(test, run.path)
+            test[key] = curve_metrics(run.loss[run.observed], pred.loss)
+            predictions[key] = pred
+    return Evaluation(fit=result, test=test, predictions=predictions)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+def prediction_with_gradient(
+    law: Any,
+    param_order: Sequence[str],
+    values: np.ndarray,
+    lr: np.ndarray,
+    warmup: int,
+    at: np.ndarray,
+    n_params: float | None,
+    fd_names: Sequence[str] = (),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted loss at ``at`` and its gradient with respect to every parameter (rows in ``param_order``).
+
+    Returns ``(pred, grad)`` with shapes (M,) and (P, M); used for the delta-method interval. Gradients of
+    nonlinear parameters the law does not differentiate (held fixed by the law) are finite differences when
+    named in ``fd_names``, else 0.
+    """
+    prep = law.prepare(lr, warmup=warmup, at=np.asarray(at, dtype=np.int64), n_params=n_params)
+    order = list(param_order)
+    vals = np.asarray(values, dtype=np.float64)
+    specs = {p.name: p for p in law.params}
+    nonlin_all = [n for n in order if not specs[n].linear]
+    lin = [order.index(n) for n in law.linear_names]
+    theta_all = np.array([vals[order.index(n)] for n in nonlin_all])
+    amps = vals[lin]
+
+    def design(theta: np.ndarray) -> np.ndarray:
+        return np.asarray(law.design(dict(zip(nonlin_all, map(float, theta))), prep), dtype=np.float64)
+
+    dmat = design(theta_all)  # (k, M)
+    pred = amps @ dmat
+    grad = np.zeros((len(order), pred.size))
+    grad[lin] = dmat
+    law_rows = tuple(law.nonlinear_names)
+    djac = law.design_jac(dict(zip(nonlin_all, map(float, theta_all))), prep) if law_rows else None
+    for j, name in enumerate(nonlin_all):
+        if djac is not None and name in law_rows:
+            row = np.asarray(djac[law_rows.index(name)], dtype=np.float64)
+        elif name in fd_names or (djac is None and name in law_rows):
+            s = specs[name]
+            row = _fd_row(design, theta_all, j, s.lower, s.upper)
+        else:
+            continue
+        grad[order.index(name)] = amps @ row
+    return pred, grad
+
+
+def data_hash(runs: Sequence[Any]) -> str:
+    """sha256 over each run's steps (int64), lr and loss (float64) bytes, in run order."""
+    h = hashlib.sha256()
+    for run in runs:
+        h.update(np.ascontiguousarray(run.steps, dtype=np.int64).tobytes())
+        h.update(np.ascontiguousarray(run.lr, dtype=np.float64).tobytes())
+        h.update(np.ascontiguousarray(run.loss, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+def _resolve_law(law: Any, options: dict[str, Any]) -> tuple[Any, str, dict[str, Any]]:
+    if isinstance(law, str):
+        from scalefit.laws import get_law
+
+        try:
+            obj = get_law(law, **options)
+        except (KeyError, TypeError) as exc:
+            raise FitInputError(f"cannot build law {law!r} with options {options}: {exc}") from None
+        return obj, law, dict(options)
+    return law, str(getattr(law, "name", type(law).__name__)), dict(getattr(law, "options", {}) or {})
+
+
+def _check_runs(runs: Sequence[Any], law_name: str, needs_loss: bool = True) -> None:
+    if not runs:
+        raise FitInputError(f"no runs to fit law {law_name}. Pass one or more run files.")
+    for run in runs:
+        lr = np.asarray(run.lr, dtype=np.float64)
+        if lr.size == 0 or not np.all(np.isfinite(lr)):
+            raise FitInputError("the LR schedule is empty or not finite. Fix the 'lr' column.", path=run.path)
+        if not np.any(lr > 0):
+            raise FitInputError(
+                "the learning rate is 0 at every step, so no law can use it. Fix the 'lr' column or pass "
+                "--schedule-file.",
+                path=run.path,
+            )
+        if int(run.step0) > 0:
+            raise FitInputError(
+                f"the run starts at step {int(run.step0)} and its LR before that is unknown; law {law_name} needs "
+                f"the LR from step 0 (S1 sums it). Pass --warmup {int(run.step0)} (linear warmup) or "
+                "--schedule-file F with the per-step LR.",
+                path=run.path,
+            )
+        if needs_loss:
+            obs = run.observed
+            if not obs.any():
+                raise FitInputError(
+                    f"no {run.target!r} values to fit (every row is empty). Check --target.", path=run.path
+                )
+            if np.any(run.loss[obs] <= 0):
+                raise FitInputError(f"{run.target!r} must be > 0 to fit on log loss.", path=run.path)
+            idx = run.index[obs]
+            if idx.min() < 0 or idx.max() >= lr.size:
+                raise FitInputError("observed steps fall outside the LR schedule. Check --schedule-file.",
+                                    path=run.path)
+
+
+def _build_problem(
+    law: Any,
+    law_name: str,
+    runs: list[Any],
+    bounds: Mapping[str, tuple[float, float]] | None,
+    fixed: Mapping[str, float] | None,
+    huber: bool,
+    delta: float,
+) -> tuple[_Problem, list[str]]:
+    _check_runs(runs, law_name)
+    specs = {p.name: p for p in law.params}
+    names = tuple(specs)
+    messages: list[str] = []
+    lower = np.array([specs[n].lower for n in names], dtype=np.float64)
+    upper = np.array([specs[n].upper for n in names], dtype=np.float64)
+    free = np.array([not specs[n].fixed for n in names])
+    values = np.array([specs[n].default for n in names], dtype=np.float64)
+    for name, (lo, hi) in (bounds or {}).items():
+        if name not in specs:
+            raise FitInputError(f"unknown parameter {name!r} in bounds; law {law_name} has {', '.join(names)}.")
+        lo, hi = float(lo), float(hi)
+        if not lo < hi:
+            raise FitInputError(f"bounds of {name!r} must satisfy lower < upper, got {lo:g}:{hi:g}.")
+        i = names.index(name)
+        lower[i], upper[i] = lo, hi
+        if not free[i]:
+            free[i] = True
+            messages.append(f"{name} is fitted within {lo:g}:{hi:g} (law {law_name} holds it fixed by default).")
+        values[i] = min(max(values[i], lo), hi)
+    for name, value in (fixed or {}).items():
+        if name not in specs:
+            raise FitInputError(f"unknown parameter {name!r} to fix; law {law_name} has {', '.join(names)}.")
+        i = names.index(name)
+        free[i] = False
+        values[i] = float(value)
+    preps, sizes, losses = [], [], []
+    for run in runs:
+        obs = run.observed
+        at = np.asarray(run.index[obs], dtype=np.int64)
+        n_params = run.meta.get("params") if isinstance(run.meta, Mapping) else None
+        try:
+            preps.append(
+                law.prepare(
+                    np.asarray(run.lr, dtype=np.float64),
+                    warmup=int(run.warmup),
+                    at=at,
+                    n_params=None if n_params is None else float(n_params),
+                )
+            )
+        except (ValueError, KeyError) as exc:
+            raise FitInputError(f"law {law_name} cannot use this run: {exc}", path=run.path) from None
+        sizes.append(int(at.size))
+        losses.append(np.asarray(run.loss[obs], dtype=np.float64))
+    loss = np.concatenate(losses)
+    problem = _Problem(
+        law=law,
+        names=names,
+        lin=tuple(law.linear_names),
+        nonlin=tuple(n for n in names if not specs[n].linear),
+        preps=preps,
+        sizes=sizes,
+        loss=loss,
+        logloss=np.log(loss),
+        lower=lower,
+        upper=upper,
+        free=free,
+        fixed_values=values,
+        huber=huber,
+        delta=delta,
+    )
+    return problem, messages
+
+
+def _starts(problem: _Problem, n_starts: int, seed: int) -> np.ndarray:
+    """Deterministic starts of the nonlinear parameters, shape (n_starts, q): the defaults, then scrambled Sobol."""
+    idx = problem.nonlin_idx
+    q = idx.size
+    base = problem.fixed_values[idx].copy()
+    if q == 0:
+        return base[None, :]
+    free = problem.free[idx]
+    lo, hi = problem.lower[idx], problem.upper[idx]
+    out = np.repeat(base[None, :], n_starts, axis=0)
+    nf = int(free.sum())
+    if nf == 0 or n_starts == 1:
+        return out[:1]
+    from scipy.stats import qmc
+
+    m = int(math.ceil(math.log2(max(n_starts - 1, 1))))
+    u = qmc.Sobol(d=nf, scramble=True, seed=seed).random_base2(m)[: n_starts - 1]  # (n_starts-1, nf)
+    flo, fhi = lo[free], hi[free]
+    # finite search box: unbounded sides get the default +- a decade
+    fdef = base[free]
+    flo = np.where(np.isfinite(flo), flo, np.minimum(fdef, 0) - 10 * np.maximum(np.abs(fdef), 1))
+    fhi = np.where(np.isfinite(fhi), fhi, np.maximum(fdef, 0) + 10 * np.maximum(np.abs(fdef), 1))
+    logscale = (flo > 0) & (fhi / np.where(flo > 0, flo, 1) > 100)
+    pts = np.where(
+        logscale,
+        np.exp(np.log(np.where(flo > 0, flo, 1)) + u * np.log(np.where(logscale, fhi / np.where(flo > 0, flo, 1), 1))),
+        flo + u * (fhi - flo),
+    )
+    out[1:, free] = pts
+    return out
+
+
+def _inside(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Move ``x`` strictly inside the bounds (least_squares needs a feasible start)."""
+    span = np.where(np.isfinite(hi - lo), hi - lo, np.maximum(np.abs(x), 1.0))
+    eps = 1e-9 * span
+    return np.clip(x, lo + eps, hi - eps)
+
+
+def _assess(
+    problem: _Problem, p: np.ndarray, res: Any, law_name: str, n_starts: int
+) -> tuple[FitStatus, dict[str, ParamEstimate], np.ndarray | None, list[str]]:
+    """Status, parameter estimates with stderr, covariance over all parameters, and messages."""
+    names = problem.names
+    P = len(names)
+    lo, hi = problem.lower, problem.upper
+    span = np.where(np.isfinite(hi - lo), hi - lo, np.maximum(np.abs(p), 1.0))
+    tol = 1e-6 * span
+    at_bound = np.zeros(P, dtype=np.int64)
+    active = np.zeros(P, dtype=np.int64)
+    active[problem.free] = res.active_mask
+    at_bound[(p - lo <= tol) | (active == -1)] = -1
+    at_bound[(hi - p <= tol) | (active == 1)] = 1
+    at_bound[~problem.free] = 0
+    messages: list[str] = []
+    # covariance over the free parameters that are not on a bound
+    est = problem.free & (at_bound == 0)
+    r = problem.residuals(p[problem.free])
+    n = r.size
+    covariance = None
+    stderr = np.full(P, np.nan)
+    stderr[~problem.free] = 0.0
+    cond = math.nan
+    if est.any():
+        jac_free = problem.jacobian(p[problem.free])  # (n, n_free)
+        cols = est[problem.free]
+        jac = jac_free[:, cols]
+        if problem.huber:
+            w = np.minimum(1.0, problem.delta / np.maximum(np.abs(r), 1e-300))
+        else:
+            w = np.ones_like(r)
+        dof = max(n - int(problem.free.sum()), 1)
+        s2 = float(np.sum(w * r * r) / dof)
+        h = jac.T @ (jac * w[:, None])
+        d = np.sqrt(np.diag(h))
+        if np.all(d > 0) and np.all(np.isfinite(h)):
+            hs = h / np.outer(d, d)  # correlation-scaled Hessian
+            eig = np.linalg.eigvalsh(hs)
+            cond = float(eig[-1] / eig[0]) if eig[0] > 0 else math.inf
+            if eig[0] > 1e-14 * eig[-1]:
+                cov_est = s2 * np.linalg.inv(hs) / np.outer(d, d)
+                covariance = np.zeros((P, P))
+                sel = np.flatnonzero(est)
+                covariance[np.ix_(sel, sel)] = cov_est
+                stderr[sel] = np.sqrt(np.clip(np.diag(cov_est), 0.0, None))
+    # messages
+    for i, name in enumerate(names):
+        if at_bound[i]:
+            side, bound = ("lower", lo[i]) if at_bound[i] < 0 else ("upper", hi[i])
+            messages.append(
+                f"fit {law_name}: {name} at its {side} bound {bound:g} after {n_starts} starts; its stderr is "
+                f"unreliable. Try --bounds {name}={_suggest(lo[i], hi[i], side)}."
+            )
+    if covariance is None and est.any():
+        messages.append(
+            f"fit {law_name}: the Jacobian at the optimum is singular, so parameters are not separately "
+            "determined and no stderr is reported. Fix a parameter (e.g. --fix) or add runs with other schedules."
+        )
+    elif covariance is not None:
+        poor = [i for i in np.flatnonzero(est) if p[i] != 0 and stderr[i] > abs(p[i])]
+        if cond > ILL_CONDITION or poor:
+            if poor:
+                i = poor[0]
+                which = ", ".join(names[j] for j in poor) + " poorly determined (stderr larger than the value"
+                fix = f"narrow the range, e.g. --bounds {names[i]}={_suggest(lo[i], hi[i], 'narrow', p[i])}"
+            else:
+                which = "a combination of parameters poorly determined ("
+                fix = "fix a parameter"
+            messages.append(
+                f"fit {law_name}: {which}{', ' if poor else ''}condition number {cond:.2g}). "
+                f"Add runs with different schedules, or {fix}."
+            )
+    if res.status == 0:
+        status = FitStatus.MAX_EVALS
+        messages.append(f"fit {law_name}: the polish stopped after {res.nfev} evaluations before converging.")
+    elif covariance is None and est.any():
+        status = FitStatus.NO_COVARIANCE
+    elif at_bound.any():
+        status = FitStatus.AT_BOUND
+    else:
+        status = FitStatus.CONVERGED
+    specs = {s.name: s for s in problem.law.params}
+    params = {
+        name: ParamEstimate(
+            value=float(p[i]),
+            stderr=float(stderr[i]),
+            lower=float(lo[i]),
+            upper=float(hi[i]),
+            at_bound=int(at_bound[i]),
+            linear=bool(specs[name].linear),
+            fixed=not bool(problem.free[i]),
+        )
+        for i, name in enumerate(names)
+    }
+    return status, params, covariance, messages
+
+
+def _suggest(lo: float, hi: float, side: str, value: float | None = None) -> str:
+    """A wider (or, for 'narrow', tighter) bound pair to suggest in a message."""
+    if side == "lower":
+        new_lo = lo / 10 if lo > 0 else lo - max(hi - lo, 1.0)
+        return f"{new_lo:g}:{hi:g}"
+    if side == "upper":
+        new_hi = hi * 10 if hi > 0 and math.isfinite(hi) else hi + max(hi - lo, 1.0)
+        return f"{lo:g}:{new_hi:g}"
+    v = abs(value or 1.0)
+    return f"{max(lo, v / 3):.3g}:{min(hi, v * 3):.3g}"
+
+
+def _unique_key(existing: Mapping[str, Any], key: str) -> str:
+    if key not in existing:
+        return key
+    i = 2
+    while f"{key}#{i}" in existing:
+        i += 1
+    return f"{key}#{i}"
+
+
+def _context(runs: Sequence[Any]) -> FitContext:
+    last_idx = [int(run.index[run.observed].max()) for run in runs]
+    s1 = [float(np.sum(run.lr[: i + 1])) for run, i in zip(runs, last_idx)]
+    lr_min = []
+    for run in runs:
+        post = np.asarray(run.lr[int(run.warmup):])
+        post = post[post > 0]
+        if post.size:
+            lr_min.append(float(post.min()))
+    n_params = tuple(float(r.meta["params"]) for r in runs if r.meta.get("params") is not None)
+    return FitContext(
+        max_step=max(int(run.steps[run.observed].max()) for run in runs),
+        max_s1=max(s1),
+        lr_max=max(float(np.max(run.lr)) for run in runs),
+        lr_min=min(lr_min) if lr_min else 0.0,
+        warmup=max(int(run.warmup) for run in runs),
+        n_params=n_params,
+        total_steps=tuple(int(run.step0) + int(run.n_steps) for run in runs),
+    )
