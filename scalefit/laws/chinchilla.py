@@ -350,7 +350,10 @@ def fit_scaling(
     nat = _to_natural(x)
     values = dict(zip(NAMES, map(float, nat)))
     messages: list[str] = []
-    if values["alpha"] < 1e-6 or values["beta"] < 1e-6 or values["A"] < 1e-8 or values["B"] < 1e-8:
+    # a term that is flat (exponent ~0) or negligible on every run (< 1e-4 of the loss) leaves no interior optimum
+    share_n = np.max(values["A"] / N ** values["alpha"] / L)
+    share_d = np.max(values["B"] / D ** values["beta"] / L)
+    if values["alpha"] < 1e-3 or values["beta"] < 1e-3 or share_n < 1e-4 or share_d < 1e-4:
         raise FitInputError(
             f"the best fit has no interior optimum (alpha={values['alpha']:.3g}, beta={values['beta']:.3g}, "
             f"A={values['A']:.3g}, B={values['B']:.3g}): the loss does not fall with both N and D in this data, so "
