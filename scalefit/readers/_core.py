@@ -196,7 +196,8 @@ def raise_problems(table: Table, problems: list[Problem]) -> None:
     others = others[others != first_row]
     if others.size:
         n = others.size
-        message += f" And {n} more {'row' if n == 1 else 'rows'} with problems: {table.lines_text(others)}."
+        listed = table.lines_text(others)
+        message += f" And {n} more {'row' if n == 1 else 'rows'} with problems: {listed}{'' if listed.endswith('.') else '.'}"
     err = RunFileError(message, path=table.path, line=line, column=prob.column, value=prob.value(first_row))
     err.n_rows = int(others.size) + 1  # type: ignore[attr-defined]
     rows = [first_row, *others.tolist()]
@@ -583,8 +584,10 @@ def _lr_from_schedule(
     rows = np.flatnonzero(~lr_col.empty)
     logged, want = lr_col.values[rows], lr[steps[rows]]
     rel = _rel(logged, want)
-    j = int(np.argmax(rel))
-    if rel[j] > SCHEDULE_RTOL:
+    jmax = int(np.argmax(rel))
+    off = np.flatnonzero(rel > SCHEDULE_RTOL)
+    if off.size:
+        j = int(off[0])
         i = int(rows[j])
         hint = ""
         for shift in (1, -1):
@@ -594,10 +597,12 @@ def _lr_from_schedule(
                 hint = (f" The logged LR matches the schedule at step s{shift:+d}: an off-by-one between the "
                         "logger and the schedule file.")
         raise RunFileError(
-            f"{table.what} '{lr_col.name}' is {lr_col.show(i)} but the schedule file {schedule_file} gives {want[j]:.10g} "
-            f"at step {int(steps[i])} (relative difference {rel[j]:.2e} > {SCHEDULE_RTOL:g}).{hint} Check that the "
-            "schedule file belongs to this run.", path=table.path, line=table.where(i)[0], column=lr_col.name,
-            value=float(logged[j]))
+            f"{table.what} '{lr_col.name}' is {lr_col.show(i)} but the schedule file {schedule_file} gives "
+            f"{want[j]:.10g} at step {int(steps[i])} (relative difference {rel[j]:.2e} > {SCHEDULE_RTOL:g}; "
+            f"{off.size} of {rows.size} rows disagree, the largest by {rel[jmax]:.2e} at "
+            f"{table.lines_text(np.array([int(rows[jmax])]))}).{hint} Check that the schedule file belongs to "
+            "this run.", path=table.path, line=table.where(i)[0], column=lr_col.name, value=float(logged[j]))
+    j = jmax
     table.notes.append(f"{what}; it agrees with the logged '{lr_col.name}' column within {rel[j]:.1e} (relative, "
                        f"{rows.size} rows)")
     return lr, 0
