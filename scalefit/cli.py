@@ -68,3 +68,6 @@ app.command()(evaluate)
 from scalefit.commands.predict import predict  # noqa: E402
 
 app.command()(predict)
+from scalefit.commands.inspect import inspect  # noqa: E402
+
+app.command()(inspect)
