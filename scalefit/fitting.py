@@ -30,10 +30,13 @@ in the log residual), which the covariance below needs.
 
 Uncertainties and status
 ------------------------
-The covariance is Huber-weighted Gauss-Newton at the optimum: ``Cov = s^2 (J^T W J)^-1`` with ``J`` the
-Jacobian of the log residuals over the free parameters not on a bound, ``W = min(1, delta/|r|)`` the IRLS
-weights and ``s^2 = sum(W r^2) / (n - p)`` the residual variance. Loss-curve residuals are strongly
-autocorrelated, so these standard errors are a lower bound on the real uncertainty. Parameters on a bound
+The covariance is Gauss-Newton at the optimum, ``Cov = s^2 (J^T J)^-1`` with ``J`` the Jacobian of the log
+residuals over the free parameters not on a bound and ``s^2`` Huber's (1981) asymptotic variance factor of an
+M-estimate (:func:`_scale2`; the plain residual variance for ``loss="mse"``). We measured the alternative the
+brief suggested, ``s^2 = sum(W r^2)/(n-p)`` with IRLS weights ``W = min(1, delta/|r|)`` in ``(J^T W J)^-1``: on
+simulated Tissue curves with Gaussian noise 3x delta its 90 % intervals covered only 63-68 %, against 91-92 % for
+Huber's factor (``tests/test_fitting.py`` checks coverage). Loss-curve residuals of real runs are strongly
+autocorrelated, so on real data these standard errors are a lower bound on the real uncertainty. Parameters on a bound
 (scipy's ``active_mask`` idea) get no stderr, a :class:`ParameterAtBoundWarning` and status AT_BOUND; a singular
 ``J^T W J`` gives NO_COVARIANCE; a condition number above ``1e10`` of the correlation matrix, or a relative stderr
 above 1, gives an :class:`IllConditionedWarning` naming the parameter and a fix.
@@ -669,13 +672,8 @@ def _assess(
         jac_free = problem.jacobian(p[problem.free])  # (n, n_free)
         cols = est[problem.free]
         jac = jac_free[:, cols]
-        if problem.huber:
-            w = np.minimum(1.0, problem.delta / np.maximum(np.abs(r), 1e-300))
-        else:
-            w = np.ones_like(r)
-        dof = max(n - int(problem.free.sum()), 1)
-        s2 = float(np.sum(w * r * r) / dof)
-        h = jac.T @ (jac * w[:, None])
+        s2 = _scale2(r, problem.huber, problem.delta, n_par=int(est.sum()))
+        h = jac.T @ jac
         d = np.sqrt(np.diag(h))
         if np.all(d > 0) and np.all(np.isfinite(h)):
             hs = h / np.outer(d, d)  # correlation-scaled Hessian
@@ -737,6 +735,27 @@ def _assess(
         for i, name in enumerate(names)
     }
     return status, params, covariance, messages
+
+
+def _scale2(r: np.ndarray, huber: bool, delta: float, n_par: int) -> float:
+    """Variance factor of the Gauss-Newton covariance ``s2 * (J^T J)^-1`` of an M-estimate.
+
+    Least squares: ``s2 = sum(r^2) / (n - p)``. Huber: the asymptotic formula of Huber (1981, eq. 7.6.10),
+    ``s2 = K^2 [sum psi(r)^2 / (n - p)] / m^2`` with ``psi(r) = clip(r, -delta, delta)``, ``m`` the fraction of
+    residuals inside ``delta`` (the mean of ``psi'``) and ``K = 1 + (p / n) var(psi') / m^2``. When fewer than 10 %
+    of the residuals lie inside ``delta`` that formula is unstable, and the least-squares factor is used (a mild
+    underestimate, about 1/1.25 in stderr for Gaussian residuals).
+    """
+    n = r.size
+    dof = max(n - n_par, 1)
+    if huber:
+        inside = np.abs(r) <= delta
+        m = float(inside.mean())
+        if m >= 0.1:
+            psi = np.clip(r, -delta, delta)
+            k = 1.0 + (n_par / n) * (m * (1.0 - m)) / (m * m)
+            return float(k * k * np.sum(psi * psi) / dof / (m * m))
+    return float(np.sum(r * r) / dof)
 
 
 def _suggest(lo: float, hi: float, side: str, value: float | None = None) -> str:

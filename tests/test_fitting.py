@@ -1,0 +1,200 @@
+"""The generic fitter: simulate curves from known parameters, fit, recover them; hopeless inputs; determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scalefit import schedules
+from scalefit.errors import ConvergenceError, FitInputError, ParameterAtBoundWarning
+from scalefit.fitting import data_hash, evaluate, fit
+from scalefit.laws import LAWS, get_law
+from scalefit.results import FitStatus
+from scalefit.runs import Run
+
+TISSUE_TRUTH = {"L0": 2.5, "A": 0.6, "alpha": 0.5, "C": 0.4}
+MPL_TRUTH = {"L0": 2.6, "A": 0.5, "alpha": 0.45, "B": 400.0, "C": 2.0, "beta": 0.5, "gamma": 0.6}
+
+T, WARMUP, PEAK = 2000, 100, 1e-3
+
+
+def sim_run(law: str, truth: dict[str, float], lr: np.ndarray, *, every: int = 10, noise: float = 1e-3,
+            seed: int = 0, name: str = "run", warmup: int = WARMUP) -> Run:
+    """A run of law ``law`` at ``truth`` on schedule ``lr``, observed every ``every`` steps with log-normal noise."""
+    steps = np.arange(warmup, lr.size, every, dtype=np.int64)
+    clean = get_law(law).predict(truth, lr, warmup=warmup, at=steps)
+    rng = np.random.default_rng(seed)
+    loss = clean * np.exp(noise * rng.standard_normal(steps.size))
+    return Run(path=f"{name}.csv", steps=steps, loss=loss, lr=lr, step0=0, warmup=warmup,
+               line=np.arange(steps.size) + 2, meta={})
+
+
+def three_schedules(total: int = T) -> dict[str, np.ndarray]:
+    return {
+        "constant": schedules.constant(PEAK, total, warmup=WARMUP),
+        "cosine": schedules.cosine(PEAK, total, warmup=WARMUP, final=PEAK / 10),
+        "wsd": schedules.wsd(PEAK, total, warmup=WARMUP, decay=0.2, final=0.0),
+    }
+
+
+def sim_runs(law: str, truth: dict[str, float], seed: int = 0, **kw) -> list[Run]:
+    return [sim_run(law, truth, lr, seed=seed + i, name=name, **kw)
+            for i, (name, lr) in enumerate(three_schedules().items())]
+
+
+needs_mpl = pytest.mark.skipif("mpl" not in LAWS, reason="MPL law not registered yet")
+
+
+@pytest.mark.parametrize(
+    "law, truth",
+    [pytest.param("tissue", TISSUE_TRUTH, id="tissue"),
+     pytest.param("mpl", MPL_TRUTH, id="mpl", marks=needs_mpl)],
+)
+def test_round_trip_recovers_parameters_within_their_intervals(law: str, truth: dict[str, float]) -> None:
+    result = fit(sim_runs(law, truth), law, seed=0, n_starts=32)
+    assert result.status is FitStatus.CONVERGED, result.report()
+    for name, value in truth.items():
+        p = result.params[name]
+        # 4 stderr, plus a relative floor for parameters the short runs pin down to ~1e-4
+        assert abs(p.value - value) <= 4 * p.stderr + 1e-3 * abs(value), (name, p, result.report())
+    assert result.mean_metrics["r2"] > 0.999
+    assert result.n_points == sum(r.steps.size for r in sim_runs(law, truth))
+
+
+def test_noise_free_fit_is_exact() -> None:
+    runs = sim_runs("tissue", TISSUE_TRUTH, noise=0.0)
+    result = fit(runs, "tissue", n_starts=8)
+    for name, value in TISSUE_TRUTH.items():
+        assert result.params[name].value == pytest.approx(value, rel=1e-6)
+    assert result.objective_value < 1e-20
+
+
+def test_same_seed_same_result_and_seed_recorded() -> None:
+    runs = sim_runs("tissue", TISSUE_TRUTH)
+    a, b = fit(runs, "tissue", seed=3, n_starts=16), fit(runs, "tissue", seed=3, n_starts=16)
+    assert a.values == b.values and a.objective_value == b.objective_value
+    assert a.seed == 3 and a.n_starts == 16
+    assert a.data_hash == data_hash(runs) and len(a.data_hash) == 64
+
+
+def test_mse_objective_is_an_option() -> None:
+    result = fit(sim_runs("tissue", TISSUE_TRUTH), "tissue", loss="mse", n_starts=8)
+    assert result.objective.startswith("half squared")
+    assert result.params["alpha"].value == pytest.approx(0.5, abs=0.02)
+
+
+def test_lam_is_fitted_when_given_bounds() -> None:
+    truth = {**TISSUE_TRUTH, "lam": 0.99}
+    runs = [sim_run("tissue", truth, lr, seed=i, name=n, every=5)
+            for i, (n, lr) in enumerate(three_schedules().items())]
+    result = fit(runs, "tissue", bounds={"lam": (0.9, 0.9999)}, n_starts=16)
+    assert not result.params["lam"].fixed
+    assert result.params["lam"].value == pytest.approx(0.99, abs=4 * result.params["lam"].stderr + 1e-3)
+    assert any("lam is fitted" in m for m in result.messages)
+
+
+def test_fixed_parameter_is_held() -> None:
+    result = fit(sim_runs("tissue", TISSUE_TRUTH), "tissue", fixed={"alpha": 0.5}, n_starts=4)
+    p = result.params["alpha"]
+    assert p.fixed and p.value == 0.5 and p.stderr == 0.0
+    assert result.covariance is not None and np.all(result.covariance[result.param_order.index("alpha")] == 0)
+
+
+def test_parameter_at_bound_warns_names_it_and_the_fix() -> None:
+    runs = sim_runs("tissue", TISSUE_TRUTH)
+    with pytest.warns(ParameterAtBoundWarning, match=r"alpha at its lower bound 0\.7 .*Try --bounds alpha=0\.07:0\.9"):
+        result = fit(runs, "tissue", bounds={"alpha": (0.7, 0.9)}, n_starts=8)
+    assert result.status is FitStatus.AT_BOUND
+    assert result.params["alpha"].at_bound == -1 and np.isnan(result.params["alpha"].stderr)
+    assert result.has_parameters_at_bound and "AT LOWER BOUND" in result.report()
+
+
+def test_evaluate_predicts_held_out_schedules() -> None:
+    runs = sim_runs("tissue", TISSUE_TRUTH)
+    ev = evaluate(runs[:2], runs[2:], "tissue", n_starts=8)
+    assert list(ev.test) == ["wsd.csv"]
+    assert ev.mean["r2"] > 0.99 and ev.mean["pred_e"] < 3e-3
+    summary = ev.summary()
+    assert set(summary) == {"law", "fit_seconds", "mean", "runs", "params"}
+    assert set(summary["runs"][0]) == {"path", "r2", "mae", "rmse", "pred_e", "worst_e", "final_true", "final_pred"}
+
+
+# ---- hopeless inputs: one line, never a traceback or a silent NaN ----
+def _with(run: Run, **changes) -> Run:
+    from dataclasses import replace
+
+    return replace(run, **changes)
+
+
+def test_fewer_points_than_parameters() -> None:
+    run = sim_runs("tissue", TISSUE_TRUTH)[0]
+    short = _with(run, steps=run.steps[:3], loss=run.loss[:3], line=run.line[:3])
+    with pytest.raises(FitInputError, match="3 observed loss values across 1 run.*cannot determine 4 free"):
+        fit([short], "tissue")
+
+
+def test_zero_lr_everywhere() -> None:
+    run = sim_runs("tissue", TISSUE_TRUTH)[0]
+    with pytest.raises(FitInputError, match=r"constant\.csv: the learning rate is 0 at every step"):
+        fit([_with(run, lr=np.zeros_like(run.lr))], "tissue")
+
+
+def test_no_loss_values() -> None:
+    run = sim_runs("tissue", TISSUE_TRUTH)[0]
+    with pytest.raises(FitInputError, match=r"constant\.csv: no 'loss' values to fit"):
+        fit([_with(run, loss=np.full_like(run.loss, np.nan))], "tissue")
+
+
+def test_sparse_run_without_lr_from_step_zero_asks_for_warmup_or_schedule() -> None:
+    run = sim_runs("tissue", TISSUE_TRUTH)[0]
+    late = _with(run, step0=100, lr=run.lr[100:], warmup=0)
+    with pytest.raises(FitInputError, match=r"starts at step 100 .*--warmup 100.*--schedule-file"):
+        fit([late], "tissue")
+
+
+def test_unknown_law_bound_and_bad_bounds() -> None:
+    runs = sim_runs("tissue", TISSUE_TRUTH)
+    with pytest.raises(FitInputError, match="cannot build law 'nope'"):
+        fit(runs, "nope")
+    with pytest.raises(FitInputError, match="unknown parameter 'beta' in bounds; law tissue has L0, A, alpha"):
+        fit(runs, "tissue", bounds={"beta": (0, 1)})
+    with pytest.raises(FitInputError, match="lower < upper"):
+        fit(runs, "tissue", bounds={"alpha": (1, 0.5)})
+    with pytest.raises(FitInputError, match="no runs"):
+        fit([], "tissue")
+
+
+def test_no_finite_start_raises_convergence_error_with_best() -> None:
+    from scalefit.laws.annealing import AnnealingLaw
+
+    class Broken(AnnealingLaw):
+        name = "broken"
+
+        def design(self, theta, prep):
+            return np.full((3, prep.at.size), np.nan)
+
+    with pytest.raises(ConvergenceError, match="none of 4 starts gives a finite objective") as info:
+        fit(sim_runs("tissue", TISSUE_TRUTH), Broken(), n_starts=4)
+    assert info.value.best is None
+
+
+@pytest.mark.parametrize("loss, noise", [("huber", 3e-3), ("mse", 1e-3)])
+def test_interval_coverage_is_near_nominal(loss: str, noise: float) -> None:
+    """90 % intervals of a held-out final loss and of alpha cover the truth 80-100 % of 40 seeded repetitions."""
+    total, warmup = 400, 20
+    train = {"constant": schedules.constant(PEAK, total, warmup=warmup),
+             "cosine": schedules.cosine(PEAK, total, warmup=warmup, final=1e-4)}
+    held_out = schedules.wsd(PEAK, total, warmup=warmup, decay=0.3)
+    true_final = get_law("tissue").predict(TISSUE_TRUTH, held_out, warmup=warmup, at=[total - 1])[0]
+    hits_final = hits_alpha = 0
+    reps = 40
+    for r in range(reps):
+        runs = [sim_run("tissue", TISSUE_TRUTH, lr, every=4, noise=noise, seed=1000 * r + i, name=n, warmup=warmup)
+                for i, (n, lr) in enumerate(train.items())]
+        result = fit(runs, "tissue", loss=loss, n_starts=4)
+        pred = result.predict(held_out, warmup=warmup, at=np.array([total - 1]), interval=0.9)
+        hits_final += bool(pred.lower[0] <= true_final <= pred.upper[0])
+        alpha = result.params["alpha"]
+        hits_alpha += bool(abs(alpha.value - TISSUE_TRUTH["alpha"]) <= 1.6449 * alpha.stderr)
+    assert 0.8 <= hits_final / reps <= 1.0
+    assert 0.8 <= hits_alpha / reps <= 1.0
