@@ -1,0 +1,106 @@
+"""CLI: scalefit hparams / scaling / plan on small simulated tables (exit codes, stdout JSON, one-line errors)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from scalefit.cli import app
+from scalefit.laws import chinchilla as ch
+
+sys.path.insert(0, str(Path(__file__).parent / "laws"))
+from test_hyperparams import sweep  # noqa: E402
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("cli")
+    N, D, lr, b, loss = sweep()
+    rows = "\n".join(f"{n:.6g},{t:.6g},{x:.6g},{int(round(y / 1024))},1024,{z:.6f}" for n, t, x, y, z in
+                     zip(N, D, lr, b, loss))
+    (d / "sweep.csv").write_text("params,tokens,lr,batch_size,seq_len,loss\n" + rows + "\n")
+    rng = np.random.default_rng(0)
+    N, D = (a.ravel() for a in np.meshgrid(np.geomspace(1e7, 1e10, 5), np.geomspace(1e8, 1e12, 5)))
+    L = ch.loss({"E": 1.8, "A": 400.0, "B": 2000.0, "alpha": 0.34, "beta": 0.28}, N, D)
+    L = L * np.exp(rng.normal(0, 0.002, N.size))
+    (d / "sizes.csv").write_text("params,tokens,loss\n" + "\n".join(f"{n:.6g},{t:.6g},{x:.6f}" for n, t, x in
+                                                                     zip(N, D, L)) + "\n")
+    return {"dir": d, "sweep": d / "sweep.csv", "sizes": d / "sizes.csv"}
+
+
+def test_hparams_json(files) -> None:
+    out = files["dir"] / "hp.json"
+    r = runner.invoke(app, ["hparams", str(files["sweep"]), "--bootstrap", "20", "--json", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert set(d) >= {"lr", "batch_size", "n_runs_used", "range"}
+    assert set(d["lr"]) >= {"coef", "exponents", "ci"} and set(d["lr"]["exponents"]) == {"N", "D"}
+    assert d["lr"]["exponents"]["N"] == pytest.approx(-0.75, abs=0.03)
+    assert "compute C = 6 N D" in r.stderr and out.is_file()
+
+
+def test_hparams_text_and_plot(files) -> None:
+    png = files["dir"] / "hp.png"
+    r = runner.invoke(app, ["hparams", str(files["sweep"]), "--bootstrap", "0", "--form", "steplaw", "--plot",
+                            str(png)])
+    assert r.exit_code == 0, r.output
+    assert "lr = " in r.stdout and "B_tokens = " in r.stdout and "loss@law" in r.stdout
+    assert png.stat().st_size > 10_000
+
+
+def test_scaling_json_and_plot(files) -> None:
+    png, out = files["dir"] / "sc.png", files["dir"] / "sc.json"
+    r = runner.invoke(app, ["scaling", str(files["sizes"]), "--bootstrap", "5", "--json", "--plot", str(png),
+                            "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert set(d) >= {"E", "A", "B", "alpha", "beta", "stderr", "seconds"}
+    assert d["alpha"] == pytest.approx(0.34, abs=0.05) and d["stderr"]["alpha"] > 0
+    assert png.stat().st_size > 10_000 and out.is_file()
+
+
+def test_plan_json(files) -> None:
+    hp, sc = files["dir"] / "hp2.json", files["dir"] / "sc2.json"
+    assert runner.invoke(app, ["hparams", str(files["sweep"]), "--bootstrap", "10", "--out", str(hp)]).exit_code == 0
+    assert runner.invoke(app, ["scaling", str(files["sizes"]), "--bootstrap", "5", "--out", str(sc)]).exit_code == 0
+    r = runner.invoke(app, ["plan", "--flops", "1e20", "--hparams", str(hp), "--scaling", str(sc), "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    for key in ("params", "tokens", "steps", "batch_size", "peak_lr", "schedule", "final_loss", "lower", "upper",
+                "extrapolated"):
+        assert key in d
+    assert d["steps"] > 0 and d["schedule"].startswith("wsd:")
+    r = runner.invoke(app, ["plan", "--flops", "1e20", "--scaling", str(sc), "--params", "1e9"])
+    assert r.exit_code == 0, r.output
+    assert "params N     1e+09" in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        (["hparams", "{bad}"], r"bad\.csv:1: missing column 'loss'"),
+        (["scaling", "{bad}", "--loss-column", "final_loss"], r"bad\.csv:1: missing column 'params'"),
+        (["hparams", "{sizes}"], r"sizes\.csv:2: the hyperparameter law needs 'lr'"),
+        (["hparams", "{sweep}", "--form", "kaplan"], r"unknown form 'kaplan'"),
+        (["plan", "--flops", "1e20"], r"pass --scaling"),
+        (["plan", "--flops", "1e20", "--scaling", "{bad}"], r"bad\.csv: not valid JSON"),
+    ],
+)
+def test_user_errors_exit_2_one_line(files, tmp_path, args, pattern) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("final_loss,x\n3,1\n")
+    args = [a.format(bad=bad, sizes=files["sizes"], sweep=files["sweep"]) for a in args]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2, r.output
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in r.output
+    import re
+
+    assert re.search(pattern, errors[0]), errors[0]
