@@ -284,6 +284,7 @@ def build_run(
     d = np.diff(steps_f)
     if table.merge_steps and np.any(d == 0):
         table, step_col, lr_col, tgt_col = _merge(table, step_col, lr_col, tgt_col)
+        steps_f = step_col.values
 
     if not np.any(~tgt_col.empty):
         raise RunFileError(
