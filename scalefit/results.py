@@ -749,7 +749,7 @@ def _fmt_bound(x: float) -> str:
 def pdg_round(value: float, error: float) -> tuple[str, str]:
     """Round ``value`` and ``error`` to the precision of the error, by the Particle Data Group rule.
 
-    The error keeps two significant digits when its three leading digits are below 355, one digit up to 949,
+    The error keeps two significant digits when its three highest-order digits are 100-354, one digit for 355-949,
     and is rounded up to two digits of the next power of ten from 950 (PDG, "Introduction", sec. 5.3).
     The value is rounded to the same decimal place. Without a finite positive error, 6 significant digits.
 
@@ -769,8 +769,8 @@ def pdg_round(value: float, error: float) -> tuple[str, str]:
     if not (math.isfinite(error) and error > 0) or not math.isfinite(value):
         return f"{value:.6g}", ("nan" if not math.isfinite(error) else f"{error:.3g}")
     exp = math.floor(math.log10(error))
-    lead = round(error / 10 ** (exp - 2))  # three leading digits, 100..1000
-    if lead >= 1000:
+    lead = int(error / 10 ** (exp - 2) * (1 + 1e-12))  # the three highest-order digits, 100..999
+    if lead >= 1000:  # float round-off at a power of ten
         exp, lead = exp + 1, 100
     if lead < 355:
         nsig = 2
