@@ -10,10 +10,12 @@ from typing import Any
 
 from scalefit.laws.annealing import AnnealingLaw, AnnealingSizeLaw
 from scalefit.laws.base import Law, ParamSpec, Prepared
+from scalefit.laws.multipower import MultiPowerLaw
 
 LAWS: dict[str, type[Law]] = {
     "tissue": AnnealingLaw,
     "tissue-n": AnnealingSizeLaw,
+    "mpl": MultiPowerLaw,
 }
 
 
@@ -29,4 +31,4 @@ def get_law(name: str, **options: Any) -> Law:
     return cls(**options)
 
 
-__all__ = ["LAWS", "Law", "ParamSpec", "Prepared", "get_law", "AnnealingLaw", "AnnealingSizeLaw"]
+__all__ = ["LAWS", "Law", "ParamSpec", "Prepared", "get_law", "AnnealingLaw", "AnnealingSizeLaw", "MultiPowerLaw"]

@@ -1,0 +1,127 @@
+"""Multi-Power Law (Luo et al. 2025): compressed drop vs the naive sum and its bound, hand values, derivatives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from scalefit.errors import FitInputError
+from scalefit.laws import get_law
+from scalefit.laws.multipower import final_loss_and_grad, ld_error_bound, ld_naive
+
+THETA = {"alpha": 0.5, "C": 2.0, "beta": 0.6, "gamma": 0.6}
+VALUES = {"L0": 3.0, "A": 0.5, "B": 500.0, **THETA}
+
+
+def _cosine(T: int, warmup: int, peak: float = 3e-4, end: float = 3e-5) -> np.ndarray:
+    s = np.arange(T)
+    lr = end + (peak - end) / 2 * (1 + np.cos(np.pi * (s - warmup) / (T - warmup)))
+    lr[:warmup] = peak * s[:warmup] / max(warmup - 1, 1)
+    return lr
+
+
+def test_hand_computed_t5():
+    # lr = [0.5, 1, 1, 0.5, 0.25], warmup 2: P = [0.5, 1.5, 2.5, 3, 3.25]; post-warmup decrements d3 = 0.5, d4 = 0.25.
+    # C = beta = gamma = 1: G(x) = x / (1 + x). x3(3) = 2 * 0.5 = 1; x3(4) = 2 * 0.75 = 1.5, x4(4) = 4 * 0.25 = 1.
+    lr = np.array([0.5, 1.0, 1.0, 0.5, 0.25])
+    vals = {"L0": 2.0, "A": 1.0, "B": 1.0, "alpha": 1.0, "C": 1.0, "beta": 1.0, "gamma": 1.0}
+    pred = get_law("mpl").predict(vals, lr, warmup=2)
+    expect = [2 + 1 / 0.5, 2 + 1 / 1.5, 2 + 1 / 2.5, 2 + 1 / 3 - 0.5 * 0.5, 2 + 1 / 3.25 - (0.5 * 0.6 + 0.25 * 0.5)]
+    np.testing.assert_allclose(pred, expect, rtol=1e-14)
+    # official: also d1 = 0.5 - 1 = -0.5 with x1(n) = 1 * (P_n - 0.5): n = 1 -> G = 1/2, n = 2 -> G = 2/3
+    off = get_law("mpl", variant="official").predict(vals, lr, warmup=2, at=[1, 2])
+    np.testing.assert_allclose(off, [2 + 1 / 1.5 + 0.25, 2 + 1 / 2.5 + 1 / 3], rtol=1e-14)
+
+
+schedules = arrays(np.float64, st.integers(2, 120), elements=st.floats(0.0, 1e-3, allow_nan=False))
+
+
+@settings(derandomize=True, max_examples=60, deadline=None)
+@given(lr=schedules, wfrac=st.floats(0, 0.5), C=st.floats(1e-3, 1e3), beta=st.floats(0.01, 1.0),
+       gamma=st.floats(0.01, 1.0), variant=st.sampled_from(["paper", "official"]))
+def test_compressed_drop_within_stated_bound(lr, wfrac, C, beta, gamma, variant):
+    lr = lr + 1e-6  # nonzero area everywhere
+    warmup = int(wfrac * lr.size)
+    theta = {"alpha": 0.5, "C": C, "beta": beta, "gamma": gamma}
+    law = get_law("mpl", variant=variant, near=3, block=4, eta_tol=0.5)  # tiny windows: many blocks, many levels
+    prep = law.prepare(lr, warmup=warmup)
+    U = -law.design(theta, prep)[2]
+    exact = ld_naive(theta, lr, warmup=warmup, variant=variant)
+    bound = ld_error_bound(theta, prep)
+    # + float rounding: S_k(t) = P_t - P_{k-1} from cumulative sums loses ~1e-16 P_t / S_k(t) relative
+    assert np.all(np.abs(U - exact) <= bound + 1e-9 * np.abs(np.diff(lr)).sum())
+
+
+def test_compression_error_on_a_long_cosine_is_tiny_and_bounded():
+    lr = _cosine(3000, 200)
+    at = np.arange(200, 3000, 37)
+    law = get_law("mpl")
+    prep = law.prepare(lr, warmup=200, at=at)
+    assert len(prep.levels) >= 2
+    U = -law.design(THETA, prep)[2]
+    exact = ld_naive(THETA, lr, warmup=200, at=at)
+    bound = ld_error_bound(THETA, prep)
+    assert np.all(np.abs(U - exact) <= bound + 1e-12 * np.abs(exact).max())  # + float rounding
+    assert 500 * bound.max() < 5e-5  # the loss error B * bound is below the data's 4-decimal rounding
+
+
+@settings(derandomize=True, max_examples=20, deadline=None)
+@given(peak=st.floats(1e-6, 1e-2), T=st.integers(2, 400), warmup=st.integers(0, 50))
+def test_constant_schedule_has_no_drop(peak, T, warmup):
+    lr = np.full(T, peak)
+    prep = get_law("mpl").prepare(lr, warmup=min(warmup, T - 1))
+    assert prep.k.size == 0
+    assert np.all(get_law("mpl").design(THETA, prep)[2] == 0.0)
+
+
+@pytest.mark.parametrize("compress", [True, False])
+@pytest.mark.parametrize("variant", ["paper", "official"])
+def test_design_jac_matches_finite_differences(compress, variant):
+    rng = np.random.default_rng(1)
+    lr = _cosine(1500, 100) * (1 + 0.01 * rng.standard_normal(1500))
+    lr[:100] = np.linspace(0, lr[100], 100)
+    law = get_law("mpl", variant=variant, compress=compress, near=8, block=4)
+    prep = law.prepare(lr, warmup=100, at=np.arange(100, 1500, 13))
+    theta = np.array([THETA[k] for k in law.nonlinear_names])
+    jac = law.design_jac(theta, prep)
+    for j in range(theta.size):
+        h = 1e-6 * theta[j]
+        tp, tm = theta.copy(), theta.copy()
+        tp[j] += h
+        tm[j] -= h
+        fd = (law.design(tp, prep) - law.design(tm, prep)) / (2 * h)
+        np.testing.assert_allclose(jac[j], fd, rtol=1e-5, atol=1e-7 * np.abs(fd).max())
+
+
+@pytest.mark.parametrize("warmup", [0, 30])
+@pytest.mark.parametrize("index", [None, [60, 99, 199]])
+def test_final_loss_and_grad_matches_finite_differences(warmup, index):
+    rng = np.random.default_rng(2)
+    lr = _cosine(200, warmup) * (1 + 0.05 * rng.standard_normal(200))
+    lr = np.abs(lr)
+    loss, grad = final_loss_and_grad(VALUES, lr, warmup=warmup, objective_index=index)
+    law = get_law("mpl", compress=False)
+    at = [199] if index is None else index
+    assert loss == pytest.approx(law.predict(VALUES, lr, warmup=warmup, at=at).mean(), rel=1e-13)
+    assert grad.shape == (200 - warmup,)
+    fd = np.empty_like(grad)
+    for j in range(grad.size):
+        h = 1e-9
+        up, dn = lr.copy(), lr.copy()
+        up[warmup + j] += h
+        dn[warmup + j] -= h
+        fd[j] = (final_loss_and_grad(VALUES, up, warmup=warmup, objective_index=index)[0]
+                 - final_loss_and_grad(VALUES, dn, warmup=warmup, objective_index=index)[0]) / (2 * h)
+    np.testing.assert_allclose(grad, fd, rtol=1e-4, atol=1e-4 * np.abs(fd).max())
+
+
+def test_bad_options_and_inputs():
+    with pytest.raises(FitInputError, match="variant"):
+        get_law("mpl", variant="nope")
+    with pytest.raises(FitInputError, match="LR area 0"):
+        get_law("mpl").prepare(np.array([0.0, 1.0]), warmup=0)
+    with pytest.raises(FitInputError, match="objective_index"):
+        final_loss_and_grad(VALUES, np.ones(10), warmup=5, objective_index=2)
