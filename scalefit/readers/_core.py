@@ -385,14 +385,17 @@ def _check_order(table: Table, col: Column) -> Problem:
     rows, prev = ok[1:][hit], ok[:-1][hit]
     prev_of = dict(zip(rows.tolist(), prev.tolist()))
     name = col.name
+    vals = v[ok]
+    reordered = rows.size and not table.merge_steps and np.unique(vals).size == vals.size
+    fix = ("No step repeats, so the rows are only out of order (segments of a resumed run saved in the wrong "
+           "order?): sort the file by step." if reordered else "Was a resumed run appended twice?")
 
     def say(i: int) -> str:
         j = prev_of[i]
         if v[i] == v[j]:
             return (f"'{name}' {col.show(i)} repeats the step of {table.lines_text(np.array([j]))}; steps must "
                     "strictly increase. Was a resumed run appended twice?")
-        return (f"'{name}' goes {col.show(j)} -> {col.show(i)}; steps must strictly increase. "
-                "Was a resumed run appended twice?")
+        return f"'{name}' goes {col.show(j)} -> {col.show(i)}; steps must strictly increase. {fix}"
     return Problem(rows, name, col.show, say)
 
 
