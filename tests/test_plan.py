@@ -86,3 +86,23 @@ def test_extrapolation_listed(scaling, hparams) -> None:
 def test_refusals(kwargs, pattern) -> None:
     with pytest.raises(FitInputError, match=pattern):
         plan(**kwargs)
+
+
+class FakeCurve:
+    """Duck-typed curve fit: final loss 2.5 +- 0.01 for any schedule (records what it was asked)."""
+
+    def predict(self, lr, *, warmup, interval, n_params):
+        from types import SimpleNamespace
+
+        self.seen = (lr.size, warmup, n_params)
+        return SimpleNamespace(loss=np.array([2.5]), lower=np.array([2.49]), upper=np.array([2.51]),
+                               extrapolated=False)
+
+
+def test_curve_law_gives_the_loss_when_given(scaling, hparams) -> None:
+    curve = FakeCurve()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        p = plan(1e20, scaling=scaling, hparams=hparams, curve=curve)
+    assert p.loss_source.startswith("curve law") and p.final_loss == 2.5 and p.lower == 2.49
+    assert "scaling law" in p.losses and curve.seen == (p.steps, max(1, round(0.01 * p.steps)), p.params)
