@@ -4,6 +4,19 @@ construction of a :class:`~scalefit.runs.Run` (dense per-step LR, loss observati
 Each format adapter (``csv.py``, ``wandb.py``, ``hf.py``, ``lightning.py``, ``tensorboard.py``) turns its file into
 a :class:`Table`; :func:`build_run` validates it (collecting every problem first) and builds the run.
 
+Where the LR array starts (``Run.step0``)
+-----------------------------------------
+- First row at step 0: ``step0 = 0``. First row at step 1: the steps are read as 1-based (step 1 is the first
+  optimizer step), ``step0 = 1``, the schedule is known from the start; a note says so.
+- First row later, no option: ``step0`` = the first step; a note and a warning say that the LR before it is
+  unknown and that curve laws need ``--warmup W`` or ``--schedule-file F``; ``Run.warmup`` is 0.
+- ``warmup=W``: ``step0 = 0``; steps before the first logged LR get ``peak * (min(s + 1, W)) / W`` with ``peak``
+  chosen so that the ramp meets the first logged LR (``peak`` = that LR when the first row is at or after ``W``).
+- ``schedule_file``: ``step0 = 0`` and every step's LR comes from the file; it must cover the last row and agree
+  with a logged lr column within ``SCHEDULE_RTOL`` (relative), else an error names the first disagreeing row.
+Between rows the LR is interpolated linearly (``np.interp``, exact for a linear schedule); empty lr cells between
+logged ones are interpolated the same way; empty lr cells before the first or after the last logged LR are errors.
+
 Note and warning conventions
 ----------------------------
 Every assumption or repair becomes a sentence in :attr:`Run.notes` (no path prefix; the run has one). Those that

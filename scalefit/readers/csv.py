@@ -140,14 +140,12 @@ def parse_csv(path: str | Path, fmt: str = "csv", text: str | None = None) -> Ta
     width = len(header)
 
     # data lines: skip blank and '#' comment lines, keep the editor line of every row
-    body: list[str] = []
-    numbers: list[int] = []
-    for k in range(header_idx + 1, len(lines)):
-        s = lines[k]
-        if not s.strip() or s.lstrip().startswith("#"):
-            continue
-        body.append(s)
-        numbers.append(k + 1)
+    rest = lines[header_idx + 1:]
+    keep = [k for k, s in enumerate(rest) if s.strip() and not s.lstrip().startswith("#")]
+    if len(keep) == len(rest):  # the common case: no blank or comment lines among the rows
+        body, numbers = rest, np.arange(header_idx + 2, header_idx + 2 + len(rest))
+    else:
+        body, numbers = [rest[k] for k in keep], np.asarray(keep, dtype=np.int64) + header_idx + 2
     reader = _csv.reader(body, delimiter=delim, strict=False)
     rows = list(reader)
     if len(rows) != len(body):
