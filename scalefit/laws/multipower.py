@@ -42,11 +42,14 @@ A block j with weights ``w_k = d_k / D_j`` (``D_j = sum d_k``, all of one sign) 
 with ``x_lo = c_min (P_i - u_hi)``, ``x_hi = c_max (P_i - u_lo)``, ``c = eta^-gamma`` over the block and
 ``u_k = P_{k-1}``. :func:`ld_error_bound` evaluates the sum of these bounds (times B it bounds the loss error);
 ``tests/laws/test_multipower.py`` checks ``|LD_compressed - LD_exact| <= bound`` on random schedules.
+With the defaults (near 64, block 16, eta_tol 0.02) and alpha 0.5, C 2, beta 0.6, gamma 0.6, B 500 the bound on
+the loss error is 7.8e-6 nats on the 24,000-step reference cosine and 6.6e-6 on a 34,000-step cosine, below the
+4-decimal rounding of published curves (``benchmarks/law_cost.py``). ``compress=False`` gives the exact sum.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -251,30 +254,26 @@ class MultiPowerLaw(Law):
         cat = np.concatenate
         return (cat(w), cat(a), cat(u), cat(ag), cat(bg)) if jac else (cat(w), cat(a), cat(u))
 
-    def _pairs(self, prep: MPLPrepared) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(observation row, term index) pairs in chunks of ~2e6, cached on ``prep`` when they fit in one chunk."""
+    def _pairs(self, prep: MPLPrepared) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(observation row, term index) pairs in chunks of ~2e6 pairs (bounded memory), generated lazily;
+        cached on ``prep`` when they fit in one chunk (the fitter's case)."""
         if "chunks" in prep._flat:
-            return prep._flat["chunks"]
+            yield from prep._flat["chunks"]
+            return
         offs = np.cumsum([0, prep.k.size] + [lev.start.size for lev in prep.levels])
-        lo = [prep.near_lo] + [offs[i + 1] + prep.block_lo[i] for i in range(len(prep.levels))]
-        hi = [prep.near_hi] + [offs[i + 1] + prep.block_hi[i] for i in range(len(prep.levels))]
-        lo2, hi2 = np.stack(lo, axis=1), np.stack(hi, axis=1)  # (M, n_ranges)
-        per_obs = np.maximum(hi2 - lo2, 0).sum(axis=1)  # (M,)
-        chunks, r0 = [], 0
+        lo = np.stack([prep.near_lo] + [offs[i + 1] + prep.block_lo[i] for i in range(len(prep.levels))], axis=1)
+        hi = np.stack([prep.near_hi] + [offs[i + 1] + prep.block_hi[i] for i in range(len(prep.levels))], axis=1)
+        per_obs = np.maximum(hi - lo, 0).sum(axis=1)  # (M,) pairs per observation
         csum = np.cumsum(per_obs)
+        r0, out = 0, []
         while r0 < per_obs.size:
             base = csum[r0 - 1] if r0 else 0
             r1 = max(int(np.searchsorted(csum, base + _PAIRS_PER_CHUNK, side="right")), r0 + 1)
-            rows = np.repeat(np.arange(r0, r1), per_obs[r0:r1])
-            chunks.append((rows, (r0, r1)))
+            pair = (np.repeat(np.arange(r0, r1), per_obs[r0:r1]), _ragged(lo[r0:r1].ravel(), hi[r0:r1].ravel()))
+            if r0 == 0 and r1 == per_obs.size:
+                prep._flat["chunks"] = [pair]
+            yield pair
             r0 = r1
-        out = []
-        for rows, (r0, r1) in chunks:
-            idx = _ragged(lo2[r0:r1].ravel(), hi2[r0:r1].ravel())
-            out.append((rows, idx))
-        if len(out) == 1:
-            prep._flat["chunks"] = out
-        return out
 
     def _ld(self, p: Mapping[str, float], prep: MPLPrepared, jac: bool) -> tuple[np.ndarray, ...]:
         """Unit drop U (LD = B U) at the observations and, with ``jac``, dU/dC, dU/dbeta, dU/dgamma."""
