@@ -54,6 +54,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from scalefit.errors import (
+    AssumptionWarning,
     ConvergenceError,
     FitInputError,
     IllConditionedWarning,
@@ -76,6 +77,10 @@ DEFAULT_DELTA = 1e-3
 DEFAULT_STARTS = 64
 #: How many of the best starts are polished jointly.
 DEFAULT_POLISH = 3
+#: Observed rows per run above which a run is thinned for the fit (dense 1e6-step logs; see ``fit``).
+DEFAULT_MAX_POINTS = 5000
+#: Rows per run used by the start scoring and the local searches (the polish uses up to ``max_points``).
+SEARCH_POINTS = 500
 #: Condition number of the correlation matrix above which the fit is called ill-conditioned.
 ILL_CONDITION = 1e10
 
@@ -179,6 +184,17 @@ class _Problem:
             return math.inf, values
         return self.objective(np.log(pred) - self.logloss), values
 
+    def projected_residuals(self, t_free: np.ndarray, free_nl: np.ndarray, theta0: np.ndarray) -> np.ndarray:
+        """Log residuals at the projected amplitudes, as a function of the free nonlinear parameters only."""
+        theta = theta0.copy()
+        theta[free_nl] = t_free
+        score, values = self.project(theta)
+        if not math.isfinite(score):
+            return np.full(self.loss.size, 1e3)
+        with np.errstate(all="ignore"):
+            r = np.log(values @ self.design(theta)) - self.logloss
+        return np.where(np.isfinite(r), r, 1e3)
+
     # ---- full parameter vector ----
     def full(self, x_free: np.ndarray) -> np.ndarray:
         out = self.fixed_values.copy()
@@ -248,6 +264,7 @@ def fit(
     n_starts: int = DEFAULT_STARTS,
     n_polish: int = DEFAULT_POLISH,
     max_nfev: int = 2000,
+    max_points: int | None = DEFAULT_MAX_POINTS,
     **law_options: Any,
 ) -> FitResult:
     """Fit a loss-curve law jointly to several runs (see the module docstring for the method).
@@ -267,7 +284,12 @@ def fit(
     fixed : dict of name to value, optional
         Hold parameters at these values.
     n_starts, n_polish : int
-        Number of deterministic starts of the nonlinear search, and how many of the best are polished.
+        Number of deterministic starts of the nonlinear search, and how many of the best are searched locally.
+    max_nfev : int
+        Evaluation budget of each local search and of the polish (status MAX_EVALS when the polish hits it).
+    max_points : int or None
+        Runs with more observed rows are thinned to this many evenly spaced rows (first and last kept) for the
+        fit and its in-sample metrics; the result's messages say so. None uses every row.
     **law_options
         Passed to ``get_law`` (e.g. ``lam=0.99`` for Tissue).
 
@@ -291,7 +313,7 @@ def fit(
     if n_starts < 1:
         raise FitInputError(f"n_starts must be >= 1, got {n_starts}.")
     runs = list(runs)
-    problem, messages = _build_problem(law_obj, law_name, runs, bounds, fixed, loss == "huber", delta)
+    problem, messages = _build_problem(law_obj, law_name, runs, bounds, fixed, loss == "huber", delta, max_points)
     n_free = int(problem.free.sum())
     n_points = int(problem.loss.size)
     if n_points < n_free:
@@ -299,13 +321,18 @@ def fit(
             f"{n_points} observed loss values across {len(runs)} run(s) cannot determine {n_free} free parameters "
             f"of law {law_name}. Log the loss more often, add runs, or fix parameters."
         )
+    # the search runs on at most SEARCH_POINTS rows per run (the same problem when the runs are that small)
+    if max(problem.sizes) > SEARCH_POINTS:
+        search, _ = _build_problem(law_obj, law_name, runs, bounds, fixed, loss == "huber", delta, SEARCH_POINTS,
+                                   announce=False)
+    else:
+        search = problem
 
-    # ---- 1+2: search the nonlinear parameters with the amplitudes projected out ----
-    starts = _starts(problem, n_starts, seed)  # (n_starts, q)
+    # ---- 1+2: score deterministic starts of theta with the amplitudes projected out ----
+    starts = _starts(search, n_starts, seed)  # (n_starts, q)
     scores = np.empty(len(starts))
-    amps = np.empty((len(starts), len(problem.lin)))
     for i, theta in enumerate(starts):
-        scores[i], amps[i] = problem.project(theta)
+        scores[i] = search.project(theta)[0]
     finite = np.isfinite(scores)
     if not finite.any():
         raise ConvergenceError(
@@ -313,39 +340,62 @@ def fit(
             "Check that the runs' LR and loss columns are right, or widen --bounds.",
             best=None,
         )
-    order = np.argsort(np.where(finite, scores, np.inf), kind="stable")[: max(1, n_polish)]
-    order = [i for i in order if finite[i]]
+    order = [i for i in np.argsort(np.where(finite, scores, np.inf), kind="stable")[: max(1, n_polish)] if finite[i]]
 
-    # ---- 3: joint polish on the true objective ----
+    # ---- 3: local search of theta (amplitudes projected out) from the best starts ----
     from scipy.optimize import least_squares
 
-    best = None
-    n_evals = 0
+    n_evals = len(starts)
     nl_idx, lin_idx = problem.nonlin_idx, problem.lin_idx
-    lo_free, hi_free = problem.lower[problem.free], problem.upper[problem.free]
+    free_nl = problem.free[nl_idx]
+    loss_name = "huber" if problem.huber else "linear"
+    candidates = []
     for i in order:
-        p0 = problem.fixed_values.copy()
-        p0[nl_idx] = starts[i]
-        p0[lin_idx] = amps[i]
-        x0 = _inside(p0[problem.free], lo_free, hi_free)
-        res = least_squares(
-            problem.residuals,
-            x0,
-            jac=problem.jacobian,
-            bounds=(lo_free, hi_free),
-            method="trf",
-            loss="huber" if problem.huber else "linear",
-            f_scale=delta,
-            x_scale="jac",
-            max_nfev=max_nfev,
-            xtol=1e-12,
-            ftol=1e-12,
-            gtol=1e-10,
-        )
-        n_evals += int(res.nfev)
-        value = problem.objective(problem.residuals(res.x))
-        if best is None or value < best[0]:
-            best = (value, res)
+        theta = starts[i].copy()
+        if free_nl.any():
+            lo_nl, hi_nl = search.lower[nl_idx][free_nl], search.upper[nl_idx][free_nl]
+            theta0 = theta.copy()
+            local = least_squares(
+                lambda t: search.projected_residuals(t, free_nl, theta0),
+                _inside(theta[free_nl], lo_nl, hi_nl),
+                bounds=(lo_nl, hi_nl),
+                method="trf",
+                loss=loss_name,
+                f_scale=delta,
+                diff_step=1e-6,
+                max_nfev=max_nfev,
+                xtol=1e-10,
+                ftol=1e-10,
+                gtol=1e-10,
+            )
+            n_evals += int(local.nfev) * (1 + int(free_nl.sum()))
+            theta[free_nl] = local.x
+        score = search.project(theta)[0]
+        candidates.append((score if math.isfinite(score) else scores[i], theta if math.isfinite(score) else starts[i]))
+    _, theta = min(candidates, key=lambda c: c[0])
+
+    # ---- 4: joint polish of every free parameter on the true objective, on all fitted rows ----
+    score, values = problem.project(theta)
+    p0 = problem.fixed_values.copy()
+    p0[nl_idx] = theta
+    p0[lin_idx] = values
+    lo_free, hi_free = problem.lower[problem.free], problem.upper[problem.free]
+    res = least_squares(
+        problem.residuals,
+        _inside(p0[problem.free], lo_free, hi_free),
+        jac=problem.jacobian,
+        bounds=(lo_free, hi_free),
+        method="trf",
+        loss=loss_name,
+        f_scale=delta,
+        x_scale="jac",
+        max_nfev=max_nfev,
+        xtol=1e-12,
+        ftol=1e-12,
+        gtol=1e-10,
+    )
+    n_evals += int(res.nfev)
+    best = (problem.objective(problem.residuals(res.x)), res)
     assert best is not None
     objective_value, res = best
     if not math.isfinite(objective_value):
@@ -368,11 +418,11 @@ def fit(
     curves = []
     start = 0
     for run, size in zip(runs, problem.sizes):
-        obs = run.observed
+        rows = fit_rows(run, max_points)
         sl = slice(start, start + size)
         start += size
         metrics[_unique_key(metrics, run.path)] = curve_metrics(problem.loss[sl], pred[sl])
-        curves.append(thin_curve(run.path, run.steps[obs], problem.loss[sl], pred[sl]))
+        curves.append(thin_curve(run.path, run.steps[rows], problem.loss[sl], pred[sl]))
 
     from scalefit import __version__
 
@@ -540,6 +590,8 @@ def _build_problem(
     fixed: Mapping[str, float] | None,
     huber: bool,
     delta: float,
+    max_points: int | None = None,
+    announce: bool = True,
 ) -> tuple[_Problem, list[str]]:
     _check_runs(runs, law_name)
     specs = {p.name: p for p in law.params}
@@ -569,8 +621,15 @@ def _build_problem(
         values[i] = float(value)
     preps, sizes, losses = [], [], []
     for run in runs:
-        obs = run.observed
-        at = np.asarray(run.index[obs], dtype=np.int64)
+        rows = fit_rows(run, max_points)
+        if rows.size < int(run.observed.sum()):
+            messages.append(
+                f"{run.path}: {int(run.observed.sum())} observed rows; the fit and its in-sample metrics use "
+                f"{rows.size} evenly spaced ones (max_points={max_points})."
+            )
+            if announce:
+                warnings.warn(messages[-1], AssumptionWarning, stacklevel=3)
+        at = np.asarray(run.index[rows], dtype=np.int64)
         n_params = run.meta.get("params") if isinstance(run.meta, Mapping) else None
         try:
             preps.append(
@@ -584,7 +643,7 @@ def _build_problem(
         except (ValueError, KeyError) as exc:
             raise FitInputError(f"law {law_name} cannot use this run: {exc}", path=run.path) from None
         sizes.append(int(at.size))
-        losses.append(np.asarray(run.loss[obs], dtype=np.float64))
+        losses.append(np.asarray(run.loss[rows], dtype=np.float64))
     loss = np.concatenate(losses)
     problem = _Problem(
         law=law,
@@ -603,6 +662,15 @@ def _build_problem(
         delta=delta,
     )
     return problem, messages
+
+
+def fit_rows(run: Any, max_points: int | None) -> np.ndarray:
+    """Row indices of ``run`` the fit uses: every observed row, or ``max_points`` evenly spaced ones."""
+    rows = np.flatnonzero(run.observed)
+    if max_points is not None and rows.size > max_points:
+        pick = np.unique(np.linspace(0, rows.size - 1, max(int(max_points), 2)).round().astype(np.int64))
+        rows = rows[pick]
+    return rows
 
 
 def _starts(problem: _Problem, n_starts: int, seed: int) -> np.ndarray:
