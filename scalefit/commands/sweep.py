@@ -38,6 +38,7 @@ def sweep(
     eval_every: Annotated[int, typer.Option(help="Validation loss every N steps. Example: --eval-every 50")] = 50,
     seed: Annotated[int, typer.Option(help="Seed of every run. Example: --seed 0")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps. Example: --device cpu")] = "auto",
+    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads per run (default: cores // jobs). Example: --threads 1")] = None,
     jobs: Annotated[int, typer.Option(help="Runs at the same time. Example: --jobs 2")] = 1,
     executor: Annotated[str, typer.Option(help="local (process pool) or slurm (submitit, pip install 'scalefit-lm[slurm]'). Example: --executor slurm")] = "local",
     slurm_partition: Annotated[Optional[str], typer.Option(help="Slurm partition. Example: --slurm-partition gpu")] = None,
@@ -60,6 +61,7 @@ def sweep(
         _split(models, ",", str, "--models"), _split(lrs, ",", float, "--lrs"),
         _split(batch_sizes, ",", int, "--batch-sizes"), _split(schedules, ";", str, "--schedules"), out_dir,
         steps=steps, warmup=warmup, data=data, seq_len=seq_len, eval_every=eval_every, seed=seed, device=device,
+        threads=threads,
     )
     todo = sw.plan(configs)
     con = console()

@@ -1,0 +1,179 @@
+"""The training loop: a valid run file, determinism, kill -9 safety, resume = uninterrupted, user errors.
+
+Tiny preset, short sequences, ~20 steps: each test takes a few seconds on a laptop CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from scalefit.cli import app  # noqa: E402
+from scalefit.readers import read_run  # noqa: E402
+from scalefit.train.trainer import TrainConfig, train  # noqa: E402
+
+pytestmark = pytest.mark.torch
+runner = CliRunner()
+SMALL = dict(model="tiny", batch_size=8, seq_len=32, eval_every=5, eval_batches=2, progress="none",
+             data="synthetic:vocab=32,order=2,zipf=2", lr=1e-2, warmup=3,
+             threads=1)  # one thread: a shared CPU makes torch's spinning thread pool very slow
+
+
+def _cfg(tmp_path: Path, name: str = "run.csv", **kw) -> TrainConfig:
+    return TrainConfig(out=str(tmp_path / name), **{**SMALL, "steps": 20, **kw})
+
+
+def test_twenty_steps_write_a_valid_run_file_and_the_loss_drops(tmp_path):
+    r = train(_cfg(tmp_path, schedule="cosine"))
+    run = read_run(r.out)
+    assert run.steps.tolist() == list(range(20))
+    assert run.meta["params"] == 98624 and run.meta["batch_size"] == 8 and run.meta["seq_len"] == 32
+    assert run.meta["tokens_per_step"] == 256 and run.meta["peak_lr"] == pytest.approx(1e-2)
+    assert run.meta["warmup_steps"] == 3 and run.meta["model"] == "tiny"
+    assert run.meta["schedule"] == "cosine:peak=0.01,total=20,warmup=3"
+    assert run.lr[2] == pytest.approx(1e-2) and run.lr[-1] == 0.0
+    val = run.extra["val_loss"]
+    assert np.flatnonzero(np.isfinite(val)).tolist() == [0, 5, 10, 15, 19]
+    assert run.extra["tokens"][-1] == 20 * 256
+    assert run.loss[-5:].mean() < run.loss[:3].mean() - 0.1
+    assert run.meta["irreducible_loss"] < run.loss.min()
+
+
+def test_same_seed_gives_a_byte_identical_file(tmp_path):
+    a = Path(train(_cfg(tmp_path, "a.csv")).out).read_bytes()
+    b = Path(train(_cfg(tmp_path, "b.csv")).out).read_bytes()
+    c = Path(train(_cfg(tmp_path, "c.csv", seed=1)).out).read_bytes()
+    assert a == b
+    assert a != c
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path):
+    full = Path(train(_cfg(tmp_path, "full.csv")).out).read_bytes()
+    cfg = _cfg(tmp_path, "part.csv", ckpt_every=4)
+    first = train(cfg, stop_after=9)
+    assert first.last_step == 9
+    with open(cfg.out, "ab") as fh:  # a partial row, as a kill mid-write would leave
+        fh.write(b"10,0.01,3.9")
+    r = train(replace(cfg, resume=True))
+    assert r.resumed_from == 9 and r.steps_done == 10
+    assert Path(cfg.out).read_bytes() == full
+    again = train(replace(cfg, resume=True))
+    assert again.skipped
+
+
+def test_resume_rolls_back_rows_after_the_checkpoint(tmp_path):
+    full = Path(train(_cfg(tmp_path, "full.csv")).out).read_bytes()
+    cfg = _cfg(tmp_path, "part.csv", ckpt_every=4)
+    train(cfg, stop_after=9)  # checkpoint at step 9 (stop), rows 0..9
+    ck = torch.load(cfg.checkpoint_path, weights_only=True)
+    assert ck["step"] == 9
+    # rewind: pretend the checkpoint is from step 7 while the file has rows up to 9
+    train(replace(cfg, out=str(tmp_path / "p7.csv"), checkpoint=str(tmp_path / "p7.ckpt")), stop_after=7)
+    os.replace(tmp_path / "p7.ckpt", cfg.checkpoint_path)
+    train(replace(cfg, resume=True))
+    assert Path(cfg.out).read_bytes() == full
+
+
+def test_resume_with_other_options_is_refused(tmp_path):
+    from scalefit.errors import ScalefitError
+
+    cfg = _cfg(tmp_path)
+    train(cfg, stop_after=4)
+    with pytest.raises(ScalefitError, match="batch_size=8, this run has batch_size=4"):
+        train(replace(cfg, resume=True, batch_size=4))
+    with pytest.raises(ScalefitError, match="learning rates of the steps already done differ"):
+        train(replace(cfg, resume=True, lr=3e-3))
+
+
+def test_gradient_accumulation_runs_and_logs_the_full_batch(tmp_path):
+    """Micro-batches are drawn separately (seeded by (seed, step, micro)), so only the bookkeeping is checked."""
+    run = read_run(train(_cfg(tmp_path, grad_accum=2, steps=5)).out)
+    assert run.meta["batch_size"] == 8 and run.meta["grad_accum"] == 2 and run.steps.size == 5
+
+
+def test_sigkill_leaves_a_readable_file_and_resume_completes_it(tmp_path):
+    out = tmp_path / "killed.csv"
+    args = ["--model", "tiny", "--steps", "120", "--batch-size", "16", "--seq-len", "64", "--lr", "1e-2",
+            "--warmup", "3", "--schedule", "cosine", "--data", "synthetic:vocab=32,order=2,zipf=2",
+            "--eval-every", "5", "--ckpt-every", "4", "--progress", "none", "--device", "cpu", "--threads", "1", "--out"]
+    code = "from scalefit.cli import app; app()"
+    proc = subprocess.Popen([sys.executable, "-c", code, "train", *args, str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if out.exists() and out.read_text().count("\n") > 25 + 8:  # metadata + header + 8 rows
+                break
+            time.sleep(0.005)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    killed_rows = read_run(out).steps  # every complete row, nothing half-written
+    assert killed_rows.tolist() == list(range(killed_rows.size)) and killed_rows.size >= 8
+    if "inspect" in _commands():
+        r = runner.invoke(app, ["inspect", str(out)])
+        assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["train", *args, str(out), "--resume"])
+    assert r.exit_code == 0, r.output
+    run = read_run(out)
+    assert run.steps.tolist() == list(range(120))  # no gap, no duplicate
+    # the rows written before the kill are unchanged by the resume (rows after the checkpoint are rewritten
+    # with identical values: the resumed run is deterministic)
+    assert np.array_equal(run.loss[: killed_rows.size], read_run(out).loss[: killed_rows.size])
+
+
+def _commands() -> set[str]:
+    return {c.name or c.callback.__name__ for c in app.registered_commands}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "huge"], "--model 'huge' is not a preset. Choose one of: tiny, s1"),
+        (["--schedule", "bogus"], "unknown schedule 'bogus'"),
+        (["--batch-size", "6", "--grad-accum", "4"], "not divisible by --grad-accum"),
+        (["--data", "no_such_file.txt"], "no_such_file.txt"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(tmp_path, args, message):
+    r = runner.invoke(app, ["train", "--steps", "3", "--threads", "1", "--out", str(tmp_path / "x.csv"), *args])
+    assert r.exit_code == 2
+    assert message in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_cli_train_and_sweep_skip_complete_runs(tmp_path):
+    common = ["--steps", "6", "--seq-len", "16", "--threads", "1", "--data", "synthetic:vocab=16,order=2", "--eval-every", "3"]
+    r = runner.invoke(app, ["sweep", "--models", "tiny", "--lrs", "1e-3,1e-2", "--batch-sizes", "4",
+                            "--schedules", "cosine;wsd:decay=0.5", *common, "--out-dir", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    files = sorted(p.name for p in tmp_path.glob("*.csv"))
+    assert files == ["tiny_cosine_lr0.001_bs4.csv", "tiny_cosine_lr0.01_bs4.csv",
+                     "tiny_wsd-decay0.5_lr0.001_bs4.csv", "tiny_wsd-decay0.5_lr0.01_bs4.csv"]
+    assert read_run(tmp_path / files[0]).meta["peak_lr"] == pytest.approx(1e-3)
+    again = runner.invoke(app, ["sweep", "--models", "tiny", "--lrs", "1e-3,1e-2", "--batch-sizes", "4",
+                                "--schedules", "cosine;wsd:decay=0.5", *common, "--out-dir", str(tmp_path)])
+    assert again.exit_code == 0
+    assert "4 complete (skipped)" in again.output and "skip tiny_cosine_lr0.001_bs4.csv" in again.output
+    bad = runner.invoke(app, ["sweep", "--models", "tiny,huge", *common, "--out-dir", str(tmp_path)])
+    assert bad.exit_code == 2 and "'huge' is not a preset" in bad.stderr
+
+
+def test_cli_train_reports_complete_file_on_resume(tmp_path):
+    args = ["train", "--steps", "4", "--seq-len", "16", "--threads", "1", "--data", "synthetic:vocab=16,order=2",
+            "--out", str(tmp_path / "a.csv")]
+    assert runner.invoke(app, args).exit_code == 0
+    r = runner.invoke(app, [*args, "--resume"])
+    assert r.exit_code == 0 and "nothing" in r.output
