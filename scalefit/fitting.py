@@ -103,6 +103,7 @@ class _Problem:
     fixed_values: np.ndarray  # (P,) value used where not free
     huber: bool
     delta: float
+    cache: Any = None  # (theta bytes, values, design, IRLS weights) of the last projection
 
     @property
     def lin_idx(self) -> np.ndarray:
@@ -180,20 +181,50 @@ class _Problem:
         values = self.fixed_values[lin_idx].copy()
         values[free_lin] = coef
         pred = values @ design
+        self.cache = (np.asarray(theta, dtype=np.float64).tobytes(), values, design, w)
         if not np.all(pred > 0):
             return math.inf, values
         return self.objective(np.log(pred) - self.logloss), values
+
+    def _projection(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+        key = np.asarray(theta, dtype=np.float64).tobytes()
+        if self.cache is None or self.cache[0] != key:
+            self.project(theta)
+        _, values, design, w = self.cache
+        return 0.0, values, design, w
 
     def projected_residuals(self, t_free: np.ndarray, free_nl: np.ndarray, theta0: np.ndarray) -> np.ndarray:
         """Log residuals at the projected amplitudes, as a function of the free nonlinear parameters only."""
         theta = theta0.copy()
         theta[free_nl] = t_free
-        score, values = self.project(theta)
-        if not math.isfinite(score):
-            return np.full(self.loss.size, 1e3)
+        _, values, design, _ = self._projection(theta)
         with np.errstate(all="ignore"):
-            r = np.log(values @ self.design(theta)) - self.logloss
+            r = np.log(values @ design) - self.logloss
         return np.where(np.isfinite(r), r, 1e3)
+
+    def projected_jacobian(self, t_free: np.ndarray, free_nl: np.ndarray, theta0: np.ndarray) -> np.ndarray:
+        """Kaufman's variable-projection Jacobian of :meth:`projected_residuals`, shape (n, n_free_nonlinear).
+
+        ``d r / d theta_j = (values @ d design_j) / Lhat`` with its component along the amplitude directions
+        ``design_k / Lhat`` (weighted by the projection's IRLS weights) removed: the amplitudes absorb that part
+        when theta moves. Amplitudes on a bound do not absorb anything and are not projected out.
+        """
+        theta = theta0.copy()
+        theta[free_nl] = t_free
+        _, values, design, w = self._projection(theta)
+        with np.errstate(all="ignore"):
+            pred = values @ design  # (n,)
+            djac = self.design_jac(theta, design)[free_nl]  # (q_free, k, n)
+            g = (np.einsum("k,qkn->nq", values, djac)) / pred[:, None]  # (n, q_free)
+            lin_idx = self.lin_idx
+            lo, hi = self.lower[lin_idx], self.upper[lin_idx]
+            absorb = self.free[lin_idx] & (values > lo) & (values < hi)
+            if absorb.any():
+                x = (design[absorb] / pred).T  # (n, k_absorb)
+                sw = np.sqrt(w)[:, None]
+                coef, *_ = np.linalg.lstsq(x * sw, g * sw, rcond=None)
+                g = g - x @ coef
+        return np.where(np.isfinite(g), g, 0.0)
 
     # ---- full parameter vector ----
     def full(self, x_free: np.ndarray) -> np.ndarray:
@@ -345,34 +376,22 @@ def fit(
     # ---- 3: local search of theta (amplitudes projected out) from the best starts ----
     from scipy.optimize import least_squares
 
-    n_evals = len(starts)
     nl_idx, lin_idx = problem.nonlin_idx, problem.lin_idx
-    free_nl = problem.free[nl_idx]
     loss_name = "huber" if problem.huber else "linear"
+    n_evals = len(starts)
     candidates = []
     for i in order:
-        theta = starts[i].copy()
-        if free_nl.any():
-            lo_nl, hi_nl = search.lower[nl_idx][free_nl], search.upper[nl_idx][free_nl]
-            theta0 = theta.copy()
-            local = least_squares(
-                lambda t: search.projected_residuals(t, free_nl, theta0),
-                _inside(theta[free_nl], lo_nl, hi_nl),
-                bounds=(lo_nl, hi_nl),
-                method="trf",
-                loss=loss_name,
-                f_scale=delta,
-                diff_step=1e-6,
-                max_nfev=max_nfev,
-                xtol=1e-10,
-                ftol=1e-10,
-                gtol=1e-10,
-            )
-            n_evals += int(local.nfev) * (1 + int(free_nl.sum()))
-            theta[free_nl] = local.x
+        # on a thinned search problem a loose tolerance finds the basin; the refinement below converges
+        theta, nfev = _local_search(search, starts[i], max_nfev, tol=1e-10 if search is problem else 1e-6)
+        n_evals += nfev
         score = search.project(theta)[0]
-        candidates.append((score if math.isfinite(score) else scores[i], theta if math.isfinite(score) else starts[i]))
+        candidates.append((score, theta) if math.isfinite(score) else (scores[i], starts[i]))
     _, theta = min(candidates, key=lambda c: c[0])
+    if search is not problem:  # refine on every fitted row before the polish (cheap: few iterations)
+        refined, nfev = _local_search(problem, theta, max_nfev)
+        n_evals += nfev
+        if math.isfinite(problem.project(refined)[0]):
+            theta = refined
 
     # ---- 4: joint polish of every free parameter on the true objective, on all fitted rows ----
     score, values = problem.project(theta)
@@ -662,6 +681,33 @@ def _build_problem(
         delta=delta,
     )
     return problem, messages
+
+
+def _local_search(problem: _Problem, theta: np.ndarray, max_nfev: int, tol: float = 1e-10) -> tuple[np.ndarray, int]:
+    """TRF on the projected log residuals over the free nonlinear parameters (Kaufman Jacobian)."""
+    from scipy.optimize import least_squares
+
+    free_nl = problem.free[problem.nonlin_idx]
+    theta = np.asarray(theta, dtype=np.float64).copy()
+    if not free_nl.any():
+        return theta, 0
+    lo, hi = problem.lower[problem.nonlin_idx][free_nl], problem.upper[problem.nonlin_idx][free_nl]
+    theta0 = theta.copy()
+    res = least_squares(
+        lambda t: problem.projected_residuals(t, free_nl, theta0),
+        _inside(theta[free_nl], lo, hi),
+        jac=lambda t: problem.projected_jacobian(t, free_nl, theta0),
+        bounds=(lo, hi),
+        method="trf",
+        loss="huber" if problem.huber else "linear",
+        f_scale=problem.delta,
+        max_nfev=max_nfev,
+        xtol=tol,
+        ftol=tol,
+        gtol=tol,
+    )
+    theta[free_nl] = res.x
+    return theta, int(res.nfev)
 
 
 def fit_rows(run: Any, max_points: int | None) -> np.ndarray:
