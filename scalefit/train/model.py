@@ -180,7 +180,7 @@ class GPT(nn.Module):
         loss = None
         if targets is not None:
             # float32 loss even under bf16 autocast: the log-softmax over the vocabulary needs the precision
-            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.view(-1))
+            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))
         return logits, loss
 
     def flops_per_token(self, seq_len: int) -> int:

@@ -1,0 +1,140 @@
+"""Training throughput of the bundled trainer: tokens/s and MFU per CPU preset, against a plain reference loop.
+
+MFU = achieved FLOP/s / peak FLOP/s, with achieved = tokens/s x FLOPs/token and FLOPs/token =
+6 N + 12 n_layer n_embd seq_len (PaLM appendix B; N includes the output head: ``GPT.flops_per_token``).
+The CPU peak is MEASURED here as the best of a few large float32 matmuls (2 n^3 FLOPs each) with the same torch
+thread count: it is the peak this machine's BLAS reaches, not a datasheet number, so MFU reads as "fraction of
+what a big matmul gets".
+
+The reference is the same model in the simplest loop: float32, plain (for-each) AdamW, no clipping, no
+evaluation, no logging, batches from ``torch.randint``. The ratio trainer/reference shows what the trainer's
+bookkeeping (data sampling, grad-norm, one ``os.write`` per row, checkpoints) costs.
+
+A CUDA section runs the same measurement in bf16 autocast with fused AdamW (and torch.compile) when a GPU is
+present; otherwise it prints "skipped: no GPU".
+
+Usage: python benchmarks/train_throughput.py [--steps 30] [--presets tiny,s1,s2]
+Writes benchmarks/results/train_throughput.json next to this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine  # noqa: E402
+
+from scalefit.train.model import GPT, preset_config  # noqa: E402
+from scalefit.train.trainer import TrainConfig, train  # noqa: E402
+
+VOCAB = 64  # the synthetic source's default vocabulary (the trainer runs below use it)
+
+
+def measure_peak(n: int = 2048, repeats: int = 5, device: str = "cpu", dtype: torch.dtype = torch.float32) -> float:
+    """Best FLOP/s of an n x n matmul (2 n^3 FLOPs) over ``repeats`` tries."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    best = float("inf")
+    for _ in range(repeats + 1):  # the first call warms up
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        a @ b
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best
+
+
+def reference_loop(preset: str, steps: int, batch: int, seq: int, device: str = "cpu") -> float:
+    """Tokens/s of the plainest loop over the same model (float32, for-each AdamW, random tokens)."""
+    torch.manual_seed(0)
+    model = GPT(preset_config(preset, VOCAB, seq)).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, foreach=False)
+    g = torch.Generator(device="cpu").manual_seed(0)
+    warm = 3
+    for i in range(steps + warm):
+        if i == warm:
+            if device == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+        x = torch.randint(0, VOCAB, (batch, seq + 1), generator=g).to(device)
+        _, loss = model(x[:, :-1], x[:, 1:])
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return steps * batch * seq / (time.perf_counter() - t0)
+
+
+def trainer_run(preset: str, steps: int, batch: int, seq: int, device: str = "cpu", compile: bool = False) -> float:
+    """Tokens/s that ``scalefit.train.trainer.train`` reports (eval every 50 steps, one row per step)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = TrainConfig(out=f"{tmp}/b.csv", model=preset, steps=steps + 3, batch_size=batch, seq_len=seq,
+                          schedule="constant", lr=1e-3, data="synthetic", eval_every=50, progress="none",
+                          ckpt_every=0, device=device, compile=compile)
+        # tokens/s over all steps, including the first (a warm-up): slightly pessimistic for short runs
+        r = train(cfg)
+        return float(r.tokens_per_s or 0.0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--presets", default="tiny,s1,s2")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--seq", type=int, default=128)
+    args = ap.parse_args()
+    threads = torch.get_num_threads()
+    peak = measure_peak()
+    print(f"CPU peak (best 2048^3 float32 matmul, {threads} threads): {peak / 1e9:.1f} GFLOP/s")
+    rows = []
+    for preset in args.presets.split(","):
+        m = GPT(preset_config(preset, VOCAB, args.seq))
+        fpt = m.flops_per_token(args.seq)
+        ref = reference_loop(preset, args.steps, args.batch, args.seq)
+        ours = trainer_run(preset, args.steps, args.batch, args.seq)
+        rows.append({"preset": preset, "params": m.non_embedding_params(), "flops_per_token": fpt,
+                     "trainer_tokens_per_s": round(ours), "reference_tokens_per_s": round(ref),
+                     "trainer_mfu": ours * fpt / peak, "reference_mfu": ref * fpt / peak,
+                     "ratio_trainer_over_reference": ours / ref})
+    print(f"\n{'preset':>7} {'params':>10} {'trainer tok/s':>14} {'ref tok/s':>10} {'trainer MFU':>12} {'ref MFU':>8} {'ratio':>6}")
+    for r in rows:
+        print(f"{r['preset']:>7} {r['params']:>10,} {r['trainer_tokens_per_s']:>14,} {r['reference_tokens_per_s']:>10,} "
+              f"{r['trainer_mfu']:>12.1%} {r['reference_mfu']:>8.1%} {r['ratio_trainer_over_reference']:>6.2f}")
+    cuda: dict[str, object]
+    if torch.cuda.is_available():
+        gpu_peak = measure_peak(8192, device="cuda", dtype=torch.bfloat16)
+        cuda_rows = []
+        for preset in ("s3", "m1", "m2"):
+            m = GPT(preset_config(preset, VOCAB, 512))
+            for comp in (False, True):
+                tok = trainer_run(preset, 50, 32, 512, device="cuda", compile=comp)
+                cuda_rows.append({"preset": preset, "compile": comp, "tokens_per_s": round(tok),
+                                  "mfu": tok * m.flops_per_token(512) / gpu_peak})
+        cuda = {"device": torch.cuda.get_device_name(), "peak_bf16_flops": gpu_peak, "rows": cuda_rows}
+        for r in cuda_rows:
+            print(f"cuda {r['preset']} compile={r['compile']}: {r['tokens_per_s']:,} tok/s, MFU {r['mfu']:.1%}")
+    else:
+        cuda = {"skipped": "no GPU"}
+        print("\nCUDA (bf16 autocast, fused AdamW, torch.compile): skipped: no GPU")
+    out = Path(__file__).resolve().parent / "results" / "train_throughput.json"
+    out.parent.mkdir(exist_ok=True)
+    result = {"machine": machine(), "torch": torch.__version__, "threads": threads, "steps": args.steps,
+              "batch_size": args.batch, "seq_len": args.seq, "cpu_peak_flops": peak,
+              "cpu_peak_method": "best of 5 float32 2048x2048 matmuls (2 n^3 FLOPs), same thread count",
+              "note": "shared 2-core machine: other processes were running; figures are lower bounds", "cpu": rows, "cuda": cuda}
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"machine: {result['machine']['cpu']}, {result['machine']['cores']} cores; wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
