@@ -381,14 +381,25 @@ def train(cfg: TrainConfig, *, stop_after: int | None = None, on_step: Callable[
         torch.autocast(device_type=device.type, dtype=dtype) if dtype != torch.float32 else _NullContext()
     )
 
+    def forward(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The model's loss; a compiled model that fails on its first call falls back to eager mode."""
+        nonlocal model
+        try:
+            with autocast:
+                return model(x, y)[1]
+        except Exception as exc:  # noqa: BLE001 - torch.compile errors surface lazily, at the first call
+            if model is raw_model:
+                raise
+            warnings.warn(f"torch.compile failed at the first step ({type(exc).__name__}); training without it.",
+                          AssumptionWarning, stacklevel=2)
+            model = raw_model
+            with autocast:
+                return model(x, y)[1]
+
     @torch.no_grad()
     def evaluate() -> float:
         model.eval()
-        total = 0.0
-        for x, y in val:
-            with autocast:
-                _, loss = model(x, y)
-            total += float(loss)
+        total = sum(float(forward(x, y)) for x, y in val)
         model.train()
         return total / len(val)
 
@@ -424,8 +435,7 @@ def train(cfg: TrainConfig, *, stop_after: int | None = None, on_step: Callable[
             loss_sum = 0.0
             for micro in range(cfg.grad_accum):
                 x, y = source.train_batch(cfg.seed, step, micro, micro_bs, cfg.seq_len)
-                with autocast:
-                    _, loss = model(to_dev(x), to_dev(y))
+                loss = forward(to_dev(x), to_dev(y))
                 (loss / cfg.grad_accum).backward()
                 loss_sum += float(loss.detach())
             step_loss = loss_sum / cfg.grad_accum
