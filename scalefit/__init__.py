@@ -16,6 +16,17 @@ _LAZY = {
     "read_runs": "scalefit.readers:read_runs",
     "read_run": "scalefit.readers:read_run",
     "schedules": "scalefit.schedules:",
+    "fit": "scalefit.fitting:fit",
+    "evaluate": "scalefit.fitting:evaluate",
+    "FitResult": "scalefit.results:FitResult",
+    "Prediction": "scalefit.results:Prediction",
+    "FitStatus": "scalefit.results:FitStatus",
+    "Evaluation": "scalefit.results:Evaluation",
+    "fit_hparams": "scalefit.laws.hyperparams:fit_hparams",
+    "fit_scaling": "scalefit.laws.chinchilla:fit_scaling",
+    "read_table": "scalefit.tables:read_table",
+    "plan": "scalefit.plan:plan",
+    "Plan": "scalefit.plan:Plan",
 }
 
 __all__ = ["__version__", *_LAZY]
