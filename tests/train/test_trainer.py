@@ -177,3 +177,15 @@ def test_cli_train_reports_complete_file_on_resume(tmp_path):
     assert runner.invoke(app, args).exit_code == 0
     r = runner.invoke(app, [*args, "--resume"])
     assert r.exit_code == 0 and "nothing" in r.output
+
+
+def test_sweep_process_pool_matches_in_process_runs(tmp_path):
+    """--jobs 2 (spawned workers) writes the same files as running the grid in this process."""
+    from scalefit.train.sweep import grid, run_sweep
+
+    common = dict(steps=4, seq_len=16, data="synthetic:vocab=16,order=2", eval_every=2, threads=1)
+    pooled = run_sweep(grid(["tiny"], [1e-3, 1e-2], [4], ["cosine"], tmp_path / "pool", **common), jobs=2)
+    serial = run_sweep(grid(["tiny"], [1e-3, 1e-2], [4], ["cosine"], tmp_path / "one", **common), jobs=1)
+    assert [r.status for r in pooled] == ["done", "done"] == [r.status for r in serial]
+    for a, b in zip(pooled, serial):
+        assert Path(a.out).read_bytes() == Path(b.out).read_bytes()
