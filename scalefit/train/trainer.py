@@ -288,7 +288,10 @@ def train(cfg: TrainConfig, *, stop_after: int | None = None, on_step: Callable[
     # ---- resume bookkeeping --------------------------------------------------------------------------
     ck = None
     if cfg.resume:
-        if ckpt_path.exists():
+        if ckpt_path.exists() and not out.exists():
+            warnings.warn(f"{out} does not exist; ignoring the checkpoint {ckpt_path} and starting from step 0.",
+                          AssumptionWarning, stacklevel=2)
+        elif ckpt_path.exists():
             ck = _load_checkpoint(ckpt_path)
             theirs = ck["config"]
             for key in _IDENTITY:

@@ -189,3 +189,14 @@ def test_sweep_process_pool_matches_in_process_runs(tmp_path):
     assert [r.status for r in pooled] == ["done", "done"] == [r.status for r in serial]
     for a, b in zip(pooled, serial):
         assert Path(a.out).read_bytes() == Path(b.out).read_bytes()
+
+
+def test_resume_without_the_run_file_restarts_with_a_warning(tmp_path):
+    from scalefit.errors import AssumptionWarning
+
+    cfg = _cfg(tmp_path, steps=6)
+    train(cfg, stop_after=2)
+    Path(cfg.out).unlink()
+    with pytest.warns(AssumptionWarning, match="does not exist; ignoring the checkpoint"):
+        r = train(replace(cfg, resume=True))
+    assert r.resumed_from is None and read_run(cfg.out).steps.tolist() == list(range(6))
