@@ -52,6 +52,8 @@ def sweep(
 
     Example: scalefit sweep --models tiny,s1 --lrs 1e-3,3e-3 --batch-sizes 8,16 --schedules "cosine;constant" --steps 300 --out-dir runs/grid
     """
+    import sys
+
     from scalefit.errors import require
 
     require("torch", "train", "scalefit sweep")
@@ -79,6 +81,7 @@ def sweep(
         tail = f"final loss {run.final_loss:.4f}" if run.final_loss is not None else (run.error or "")
         secs = f" ({run.seconds:.0f} s)" if run.seconds else ""
         con.print(f"  [{done}/{total}] {run.status} {escape(Path(run.out).name)}: {escape(tail)}{secs}")
+        sys.stdout.flush()  # a sweep's log is often a file: show each finished run at once
 
     slurm = {"timeout_min": slurm_time}
     if slurm_partition:
