@@ -142,8 +142,11 @@ def plot_fit(result: Any, ax: Any = None, *, residuals: bool = True) -> Any:
     return ax
 
 
-def plot_predictions(predictions: Any, ax: Any = None, *, data: Any = None) -> Any:
-    """Predicted loss curves with their interval bands; optional observed runs as dots.
+def plot_predictions(predictions: Any, ax: Any = None, *, data: Any = None, show_lr: bool = True) -> Any:
+    """Predicted loss curves with their interval bands, and each schedule's LR on a twin axis.
+
+    Only steps after the warmup are drawn: the curve laws describe the loss after warmup (inside it their
+    prediction is not meaningful and would swamp the scale).
 
     Parameters
     ----------
@@ -152,28 +155,50 @@ def plot_predictions(predictions: Any, ax: Any = None, *, data: Any = None) -> A
     ax : matplotlib Axes, optional
         Axes to draw on; a new figure is made when omitted.
     data : sequence of Run, optional
-        Observed runs to overlay.
+        Observed runs to overlay (black dots).
+    show_lr : bool
+        Draw each prediction's LR schedule (dashed, same colour) on a right-hand axis.
 
     Returns
     -------
-    The Axes.
+    The loss Axes.
     """
+    import numpy as np
+
     if ax is None:
-        _, ax = _pyplot().subplots(figsize=(8, 4.5))
+        _, ax = _pyplot().subplots(figsize=(8, 4.8))
+    lows, highs = [], []
+    lr_ax = ax.twinx() if show_lr and any(p.lr is not None for p in predictions) else None
     for i, p in enumerate(predictions):
         color = f"C{i % 10}"
+        keep = p.steps >= p.lr_step0 + p.warmup
         mark = " (extrapolated)" if p.extrapolated else ""
-        ax.plot(p.steps, p.loss, "-", lw=1.4, color=color, label=f"{p.label}: {p.final_loss:.4f}{mark}")
-        ax.fill_between(p.steps, p.lower, p.upper, color=color, alpha=0.2, lw=0)
+        ax.plot(p.steps[keep], p.loss[keep], "-", lw=1.5, color=color, label=f"{p.label}: {p.final_loss:.4f}{mark}")
+        ax.fill_between(p.steps[keep], p.lower[keep], p.upper[keep], color=color, alpha=0.2, lw=0)
+        if keep.any():
+            tail = p.loss[keep]
+            lows.append(np.nanmin(p.lower[keep]))
+            highs.append(np.nanpercentile(tail, 98))  # robust top: ignore the first post-warmup spike
+        if lr_ax is not None and p.lr is not None:
+            lr_ax.plot(np.arange(p.lr.size) + p.lr_step0, p.lr, "--", lw=0.9, color=color, alpha=0.6)
     for run in data or []:
-        obs = run.observed
+        obs = run.observed & (run.index >= run.warmup)
         ax.plot(run.steps[obs], run.loss[obs], ".", ms=2.5, color="k", alpha=0.5)
+    if lows and highs:
+        lo, hi = min(lows), max(highs)
+        pad = 0.05 * (hi - lo if hi > lo else abs(hi) * 0.01 + 1e-9)
+        ax.set_ylim(lo - pad, hi + pad)
     if predictions:
-        ax.set_title(f"predicted loss, {predictions[0].interval * 100:g}% band from the parameter covariance")
+        ax.set_title(f"predicted loss after warmup, {predictions[0].interval * 100:g}% band "
+                     f"({predictions[0].method})")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss (nats per token)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper right", frameon=False, fontsize="small")
+    if lr_ax is not None:
+        lr_ax.set_ylabel("learning rate (dashed)")
+        lr_ax.set_ylim(bottom=0)
+    # below the axes: never on top of a curve
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False, fontsize="small")
     return ax
 
 

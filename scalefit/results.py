@@ -151,6 +151,12 @@ class Prediction:
         True when the schedule lies far outside the fitted range; ``reason`` says how.
     label : str
         The schedule as the user named it (spec, file or run).
+    lr : ndarray of float64, shape (T,), optional
+        The per-step LR the prediction was made for (``lr[i]`` is the LR of step ``lr_step0 + i``), for plots.
+    warmup : int
+        Warmup steps at the start of ``lr``; the laws describe the loss after it.
+    lr_step0 : int
+        Step of ``lr[0]``.
     """
 
     steps: np.ndarray
@@ -162,6 +168,9 @@ class Prediction:
     extrapolated: bool = False
     reason: str = ""
     label: str = ""
+    lr: np.ndarray | None = None
+    warmup: int = 0
+    lr_step0: int = 0
 
     @property
     def final_loss(self) -> float:
@@ -373,6 +382,9 @@ class FitResult:
             extrapolated=extrapolated,
             reason=reason,
             label=label,
+            lr=lr,
+            warmup=int(warmup),
+            lr_step0=int(step0),
         )
 
     def _resolve_schedule(
