@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from scalefit import __version__
+from scalefit.commands._common import multi_value_command
 
 app = typer.Typer(
     name="scalefit",
@@ -64,7 +65,7 @@ from scalefit.commands.fit import fit  # noqa: E402
 app.command()(fit)
 from scalefit.commands.evaluate import evaluate  # noqa: E402
 
-app.command()(evaluate)
+app.command(cls=multi_value_command("--train", "--test"))(evaluate)
 from scalefit.commands.predict import predict  # noqa: E402
 
 app.command()(predict)

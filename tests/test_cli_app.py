@@ -49,3 +49,28 @@ def test_every_command_help_works() -> None:
         result = runner.invoke(app, [name, "--help"])
         assert result.exit_code == 0, f"{name} --help failed:\n{result.output}"
         assert "Example" in result.output or "example" in result.output, f"{name} --help shows no example"
+
+
+def test_multi_value_options_take_a_shell_glob() -> None:
+    """`--train a b --test c` (a shell glob after one flag) means the same as repeating the flag."""
+    import typer
+
+    from scalefit.commands._common import multi_value_command
+
+    demo = typer.Typer()
+
+    @demo.command(cls=multi_value_command("--train", "--test"))
+    def run(train: list[str] = typer.Option(...), test: list[str] = typer.Option(...), law: str = "mpl") -> None:
+        typer.echo(f"{train}|{test}|{law}")
+
+    @demo.command()
+    def other() -> None:  # a second command keeps typer from collapsing the app into one command
+        pass
+
+    out = runner.invoke(demo, ["run", "--train", "a", "b", "--law", "tissue", "--test", "c", "d"])
+    assert out.exit_code == 0, out.output
+    assert out.output.strip() == "['a', 'b']|['c', 'd']|tissue"
+    out = runner.invoke(demo, ["run", "--train", "a", "--train", "b", "--test", "c"])
+    assert out.output.strip() == "['a', 'b']|['c']|mpl"
+    out = runner.invoke(demo, ["run", "--train", "a", "--test"])
+    assert out.exit_code == 2

@@ -84,3 +84,34 @@ def _flush(caught: list[warnings.WarningMessage]) -> None:
 def dumps_compact(obj: Any) -> str:
     """One-line JSON, for tables embedded in messages."""
     return json.dumps(obj, separators=(",", ":"))
+
+
+def multi_value_command(*options: str) -> type:
+    """A typer command class whose listed options take several values after one flag.
+
+    ``--train a.csv b.csv --test c.csv`` (what a shell glob produces) is rewritten to
+    ``--train a.csv --train b.csv --test c.csv`` before click parses it; repeating the flag still works.
+    """
+    from typer.core import TyperCommand
+
+    names = frozenset(options)
+
+    class MultiValueCommand(TyperCommand):
+        def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+            out: list[str] = []
+            current: str | None = None
+            for arg in args:
+                if arg in names:
+                    current = arg
+                elif arg.startswith("-") and arg != "-":
+                    current = None
+                    out.append(arg)
+                elif current is not None:
+                    out += [current, arg]
+                else:
+                    out.append(arg)
+            if current is not None and (not out or out[-1] == current or out[-2:-1] != [current]):
+                out.append(current)  # a trailing flag with no value: let click report it
+            return super().parse_args(ctx, out)
+
+    return MultiValueCommand
