@@ -112,6 +112,9 @@ DEFAULT_MAX_POINTS = 5000
 SEARCH_POINTS = 500
 #: Condition number of the correlation matrix above which the fit is called ill-conditioned.
 ILL_CONDITION = 1e10
+#: Default prior per law, ``{name: sd}`` of a Gaussian on log(parameter) centred on the law's ``ParamSpec.default``
+#: (see :func:`fit` and the module docstring for the evidence behind it). Empty: no prior.
+DEFAULT_PRIORS: dict[str, dict[str, float]] = {}
 
 
 @dataclass
@@ -133,6 +136,55 @@ class _Problem:
     huber: bool
     delta: float
     cache: Any = None  # (theta bytes, values, design, IRLS weights) of the last projection
+    # Gaussian prior on log parameters, as extra residual rows ``w (log p - mu)`` (see :func:`fit`)
+    prior_idx: np.ndarray = None  # (k,) indices into ``names``
+    prior_mu: np.ndarray = None  # (k,) log centres
+    prior_w: np.ndarray = None  # (k,) delta / sd
+
+    def __post_init__(self) -> None:
+        if self.prior_idx is None:
+            self.prior_idx = np.zeros(0, dtype=np.int64)
+            self.prior_mu = np.zeros(0)
+            self.prior_w = np.zeros(0)
+
+    @property
+    def n_data(self) -> int:
+        return int(self.loss.size)
+
+    def prior_rows(self, p: np.ndarray) -> np.ndarray:
+        """Prior residual rows ``w (log p - mu)`` for a full parameter vector ``p`` (law order), shape (k,)."""
+        with np.errstate(all="ignore"):
+            return self.prior_w * (np.log(p[self.prior_idx]) - self.prior_mu)
+
+    def prior_jac(self, p: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """d prior rows / d p[cols], shape (k, len(cols)) (``cols`` index ``names``)."""
+        out = np.zeros((self.prior_idx.size, len(cols)))
+        for r, i in enumerate(self.prior_idx):
+            hit = np.flatnonzero(np.asarray(cols) == i)
+            if hit.size:
+                out[r, hit[0]] = self.prior_w[r] / p[i]
+        return out
+
+    def lsq_loss(self) -> Any:
+        """The ``loss`` argument of ``least_squares``: Huber on data rows, plain squares on prior rows."""
+        if not self.huber:
+            return "linear"
+        if not self.prior_idx.size:
+            return "huber"
+        n = self.n_data
+
+        def rho(z: np.ndarray) -> np.ndarray:
+            out = np.empty((3, z.size))
+            zd = z[:n]
+            big = zd > 1.0
+            sq = np.sqrt(np.where(big, zd, 1.0))
+            out[0, :n] = np.where(big, 2.0 * sq - 1.0, zd)
+            out[1, :n] = np.where(big, 1.0 / sq, 1.0)
+            out[2, :n] = np.where(big, -0.5 / (sq * np.where(big, zd, 1.0)), 0.0)
+            out[0, n:], out[1, n:], out[2, n:] = z[n:], 1.0, 0.0
+            return out
+
+        return rho
 
     @property
     def lin_idx(self) -> np.ndarray:
@@ -176,12 +228,21 @@ class _Problem:
         return out
 
     def objective(self, r: np.ndarray) -> float:
-        """Huber (or half squared) loss summed over residuals ``r``."""
+        """Huber (or half squared) loss summed over the data residuals ``r[:n_data]``, plus half the sum of
+        squares of the prior rows ``r[n_data:]`` (if any)."""
+        n = self.n_data
+        rd, rp = r[:n], r[n:]
+        pen = float(0.5 * np.dot(rp, rp))
         if not self.huber:
-            return float(0.5 * np.dot(r, r))
-        a = np.abs(r)
+            return float(0.5 * np.dot(rd, rd)) + pen
+        a = np.abs(rd)
         d = self.delta
-        return float(np.sum(np.where(a <= d, 0.5 * r * r, d * (a - 0.5 * d))))
+        return float(np.sum(np.where(a <= d, 0.5 * rd * rd, d * (a - 0.5 * d)))) + pen
+
+    def _theta_full(self, theta: np.ndarray) -> np.ndarray:
+        p = self.fixed_values.copy()
+        p[self.nonlin_idx] = theta
+        return p
 
     # ---- variable projection ----
     def project(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -213,7 +274,10 @@ class _Problem:
         self.cache = (np.asarray(theta, dtype=np.float64).tobytes(), values, design, w)
         if not np.all(pred > 0):
             return math.inf, values
-        return self.objective(np.log(pred) - self.logloss), values
+        r = np.log(pred) - self.logloss
+        if self.prior_idx.size:
+            r = np.concatenate([r, self.prior_rows(self._theta_full(np.asarray(theta, dtype=np.float64)))])
+        return self.objective(r), values
 
     def _projection(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
         key = np.asarray(theta, dtype=np.float64).tobytes()
@@ -229,6 +293,8 @@ class _Problem:
         _, values, design, _ = self._projection(theta)
         with np.errstate(all="ignore"):
             r = np.log(values @ design) - self.logloss
+        if self.prior_idx.size:
+            r = np.concatenate([r, self.prior_rows(self._theta_full(theta))])
         return np.where(np.isfinite(r), r, 1e3)
 
     def projected_jacobian(self, t_free: np.ndarray, free_nl: np.ndarray, theta0: np.ndarray) -> np.ndarray:
@@ -253,6 +319,8 @@ class _Problem:
                 sw = np.sqrt(w)[:, None]
                 coef, *_ = np.linalg.lstsq(x * sw, g * sw, rcond=None)
                 g = g - x @ coef
+        if self.prior_idx.size:  # prior rows depend on theta only: nothing to project out
+            g = np.vstack([g, self.prior_jac(self._theta_full(theta), self.nonlin_idx[free_nl])])
         return np.where(np.isfinite(g), g, 0.0)
 
     # ---- full parameter vector ----
@@ -262,10 +330,13 @@ class _Problem:
         return out
 
     def residuals(self, x_free: np.ndarray) -> np.ndarray:
+        """Log residuals on every fitted row, then the prior rows (if any)."""
         p = self.full(x_free)
         with np.errstate(all="ignore"):
             pred = p[self.lin_idx] @ self.design(p[self.nonlin_idx])
             r = np.log(pred) - self.logloss
+        if self.prior_idx.size:
+            r = np.concatenate([r, self.prior_rows(p)])
         return np.where(np.isfinite(r), r, 1e3)
 
     def jacobian(self, x_free: np.ndarray) -> np.ndarray:
@@ -281,6 +352,8 @@ class _Problem:
                 djac = self.design_jac(theta, design)  # (q, k, n)
                 jac[self.nonlin_idx] = np.einsum("k,qkn->qn", values, djac) / pred
         jac = jac[self.free].T
+        if self.prior_idx.size:
+            jac = np.vstack([jac, self.prior_jac(p, np.flatnonzero(self.free))])
         return np.where(np.isfinite(jac), jac, 0.0)
 
 
@@ -325,6 +398,7 @@ def fit(
     n_local: int = DEFAULT_LOCAL,
     max_nfev: int = 2000,
     max_points: int | None = DEFAULT_MAX_POINTS,
+    prior: Mapping[str, float | tuple[float, float]] | None = None,
     **law_options: Any,
 ) -> FitResult:
     """Fit a loss-curve law jointly to several runs (see the module docstring for the method).
@@ -350,6 +424,12 @@ def fit(
     max_points : int or None
         Runs with more observed rows are thinned to this many evenly spaced rows (first and last kept) for the
         fit and its in-sample metrics; the result's messages say so. None uses every row.
+    prior : dict of name to sd or to (centre, sd), optional
+        A Gaussian prior on ``log(parameter)`` for nonlinear parameters: the objective gains
+        ``0.5 * (delta * (log p - log centre) / sd)^2`` per parameter, i.e. the MAP estimate for log residuals of
+        noise scale ``delta`` (the Huber threshold). ``centre`` defaults to the law's ``ParamSpec.default``.
+        None uses :data:`DEFAULT_PRIORS` for the law; ``{}`` fits without a prior. The result's ``objective``
+        names the prior.
     **law_options
         Passed to ``get_law`` (e.g. ``lam=0.99`` for Tissue).
 
@@ -374,6 +454,7 @@ def fit(
         raise FitInputError(f"n_starts must be >= 1, got {n_starts}.")
     runs = list(runs)
     problem, messages = _build_problem(law_obj, law_name, runs, bounds, fixed, loss == "huber", delta, max_points)
+    prior_spec = _resolve_prior(problem, law_name, DEFAULT_PRIORS.get(law_name, {}) if prior is None else prior)
     n_free = int(problem.free.sum())
     n_points = int(problem.loss.size)
     if n_points < n_free:
@@ -385,6 +466,7 @@ def fit(
     if max(problem.sizes) > SEARCH_POINTS:
         search, _ = _build_problem(law_obj, law_name, runs, bounds, fixed, loss == "huber", delta, SEARCH_POINTS,
                                    announce=False)
+        search.prior_idx, search.prior_mu, search.prior_w = problem.prior_idx, problem.prior_mu, problem.prior_w
     else:
         search = problem
 
@@ -406,7 +488,6 @@ def fit(
     from scipy.optimize import least_squares
 
     nl_idx, lin_idx = problem.nonlin_idx, problem.lin_idx
-    loss_name = "huber" if problem.huber else "linear"
     n_evals = len(starts)
     candidates = []
     for i in order:
@@ -434,7 +515,7 @@ def fit(
         jac=problem.jacobian,
         bounds=(lo_free, hi_free),
         method="trf",
-        loss=loss_name,
+        loss=problem.lsq_loss(),
         f_scale=delta,
         x_scale="jac",
         max_nfev=max_nfev,
@@ -457,6 +538,8 @@ def fit(
     status, params, covariance, more = _assess(problem, p_final, res, law_name, n_starts)
     messages.extend(more)
     for m in more:
+        if "the prior holds them" in m:  # a note, not a problem: the prior is there for this
+            continue
         cls = ParameterAtBoundWarning if "bound" in m else IllConditionedWarning
         warnings.warn(m, cls, stacklevel=2)
 
@@ -475,6 +558,9 @@ def fit(
     from scalefit import __version__
 
     objective_text = f"huber(delta={delta:g}) on log loss" if problem.huber else "half squared log-loss residuals"
+    if prior_spec:
+        objective_text += " + gaussian prior on log " + ", ".join(
+            f"{n} (centre {c:g}, sd {sd:g})" for n, (c, sd) in prior_spec.items())
     return FitResult(
         law=law_name,
         law_options=law_options,
@@ -521,7 +607,7 @@ def evaluate(
         for run in test_runs:
             pred = result.predict(run)
             key = _unique_key(test, run.path)
-            test[key] = curve_metrics(run.loss[run.observed], pred.loss)
+            test[key] = curve_metrics(run.loss[run.after_warmup], pred.loss)
             predictions[key] = pred
     return Evaluation(fit=result, test=test, predictions=predictions)
 
@@ -596,6 +682,38 @@ def _resolve_law(law: Any, options: dict[str, Any]) -> tuple[Any, str, dict[str,
     return law, str(getattr(law, "name", type(law).__name__)), dict(getattr(law, "options", {}) or {})
 
 
+def _resolve_prior(problem: _Problem, law_name: str,
+                   prior: Mapping[str, float | tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """Validate ``prior`` and attach it to ``problem``; returns ``{name: (centre, sd)}`` in law order."""
+    specs = {p.name: p for p in problem.law.params}
+    out: dict[str, tuple[float, float]] = {}
+    for name, item in (prior or {}).items():
+        if name not in specs:
+            raise FitInputError(f"unknown parameter {name!r} in the prior; law {law_name} has "
+                                f"{', '.join(problem.names)}.", value=name)
+        if isinstance(item, (tuple, list)):
+            if len(item) != 2:
+                raise FitInputError(f"prior of {name!r} must be sd or (centre, sd); got {item!r}.", value=item)
+            centre, sd = float(item[0]), float(item[1])
+        else:
+            centre, sd = float(specs[name].default), float(item)
+        i = problem.names.index(name)
+        if specs[name].linear or not problem.free[i]:
+            raise FitInputError(f"a prior applies to free nonlinear parameters; {name!r} is "
+                                f"{'an amplitude' if specs[name].linear else 'fixed'} in law {law_name}.", value=name)
+        if not (sd > 0 and math.isfinite(sd)) or not (centre > 0 and math.isfinite(centre)) \
+                or not problem.lower[i] > 0:
+            raise FitInputError(f"prior of {name!r}: needs centre > 0, 0 < sd < inf and a positive lower bound "
+                                f"(it is a Gaussian on log {name}); got centre {centre:g}, sd {sd:g}. "
+                                f"Example: --prior {name}=0.5", value=item)
+        out[name] = (centre, sd)
+    out = {n: out[n] for n in problem.names if n in out}
+    problem.prior_idx = np.array([problem.names.index(n) for n in out], dtype=np.int64)
+    problem.prior_mu = np.log(np.array([c for c, _ in out.values()], dtype=np.float64))
+    problem.prior_w = np.array([problem.delta / sd for _, sd in out.values()], dtype=np.float64)
+    return out
+
+
 def _check_runs(runs: Sequence[Any], law_name: str, needs_loss: bool = True) -> None:
     if not runs:
         raise FitInputError(f"no runs to fit law {law_name}. Pass one or more run files.")
@@ -621,6 +739,11 @@ def _check_runs(runs: Sequence[Any], law_name: str, needs_loss: bool = True) -> 
             if not obs.any():
                 raise FitInputError(
                     f"no {run.target!r} values to fit (every row is empty). Check --target.", path=run.path
+                )
+            if not run.after_warmup.any():
+                raise FitInputError(
+                    f"every {run.target!r} value lies inside the {int(run.warmup)}-step warmup, where the laws do "
+                    "not apply. Log the loss after warmup, or check --warmup.", path=run.path
                 )
             if np.any(run.loss[obs] <= 0):
                 raise FitInputError(f"{run.target!r} must be > 0 to fit on log loss.", path=run.path)
@@ -670,10 +793,18 @@ def _build_problem(
     preps, sizes, losses = [], [], []
     for run in runs:
         rows = fit_rows(run, max_points)
-        if rows.size < int(run.observed.sum()):
+        n_warm = int(run.observed.sum() - run.after_warmup.sum())
+        if n_warm:
             messages.append(
-                f"{run.path}: {int(run.observed.sum())} observed rows; the fit and its in-sample metrics use "
-                f"{rows.size} evenly spaced ones (max_points={max_points})."
+                f"{run.path}: {n_warm} observed row(s) inside the {int(run.warmup)}-step warmup are not fitted; "
+                "the laws describe the loss after warmup."
+            )
+            if announce:
+                warnings.warn(messages[-1], AssumptionWarning, stacklevel=3)
+        if rows.size < int(run.after_warmup.sum()):
+            messages.append(
+                f"{run.path}: {int(run.after_warmup.sum())} observed rows after warmup; the fit and its in-sample "
+                f"metrics use {rows.size} evenly spaced ones (max_points={max_points})."
             )
             if announce:
                 warnings.warn(messages[-1], AssumptionWarning, stacklevel=3)
@@ -728,7 +859,7 @@ def _local_search(problem: _Problem, theta: np.ndarray, max_nfev: int, tol: floa
         jac=lambda t: problem.projected_jacobian(t, free_nl, theta0),
         bounds=(lo, hi),
         method="trf",
-        loss="huber" if problem.huber else "linear",
+        loss=problem.lsq_loss(),
         f_scale=problem.delta,
         max_nfev=max_nfev,
         xtol=tol,
@@ -740,8 +871,9 @@ def _local_search(problem: _Problem, theta: np.ndarray, max_nfev: int, tol: floa
 
 
 def fit_rows(run: Any, max_points: int | None) -> np.ndarray:
-    """Row indices of ``run`` the fit uses: every observed row, or ``max_points`` evenly spaced ones."""
-    rows = np.flatnonzero(run.observed)
+    """Row indices of ``run`` the fit uses: every observed row after the warmup, or ``max_points`` evenly spaced
+    ones (rows inside the warmup are outside the laws' domain: see :attr:`~scalefit.runs.Run.after_warmup`)."""
+    rows = np.flatnonzero(run.after_warmup)
     if max_points is not None and rows.size > max_points:
         pick = np.unique(np.linspace(0, rows.size - 1, max(int(max_points), 2)).round().astype(np.int64))
         rows = rows[pick]
@@ -805,29 +937,39 @@ def _assess(
     messages: list[str] = []
     # covariance over the free parameters that are not on a bound
     est = problem.free & (at_bound == 0)
-    r = problem.residuals(p[problem.free])
-    n = r.size
+    n = problem.n_data
+    r = problem.residuals(p[problem.free])[:n]  # data rows (prior rows follow)
     covariance = None
     stderr = np.full(P, np.nan)
     stderr[~problem.free] = 0.0
     cond = math.nan
+    flat = ""
+    held: list[int] = []  # parameters the data alone leave poorly determined but the prior holds
     if est.any():
-        jac_free = problem.jacobian(p[problem.free])  # (n, n_free)
-        cols = est[problem.free]
-        jac = jac_free[:, cols]
+        jac_all = problem.jacobian(p[problem.free])[:, est[problem.free]]  # (n + k, n_est)
+        jac, jac_p = jac_all[:n], jac_all[n:]
         s2 = _scale2(r, problem.huber, problem.delta, n_par=int(est.sum()))
-        h = jac.T @ jac
+        h_data = jac.T @ jac
+        # a prior row w (log p - mu) with w = delta / sd adds the information 1/sd^2 of that parameter
+        h = h_data + (s2 / problem.delta**2) * (jac_p.T @ jac_p) if jac_p.size else h_data
         d = np.sqrt(np.diag(h))
         if np.all(d > 0) and np.all(np.isfinite(h)):
             hs = h / np.outer(d, d)  # correlation-scaled Hessian
-            eig = np.linalg.eigvalsh(hs)
+            eig, vec = np.linalg.eigh(hs)
             cond = float(eig[-1] / eig[0]) if eig[0] > 0 else math.inf
+            flat = _direction(vec[:, 0], [names[i] for i in np.flatnonzero(est)])
             if eig[0] > 1e-14 * eig[-1]:
                 cov_est = s2 * np.linalg.inv(hs) / np.outer(d, d)
                 covariance = np.zeros((P, P))
                 sel = np.flatnonzero(est)
                 covariance[np.ix_(sel, sel)] = cov_est
                 stderr[sel] = np.sqrt(np.clip(np.diag(cov_est), 0.0, None))
+        if jac_p.size:
+            with np.errstate(all="ignore"):
+                sd_data = np.sqrt(s2 * np.clip(np.diag(np.linalg.pinv(h_data)), 0.0, None))
+            sel = np.flatnonzero(est)
+            held = [int(sel[j]) for j in range(sel.size) if int(sel[j]) in set(problem.prior_idx.tolist())
+                    and not sd_data[j] <= abs(p[sel[j]])]
     # messages
     for i, name in enumerate(names):
         if at_bound[i]:
@@ -839,7 +981,8 @@ def _assess(
     if covariance is None and est.any():
         messages.append(
             f"fit {law_name}: the Jacobian at the optimum is singular, so parameters are not separately "
-            "determined and no stderr is reported. Fix a parameter (e.g. --fix) or add runs with other schedules."
+            f"determined and no stderr is reported (flattest direction {flat}). Fix a parameter (e.g. --fix) or "
+            "add runs with other schedules."
         )
     elif covariance is not None:
         poor = [i for i in np.flatnonzero(est) if p[i] != 0 and stderr[i] > abs(p[i])]
@@ -852,9 +995,14 @@ def _assess(
                 which = "a combination of parameters poorly determined ("
                 fix = "fix a parameter"
             messages.append(
-                f"fit {law_name}: {which}{', ' if poor else ''}condition number {cond:.2g}). "
-                f"Add runs with different schedules, or {fix}."
+                f"fit {law_name}: {which}{', ' if poor else ''}condition number {cond:.2g}; flattest direction "
+                f"{flat}). Add runs with different schedules, or {fix}."
             )
+    notes: list[str] = []
+    if held:
+        notes.append(f"fit {law_name}: the data alone leave {', '.join(names[i] for i in held)} poorly determined "
+                     "(stderr larger than the value without the prior); the prior holds them, and their stderr "
+                     "include it.")
     if res.status == 0:
         status = FitStatus.MAX_EVALS
         messages.append(f"fit {law_name}: the polish stopped after {res.nfev} evaluations before converging.")
@@ -877,7 +1025,15 @@ def _assess(
         )
         for i, name in enumerate(names)
     }
-    return status, params, covariance, messages
+    return status, params, covariance, messages + notes
+
+
+def _direction(v: np.ndarray, names: Sequence[str]) -> str:
+    """A unit eigenvector in words, largest components first: ``"+0.71 beta -0.69 gamma"`` (|component| >= 0.2)."""
+    v = v / (np.abs(v).max() if np.abs(v).max() > 0 else 1.0) * (1 if v[np.argmax(np.abs(v))] > 0 else -1)
+    v = v / np.linalg.norm(v)
+    order = np.argsort(-np.abs(v), kind="stable")
+    return " ".join(f"{v[i]:+.2f} {names[i]}" for i in order if abs(v[i]) >= 0.2) or "none"
 
 
 def _scale2(r: np.ndarray, huber: bool, delta: float, n_par: int) -> float:

@@ -396,7 +396,7 @@ class FitResult:
         if isinstance(schedule, Run):
             lr = np.asarray(schedule.lr, dtype=np.float64)
             warmup = schedule.warmup if warmup is None else warmup
-            at = schedule.index[schedule.observed] if at is None else at
+            at = schedule.index[schedule.after_warmup] if at is None else at
             if n_params is None and schedule.meta.get("params") is not None:
                 n_params = float(schedule.meta["params"])
             step0 = int(schedule.step0)

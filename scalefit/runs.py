@@ -83,6 +83,15 @@ class Run:
         return np.isfinite(self.loss)
 
     @property
+    def after_warmup(self) -> np.ndarray:
+        """Mask of observed rows after the warmup, shape (n,): the rows the curve laws describe, fit and score.
+
+        Both papers describe the loss after warmup (MPL: t = 1 is the first step after it); inside the warmup
+        the laws' S1 is near zero and their prediction is not meaningful.
+        """
+        return self.observed & (self.index >= self.warmup)
+
+    @property
     def n_steps(self) -> int:
         """Number of steps the LR array covers."""
         return int(self.lr.shape[0])
