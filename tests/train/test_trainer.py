@@ -204,3 +204,13 @@ def test_resume_without_the_run_file_restarts_with_a_warning(tmp_path):
     with pytest.warns(AssumptionWarning, match="does not exist; ignoring the checkpoint"):
         r = train(replace(cfg, resume=True))
     assert r.resumed_from is None and read_run(cfg.out).steps.tolist() == list(range(6))
+
+
+def test_sweep_bad_spec_and_missing_submitit_are_one_line_errors(tmp_path, monkeypatch):
+    base = ["sweep", "--steps", "2", "--seq-len", "16", "--threads", "1", "--out-dir", str(tmp_path)]
+    r = runner.invoke(app, [*base, "--schedules", "cosine;wsd:decay=2"])
+    assert r.exit_code == 2 and "decay" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    monkeypatch.setitem(sys.modules, "submitit", None)  # hidden even if installed
+    r = runner.invoke(app, [*base, "--executor", "slurm"])
+    assert r.exit_code == 2
+    assert "pip install 'scalefit-lm[slurm]'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
