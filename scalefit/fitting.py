@@ -953,6 +953,9 @@ def _assess(
         # a prior row w (log p - mu) with w = delta / sd adds the information 1/sd^2 of that parameter
         h = h_data + (s2 / problem.delta**2) * (jac_p.T @ jac_p) if jac_p.size else h_data
         d = np.sqrt(np.diag(h))
+        if not np.all(d > 0):
+            flat = ", ".join(names[i] for i, di in zip(np.flatnonzero(est), d) if not di > 0) + " (no effect on "\
+                "the fitted loss)"
         if np.all(d > 0) and np.all(np.isfinite(h)):
             hs = h / np.outer(d, d)  # correlation-scaled Hessian
             eig, vec = np.linalg.eigh(hs)

@@ -163,3 +163,22 @@ def test_predict_errors(tmp_path: Path) -> None:
     other.write_text('{"schema": "scalefit.hparams/1"}')
     res = invoke("predict", other, "--schedule", "constant")
     assert res.exit_code == 2 and "expected scalefit.fit" in res.stderr
+
+
+def test_fit_and_evaluate_take_a_prior(run_files) -> None:
+    res = invoke("fit", run_files["constant"], run_files["cosine"], "--law", "tissue", "--starts", "4", "--json",
+                 "--prior", "alpha=0.3:0.001")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert "gaussian prior on log alpha (centre 0.3, sd 0.001)" in data["objective"]
+    assert abs(data["params"]["alpha"]["value"] - 0.3) < 0.01
+    res = invoke("evaluate", "--train", run_files["constant"], "--train", run_files["cosine"], "--test",
+                 run_files["wsd"], "--law", "tissue", "--starts", "4", "--prior", "alpha=1", "--prior", "none")
+    assert res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize("item, words", [("alpha", "is not name=sd"), ("L0=1", "'L0' is an amplitude")])
+def test_bad_prior_exits_2_with_one_line(run_files, item, words) -> None:
+    res = invoke("fit", run_files["constant"], "--law", "tissue", "--starts", "4", "--prior", item)
+    assert res.exit_code == 2 and words in res.stderr and "Traceback" not in res.output
+    assert len(res.stderr.strip().splitlines()) == 1

@@ -221,3 +221,96 @@ def test_reference_mpl_protocol_a_100m(reference_dir, law: str, min_r2: float, m
                 for n in names]
         ev = evaluate(runs[:2], runs[2:], law)
     assert ev.mean["r2"] >= min_r2 and ev.mean["pred_e"] <= max_pred_e, ev.report()
+
+
+# ---- prior on log parameters and the flat-direction diagnostic ----------------------------------------------------
+def test_prior_pulls_towards_its_centre_and_is_part_of_the_objective() -> None:
+    runs = sim_runs("tissue", TISSUE_TRUTH, noise=3e-3)
+    free = fit(runs, "tissue", n_starts=8, prior={})
+    weak = fit(runs, "tissue", n_starts=8, prior={"alpha": (0.3, 100.0)})
+    strong = fit(runs, "tissue", n_starts=8, prior={"alpha": (0.3, 1e-3)})
+    assert weak.values["alpha"] == pytest.approx(free.values["alpha"], rel=1e-3)
+    assert strong.values["alpha"] == pytest.approx(0.3, rel=1e-2)
+    assert 0.3 < weak.values["alpha"] and strong.values["alpha"] < free.values["alpha"]
+    assert "gaussian prior on log alpha (centre 0.3, sd 0.001)" in strong.objective
+    # the reported objective is the data term plus 0.5 (delta (log p - log centre) / sd)^2
+    from scalefit.fitting import DEFAULT_DELTA
+
+    data_only = fit(runs, "tissue", n_starts=8, prior={}, fixed={"alpha": strong.values["alpha"]})
+    pen = 0.5 * (DEFAULT_DELTA * np.log(strong.values["alpha"] / 0.3) / 1e-3) ** 2
+    assert strong.objective_value == pytest.approx(data_only.objective_value + pen, rel=1e-4)
+    # its stderr include the prior's information: tighter than without it
+    assert strong.params["alpha"].stderr < free.params["alpha"].stderr
+
+
+def test_prior_default_centre_is_the_law_default() -> None:
+    res = fit(sim_runs("tissue", TISSUE_TRUTH), "tissue", n_starts=4, prior={"alpha": 1.0})
+    assert "centre 0.5, sd 1" in res.objective
+
+
+@pytest.mark.parametrize("prior, words", [
+    ({"nope": 1.0}, "unknown parameter 'nope'"),
+    ({"L0": 1.0}, "'L0' is an amplitude"),
+    ({"alpha": -1.0}, "0 < sd < inf"),
+    ({"alpha": (1.0, 2.0, 3.0)}, "sd or (centre, sd)"),
+])
+def test_bad_prior_is_one_line_fit_input_error(prior, words) -> None:
+    with pytest.raises(FitInputError, match=None) as err:
+        fit(sim_runs("tissue", TISSUE_TRUTH), "tissue", n_starts=4, prior=prior)
+    assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_fixed_parameter_takes_no_prior() -> None:
+    with pytest.raises(FitInputError, match="fixed"):
+        fit(sim_runs("tissue", TISSUE_TRUTH), "tissue", n_starts=4, prior={"alpha": 1.0}, fixed={"alpha": 0.5})
+
+
+def test_direction_in_words() -> None:
+    from scalefit.fitting import _direction
+
+    assert _direction(np.array([-0.7, 0.0, 0.7]), ["B", "C", "beta"]) == "+0.71 B -0.71 beta"
+    assert _direction(np.array([0.1, -0.99]), ["a", "b"]) == "+0.99 b"
+
+
+@needs_mpl
+def test_flat_direction_is_reported_by_name() -> None:
+    """One constant-LR run has no LR decrement: B, C, beta, gamma are not in the data at all."""
+    from scalefit.errors import IllConditionedWarning
+
+    run = sim_run("mpl", MPL_TRUTH, three_schedules()["constant"])
+    with pytest.warns((IllConditionedWarning, ParameterAtBoundWarning)) as caught:
+        res = fit([run], "mpl", n_starts=4, prior={})
+    text = " ".join(str(w.message) for w in caught if issubclass(w.category, IllConditionedWarning))
+    assert "flattest direction" in text and any(n in text for n in ("B", "C", "beta", "gamma"))
+    assert any("flattest direction" in m for m in res.messages)
+
+
+@needs_mpl
+def test_prior_holds_the_undetermined_shape_parameters_without_a_warning() -> None:
+    run = sim_run("mpl", MPL_TRUTH, three_schedules()["cosine"])
+    prior = {"C": 0.5, "beta": 0.5, "gamma": 0.5}
+    with _no_ill_conditioned():
+        res = fit([run], "mpl", n_starts=8, prior=prior)
+    assert "gaussian prior on log C" in res.objective
+    assert all(np.isfinite(res.params[n].stderr) for n in prior)
+    assert any("the prior holds them" in m for m in res.messages) or res.status is FitStatus.CONVERGED
+
+
+class _no_ill_conditioned:
+    """Context: fails on an IllConditionedWarning, lets other warnings through to the test's filters."""
+
+    def __enter__(self):
+        import warnings
+
+        self._cm = warnings.catch_warnings(record=True)
+        self._rec = self._cm.__enter__()
+        warnings.simplefilter("always")
+        return self
+
+    def __exit__(self, *exc):
+        from scalefit.errors import IllConditionedWarning
+
+        self._cm.__exit__(*exc)
+        bad = [str(w.message) for w in self._rec if issubclass(w.category, IllConditionedWarning)]
+        assert not bad, bad
+        return False

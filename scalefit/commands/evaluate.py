@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from scalefit.commands._common import console, escape, print_json, user_command
-from scalefit.commands.fit import LAWS_HELP
+from scalefit.commands.fit import LAWS_HELP, PRIOR_HELP
 
 
 @user_command
@@ -42,6 +42,10 @@ def evaluate(
         Optional[list[str]],
         typer.Option(help="Hold a parameter at a value as name=value (repeatable). Example: --fix lam=0.999"),
     ] = None,
+    prior: Annotated[
+        Optional[list[str]],
+        typer.Option(help=PRIOR_HELP),
+    ] = None,
     json: Annotated[bool, typer.Option("--json", help="Print {law, fit_seconds, mean, runs, params} as JSON.")]
     = False,
 ) -> None:
@@ -52,7 +56,7 @@ def evaluate(
     Example: scalefit evaluate --train cos.csv --train const.csv --test wsd.csv --schedule-dir schedules --law mpl
     """
     from scalefit import fitting
-    from scalefit.commands.fit import _law_names, load_runs, parse_bounds, parse_fixed
+    from scalefit.commands.fit import _law_names, load_runs, parse_bounds, parse_fixed, parse_prior
     from scalefit.errors import FitInputError
 
     files = list(schedule_file or [])
@@ -69,7 +73,7 @@ def evaluate(
     test_runs = load_runs(test, target=target, warmup=warmup, schedule_file=test_files,
                           schedule_dir=schedule_dir, what="--test runs")
     kw: dict[str, Any] = {"seed": seed, "n_starts": starts, "bounds": parse_bounds(bounds),
-                          "fixed": parse_fixed(fix)}
+                          "fixed": parse_fixed(fix), "prior": parse_prior(prior)}
     evaluations = [fitting.evaluate(train_runs, test_runs, name, **kw) for name in _law_names(law)]
     if json:
         if len(evaluations) == 1:

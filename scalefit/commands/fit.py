@@ -17,6 +17,8 @@ import typer
 
 from scalefit.commands._common import console, escape, print_json, user_command
 
+PRIOR_HELP = ("Gaussian prior on log(parameter) as name=sd (centred on the law's typical value) or "
+              "name=centre:sd (repeatable); 'none' drops the law's default prior. Example: --prior beta=1")
 LAWS_HELP = "Law: mpl (Luo et al. 2025), tissue (Tissue et al. 2024), tissue-n, or all (fit each and compare)."
 
 
@@ -51,6 +53,10 @@ def fit(
         Optional[list[str]],
         typer.Option(help="Hold a parameter at a value as name=value (repeatable). Example: --fix lam=0.999"),
     ] = None,
+    prior: Annotated[
+        Optional[list[str]],
+        typer.Option(help=PRIOR_HELP),
+    ] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write the fit as JSON (with --law all: one file per law, "
                                                      "named <stem>_<law>.json). Example: --out fit.json")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Save fit vs data with residuals as PNG. "
@@ -69,7 +75,7 @@ def fit(
     run_list = load_runs(runs, target=target, warmup=warmup, schedule_file=schedule_file, schedule_dir=schedule_dir)
     laws = _law_names(law)
     fit_kw: dict[str, Any] = {"seed": seed, "n_starts": starts, "bounds": parse_bounds(bounds),
-                              "fixed": parse_fixed(fix)}
+                              "fixed": parse_fixed(fix), "prior": parse_prior(prior)}
     results = [fitting.fit(run_list, name, **fit_kw) for name in laws]
     written = []
     if out is not None:
@@ -157,6 +163,29 @@ def parse_fixed(items: Optional[list[str]]) -> dict[str, float]:
             out[name.strip()] = float(value)
         except ValueError:
             raise FitInputError(f"--fix {item!r} is not name=value. Example: --fix lam=0.999") from None
+    return out
+
+
+def parse_prior(items: Optional[list[str]]) -> dict[str, Any] | None:
+    """``["beta=1", "C=2:0.5"]`` -> ``{"beta": 1.0, "C": (2.0, 0.5)}``; ``["none"]`` -> ``{}``; nothing -> None
+    (the law's default prior)."""
+    from scalefit.errors import FitInputError
+
+    if not items:
+        return None
+    out: dict[str, Any] = {}
+    for item in items:
+        if item.strip().lower() == "none":
+            continue
+        name, eq, rest = item.partition("=")
+        centre, colon, sd = rest.partition(":")
+        try:
+            if not (eq and name.strip()):
+                raise ValueError
+            out[name.strip()] = (float(centre), float(sd)) if colon else float(rest)
+        except ValueError:
+            raise FitInputError(f"--prior {item!r} is not name=sd or name=centre:sd. Example: --prior beta=1") \
+                from None
     return out
 
 
