@@ -227,11 +227,13 @@ class _Progress:
         self.label = label
         self._bar = None
         if mode == "rich":
+            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self._bar = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[info]}"), TimeRemainingColumn(), transient=False,
+                console=Console(stderr=True),  # stdout stays for the command's result line
             )
             self._bar.start()
             self._task = self._bar.add_task(label, total=total, completed=start, info="")

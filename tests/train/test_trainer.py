@@ -214,3 +214,9 @@ def test_sweep_bad_spec_and_missing_submitit_are_one_line_errors(tmp_path, monke
     r = runner.invoke(app, [*base, "--executor", "slurm"])
     assert r.exit_code == 2
     assert "pip install 'scalefit-lm[slurm]'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_plain_progress_lines_go_to_stderr(tmp_path, capsys):
+    train(_cfg(tmp_path, progress="plain", steps=20))
+    err = capsys.readouterr().err
+    assert "run step 20/20  loss " in err and " lr " in err and "tok/s" in err and "val " in err
