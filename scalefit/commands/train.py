@@ -20,7 +20,7 @@ def train(
     batch_size: Annotated[int, typer.Option(help="Sequences per optimizer step. Example: --batch-size 16")] = 16,
     lr: Annotated[float, typer.Option(help="Peak learning rate. Example: --lr 3e-3")] = 3e-3,
     warmup: Annotated[Optional[int], typer.Option(help="Warmup steps (default: what the spec says, else 0). Example: --warmup 50")] = None,
-    data: Annotated[str, typer.Option(help="synthetic[:vocab=64,order=2,...], shakespeare, or a text file. Example: --data shakespeare")] = "synthetic",
+    data: Annotated[str, typer.Option(help="synthetic[:vocab=256,order=1,zipf=1.2,...] (known entropy), shakespeare, or a text file. Example: --data shakespeare")] = "synthetic",
     tokenizer: Annotated[str, typer.Option(help="Text tokenizer: char or byte. Example: --tokenizer byte")] = "char",
     seq_len: Annotated[int, typer.Option(help="Tokens per sequence (context length). Example: --seq-len 128")] = 128,
     eval_every: Annotated[int, typer.Option(help="Validation loss every N steps and at the last step (0: never). Example: --eval-every 50")] = 50,
