@@ -1,0 +1,48 @@
+"""Golden checks on the bundled run files in data/runs/ (produced by cli/make_data.sh)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scalefit.readers import read_run
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "runs"
+FILES = sorted(DATA.rglob("*.csv")) if DATA.is_dir() else []
+REQUIRED = ("params", "batch_size", "seq_len", "tokens_per_step", "peak_lr", "warmup_steps", "schedule",
+            "total_steps", "seed", "model")
+
+GENERATING = DATA.is_dir() and any(DATA.rglob("*.ckpt"))  # cli/make_data.sh deletes checkpoints when done
+
+pytestmark = [
+    pytest.mark.skipif(not FILES, reason="no bundled run files in data/runs/ yet"),
+    pytest.mark.skipif(GENERATING, reason="cli/make_data.sh is still writing data/runs/ (checkpoints present)"),
+]
+
+
+@pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(DATA)) for p in FILES])
+def test_every_bundled_file_is_a_complete_dense_run(path):
+    run = read_run(path)
+    for key in REQUIRED:
+        assert key in run.meta, f"{path.name}: metadata {key} missing"
+    total = int(run.meta["total_steps"])
+    assert run.dense and run.steps.tolist() == list(range(total))
+    assert run.meta["tokens_per_step"] == run.meta["batch_size"] * run.meta["seq_len"]
+    assert np.all(np.isfinite(run.loss)) and run.lr.max() == pytest.approx(run.meta["peak_lr"])
+    val = run.extra["val_loss"]
+    assert np.isfinite(val[-1]) and np.isfinite(val).sum() >= 5  # a fixed eval grid plus the last step
+    assert np.nanmean(val[-3:]) < val[0]  # it learnt something
+
+
+def test_the_bundled_set_is_small_and_covers_schedules_and_sizes():
+    size = sum(p.stat().st_size for p in FILES)
+    assert size < 5e6, f"data/runs holds {size / 1e6:.1f} MB of run files; keep it under 5 MB"
+    curves = [read_run(p).meta for p in FILES if p.parent.name == "curves"]
+    by_model: dict[str, set[str]] = {}
+    for m in curves:
+        by_model.setdefault(m["model"], set()).add(str(m["schedule"]).split(":")[0])
+    if by_model:
+        assert max(len(s) for s in by_model.values()) >= 4  # one model at >= 4 schedules
+        assert len(by_model) >= 3  # >= 3 sizes
