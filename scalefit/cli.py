@@ -72,3 +72,6 @@ app.command()(predict)
 from scalefit.commands.inspect import inspect  # noqa: E402
 
 app.command()(inspect)
+from scalefit.commands.optimize import optimize  # noqa: E402
+
+app.command()(optimize)

@@ -302,3 +302,48 @@ def scaling_contours(fit: Any, table: Any = None, ax: Any = None, levels: int = 
     ax.set_title(f"L = {v['E']:.3g} + {v['A']:.3g}/N^{v['alpha']:.3f} + {v['B']:.3g}/D^{v['beta']:.3f}", fontsize=9)
     ax.legend(loc="lower right", fontsize=7)
     return ax
+
+
+def plot_schedules_compare(
+    rows: Any,
+    ax: Any = None,
+    *,
+    title: str | None = None,
+) -> Any:
+    """Plot an optimised schedule against baselines: LR vs optimizer step, each labelled with its predicted loss.
+
+    Parameters
+    ----------
+    rows : sequence of (label, lr) or (label, lr, final_loss), or of objects with ``name``, ``lr``, ``final_loss``
+        The schedules; the first one named ``"optimized"`` (or the first row) is drawn on top, thicker.
+    ax : matplotlib Axes, optional
+        Axes to draw on; a new figure is made when omitted.
+    title : str, optional
+
+    Returns
+    -------
+    The Axes.
+    """
+    import numpy as np
+
+    if ax is None:
+        _, ax = _pyplot().subplots(figsize=(8, 4))
+    items = []
+    for row in rows:
+        if hasattr(row, "lr"):
+            items.append((str(row.name), np.asarray(row.lr, dtype=np.float64), getattr(row, "final_loss", None)))
+        else:
+            items.append((str(row[0]), np.asarray(row[1], dtype=np.float64), row[2] if len(row) > 2 else None))
+    main = next((i for i, it in enumerate(items) if it[0] == "optimized"), 0)
+    for i, (label, lr, loss) in enumerate(items):
+        text = label if loss is None else f"{label} (predicted {float(loss):.4f})"
+        ax.plot(np.arange(lr.size), lr, lw=2.4 if i == main else 1.3, zorder=3 if i == main else 2,
+                ls="-" if i == main else "--", label=text)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("learning rate (absolute)")
+    ax.set_ylim(bottom=0)
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    ax.grid(alpha=0.3)
+    ax.set_title(title or "optimised schedule vs baselines (final loss predicted by the fitted law, nats/token)")
+    ax.legend(loc="best", frameon=False, fontsize=8)
+    return ax

@@ -1,0 +1,97 @@
+"""``scalefit optimize``: the per-step LR schedule that minimises a fitted law's predicted final loss."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from scalefit.commands._common import console, escape, print_json, user_command
+
+
+@user_command
+def optimize(
+    fit_json: Annotated[Path, typer.Argument(help="A fit written by scalefit fit --out (law mpl). Example: fit.json")],
+    steps: Annotated[int, typer.Option(help="Total training steps, warmup included. Example: --steps 24000")],
+    peak: Annotated[float, typer.Option(help="Peak LR, held at the end of the warmup. Example: --peak 3e-4")],
+    warmup: Annotated[int, typer.Option(help="Linear warmup steps (held fixed). Example: --warmup 2160")],
+    floor: Annotated[float, typer.Option(help="Lowest LR after the warmup. Example: --floor 3e-5")] = 0.0,
+    objective: Annotated[str, typer.Option(help="What to minimise: final (loss at the last step) or last:K (mean "
+                                                "over the last K steps). Example: --objective last:100")] = "final",
+    non_monotone: Annotated[bool, typer.Option("--non-monotone", help="Allow the LR to rise again (each LR in "
+                                                                      "[floor, peak]).")] = False,
+    interval: Annotated[float, typer.Option(help="Coverage of the predicted-loss interval. Example: --interval 0.9")]
+    = 0.9,
+    out: Annotated[Optional[Path], typer.Option(help="Write the optimised schedule as CSV (step,lr), usable by "
+                                                     "scalefit predict --schedule-file. Example: --out lr.csv")]
+    = None,
+    plot: Annotated[Optional[Path], typer.Option(help="Save LR vs step of the optimised schedule and the baselines "
+                                                      "as PNG. Example: --plot schedules.png")] = None,
+    json: Annotated[bool, typer.Option("--json", help="Print {seconds, optimized: {final_loss, lower, upper}, "
+                                                      "baselines: [{schedule, final_loss}], best_family: {spec, "
+                                                      "final_loss}} as JSON.")] = False,
+) -> None:
+    """Optimise the LR schedule under a fitted law and compare it with the usual schedules.
+
+    Searches the LR of every step after the warmup (non-increasing by default) for the lowest predicted loss,
+    starting from the best WSD / cosine found by a family search, and prints a table: optimised, best family
+    member (as a spec you can pass to scalefit train), cosine to the floor, linear to 0 and constant, with
+    predicted final losses and intervals. The LR-annealing law (tissue) has a degenerate optimum and is
+    optimised with a warning.
+
+    Example: scalefit optimize fit.json --steps 24000 --peak 3e-4 --warmup 2160 --out lr.csv --plot lr.png
+    """
+    from scalefit.optimize import baselines, optimize_schedule
+    from scalefit.results import FitResult
+
+    result = FitResult.from_json(fit_json)
+    opt = optimize_schedule(result, steps=steps, peak=peak, warmup=warmup, floor=floor, objective=objective,
+                            monotone=not non_monotone, interval=interval)
+    table = baselines(result, opt)
+    written = []
+    if out is not None:
+        opt.to_csv(out)
+        written.append(out)
+    if plot is not None:
+        from scalefit import plots
+
+        ax = plots.plot_schedules_compare(table)
+        plots.save(ax.figure, plot)
+        written.append(plot)
+    best = opt.family.best if opt.family is not None else None
+    best_row = next((b for b in table if b.name == "best family"), None)
+    if json:
+        print_json({
+            "seconds": opt.seconds,
+            "law": opt.law,
+            "objective": opt.objective,
+            "objective_value": opt.objective_value,
+            "constraints": opt.constraints,
+            "optimized": {"final_loss": opt.final_loss, "lower": opt.lower, "upper": opt.upper,
+                          "iterations": opt.iterations, "evaluations": opt.evaluations, "method": opt.method,
+                          "message": opt.message},
+            "baselines": [b.summary() for b in table],
+            "best_family": None if best is None or best_row is None else
+            {"spec": best.spec, "final_loss": best_row.final_loss, "lower": best_row.lower, "upper": best_row.upper},
+            "out": None if out is None else str(out),
+        })
+        return
+    pct = f"{interval * 100:g}%"
+    width = max(len(b.name) for b in table)
+    lines = [f"Schedule optimisation under law {result.law} from {fit_json}: {steps} steps, peak {peak:g}, warmup "
+             f"{warmup}, floor {floor:g}, {'non-monotone' if non_monotone else 'monotone'}, objective {objective}",
+             f"  search: {opt.seconds:.2f} s, {opt.iterations} iterations, {opt.evaluations} evaluations "
+             f"({opt.message})", "",
+             f"  {'schedule':<{width}}  {'final loss':>10}  {'lower':>8}  {'upper':>8}  spec ({pct} interval: "
+             "parameter covariance)"]
+    for b in table:
+        lines.append(f"  {b.name:<{width}}  {b.final_loss:>10.4f}  {b.lower:>8.4f}  {b.upper:>8.4f}  {b.spec}")
+    others = [b for b in table if b.name != "optimized"]
+    if others:
+        ref = min(others, key=lambda b: b.final_loss)
+        lines += ["", f"  optimized vs {ref.name}: {opt.final_loss - ref.final_loss:+.4f} nats predicted"]
+    con = console()
+    con.print(escape("\n".join(lines)))
+    for path in written:
+        con.print(f"wrote {escape(str(path))}")

@@ -1,0 +1,820 @@
+"""Schedule search: the per-step learning rate that minimises a fitted law's predicted loss.
+
+Given a fitted curve law (a :class:`~scalefit.results.FitResult` or a mapping of parameter values), a step
+budget ``T``, a peak LR and a warmup length ``W``, :func:`optimize_schedule` searches the LR of every step after
+the warmup, ``lr[max(W, 1):]``, for the lowest predicted loss at the end of training (or the mean over the last K
+steps, or at one step). The warmup is the fixed linear ramp of :func:`scalefit.schedules.warmup_ramp`, so
+``lr[W-1]`` is the peak (``lr[0]`` when ``W = 0``).
+
+Constraints
+-----------
+monotone (default)
+    Non-increasing after the peak and never below ``floor``. Parameterised as a multiplicative decay,
+    ``lr = floor + (start - floor) * exp(-cumsum(s))`` with ``s >= 0`` (box bounds only, smooth, exactly
+    monotone; ``start = min(peak, ceiling)``). These are the MPL paper's non-negative decrements
+    ``d_k = lr_{k-1} - lr_k >= 0`` with ``sum d <= peak - floor`` built in: ``d_k = (lr_{k-1} - floor)(1 - e^-s_k)``.
+    The multiplicative form keeps the search well scaled over the orders of magnitude an optimal schedule
+    spans near its end (3e-4 down to 1e-9 on the MPL 100M fit).
+non-monotone (``monotone=False``)
+    Each LR in ``[floor, ceiling]`` (``ceiling`` defaults to the peak), searched directly.
+
+Method
+------
+``method="lbfgsb"`` (default): L-BFGS-B (scipy) in two stages. (1) The schedule is represented by knots with
+geometric spacing towards the end (spacing ``resolution`` times the distance to the last step, at least one
+step: every one of the last ~1/resolution steps is a knot; ~170 knots for 22,000 steps at the default 0.05), linear in
+between; the search starts from the best member of the schedule families (:func:`family_search`).
+(2) A per-step polish: L-BFGS-B over every post-warmup step (T - W variables) from the knot solution, for at
+most ``polish`` iterations. Each evaluation is the exact predicted loss and its analytic gradient with respect
+to every LR, O(T) (MPL: suffix sums of the LR, see :func:`mpl_loss_and_grad`; Tissue: S2 is linear in the LR).
+``method="adam"``: Adam over the per-step decrements ``d_k / (peak - floor)`` (projected onto ``d >= 0``,
+``sum d <= 1``), as the MPL repository does (10,000 iterations by default); monotone only. Kept for comparison
+(``benchmarks/optimize.py``).
+
+The LR-annealing law ("tissue", Tissue et al. 2024) is linear in the LR decrements through S2, so its optimum is
+degenerate: hold the peak, then drop to the floor in the last one or two steps (Luo et al. 2025, Theorem 2).
+Optimising it works and emits a :class:`~scalefit.errors.DegenerateOptimumWarning`.
+
+References: Luo et al. 2025, A Multi-Power Law for Loss Curve Prediction Across Learning Rate Schedules
+(arXiv 2503.12811), Sec. 5 (schedule optimisation); Tissue et al. 2024 (arXiv 2408.11029); Hägele et al. 2024
+(arXiv 2405.18392) for WSD and the 1-sqrt cooldown.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from scalefit.errors import DegenerateOptimumWarning, ExtrapolationWarning, FitInputError
+
+__all__ = [
+    "Baseline",
+    "FamilyMember",
+    "FamilySearch",
+    "OptimizedSchedule",
+    "baselines",
+    "family_search",
+    "make_objective",
+    "mpl_loss_and_grad",
+    "optimize_schedule",
+    "parse_objective",
+    "tissue_loss_and_grad",
+]
+
+METHODS = ("lbfgsb", "adam")
+SUPPORTED_LAWS = ("mpl", "tissue", "tissue-n")
+_S_MAX = 40.0  # largest log-decay of one variable: e^-40 ~ 4e-18 of the range
+_TINY = 1e-15  # relative LR floor used when converting a start schedule to log-decays
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# objectives: exact predicted loss and its gradient w.r.t. every LR, O(T)
+# ---------------------------------------------------------------------------------------------------------------
+def parse_objective(objective: str, steps: int, first: int) -> np.ndarray:
+    """Indices (into ``lr``) whose predicted losses are averaged: ``"final"`` (the last step), ``"last:K"`` (the
+    last K steps) or ``"step:S"`` (step index S, 0-based). Raises FitInputError naming the rule and an example."""
+    text = str(objective).strip().lower()
+    name, _, arg = text.partition(":")
+    try:
+        if name == "final" and not arg:
+            return np.array([steps - 1], dtype=np.int64)
+        if name == "last":
+            k = int(arg)
+            if not 1 <= k <= steps - first:
+                raise ValueError
+            return np.arange(steps - k, steps, dtype=np.int64)
+        if name == "step":
+            s = int(arg)
+            if not first <= s <= steps - 1:
+                raise ValueError
+            return np.array([s], dtype=np.int64)
+    except ValueError:
+        pass
+    raise FitInputError(f"objective {objective!r} is not one of final, last:K (1 <= K <= {steps - first}) or "
+                        f"step:S ({first} <= S <= {steps - 1}, after the warmup). Example: --objective last:100",
+                        value=objective)
+
+
+def mpl_loss_and_grad(values: Mapping[str, float], lr: np.ndarray, *, first: int,
+                      grad: bool = True) -> tuple[float, np.ndarray | None]:
+    """MPL predicted loss at the last index of ``lr`` and its gradient w.r.t. ``lr[first:]``, O(T).
+
+    ``L = L0 + A P_n^-alpha - B sum_{k>=first} d_k G(x_k)``, ``d_k = lr[k-1] - lr[k]``, ``x_k = eta_k^-gamma S_k``,
+    ``S_k = P_n - P_{k-1}`` (suffix sums), ``G(x) = 1 - (1 + C x)^-beta``. ``first = max(W, 1)`` is the paper's
+    form (decrements after the warmup only); ``first = 1`` is the official code's (see
+    :mod:`scalefit.laws.multipower`). The gradient, for ``j >= first``:
+    ``dL/d eta_j = -alpha A P_n^(-alpha-1) - B [G(x_{j+1}) - G(x_j) + sum_{first<=k<=j} d_k G'(x_k) eta_k^-gamma
+    - gamma d_j G'(x_j) x_j / eta_j]`` (``G(x_{n+1}) = 0``). Equal to
+    :func:`scalefit.laws.multipower.final_loss_and_grad` (tested) and 2-3x faster: no Python work per step, no
+    BLAS call (threaded BLAS stalls on a busy 2-core machine). LRs of 0 are floored at ``1e-12 max(lr)`` inside
+    ``eta^-gamma``, as in the law.
+    """
+    L0, A, B = float(values["L0"]), float(values["A"]), float(values["B"])
+    alpha, C = float(values["alpha"]), float(values["C"])
+    beta, gamma = float(values["beta"]), float(values["gamma"])
+    P = np.cumsum(lr)  # (T,)
+    Pn = P[-1]
+    d = lr[first - 1:-1] - lr[first:]  # (n,) decrements d_k, k = first..T-1
+    S = Pn - P[first - 1:-1]  # (n,) S_k = P_n - P_{k-1}
+    eta = np.maximum(lr[first:], 1e-12 * float(lr.max()))  # (n,)
+    c = np.exp(-gamma * np.log(eta))  # eta^-gamma
+    x = c * S
+    ly = np.log1p(C * x)
+    yb = np.exp(-beta * ly)  # (1 + C x)^-beta
+    G = 1.0 - yb
+    loss = L0 + A * Pn ** -alpha - B * float(np.sum(d * G))
+    if not grad:
+        return loss, None
+    dGp = d * ((C * beta) * yb / (1.0 + C * x))  # d_k G'(x_k)
+    g = np.cumsum(dGp * c)
+    g -= gamma * dGp * x / eta
+    g[:-1] += G[1:]
+    g -= G
+    g *= -B
+    g -= alpha * A * Pn ** (-alpha - 1.0)
+    return loss, g
+
+
+def tissue_loss_and_grad(values: Mapping[str, float], lr: np.ndarray, *, warmup: int, first: int,
+                         n_params: float | None = None, grad: bool = True) -> tuple[float, np.ndarray | None]:
+    """Tissue (LR-annealing law) predicted loss at the last index of ``lr`` and its gradient w.r.t. ``lr[first:]``.
+
+    ``L = L0 + A S1^-alpha - C S2`` (plus ``B N^-beta`` and ``C N^gamma`` for "tissue-n"), warmup counted at the
+    peak. S2 at step n is linear in the LR: ``S2 = sum_k dec_k w_k``, ``w_k = (1 - lam^(n-k+1)) / (1 - lam)``,
+    so ``dS2/d eta_j = w_{j+1} - w_j`` (``w_{n+1} = 0``). O(T).
+    """
+    L0, A, alpha, C = (float(values[k]) for k in ("L0", "A", "alpha", "C"))
+    lam = float(values.get("lam", 0.999))
+    extra = 0.0
+    if "beta" in values and "B" in values:  # tissue-n
+        if n_params is None:
+            raise FitInputError("law 'tissue-n' needs the model size: pass n_params (the run's 'params').")
+        extra = float(values["B"]) * n_params ** -float(values["beta"])
+        C = C * n_params ** float(values.get("gamma", 0.0))
+    eta = lr.copy()
+    if warmup > 0:
+        eta[:warmup] = lr[warmup - 1]
+    n = eta.size
+    S1 = float(np.sum(eta))
+    dec = np.zeros(n)
+    dec[1:] = eta[:-1] - eta[1:]
+    w = -np.expm1((n - np.arange(n)) * math.log(lam)) / (1.0 - lam)  # (T,) w_k
+    loss = L0 + extra + A * S1 ** -alpha - C * float(np.sum(dec * w))
+    if not grad:
+        return loss, None
+    ds2 = -w[first:].copy()
+    ds2[:-1] += w[first + 1:]
+    return loss, -alpha * A * S1 ** (-alpha - 1.0) - C * ds2
+
+
+def make_objective(law: str, values: Mapping[str, float], *, steps: int, warmup: int, index: np.ndarray,
+                   law_options: Mapping[str, Any] | None = None,
+                   n_params: float | None = None) -> Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]]:
+    """``f(lr, grad) -> (mean predicted loss over index, gradient w.r.t. lr[max(W, 1):])`` for a law.
+
+    Cost O(len(index) * T). Raises FitInputError for laws without an optimiser objective.
+    """
+    first = max(int(warmup), 1)
+    opts = dict(law_options or {})
+    if law == "mpl":
+        variant = opts.get("variant", "paper")
+        law_first = 1 if variant == "official" else first
+
+        def single(lr: np.ndarray, grad: bool) -> tuple[float, np.ndarray | None]:
+            loss, g = mpl_loss_and_grad(values, lr, first=law_first, grad=grad)
+            return loss, (None if g is None else g[first - law_first:])
+    elif law in ("tissue", "tissue-n"):
+        def single(lr: np.ndarray, grad: bool) -> tuple[float, np.ndarray | None]:
+            return tissue_loss_and_grad(values, lr, warmup=warmup, first=first, n_params=n_params, grad=grad)
+    else:
+        raise FitInputError(f"schedule optimisation supports the laws {', '.join(SUPPORTED_LAWS)}; got {law!r}. "
+                            "Fit with --law mpl.", value=law)
+    idx = np.asarray(index, dtype=np.int64)
+    n_var = steps - first
+
+    def f(lr: np.ndarray, grad: bool = True) -> tuple[float, np.ndarray | None]:
+        if idx.size == 1 and idx[0] == steps - 1:
+            return single(lr, grad)
+        total, g = 0.0, (np.zeros(n_var) if grad else None)
+        for i in idx:  # O(T) each
+            li, gi = single(lr[: i + 1], grad)
+            total += li
+            if g is not None:
+                g[: i + 1 - first] += gi
+        return total / idx.size, (None if g is None else g / idx.size)
+
+    return f
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# schedule families (WSD x cooldown shape, cosine x final LR)
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FamilyMember:
+    """One evaluated member of a schedule family: its spec (reproduces ``lr`` through ``schedules.from_spec``),
+    the per-step LR and the objective (predicted loss, exact)."""
+
+    spec: str
+    lr: np.ndarray = field(repr=False)
+    objective_value: float
+
+
+@dataclass(frozen=True)
+class FamilySearch:
+    """The best member of each family and every member evaluated (spec, objective), best first."""
+
+    best: FamilyMember
+    best_by_family: dict[str, FamilyMember]
+    evaluated: tuple[tuple[str, float], ...]
+    seconds: float
+
+
+def _fmt(x: float) -> str:
+    """Shortest decimal text of x (``%g`` with increasing precision) that reads back as exactly x."""
+    for p in range(1, 18):
+        s = f"{x:.{p}g}"
+        if float(s) == x:
+            return s
+    return repr(x)
+
+
+def _decay_text(n_cool: int, total: int) -> tuple[str, float]:
+    """A short decay fraction that gives exactly ``n_cool`` cooldown steps in ``schedules.wsd``."""
+    exact = n_cool / total
+    for p in range(1, 18):
+        s = f"{exact:.{p}g}"
+        if max(1, int(math.floor(float(s) * total + 0.5))) == n_cool and float(s) <= 1.0:
+            return s, float(s)
+    return repr(exact), exact
+
+
+def family_search(
+    objective: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
+    *,
+    steps: int,
+    peak: float,
+    warmup: int,
+    floor: float = 0.0,
+    shapes: tuple[str, ...] = ("linear", "cosine", "1-sqrt", "exp"),
+    n_grid: int = 40,
+) -> FamilySearch:
+    """Search WSD cooldown fraction x shape and the final LR of a cosine under ``objective``.
+
+    WSD members end at ``floor`` (``exp`` at ``max(floor, peak/100)``, since an exponential never reaches 0); the
+    cooldown length is searched on ``n_grid`` fractions in (0, (T-W)/T], then refined step by step around the best
+    one by golden-section search over the integer cooldown length. The cosine's final LR is searched in
+    ``[floor, peak/2]`` (bounded Brent). Every member is built from its spec string, so the reported spec
+    reproduces the evaluated schedule. Cost: ~100 objective evaluations per family.
+    """
+    from scipy.optimize import minimize_scalar
+
+    from scalefit import schedules
+
+    t0 = time.perf_counter()
+    evaluated: dict[str, tuple[float, np.ndarray]] = {}
+
+    def ev(spec: str) -> float:
+        if spec not in evaluated:
+            lr = schedules.from_spec(spec)
+            evaluated[spec] = (float(objective(lr, False)[0]), lr)
+        return evaluated[spec][0]
+
+    head = f"peak={_fmt(peak)},total={steps},warmup={warmup}"
+    best: dict[str, FamilyMember] = {}
+    n_max = steps - warmup  # longest cooldown after the warmup
+    for shape in shapes:
+        final = max(floor, peak / 100.0) if shape == "exp" else floor
+        tail = f",shape={shape}" + (f",final={_fmt(final)}" if final > 0 else "")
+
+        def spec_of(n_cool: int) -> str:
+            text, _ = _decay_text(int(n_cool), steps)
+            return f"wsd:{head},decay={text}{tail}"
+
+        grid = np.unique(np.clip(np.round(np.linspace(0.0, 1.0, n_grid + 1)[1:] * n_max), 1, n_max)
+                         .astype(np.int64))
+        vals = [ev(spec_of(int(n))) for n in grid]
+        i = int(np.argmin(vals))
+        lo, hi = int(grid[max(i - 1, 0)]), int(grid[min(i + 1, grid.size - 1)])
+        # golden-section over integers in [lo, hi] (unimodal near the grid minimum)
+        a, b = lo, hi
+        while b - a > 3:
+            m1 = a + int(round((b - a) * 0.381966))
+            m2 = b - int(round((b - a) * 0.381966))
+            if m1 == m2:
+                m2 += 1
+            if ev(spec_of(m1)) <= ev(spec_of(m2)):
+                b = m2
+            else:
+                a = m1
+        cands = [spec_of(n) for n in range(a, b + 1)] + [spec_of(int(grid[i]))]
+        spec = min(cands, key=ev)
+        best[f"wsd-{shape}"] = FamilyMember(spec, evaluated[spec][1], evaluated[spec][0])
+    # cosine with a searched final LR
+    hi_final = peak / 2.0
+    cos_spec = lambda fin: f"cosine:{head},final={_fmt(float(fin))}"  # noqa: E731
+    grid_f = [floor] + [floor + (hi_final - floor) * q for q in (0.01, 0.03, 0.1, 0.2, 0.4, 0.7, 1.0)]
+    vals = [ev(cos_spec(fv)) for fv in grid_f]
+    i = int(np.argmin(vals))
+    a, b = grid_f[max(i - 1, 0)], grid_f[min(i + 1, len(grid_f) - 1)]
+    if b > a:
+        r = minimize_scalar(lambda fv: ev(cos_spec(float(np.format_float_positional(fv, 3, fractional=False)))),
+                            bounds=(a, b), method="bounded", options={"xatol": peak * 1e-4, "maxiter": 40})
+        cands = [cos_spec(float(np.format_float_positional(r.x, 3, fractional=False))), cos_spec(grid_f[i])]
+    else:
+        cands = [cos_spec(grid_f[i])]
+    spec = min(cands, key=ev)
+    best["cosine"] = FamilyMember(spec, evaluated[spec][1], evaluated[spec][0])
+    overall = min(best.values(), key=lambda m: m.objective_value)
+    ranked = tuple(sorted(((s, v[0]) for s, v in evaluated.items()), key=lambda t: t[1]))
+    return FamilySearch(best=overall, best_by_family=best, evaluated=ranked, seconds=time.perf_counter() - t0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# parameterisations: vector -> per-step LR after the warmup, and the chain rule back
+# ---------------------------------------------------------------------------------------------------------------
+def _knots(n: int, resolution: float) -> np.ndarray:
+    """Knot positions in 0..n-1: geometric spacing towards the end (``resolution`` x distance to the last step,
+    at least 1 and at most n/200), always including 0 and n-1."""
+    if resolution <= 0:
+        return np.arange(n, dtype=np.int64)
+    dist = [0.0]
+    cap = max(1.0, n / 200.0)  # at most 200 knots' worth of spacing anywhere (a drop is placed within n/200)
+    while dist[-1] < n - 1:
+        dist.append(dist[-1] + min(cap, max(1.0, resolution * dist[-1])))
+    pos = np.unique(np.clip(np.round(n - 1 - np.asarray(dist)), 0, n - 1).astype(np.int64))
+    if pos[0] != 0:
+        pos = np.concatenate(([0], pos))
+    return pos
+
+
+class _Param:
+    """Map between a parameter vector z and the post-warmup LR ``eta`` (n,), via knots (linear in between).
+
+    Monotone: ``eta_knot = floor + R exp(-cumsum(softplus(z)))`` (unconstrained, smooth, exactly monotone; the
+    log-decays ``s = softplus(z) > 0``). Otherwise ``z = eta_knot / start`` in the box ``[floor, ceiling] / start``.
+    """
+
+    def __init__(self, n: int, pos: np.ndarray, *, monotone: bool, start: float, floor: float, ceiling: float):
+        self.n, self.pos, self.monotone = n, pos, monotone
+        self.start, self.floor, self.ceiling = start, floor, ceiling
+        self.R = start - floor
+        self.full = pos.size == n
+        if not self.full:
+            i = np.arange(n)
+            self.left = np.clip(np.searchsorted(pos, i, side="right") - 1, 0, pos.size - 2)  # (n,)
+            self.w = (i - pos[self.left]) / (pos[self.left + 1] - pos[self.left])  # (n,) in [0, 1]
+        self.bounds = None if monotone else [(floor / start, ceiling / start)] * pos.size
+
+    def knot_values(self, z: np.ndarray) -> np.ndarray:
+        if self.monotone:
+            return np.clip(self.floor + self.R * np.exp(-np.cumsum(np.logaddexp(0.0, z))), self.floor, self.start)
+        return np.clip(z * self.start, self.floor, self.ceiling)
+
+    def eta(self, z: np.ndarray) -> np.ndarray:
+        ek = self.knot_values(z)
+        if self.full:
+            return ek
+        return (1.0 - self.w) * ek[self.left] + self.w * ek[self.left + 1]
+
+    def grad(self, z: np.ndarray, g_eta: np.ndarray) -> np.ndarray:
+        """Chain rule: d objective / d z from d objective / d eta."""
+        if self.full:
+            gk = g_eta
+        else:
+            m = self.pos.size
+            gk = (np.bincount(self.left, (1.0 - self.w) * g_eta, minlength=m)
+                  + np.bincount(self.left + 1, self.w * g_eta, minlength=m))
+        if self.monotone:
+            above = self.R * np.exp(-np.cumsum(np.logaddexp(0.0, z)))  # eta_knot - floor
+            sig = 0.5 * (1.0 + np.tanh(0.5 * z))  # d softplus / dz
+            return -np.cumsum((gk * above)[::-1])[::-1] * sig
+        return gk * self.start
+
+    def from_eta(self, eta: np.ndarray) -> np.ndarray:
+        """Parameters whose knot values are ``eta`` at the knots (clipped into the feasible set)."""
+        ek = np.asarray(eta, dtype=np.float64)[self.pos]
+        if self.monotone:
+            ek = np.minimum.accumulate(np.clip(ek, self.floor, self.start))
+            r = np.log(np.maximum(ek - self.floor, _TINY * self.R) / self.R)  # (m,) <= 0
+            s = np.clip(-np.diff(np.concatenate(([0.0], r))), 1e-9, _S_MAX)  # log-decays
+            return np.where(s > 30.0, s, np.log(np.expm1(s)))  # inverse softplus
+        return np.clip(ek, self.floor, self.ceiling) / self.start
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the result
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OptimizedSchedule:
+    """An optimised per-step schedule and how it was found.
+
+    Attributes
+    ----------
+    lr : ndarray, shape (T,)
+        The LR of every step, warmup included (``schedules.to_csv`` / :meth:`to_csv` writes it).
+    final_loss, lower, upper : float
+        Predicted loss at the last step (nats per token) and its ``interval`` band from the fit's parameter
+        covariance (NaN without a FitResult). This is the number ``scalefit predict --schedule-file`` prints.
+    objective, objective_value : str, float
+        What was minimised (``final``, ``last:K``, ``step:S``) and its exact value at ``lr``.
+    start_spec, start_value : str, float
+        The schedule the search started from (the best family member) and its objective value.
+    seconds, iterations, evaluations : float, int, int
+        Wall time of the whole search (family search included), optimiser iterations and objective evaluations.
+    method, converged, message : str, bool, str
+    law : str
+    warmup, peak, floor, ceiling, monotone : the constraints (``ceiling`` None = the peak).
+    family : FamilySearch or None
+        The family search that gave the start (None when a start was given).
+    """
+
+    lr: np.ndarray = field(repr=False)
+    final_loss: float
+    lower: float
+    upper: float
+    interval: float
+    objective: str
+    objective_value: float
+    start_spec: str
+    start_value: float
+    seconds: float
+    iterations: int
+    evaluations: int
+    method: str
+    converged: bool
+    message: str
+    law: str
+    warmup: int
+    peak: float
+    floor: float
+    ceiling: float | None
+    monotone: bool
+    family: FamilySearch | None = field(default=None, repr=False)
+
+    @property
+    def constraints(self) -> dict[str, Any]:
+        """The constraints as plain data."""
+        return {"steps": int(self.lr.size), "peak": self.peak, "warmup": self.warmup, "floor": self.floor,
+                "ceiling": self.ceiling, "monotone": self.monotone}
+
+    def summary(self) -> dict[str, Any]:
+        """Plain dict: losses, objective, timing, method and constraints (no arrays)."""
+        return {"final_loss": self.final_loss, "lower": self.lower, "upper": self.upper, "interval": self.interval,
+                "objective": self.objective, "objective_value": self.objective_value, "start": self.start_spec,
+                "start_value": self.start_value, "seconds": self.seconds, "iterations": self.iterations,
+                "evaluations": self.evaluations, "method": self.method, "converged": self.converged,
+                "message": self.message, "law": self.law, "constraints": self.constraints}
+
+    def to_csv(self, path: Any) -> Any:
+        """Write the schedule as ``step,lr`` (readable by ``scalefit predict --schedule-file``)."""
+        from scalefit.schedules import to_csv
+
+        return to_csv(path, self.lr)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the optimiser
+# ---------------------------------------------------------------------------------------------------------------
+def _law_of(fit_or_values: Any, law: str | None) -> tuple[str, dict[str, float], dict[str, Any], Any]:
+    """(law name, parameter values, law options, FitResult or None)."""
+    from scalefit.results import FitResult
+
+    if isinstance(fit_or_values, FitResult):
+        return fit_or_values.law, dict(fit_or_values.values), dict(fit_or_values.law_options), fit_or_values
+    if isinstance(fit_or_values, Mapping):
+        return law or "mpl", {k: float(v) for k, v in fit_or_values.items()}, {}, None
+    raise FitInputError(f"optimize_schedule needs a FitResult or a mapping of parameter values; got "
+                        f"{type(fit_or_values).__name__}.")
+
+
+def _check(steps: Any, peak: Any, warmup: Any, floor: Any, ceiling: Any, method: str) -> tuple[int, float, int]:
+    try:
+        T, W = int(steps), int(warmup)
+    except (TypeError, ValueError):
+        raise FitInputError(f"steps and warmup must be integers; got steps={steps!r}, warmup={warmup!r}.") from None
+    if T != steps or W != warmup or W < 0 or T < max(W, 1) + 2:
+        raise FitInputError(f"need integer steps >= warmup + 2 and warmup >= 0; got steps={steps!r}, "
+                            f"warmup={warmup!r}. Example: --steps 24000 --warmup 2160", value=steps)
+    pk = float(peak)
+    if not (math.isfinite(pk) and pk > 0):
+        raise FitInputError(f"peak LR must be finite and > 0; got {peak!r}. Example: --peak 3e-4", value=peak)
+    fl = float(floor)
+    if not (math.isfinite(fl) and 0 <= fl < pk):
+        raise FitInputError(f"floor LR must satisfy 0 <= floor < peak ({pk:g}); got {floor!r}. "
+                            "Example: --floor 3e-5", value=floor)
+    if ceiling is not None and not (math.isfinite(float(ceiling)) and float(ceiling) > fl):
+        raise FitInputError(f"ceiling LR must be finite and > floor ({fl:g}); got {ceiling!r}.", value=ceiling)
+    if method not in METHODS:
+        raise FitInputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}.", value=method)
+    return T, pk, W
+
+
+def optimize_schedule(
+    fit_or_values: Any,
+    *,
+    steps: int,
+    peak: float,
+    warmup: int,
+    floor: float = 0.0,
+    ceiling: float | None = None,
+    objective: str = "final",
+    monotone: bool = True,
+    method: str = "lbfgsb",
+    seed: int = 0,
+    law: str | None = None,
+    n_params: float | None = None,
+    interval: float = 0.9,
+    resolution: float = 0.05,
+    polish: int = 100,
+    max_iter: int | None = None,
+    n_starts: int = 1,
+    start: np.ndarray | None = None,
+    adam_lr: float = 0.01,
+) -> OptimizedSchedule:
+    """Minimise a fitted law's predicted loss over the per-step LR after the warmup.
+
+    Parameters
+    ----------
+    fit_or_values : FitResult or mapping
+        A fit (law "mpl", "tissue" or "tissue-n"), or parameter values by name (then ``law`` names the law,
+        default "mpl", and no interval is available).
+    steps, peak, warmup : int, float, int
+        Total steps T (warmup included), the peak LR (held fixed at the last warmup step) and the warmup length
+        W (the linear ramp of ``schedules.warmup_ramp``, held fixed).
+    floor, ceiling : float
+        Bounds on every post-warmup LR; ``ceiling`` defaults to the peak.
+    objective : {"final", "last:K", "step:S"}
+        Minimise the predicted loss at the last step, its mean over the last K steps, or at step index S.
+        Cost O(K T) per evaluation for ``last:K``.
+    monotone : bool
+        Non-increasing LR after the peak (default), or any LR in [floor, ceiling].
+    method : {"lbfgsb", "adam"}
+        See the module docstring. ``adam`` is monotone only.
+    seed : int
+        Seeds the choice of extra starts (``n_starts > 1``: random other family members); same inputs and seed
+        give the same schedule.
+    n_params : float, optional
+        Model size for "tissue-n" (default: the fit's).
+    interval : float
+        Coverage of the predicted-loss band.
+    resolution : float
+        Knot spacing relative to the distance to the last step (0 = every step is a variable from the start).
+    polish : int
+        Maximum iterations of the per-step L-BFGS-B polish after the knot stage (0 = none). The polish matters when
+        the optimum has a sharp feature (a drop) that the knots cannot place exactly.
+    max_iter : int, optional
+        Iterations of the knot stage (default 500) or of Adam (default 10,000).
+    start : ndarray, shape (T,), optional
+        Start schedule (default: the best family member under the same law).
+    adam_lr : float
+        Adam step size, in units of the decrement fractions ``d / (peak - floor)`` times the number of steps.
+
+    Returns
+    -------
+    OptimizedSchedule
+
+    Warns
+    -----
+    DegenerateOptimumWarning
+        For the LR-annealing law ("tissue"): its optimum holds the peak, then drops to the floor at the end.
+    """
+    from scipy.optimize import minimize
+
+    from scalefit import schedules
+
+    t0 = time.perf_counter()
+    T, pk, W = _check(steps, peak, warmup, floor, ceiling, method)
+    fl = float(floor)
+    law_name, values, law_options, fit = _law_of(fit_or_values, law)
+    if law_name in ("tissue", "tissue-n"):
+        warnings.warn(
+            f"optimising the LR-annealing law ({law_name}): its predicted loss is linear in the LR decrements, so "
+            "its optimum is degenerate: hold the peak, then drop to the floor in the last one or two steps "
+            "(Luo et al. 2025, Theorem 2). The schedule below is that optimum; do not train with it. Fit --law mpl "
+            "to optimise a schedule.", DegenerateOptimumWarning, stacklevel=2)
+    if n_params is None and fit is not None and fit.context.n_params:
+        n_params = float(fit.context.n_params[-1])
+    if not monotone and method == "adam":
+        raise FitInputError("method 'adam' optimises non-negative decrements (monotone only); use method "
+                            "'lbfgsb' with monotone=False.", value=method)
+    first = max(W, 1)
+    index = parse_objective(objective, T, first)
+    f = make_objective(law_name, values, steps=T, warmup=W, index=index, law_options=law_options,
+                       n_params=n_params)
+    top = pk if ceiling is None else min(pk, float(ceiling))  # start of a monotone decay
+    cap = pk if ceiling is None else float(ceiling)  # upper bound of a non-monotone LR
+    head = schedules.warmup_ramp(pk, W) if W > 0 else np.array([pk])  # (first,) fixed part
+    n = T - first
+
+    def lr_of(eta: np.ndarray) -> np.ndarray:
+        return np.concatenate((head, eta))
+
+    family = None
+    if start is None:
+        family = family_search(f, steps=T, peak=pk, warmup=W, floor=fl)
+        starts = [(family.best.spec, family.best.lr)]
+        if n_starts > 1:
+            rng = np.random.default_rng(seed)
+            others = [s for s, _ in family.evaluated if s != family.best.spec]
+            for j in rng.choice(len(others), size=min(n_starts - 1, len(others)), replace=False):
+                starts.append((others[int(j)], schedules.from_spec(others[int(j)])))
+    else:
+        st = np.asarray(start, dtype=np.float64)
+        if st.shape != (T,):
+            raise FitInputError(f"start schedule has shape {st.shape}; expected ({T},).")
+        starts = [("given", st)]
+    start_spec, start_lr = starts[0]
+    start_value = float(f(start_lr, False)[0])
+    evals = 0
+    iterations = 0
+
+    def run_lbfgsb(eta0: np.ndarray, pos: np.ndarray, iters: int, tol: float) -> tuple[np.ndarray, Any]:
+        nonlocal evals
+        par = _Param(n, pos, monotone=monotone, start=top if monotone else pk, floor=fl, ceiling=cap)
+
+        def fun(z: np.ndarray) -> tuple[float, np.ndarray]:
+            nonlocal evals
+            evals += 1
+            loss, g = f(lr_of(par.eta(z)), True)
+            return loss, par.grad(z, g)
+
+        z0 = par.from_eta(eta0)
+        res = minimize(fun, z0, jac=True, method="L-BFGS-B", bounds=par.bounds,
+                       options={"maxiter": iters, "maxcor": 10, "ftol": tol, "gtol": 1e-12, "maxls": 40})
+        return par.eta(res.x), res
+
+    best_eta, best_val, message, converged = None, np.inf, "", False
+    if method == "lbfgsb":
+        pos = _knots(n, resolution)
+        for _, lr0 in starts:
+            eta, res = run_lbfgsb(lr0[first:], pos, max_iter or 500, 1e-13)
+            iterations += int(res.nit)
+            msg, ok = str(res.message), bool(res.success)
+            if polish > 0 and pos.size < n:
+                eta2, res2 = run_lbfgsb(eta, np.arange(n), polish, 1e-14)
+                iterations += int(res2.nit)
+                if f(lr_of(eta2), False)[0] <= f(lr_of(eta), False)[0]:
+                    eta = eta2
+                msg += f"; polish ({res2.nit} iterations): {res2.message}"
+            val = float(f(lr_of(eta), False)[0])
+            if val < best_val:
+                best_eta, best_val, message, converged = eta, val, msg, ok
+    else:
+        best_eta, iterations, e_adam = _adam(f, start_lr[first:], lr_of, top=top, floor=fl,
+                                             iters=max_iter or 10_000, step=adam_lr / n)
+        evals += e_adam
+        best_val = float(f(lr_of(best_eta), False)[0])
+        message, converged = f"Adam, {iterations} iterations (fixed budget)", True
+    lr = lr_of(best_eta)
+    if monotone:  # exact feasibility after floating-point rounding
+        lr[first:] = np.minimum.accumulate(np.clip(lr[first:], fl, top))
+    else:
+        lr[first:] = np.clip(lr[first:], fl, cap)
+    if start_value < float(f(lr, False)[0]):  # never return worse than the start
+        lr = np.array(start_lr, dtype=np.float64)
+        message += "; the start was better and is returned"
+    obj_value = float(f(lr, False)[0])
+    lr_min = float(fit.context.lr_min) if fit is not None else 0.0
+    low = float(lr[first:].min())
+    if lr_min > 0 and low < lr_min / 10 and fl < lr_min / 10:
+        warnings.warn(
+            f"the optimised schedule goes down to LR {low:.3g}, {lr_min / max(low, 1e-300):.3g}x below the smallest "
+            f"LR the fit saw ({lr_min:.3g}); the law's loss drop is extrapolated there and may reward vanishing LRs "
+            f"(check exponents at their bounds). Pass --floor {lr_min:.3g} to stay within the fitted range.",
+            ExtrapolationWarning, stacklevel=2)
+    drops = -np.diff(lr[first - 1:])
+    big = int(np.argmax(drops)) if drops.size else 0
+    if law_name == "mpl" and drops.size and drops[big] > 0.5 * (top - fl):
+        warnings.warn(
+            f"the optimum drops the LR from {lr[first - 1 + big]:.3g} to {lr[first + big]:.3g} in one step (step "
+            f"{first + big}): the fitted law rewards an abrupt drop, which the MPL paper's fits do not (its optimal "
+            "schedules decay smoothly). Check the fit for exponents at their bounds (beta near 0 makes the drop "
+            "term log-like); compare with the best family member.", DegenerateOptimumWarning, stacklevel=2)
+    final_loss, lower, upper = _predict_final(fit, law_name, values, law_options, lr, W, interval, n_params,
+                                              "optimized")
+    return OptimizedSchedule(
+        lr=lr, final_loss=final_loss, lower=lower, upper=upper, interval=float(interval), objective=str(objective),
+        objective_value=obj_value, start_spec=start_spec, start_value=start_value,
+        seconds=time.perf_counter() - t0, iterations=iterations, evaluations=evals, method=method,
+        converged=converged, message=message, law=law_name, warmup=W, peak=pk, floor=fl,
+        ceiling=None if ceiling is None else float(ceiling), monotone=bool(monotone), family=family)
+
+
+def _project_capped_simplex(x: np.ndarray) -> np.ndarray:
+    """Euclidean projection onto ``{x >= 0, sum x <= 1}`` (sort-based, O(n log n))."""
+    y = np.maximum(x, 0.0)
+    if y.sum() <= 1.0:
+        return y
+    u = np.sort(x)[::-1]
+    css = np.cumsum(u)
+    k = np.arange(1, x.size + 1)
+    rho = int(np.flatnonzero(u - (css - 1.0) / k > 0)[-1])
+    theta = (css[rho] - 1.0) / (rho + 1)
+    return np.maximum(x - theta, 0.0)
+
+
+def _adam(f: Callable, eta0: np.ndarray, lr_of: Callable, *, top: float, floor: float, iters: int,
+          step: float) -> tuple[np.ndarray, int, int]:
+    """Projected Adam over per-step decrement fractions ``x = d / (top - floor)`` (the MPL repository's method)."""
+    R = top - floor
+    eta0 = np.minimum.accumulate(np.clip(eta0, floor, top))
+    x = np.maximum(-np.diff(np.concatenate(([top], eta0))), 0.0) / R
+    m = np.zeros_like(x)
+    v = np.zeros_like(x)
+    b1, b2, eps = 0.9, 0.999, 1e-12
+    best_x, best_val = x.copy(), np.inf
+    for it in range(1, iters + 1):
+        eta = top - R * np.cumsum(x)
+        loss, g = f(lr_of(eta), True)
+        if loss < best_val:
+            best_x, best_val = x.copy(), loss
+        gx = -R * np.cumsum(g[::-1])[::-1]
+        m = b1 * m + (1 - b1) * gx
+        v = b2 * v + (1 - b2) * gx * gx
+        x = _project_capped_simplex(x - step * (m / (1 - b1**it)) / (np.sqrt(v / (1 - b2**it)) + eps))
+    eta = top - R * np.cumsum(x)
+    if f(lr_of(eta), False)[0] < best_val:
+        best_x = x
+    return np.maximum(top - R * np.cumsum(best_x), floor), iters, iters + 1
+
+
+def _predict_final(fit: Any, law_name: str, values: Mapping[str, float], law_options: Mapping[str, Any],
+                   lr: np.ndarray, warmup: int, interval: float, n_params: float | None,
+                   label: str) -> tuple[float, float, float]:
+    """Final loss with interval through ``FitResult.predict`` (the number ``scalefit predict`` prints); the law's
+    own prediction and NaN bounds without a FitResult."""
+    if fit is not None:
+        p = fit.predict(lr, warmup=warmup, interval=interval, n_params=n_params, at=np.array([lr.size - 1]),
+                        label=label)
+        return p.final_loss, float(p.lower[-1]), float(p.upper[-1])
+    from scalefit.laws import get_law
+
+    law = get_law(law_name, **dict(law_options))
+    loss = float(law.predict(values, lr, warmup=warmup, at=np.array([lr.size - 1]), n_params=n_params)[0])
+    return loss, math.nan, math.nan
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# baselines
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Baseline:
+    """One row of the comparison table: a named schedule, its spec, LR and predicted final loss with interval."""
+
+    name: str
+    spec: str
+    lr: np.ndarray = field(repr=False)
+    final_loss: float
+    lower: float
+    upper: float
+
+    def summary(self) -> dict[str, Any]:
+        return {"schedule": self.name, "spec": self.spec, "final_loss": self.final_loss, "lower": self.lower,
+                "upper": self.upper}
+
+
+def baselines(fit_or_values: Any, opt: OptimizedSchedule, *, law: str | None = None,
+              n_params: float | None = None) -> list[Baseline]:
+    """The optimised schedule against the best family member, cosine to the floor, linear to zero and constant,
+    each with its predicted final loss and interval (same law, steps, peak and warmup), best first.
+
+    An extrapolation warning (schedule beyond the fitted range) is emitted once for the whole table.
+    """
+    from scalefit import schedules
+
+    law_name, values, law_options, fit = _law_of(fit_or_values, law)
+    if n_params is None and fit is not None and fit.context.n_params:
+        n_params = float(fit.context.n_params[-1])
+    T, W, pk, fl = opt.lr.size, opt.warmup, opt.peak, opt.floor
+    head = f"peak={_fmt(pk)},total={T},warmup={W}"
+    rows: list[tuple[str, str, np.ndarray]] = [("optimized", "(per-step, --out)", opt.lr)]
+    if opt.family is not None:
+        rows.append(("best family", opt.family.best.spec, opt.family.best.lr))
+    for name, spec in ((f"cosine to {_fmt(fl)}", f"cosine:{head},final={_fmt(fl)}"),
+                       ("linear to 0", f"linear:{head},final=0"),
+                       ("constant", f"constant:{head}")):
+        rows.append((name, spec, schedules.from_spec(spec)))
+    out = []
+    caught_msgs: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ExtrapolationWarning)
+        for name, spec, lr in rows:
+            loss, lo, hi = _predict_final(fit, law_name, values, law_options, lr, W, opt.interval, n_params, name)
+            out.append(Baseline(name, spec, lr, loss, lo, hi))
+    for w in caught:
+        if issubclass(w.category, ExtrapolationWarning):
+            caught_msgs.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if caught_msgs:
+        first_msg = caught_msgs[0]
+        reason = first_msg.split("extrapolates: ", 1)[-1].split(";", 1)[0]
+        warnings.warn(f"{len(caught_msgs)} of {len(rows)} schedules in the comparison extrapolate beyond the fit "
+                      f"({reason}); their intervals understate the error.", ExtrapolationWarning, stacklevel=2)
+    return sorted(out, key=lambda b: b.final_loss)
