@@ -32,8 +32,8 @@ to every LR, O(T) (MPL: suffix sums of the LR, see :func:`mpl_loss_and_grad`; Ti
 (``benchmarks/optimize.py``).
 
 The LR-annealing law ("tissue", Tissue et al. 2024) is linear in the LR decrements through S2, so its optimum is
-degenerate: hold the peak, then drop to the floor in the last one or two steps (Luo et al. 2025, Theorem 2).
-Optimising it works and emits a :class:`~scalefit.errors.DegenerateOptimumWarning`.
+degenerate: hold the peak, then drop to the floor within one or two steps (Luo et al. 2025, Theorem 2); where
+the drop falls depends on the horizon and on ``lam``. Optimising it works and emits a :class:`~scalefit.errors.DegenerateOptimumWarning`.
 
 References: Luo et al. 2025, A Multi-Power Law for Loss Curve Prediction Across Learning Rate Schedules
 (arXiv 2503.12811), Sec. 5 (schedule optimisation); Tissue et al. 2024 (arXiv 2408.11029); Hägele et al. 2024
@@ -70,7 +70,9 @@ __all__ = [
 METHODS = ("lbfgsb", "adam")
 SUPPORTED_LAWS = ("mpl", "tissue", "tissue-n")
 _S_MAX = 40.0  # largest log-decay of one variable: e^-40 ~ 4e-18 of the range
-_TINY = 1e-15  # relative LR floor used when converting a start schedule to log-decays
+_TINY = 1e-15  # relative LR above the floor used when converting a start schedule to log-decays. A step at
+# the floor has a vanishing gradient in the log parameterisation, so the search rarely lifts it again: the start
+# (the best family member, constant included) decides whether the end of the schedule sits at the floor.
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -269,7 +271,7 @@ def family_search(
     WSD members end at ``floor`` (``exp`` at ``max(floor, peak/100)``, since an exponential never reaches 0); the
     cooldown length is searched on ``n_grid`` fractions in (0, (T-W)/T], then refined step by step around the best
     one by golden-section search over the integer cooldown length. The cosine's final LR is searched in
-    ``[floor, peak/2]`` (bounded Brent). Every member is built from its spec string, so the reported spec
+    ``[floor, peak/2]`` (bounded Brent). The constant schedule is a member too. Every member is built from its spec string, so the reported spec
     reproduces the evaluated schedule. Cost: ~100 objective evaluations per family.
     """
     from scipy.optimize import minimize_scalar
@@ -330,6 +332,9 @@ def family_search(
         cands = [cos_spec(grid_f[i])]
     spec = min(cands, key=ev)
     best["cosine"] = FamilyMember(spec, evaluated[spec][1], evaluated[spec][0])
+    spec = f"constant:{head}"
+    ev(spec)
+    best["constant"] = FamilyMember(spec, evaluated[spec][1], evaluated[spec][0])
     overall = min(best.values(), key=lambda m: m.objective_value)
     ranked = tuple(sorted(((s, v[0]) for s, v in evaluated.items()), key=lambda t: t[1]))
     return FamilySearch(best=overall, best_by_family=best, evaluated=ranked, seconds=time.perf_counter() - t0)
@@ -595,7 +600,7 @@ def optimize_schedule(
     if law_name in ("tissue", "tissue-n"):
         warnings.warn(
             f"optimising the LR-annealing law ({law_name}): its predicted loss is linear in the LR decrements, so "
-            "its optimum is degenerate: hold the peak, then drop to the floor in the last one or two steps "
+            "its optimum is degenerate: hold the peak, then drop to the floor within one or two steps "
             "(Luo et al. 2025, Theorem 2). The schedule below is that optimum; do not train with it. Fit --law mpl "
             "to optimise a schedule.", DegenerateOptimumWarning, stacklevel=2)
     if n_params is None and fit is not None and fit.context.n_params:
@@ -688,14 +693,6 @@ def optimize_schedule(
             f"LR the fit saw ({lr_min:.3g}); the law's loss drop is extrapolated there and may reward vanishing LRs "
             f"(check exponents at their bounds). Pass --floor {lr_min:.3g} to stay within the fitted range.",
             ExtrapolationWarning, stacklevel=2)
-    drops = -np.diff(lr[first - 1:])
-    big = int(np.argmax(drops)) if drops.size else 0
-    if law_name == "mpl" and drops.size and drops[big] > 0.5 * (top - fl):
-        warnings.warn(
-            f"the optimum drops the LR from {lr[first - 1 + big]:.3g} to {lr[first + big]:.3g} in one step (step "
-            f"{first + big}): the fitted law rewards an abrupt drop, which the MPL paper's fits do not (its optimal "
-            "schedules decay smoothly). Check the fit for exponents at their bounds (beta near 0 makes the drop "
-            "term log-like); compare with the best family member.", DegenerateOptimumWarning, stacklevel=2)
     final_loss, lower, upper = _predict_final(fit, law_name, values, law_options, lr, W, interval, n_params,
                                               "optimized")
     return OptimizedSchedule(

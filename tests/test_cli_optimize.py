@@ -1,0 +1,93 @@
+"""CLI: scalefit optimize (table, --json keys, --out readable by predict with the same number, --plot, errors)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from scalefit import schedules
+from scalefit.cli import app
+
+from test_fitting import MPL_TRUTH, TISSUE_TRUTH, sim_runs
+
+runner = CliRunner()
+ARGS = ("--steps", "2000", "--peak", "1e-3", "--warmup", "100", "--floor", "1e-4")
+
+
+def invoke(*args: object):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def fits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from scalefit.fitting import fit
+
+    folder = tmp_path_factory.mktemp("fits")
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for law, truth in (("mpl", MPL_TRUTH), ("tissue", TISSUE_TRUTH)):
+            out[law] = fit(sim_runs(law, truth)[:2], law, n_starts=8).to_json(folder / f"{law}.json")
+    return out
+
+
+def test_json_has_the_documented_keys(fits) -> None:
+    res = invoke("optimize", fits["mpl"], *ARGS, "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert isinstance(data["seconds"], float)
+    assert set(data["optimized"]) >= {"final_loss", "lower", "upper"}
+    assert data["optimized"]["lower"] < data["optimized"]["final_loss"] < data["optimized"]["upper"]
+    assert {b["schedule"] for b in data["baselines"]} == {"optimized", "best family", "cosine to 0.0001",
+                                                          "linear to 0", "constant"}
+    assert all("final_loss" in b for b in data["baselines"])
+    assert data["best_family"]["spec"].startswith(("wsd:", "cosine:", "constant:"))
+    best = min(b["final_loss"] for b in data["baselines"] if b["schedule"] != "optimized")
+    assert data["optimized"]["final_loss"] <= best + 1e-6
+
+
+def test_table_out_and_plot_and_predict_reproduces_the_number(fits, tmp_path: Path) -> None:
+    csv, png = tmp_path / "lr.csv", tmp_path / "lr.png"
+    res = invoke("optimize", fits["mpl"], *ARGS, "--out", csv, "--plot", png)
+    assert res.exit_code == 0, res.output
+    assert "Schedule optimisation under law mpl" in res.stdout and "best family" in res.stdout
+    assert "wrote" in res.stdout and png.read_bytes()[:4] == b"\x89PNG"
+    lr = schedules.from_file(csv)
+    assert lr.size == 2000 and lr[99] == 1e-3 and np.all(np.diff(lr[99:]) <= 0) and lr[100:].min() >= 1e-4
+    opt = json.loads(invoke("optimize", fits["mpl"], *ARGS, "--json").stdout)["optimized"]["final_loss"]
+    pred = invoke("predict", fits["mpl"], "--schedule-file", csv, "--json")
+    assert pred.exit_code == 0, pred.output
+    assert json.loads(pred.stdout)["predictions"][0]["final_loss"] == pytest.approx(opt, abs=1e-12)
+
+
+def test_non_monotone_and_last_k(fits) -> None:
+    res = invoke("optimize", fits["mpl"], *ARGS, "--non-monotone", "--objective", "last:5", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["constraints"]["monotone"] is False
+
+
+def test_tissue_warns_degenerate_on_stderr(fits) -> None:
+    res = invoke("optimize", fits["tissue"], *ARGS)
+    assert res.exit_code == 0, res.output
+    assert "warning:" in res.stderr and "degenerate" in res.stderr
+
+
+@pytest.mark.parametrize("args, text", [
+    (("--objective", "best"), "objective"),
+    (("--floor", "1"), "floor LR"),
+])
+def test_user_errors_exit_2_with_one_line(fits, args, text) -> None:
+    res = invoke("optimize", fits["mpl"], "--steps", "2000", "--peak", "1e-3", "--warmup", "100", *args)
+    assert res.exit_code == 2
+    assert text in res.stderr and "Traceback" not in res.output
+    assert len([ln for ln in res.stderr.splitlines() if ln.startswith("error")]) == 1
+
+
+def test_missing_fit_file_exits_2(tmp_path: Path) -> None:
+    res = invoke("optimize", tmp_path / "nope.json", *ARGS)
+    assert res.exit_code == 2 and "nope.json" in res.stderr

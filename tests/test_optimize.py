@@ -1,0 +1,284 @@
+"""Schedule optimiser: exact gradients, constraints on the output, known optima, warnings, determinism."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from scalefit import schedules
+from scalefit.errors import DegenerateOptimumWarning, ExtrapolationWarning, FitInputError
+from scalefit.laws import get_law
+from scalefit.laws.multipower import final_loss_and_grad
+from scalefit.optimize import (
+    _knots,
+    _Param,
+    _project_capped_simplex,
+    family_search,
+    make_objective,
+    mpl_loss_and_grad,
+    optimize_schedule,
+    parse_objective,
+    tissue_loss_and_grad,
+)
+
+MPL = {"L0": 2.6, "A": 0.5, "alpha": 0.45, "B": 400.0, "C": 2.0, "beta": 0.5, "gamma": 0.6}
+TISSUE = {"L0": 2.5, "A": 0.6, "alpha": 0.5, "C": 0.4}
+T, W, PEAK = 400, 40, 1e-3
+
+
+def random_schedule(seed: int = 0, total: int = T, warmup: int = W) -> np.ndarray:
+    """A positive, non-monotone schedule with the standard warmup (exercises negative decrements too)."""
+    rng = np.random.default_rng(seed)
+    lr = schedules.cosine(PEAK, total, warmup=warmup, final=PEAK / 20)
+    lr[warmup:] *= np.exp(0.2 * rng.standard_normal(total - warmup))
+    return lr
+
+
+def fd_grad(f, lr: np.ndarray, first: int, idx: np.ndarray, h: float = 1e-9) -> np.ndarray:
+    """Central finite differences of f(lr) w.r.t. lr[first + j] for j in idx."""
+    out = []
+    for j in idx:
+        up, dn = lr.copy(), lr.copy()
+        up[first + j] += h
+        dn[first + j] -= h
+        out.append((f(up) - f(dn)) / (2 * h))
+    return np.array(out)
+
+
+# ---- objectives and gradients ---------------------------------------------------------------------------------
+def test_mpl_loss_and_grad_equals_the_law_and_its_reference_gradient() -> None:
+    lr = random_schedule(1)
+    loss, g = mpl_loss_and_grad(MPL, lr, first=W)
+    ref_loss, ref_g = final_loss_and_grad(MPL, lr, warmup=W)
+    exact = get_law("mpl", compress=False).predict(MPL, lr, warmup=W, at=[T - 1])[0]
+    assert loss == pytest.approx(exact, abs=1e-12) and loss == pytest.approx(ref_loss, abs=1e-12)
+    np.testing.assert_allclose(g, ref_g, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("objective", ["final", "last:7", "step:200"])
+def test_objective_gradient_matches_finite_differences(objective: str) -> None:
+    lr = random_schedule(2)
+    idx_obj = parse_objective(objective, T, W)
+    f = make_objective("mpl", MPL, steps=T, warmup=W, index=idx_obj)
+    _, g = f(lr, True)
+    j = np.array([0, 1, 50, 150, 160, 300, T - W - 2, T - W - 1])
+    fd = fd_grad(lambda x: f(x, False)[0], lr, W, j)
+    np.testing.assert_allclose(g[j], fd, rtol=2e-5, atol=1e-6 * np.abs(g).max())
+
+
+def test_official_variant_objective_equals_the_law_and_matches_finite_differences() -> None:
+    lr = random_schedule(3)
+    f = make_objective("mpl", MPL, steps=T, warmup=W, index=np.array([T - 1]), law_options={"variant": "official"})
+    loss, g = f(lr, True)
+    exact = get_law("mpl", variant="official", compress=False).predict(MPL, lr, warmup=W, at=[T - 1])[0]
+    assert loss == pytest.approx(exact, abs=1e-12)
+    j = np.array([0, 10, 200, T - W - 1])
+    np.testing.assert_allclose(g[j], fd_grad(lambda x: f(x, False)[0], lr, W, j), rtol=2e-5)
+
+
+@pytest.mark.parametrize("law, values", [("tissue", TISSUE), ("tissue", {**TISSUE, "lam": 0.99})])
+def test_tissue_loss_equals_the_law_and_gradient_matches_finite_differences(law: str, values: dict) -> None:
+    lr = random_schedule(4)
+    loss, g = tissue_loss_and_grad(values, lr, warmup=W, first=W)
+    opts = {"lam": values["lam"]} if "lam" in values else {}
+    exact = get_law(law, **opts).predict(values, lr, warmup=W, at=[T - 1])[0]
+    assert loss == pytest.approx(exact, abs=1e-12)
+    j = np.array([0, 1, 100, T - W - 2, T - W - 1])
+    fd = fd_grad(lambda x: tissue_loss_and_grad(values, x, warmup=W, first=W, grad=False)[0], lr, W, j, h=1e-8)
+    np.testing.assert_allclose(g[j], fd, rtol=1e-5)
+
+
+@pytest.mark.parametrize("monotone", [True, False])
+def test_parameterisation_chain_rule_matches_finite_differences(monotone: bool) -> None:
+    n = T - W
+    par = _Param(n, _knots(n, 0.1), monotone=monotone, start=PEAK, floor=1e-5, ceiling=PEAK)
+    f = make_objective("mpl", MPL, steps=T, warmup=W, index=np.array([T - 1]))
+    head = schedules.warmup_ramp(PEAK, W)
+    z = par.from_eta(random_schedule(5)[W:])
+
+    def fz(zz: np.ndarray) -> float:
+        return f(np.concatenate((head, par.eta(zz))), False)[0]
+
+    g = par.grad(z, f(np.concatenate((head, par.eta(z))), True)[1])
+    for k in (0, z.size // 2, z.size - 1):
+        up, dn = z.copy(), z.copy()
+        up[k] += 1e-6
+        dn[k] -= 1e-6
+        assert g[k] == pytest.approx((fz(up) - fz(dn)) / 2e-6, rel=1e-4, abs=1e-9)
+
+
+def test_parse_objective_and_bad_values() -> None:
+    assert parse_objective("final", 10, 2).tolist() == [9]
+    assert parse_objective("last:3", 10, 2).tolist() == [7, 8, 9]
+    assert parse_objective("step:5", 10, 2).tolist() == [5]
+    for bad in ("best", "last:0", "last:x", "step:1", "step:10", "final:3"):
+        with pytest.raises(FitInputError, match="objective"):
+            parse_objective(bad, 10, 2)
+
+
+# ---- the optimiser ------------------------------------------------------------------------------------------
+def check_constraints(lr: np.ndarray, *, warmup: int, peak: float, floor: float, monotone: bool = True) -> None:
+    assert lr.shape == (T,) and np.all(np.isfinite(lr))
+    np.testing.assert_array_equal(lr[:warmup], schedules.warmup_ramp(peak, warmup))
+    assert lr[warmup - 1] == peak and lr.max() <= peak
+    assert lr[warmup:].min() >= floor
+    if monotone:
+        assert np.all(np.diff(lr[warmup - 1:]) <= 0)
+    assert schedules.detect_warmup(lr) == warmup  # what `scalefit predict --schedule-file` will assume
+
+
+@pytest.fixture(scope="module")
+def optimized():
+    return optimize_schedule(MPL, steps=T, peak=PEAK, warmup=W, floor=1e-4)
+
+
+def test_output_satisfies_the_constraints_and_beats_its_start(optimized) -> None:
+    o = optimized
+    check_constraints(o.lr, warmup=W, peak=PEAK, floor=1e-4)
+    assert o.objective_value <= o.start_value
+    assert o.objective_value <= min(m.objective_value for m in o.family.best_by_family.values())
+    assert o.final_loss == pytest.approx(o.objective_value, abs=1e-5)  # law's prediction vs exact objective
+    assert np.isnan(o.lower) and np.isnan(o.upper)  # values only: no covariance
+    assert o.summary()["constraints"] == {"steps": T, "peak": PEAK, "warmup": W, "floor": 1e-4, "ceiling": None,
+                                          "monotone": True}
+
+
+def test_the_optimum_is_a_local_minimum_of_the_per_step_problem(optimized) -> None:
+    """No feasible per-step perturbation direction that lowers the loss to first order (projected gradient)."""
+    f = make_objective("mpl", MPL, steps=T, warmup=W, index=np.array([T - 1]))
+    lr = optimized.lr
+    base = f(lr, False)[0]
+    rng = np.random.default_rng(0)
+    for _ in range(20):  # random feasible monotone perturbations never help by more than rounding
+        d = np.abs(rng.standard_normal(T - W)) * 1e-7
+        trial = lr.copy()
+        trial[W:] = np.maximum(np.minimum.accumulate(np.minimum(lr[W:] + d * rng.choice([-1, 1]), PEAK)), 1e-4)
+        assert f(trial, False)[0] >= base - 1e-9
+
+
+def test_non_monotone_stays_in_the_box() -> None:
+    o = optimize_schedule(MPL, steps=T, peak=PEAK, warmup=W, floor=2e-4, ceiling=8e-4, monotone=False)
+    assert o.lr[W:].min() >= 2e-4 and o.lr[W:].max() <= 8e-4
+    np.testing.assert_array_equal(o.lr[:W], schedules.warmup_ramp(PEAK, W))
+    assert o.objective_value <= o.start_value
+
+
+def test_without_a_loss_drop_term_the_optimum_is_constant_at_the_peak() -> None:
+    """B = 0 leaves L0 + A (S1 + S_W)^-alpha, minimised by the largest LR area: constant at the peak (or ceiling)."""
+    vals = {**MPL, "B": 0.0}
+    o = optimize_schedule(vals, steps=T, peak=PEAK, warmup=W, floor=1e-5)
+    np.testing.assert_allclose(o.lr[W:], PEAK, rtol=1e-6)
+    o2 = optimize_schedule(vals, steps=T, peak=PEAK, warmup=W, monotone=False, ceiling=2 * PEAK)
+    np.testing.assert_allclose(o2.lr[W:], 2 * PEAK, rtol=1e-6)
+
+
+def test_without_an_area_term_the_optimum_drops_straight_to_the_floor() -> None:
+    """A = 0 leaves only the loss drop, which grows with every decrement and with lower LRs: drop to the floor."""
+    vals = {**MPL, "A": 0.0}
+    o = optimize_schedule(vals, steps=T, peak=PEAK, warmup=W, floor=1e-4)
+    f = make_objective("mpl", vals, steps=T, warmup=W, index=np.array([T - 1]))
+    to_floor = schedules.constant(PEAK, T, warmup=W)
+    to_floor[W:] = 1e-4
+    assert o.objective_value <= f(to_floor, False)[0] + 1e-9
+    np.testing.assert_allclose(o.lr[W + 1:], 1e-4, rtol=1e-3)
+
+
+def test_tissue_warns_and_finds_its_degenerate_optimum() -> None:
+    """Luo et al. 2025, Theorem 2: the optimum is bang-bang: the peak, then the floor, with at most two steps
+    in between."""
+    with pytest.warns(DegenerateOptimumWarning, match="degenerate"):
+        o = optimize_schedule({**TISSUE, "C": 40.0}, law="tissue", steps=T, peak=PEAK, warmup=W, floor=1e-5)
+    check_constraints(o.lr, warmup=W, peak=PEAK, floor=1e-5)
+    post = o.lr[W:]
+    between = (post < PEAK * (1 - 1e-3)) & (post > 1e-5 * (1 + 1e-3))
+    assert np.count_nonzero(between) <= 2 and post[-1] == pytest.approx(1e-5, rel=1e-3)
+
+
+def test_adam_over_decrements_is_feasible_and_improves_its_start() -> None:
+    o = optimize_schedule(MPL, steps=T, peak=PEAK, warmup=W, floor=1e-4, method="adam", max_iter=200)
+    check_constraints(o.lr, warmup=W, peak=PEAK, floor=1e-4)
+    assert o.objective_value < o.start_value and o.iterations == 200
+
+
+def test_same_inputs_give_identical_schedules() -> None:
+    a = optimize_schedule(MPL, steps=T, peak=PEAK, warmup=W, n_starts=2, seed=3)
+    b = optimize_schedule(MPL, steps=T, peak=PEAK, warmup=W, n_starts=2, seed=3)
+    np.testing.assert_array_equal(a.lr, b.lr)
+
+
+def test_no_warmup_keeps_step_zero_at_the_peak() -> None:
+    o = optimize_schedule(MPL, steps=200, peak=PEAK, warmup=0, floor=1e-4)
+    assert o.lr[0] == PEAK and np.all(np.diff(o.lr) <= 0) and o.lr.min() >= 1e-4
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"steps": 10, "warmup": 9}, "steps >= warmup"),
+    ({"peak": -1.0}, "peak LR"),
+    ({"floor": 2e-3}, "floor LR"),
+    ({"ceiling": 0.0}, "ceiling"),
+    ({"method": "sgd"}, "unknown method"),
+    ({"objective": "best"}, "objective"),
+    ({"method": "adam", "monotone": False}, "monotone only"),
+])
+def test_bad_arguments_raise_one_line_errors(kw: dict, match: str) -> None:
+    args = {"steps": T, "peak": PEAK, "warmup": W, **kw}
+    with pytest.raises(FitInputError, match=match) as info:
+        optimize_schedule(MPL, **args)
+    assert "\n" not in str(info.value)
+
+
+def test_unsupported_law_is_refused() -> None:
+    with pytest.raises(FitInputError, match="supports the laws"):
+        optimize_schedule({"E": 1.0}, law="chinchilla", steps=T, peak=PEAK, warmup=W)
+
+
+# ---- family search ------------------------------------------------------------------------------------------
+def test_family_specs_reproduce_their_schedules_and_the_best_is_the_minimum() -> None:
+    f = make_objective("mpl", MPL, steps=T, warmup=W, index=np.array([T - 1]))
+    fam = family_search(f, steps=T, peak=PEAK, warmup=W, floor=0.0)
+    for name, m in fam.best_by_family.items():
+        np.testing.assert_array_equal(schedules.from_spec(m.spec), m.lr)
+        assert m.objective_value == pytest.approx(f(m.lr, False)[0], abs=0)
+        assert fam.best.objective_value <= m.objective_value
+    assert set(fam.best_by_family) == {"wsd-linear", "wsd-cosine", "wsd-1-sqrt", "wsd-exp", "cosine", "constant"}
+    assert fam.evaluated[0][1] == fam.best.objective_value
+    # the refined decay is at least as good as every grid point of its shape
+    lin = [v for s, v in fam.evaluated if "shape=linear" in s]
+    assert fam.best_by_family["wsd-linear"].objective_value == min(lin)
+
+
+def test_capped_simplex_projection() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        x = rng.normal(0.1, 0.3, 12)
+        p = _project_capped_simplex(x)
+        assert p.min() >= 0 and p.sum() <= 1 + 1e-12
+        # optimality: random feasible points are never closer to x
+        for _ in range(20):
+            q = _project_capped_simplex(rng.normal(0.1, 0.3, 12))
+            assert np.sum((x - p) ** 2) <= np.sum((x - q) ** 2) + 1e-12
+
+
+# ---- with a FitResult ----------------------------------------------------------------------------------------
+def test_with_a_fit_result_the_final_loss_is_what_predict_says_and_low_lrs_warn(tmp_path) -> None:
+    from scalefit.fitting import fit
+
+    from test_fitting import MPL_TRUTH, sim_runs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = fit(sim_runs("mpl", MPL_TRUTH)[:2], "mpl", n_starts=8)
+    from scalefit.optimize import baselines
+
+    with pytest.warns(ExtrapolationWarning, match="below the smallest LR the fit saw"):
+        o = optimize_schedule(result, steps=2000, peak=1e-3, warmup=100)
+    pred = result.predict(o.lr, warmup=100, at=np.array([1999]))
+    assert o.final_loss == pred.final_loss and o.lower < o.final_loss < o.upper
+    table = baselines(result, o)
+    names = [b.name for b in table]
+    assert names[0] == "optimized" and set(names) == {"optimized", "best family", "cosine to 0", "linear to 0",
+                                                       "constant"}
+    path = o.to_csv(tmp_path / "lr.csv")
+    np.testing.assert_array_equal(schedules.from_file(path), o.lr)
