@@ -268,8 +268,8 @@ def family_search(
 ) -> FamilySearch:
     """Search WSD cooldown fraction x shape and the final LR of a cosine under ``objective``.
 
-    WSD members end at ``floor`` (``exp`` at ``max(floor, peak/100)``, since an exponential never reaches 0); the
-    cooldown length is searched on ``n_grid`` fractions in (0, (T-W)/T], then refined step by step around the best
+    WSD members end at ``floor``, ``peak/100`` or ``peak/10`` (the latter two raised to the floor; ``exp`` only at
+    a final LR > 0, since an exponential never reaches 0); for each, the cooldown length is searched on ``n_grid`` fractions in (0, (T-W)/T], then refined step by step around the best
     one by golden-section search over the integer cooldown length. The cosine's final LR is searched in
     ``[floor, peak/2]`` (bounded Brent). The constant schedule is a member too. Every member is built from its spec string, so the reported spec
     reproduces the evaluated schedule. Cost: ~100 objective evaluations per family.
@@ -280,6 +280,7 @@ def family_search(
 
     t0 = time.perf_counter()
     evaluated: dict[str, tuple[float, np.ndarray]] = {}
+    finals = sorted({floor, max(floor, peak / 100.0), max(floor, peak / 10.0)})
 
     def ev(spec: str) -> float:
         if spec not in evaluated:
@@ -290,8 +291,9 @@ def family_search(
     head = f"peak={_fmt(peak)},total={steps},warmup={warmup}"
     best: dict[str, FamilyMember] = {}
     n_max = steps - warmup  # longest cooldown after the warmup
-    for shape in shapes:
-        final = max(floor, peak / 100.0) if shape == "exp" else floor
+    for shape, final in ((sh, fv) for sh in shapes for fv in finals):
+        if shape == "exp" and final <= 0:
+            continue
         tail = f",shape={shape}" + (f",final={_fmt(final)}" if final > 0 else "")
 
         def spec_of(n_cool: int) -> str:
@@ -316,7 +318,8 @@ def family_search(
                 a = m1
         cands = [spec_of(n) for n in range(a, b + 1)] + [spec_of(int(grid[i]))]
         spec = min(cands, key=ev)
-        best[f"wsd-{shape}"] = FamilyMember(spec, evaluated[spec][1], evaluated[spec][0])
+        if f"wsd-{shape}" not in best or evaluated[spec][0] < best[f"wsd-{shape}"].objective_value:
+            best[f"wsd-{shape}"] = FamilyMember(spec, evaluated[spec][1], evaluated[spec][0])
     # cosine with a searched final LR
     hi_final = peak / 2.0
     cos_spec = lambda fin: f"cosine:{head},final={_fmt(float(fin))}"  # noqa: E731
