@@ -18,7 +18,6 @@ about (:class:`~scalefit.errors.ExtrapolationWarning`).
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -99,26 +98,19 @@ def _finite(x: float) -> float | None:
 
 
 def _optimized_schedule(curve: Any, steps: int, peak: float, warmup: int) -> tuple[np.ndarray, str] | None:
-    """The schedule optimizer's result, when ``scalefit.optimize`` exists and accepts these arguments."""
-    if importlib.util.find_spec("scalefit.optimize") is None:
-        return None
-    import scalefit.optimize as opt
+    """The MPL-optimal schedule for the planned run, or None when the curve law's optimum is degenerate (Tissue).
 
-    func = getattr(opt, "optimize", None)
-    if func is None:
-        return None
-    try:
-        res = func(curve, steps=steps, peak=peak, warmup=warmup)
-    except TypeError:
-        try:
-            res = func(curve, total=steps, peak=peak, warmup=warmup)
-        except TypeError:
-            return None
-    lr = getattr(res, "lr", res)
-    lr = np.asarray(lr, float)
-    if lr.ndim != 1 or lr.size != steps:
-        return None
-    return lr, f"optimized by scalefit.optimize for {steps} steps at peak {peak:.3g}"
+    The optimizer's shape comes from the curve fit's exponents, which were fitted on smaller runs: the plan
+    states where its schedule came from, and the curve prediction is marked when it extrapolates.
+    """
+    from scalefit.optimize import optimize_schedule
+
+    if not str(getattr(curve, "law", "")).startswith("mpl"):
+        return None  # the LR-annealing law's optimum is degenerate (Luo et al. 2025, Theorem 2)
+    res = optimize_schedule(curve, steps=steps, peak=peak, warmup=warmup)
+    return np.asarray(res.lr, dtype=np.float64), (
+        f"optimized under the curve fit's Multi-Power Law for {steps} steps at peak {peak:.3g}, warmup {warmup}"
+    )
 
 
 def plan(
@@ -220,7 +212,8 @@ def plan(
         else:
             schedule = f"wsd:peak={lr:.4g},total={steps},warmup={warmup},decay={decay:g}"
             source = (f"default WSD, linear cooldown over the last {decay:.0%} of steps, warmup {WARMUP_FRACTION:.0%}"
-                      + ("; scalefit.optimize is unavailable" if curve is not None else ""))
+                      + ("; the curve law is not MPL, whose optimum is the meaningful one" if curve is not None
+                         else ""))
             try:
                 from scalefit import schedules
 
