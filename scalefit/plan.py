@@ -190,6 +190,12 @@ def plan(
         batch = _finite(hp["batch_size"])
         extrapolated += [f"hparams.{q}" for q in hp["extrapolated"]]
         if batch is not None:
+            if not 1.0 <= batch <= D:
+                raise FitInputError(
+                    f"the batch-size law predicts {batch:.3g} tokens per step for D = {D:.3g} tokens, which is not a "
+                    "usable plan (it must lie in [1, D]). The hyperparameter fit is too poorly determined here: "
+                    "check its intervals (scalefit hparams), sweep more (N, D) cells, or fix --tokens.",
+                    column="batch_size", value=batch)
             steps = int(math.ceil(D / batch))
         notes.append(f"peak LR and batch size from the {hparams.form} law ({interval:.0%} LR interval "
                      f"[{hp['lr_lower']:.3g}, {hp['lr_upper']:.3g}]).")

@@ -106,3 +106,18 @@ def test_curve_law_gives_the_loss_when_given(scaling, hparams) -> None:
         p = plan(1e20, scaling=scaling, hparams=hparams, curve=curve)
     assert p.loss_source.startswith("curve law") and p.final_loss == 2.5 and p.lower == 2.49
     assert "scaling law" in p.losses and curve.seen == (p.steps, max(1, round(0.01 * p.steps)), p.params)
+
+
+def test_an_unusable_batch_size_is_a_clear_error(scaling) -> None:
+    """A garbage batch-size law (e.g. from too few cells) must not reach the optimizer as 1e100 steps."""
+
+    class WildHparams:
+        form = "steplaw"
+
+        def predict(self, **_: object) -> dict:
+            return {"lr": 1e-3, "batch_size": 1e-90, "extrapolated": [], "lr_lower": 1e-3, "lr_upper": 1e-3}
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        with pytest.raises(FitInputError, match="batch-size law predicts 1e-90 tokens per step"):
+            plan(1e20, scaling=scaling, hparams=WildHparams())
