@@ -385,6 +385,14 @@ def final_loss(run: object, k: int = 1) -> tuple[float, str]:
     observed = values[np.isfinite(values)]
     if observed.size == 0:
         raise TableError(f"has no observed '{name}' value; cannot take a final loss.", path=run.path)  # type: ignore
+    meta = getattr(run, "meta", {}) or {}
+    total = meta.get("total_steps")
+    last = int(np.asarray(run.steps)[-1])  # type: ignore[attr-defined]
+    if isinstance(total, (int, float)) and last < int(total) - 1:
+        raise TableError(
+            f"the run stopped at step {last} of its {int(total)} planned steps (metadata total_steps), so its last "
+            "loss is not a final loss. Finish it (scalefit train --resume) or leave it out.",
+            path=run.path, column="step", value=last)  # type: ignore[attr-defined]
     tail = observed[-k:]
     rule = f"last observed {name}" if k == 1 else f"mean of the last {tail.size} observed {name} values"
     return float(tail.mean()), rule

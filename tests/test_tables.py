@@ -162,3 +162,16 @@ def test_read_tables_mixes_run_files(tmp_path: Path) -> None:
         t = read_tables([table, run])
     assert len(t) == 3
     assert t.source[-1] == str(run) and t.loss[-1] == 3.5 and t.tokens[-1] == 3 * 4096
+
+
+def test_an_unfinished_run_file_is_refused(tmp_path) -> None:
+    """A run still training (or killed) has no final loss: using its last value would bias the laws."""
+    from scalefit.readers import read_runs
+    from scalefit.tables import table_from_runs
+
+    f = tmp_path / "partial.csv"
+    f.write_text("# params: 1000\n# batch_size: 8\n# seq_len: 64\n# tokens_per_step: 512\n# peak_lr: 0.01\n"
+                 "# total_steps: 100\nstep,lr,loss,val_loss\n0,0.01,3.0,3.1\n1,0.01,2.9,\n2,0.01,2.8,2.85\n")
+    runs = read_runs([str(f)])
+    with pytest.raises(TableError, match=r"partial\.csv: the run stopped at step 2 of its 100 planned steps"):
+        table_from_runs(runs)
