@@ -8,7 +8,7 @@
 # Design (character-level Shakespeare, 64-token context, 16 sequences = 1,024 tokens per step, AdamW, warmup 10%):
 #   curves/   one model (tiny, 0.1M) at 5 schedules and two more sizes (xs 0.025M, s1 0.44M) at 3 of them,
 #             3,000 steps each: the loss-curve laws (fit, evaluate, predict, optimize).
-#   grid/     peak LR x batch size at two sizes, cosine, 1.024M tokens per run: the hyperparameter laws (hparams).
+#   grid/     peak LR x batch size at two sizes and two token budgets, cosine: the hyperparameter laws (hparams).
 #   scaling/  three sizes x two shorter budgets (cosine): with the 3,000-step cosine runs in curves/, a 3x3 (N, D)
 #             grid for the loss law L(N, D) (scaling, plan).
 # The 10% warmup also covers the early character-level plateau (loss ~2.5), which no curve law describes.
@@ -28,12 +28,13 @@ curves() {
 }
 grid_and_scaling() {
   G=(--data shakespeare --seq-len 64 --seed 0 --device cpu --threads 1 --jobs 1)
-  # Fixed token budget per size (1,024,000 tokens): the batch size trades against the number of steps, as in the
-  # Step Law grid, so each (N, D) cell varies both LR and batch size.
-  for bs_steps in "8 2000" "16 1000" "32 500"; do
+  # Two token budgets per size (512,000 and 1,024,000 tokens): within a cell the batch size trades against the
+  # number of steps, as in the Step Law grid, so each (N, D) cell varies both LR and batch size, and the 2 x 2
+  # cells vary N and D independently.
+  for bs_steps in "8 2000" "16 1000" "32 500" "8 1000" "16 500" "32 250"; do
     set -- $bs_steps
     $RUN sweep --models xs,tiny --schedules cosine --lrs 1e-3,3e-3,1e-2,3e-2 --batch-sizes "$1" \
-        --steps "$2" --warmup $(($2 / 10)) --eval-every $(($2 / 10)) "${G[@]}" --out-dir data/runs/grid
+        --steps "$2" --warmup $(($2 / 10)) --eval-every $(($2 / 10)) "${G[@]}" --out-dir "data/runs/grid/d$(($1 * $2 * 64))"
   done
   $RUN sweep --models xs,tiny,s1 --schedules cosine --lrs 3e-3 --steps 750 --warmup 75 --eval-every 75 \
       "${COMMON[@]}" --out-dir data/runs/scaling/d750
