@@ -30,6 +30,9 @@ from scalefit.errors import AssumptionWarning, ExtrapolationWarning, FitInputErr
 #: Default WSD cooldown fraction and warmup fraction of the planned steps.
 DECAY_FRACTION = 0.2
 WARMUP_FRACTION = 0.01
+#: The curve law's loss is the plan's loss only when the planned N is within this relative distance of the
+#: size it was fitted at (and its schedule does not extrapolate); otherwise the scaling law's loss is used.
+CURVE_SIZE_TOLERANCE = 0.1
 
 
 @dataclass(frozen=True)
@@ -233,6 +236,7 @@ def plan(
         point, lo, hi = scaling.loss_interval(N, D, interval=interval)
         losses["scaling law"] = {"loss": point, "lower": lo, "upper": hi}
         extrapolated += [f"scaling.{q}" for q in scaling.extrapolated(params=N, tokens=D, flops=C)]
+    curve_headline = False
     if curve is not None:
         if lr_sched is None:
             notes.append("curve law given but no schedule could be planned (needs --hparams): not used.")
@@ -242,9 +246,19 @@ def plan(
                                    "upper": float(pred.upper[-1])}
             if getattr(pred, "extrapolated", False):
                 extrapolated.append("curve.schedule")
-            notes.append("curve law: fitted at its own model size and batch; its loss assumes the planned run "
-                         "matches them.")
-    if "curve law" in losses:
+            fitted_n = tuple(getattr(getattr(curve, "context", None), "n_params", ()) or ())
+            same_size = not fitted_n or abs(N / float(fitted_n[-1]) - 1.0) <= CURVE_SIZE_TOLERANCE
+            curve_headline = same_size and not getattr(pred, "extrapolated", False)
+            if curve_headline:
+                notes.append("curve law: fitted at its own model size and batch; its loss assumes the planned run "
+                             "matches them.")
+            else:
+                why = [] if same_size else [f"it was fitted at N = {float(fitted_n[-1]):.3g}, the plan has N = {N:.3g}"]
+                if getattr(pred, "extrapolated", False):
+                    why.append(f"the planned schedule extrapolates it ({pred.reason})")
+                notes.append("curve law's loss is shown for reference, not as the plan's loss: " + "; ".join(why)
+                             + ".")
+    if "curve law" in losses and (curve_headline or "scaling law" not in losses):
         source_name = "curve law"
         loss_source = "curve law (covariance interval)"
     elif "scaling law" in losses:

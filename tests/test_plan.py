@@ -108,6 +108,20 @@ def test_curve_law_gives_the_loss_when_given(scaling, hparams) -> None:
     assert "scaling law" in p.losses and curve.seen == (p.steps, max(1, round(0.01 * p.steps)), p.params)
 
 
+def test_curve_law_of_another_model_size_is_only_a_reference(scaling, hparams) -> None:
+    """A curve law fitted on a 1e6-parameter model does not give the loss of a planned 1e9+ model."""
+    from types import SimpleNamespace
+
+    curve = FakeCurve()
+    curve.context = SimpleNamespace(n_params=(1e6,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        p = plan(1e20, scaling=scaling, hparams=hparams, curve=curve)
+    assert p.loss_source.startswith("scaling law") and p.final_loss != 2.5
+    assert p.losses["curve law"]["loss"] == 2.5
+    assert any("shown for reference" in n and "fitted at N = 1e+06" in n for n in p.notes)
+
+
 def test_an_unusable_batch_size_is_a_clear_error(scaling) -> None:
     """A garbage batch-size law (e.g. from too few cells) must not reach the optimizer as 1e100 steps."""
 
