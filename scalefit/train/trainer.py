@@ -161,6 +161,13 @@ def learning_rates(cfg: TrainConfig) -> tuple[np.ndarray, str, int]:
             f"the schedule ({text}) gives {lr.size} per-step LRs but --steps is {cfg.steps}. "
             "Give a schedule at least as long as the run."
         )
+    if lr.size > cfg.steps:
+        import warnings
+
+        from scalefit.errors import AssumptionWarning
+
+        warnings.warn(f"the schedule ({text}) has {lr.size} steps; training only its first {cfg.steps} (--steps), "
+                      "so the run ends before the schedule does.", AssumptionWarning, stacklevel=2)
     lr = lr[: cfg.steps]
     if not np.all(np.isfinite(lr)) or np.any(lr < 0):
         bad = int(np.flatnonzero(~np.isfinite(lr) | (lr < 0))[0])

@@ -220,3 +220,20 @@ def test_plain_progress_lines_go_to_stderr(tmp_path, capsys):
     train(_cfg(tmp_path, progress="plain", steps=20))
     err = capsys.readouterr().err
     assert "run step 20/20  loss " in err and " lr " in err and "tok/s" in err and "val " in err
+
+
+@pytest.mark.torch
+def test_a_schedule_longer_than_the_run_is_announced(tmp_path) -> None:
+    """Training only the start of a longer schedule file is allowed, but never silently."""
+    from typer.testing import CliRunner
+
+    from scalefit import schedules
+    from scalefit.cli import app
+
+    lr_file = tmp_path / "lr.csv"
+    schedules.to_csv(lr_file, schedules.cosine(1e-3, 100, warmup=10))
+    out = CliRunner().invoke(app, ["train", "--model", "tiny", "--schedule-file", str(lr_file), "--steps", "5",
+                                   "--seq-len", "16", "--batch-size", "2", "--eval-every", "0", "--data",
+                                   "synthetic", "--progress", "none", "--out", str(tmp_path / "r.csv")])
+    assert out.exit_code == 0, out.output
+    assert "has 100 steps; training only its first 5" in out.stderr
