@@ -48,11 +48,19 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     return write_text(path, dumps(obj) + "\n")
 
 
+def file_mode() -> int:
+    """Permissions of a new file under the current umask (``mkstemp`` would otherwise leave 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` to ``path`` atomically, creating parent folders."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.chmod(tmp, file_mode())
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)

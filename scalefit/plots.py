@@ -28,6 +28,9 @@ def save(fig: Any, path: str | os.PathLike[str], dpi: int = 120) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix or ".png", dir=target.parent)
     os.close(fd)
+    from scalefit.jsonio import file_mode
+
+    os.chmod(tmp, file_mode())
     try:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
         os.replace(tmp, target)

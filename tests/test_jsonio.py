@@ -36,3 +36,15 @@ def test_read_json_errors(tmp_path: Path) -> None:
     write_json(other, {"schema": "scalefit.hparams/1"})
     with pytest.raises(ResultFileError, match="expected scalefit.fit/N"):
         read_json(other, schema="scalefit.fit")
+
+
+def test_written_files_get_normal_permissions(tmp_path: Path) -> None:
+    """Atomic writes go through mkstemp (0600); the result must follow the umask like any new file."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        target = write_json(tmp_path / "fit.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert target.stat().st_mode & 0o777 == 0o644

@@ -1,7 +1,7 @@
 """Every command the README shows a user runs, so a renamed option breaks CI and not a user.
 
 - The test command in the README is the one `.ci/run` runs, verbatim.
-- Every ``$ scalefit ...`` line of a ``console`` block runs, in order, in a scratch folder that links the bundled
+- Every ``$ ...`` line of a ``console`` block runs, in order, in a scratch folder that links the bundled
   ``data/`` (so ``out/fit.json`` written by one command is read by the next). A line ending in ``# exit N``
   must exit with N; every other line must exit 0. Printed output in the README is illustrative (timings differ),
   so only the exit codes and the absence of tracebacks are checked here; the numbers are pinned by golden and
@@ -29,7 +29,7 @@ def _blocks(lang: str) -> list[str]:
 
 
 def readme_commands() -> list[tuple[str, int]]:
-    """``(command, expected exit code)`` for every ``$ scalefit`` line of the README's console blocks."""
+    """``(command, expected exit code)`` for every ``$`` line of the README's console blocks."""
     out: list[tuple[str, int]] = []
     for block in _blocks("console"):
         lines = block.splitlines()
@@ -77,9 +77,10 @@ def test_readme_commands_run(tmp_path: Path) -> None:
     (tmp_path / "data").symlink_to(ROOT / "data")
     env = dict(os.environ, MPLBACKEND="Agg", COLUMNS="120")
     main = _blocks("bash")[0].strip().split("&&", 1)[1].strip()
+    (tmp_path / "out").mkdir()
     for cmd, code in [(main, 0), *readme_commands()]:
-        assert cmd.startswith("scalefit "), cmd
-        proc = subprocess.run(["bash", "-c", exe + cmd[len("scalefit"):]], cwd=tmp_path, env=env,
+        line = exe + cmd[len("scalefit"):] if cmd.startswith("scalefit ") else cmd
+        proc = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=600)
         assert proc.returncode == code, f"`{cmd}` exited {proc.returncode}, expected {code}:\n{proc.stderr[-2000:]}"
         assert "Traceback" not in proc.stderr, f"`{cmd}` printed a traceback:\n{proc.stderr[-2000:]}"
