@@ -12,9 +12,14 @@ from typing import Any
 
 
 def _pyplot() -> Any:
+    import sys
+
     import matplotlib
 
-    matplotlib.use("Agg", force=False)
+    # Agg for the CLI, but never override a backend already chosen (a notebook's inline backend via MPLBACKEND,
+    # or pyplot imported by the user): switching it made every figure after the first vanish in notebooks.
+    if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
+        matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     return plt
