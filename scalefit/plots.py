@@ -89,7 +89,7 @@ def plot_schedule(
     if w > 0:
         ax.axvspan(-0.5, w - 0.5, color="tab:orange", alpha=0.15, lw=0, label=f"warmup ({w} steps)")
     ax.set_xlabel("optimizer step")
-    ax.set_ylabel("learning rate (absolute, as the optimizer sees it)")
+    ax.set_ylabel("learning rate")
     ax.set_xlim(-0.5, max(arr.size - 0.5, 0.5))
     ax.set_ylim(bottom=0)
     ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
@@ -181,7 +181,7 @@ def plot_predictions(predictions: Any, ax: Any = None, *, data: Any = None, show
         color = f"C{i % 10}"
         keep = p.steps >= p.lr_step0 + p.warmup
         mark = " (extrapolated)" if p.extrapolated else ""
-        ax.plot(p.steps[keep], p.loss[keep], "-", lw=1.5, color=color, label=f"{p.label}: {p.final_loss:.4f}{mark}")
+        ax.plot(p.steps[keep], p.loss[keep], "-", lw=1.5, color=color, label=f"{p.label}: final {p.final_loss:.4f}{mark}")
         ax.fill_between(p.steps[keep], p.lower[keep], p.upper[keep], color=color, alpha=0.2, lw=0)
         if keep.any():
             tail = p.loss[keep]
@@ -204,7 +204,7 @@ def plot_predictions(predictions: Any, ax: Any = None, *, data: Any = None, show
     ax.grid(alpha=0.3)
     if lr_ax is not None:
         lr_ax.set_ylabel("learning rate (dashed)")
-        lr_ax.set_ylim(bottom=0)
+        lr_ax.set_ylim(0, 1.08 * lr_ax.get_ylim()[1])
     # below the axes: never on top of a curve
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False, fontsize="small")
     return ax
@@ -224,6 +224,7 @@ def hparam_heatmap(table: Any, fit: Any, cell: int = 0, ax: Any = None, span: fl
         Colour scale covers best loss .. best * (1 + span); worse runs saturate.
     """
     import numpy as np
+    from matplotlib.ticker import NullLocator
 
     c = fit.cells[cell]
     if fit.form == "steplaw":
@@ -233,10 +234,14 @@ def hparam_heatmap(table: Any, fit: Any, cell: int = 0, ax: Any = None, span: fl
     lr, bs, loss = table.lr[mask], table.batch_size[mask], table.loss[mask]
     if ax is None:
         _, ax = _pyplot().subplots(figsize=(5, 4))
-    sc = ax.scatter(lr, bs, c=loss, cmap="viridis_r", vmin=c.best_loss, vmax=c.best_loss * (1 + span), s=60,
+    sc = ax.scatter(lr, bs, c=loss, cmap="viridis_r", vmin=c.best_loss, vmax=c.best_loss * (1 + span), s=380,
                     marker="s", edgecolors="none")
+    if lr.size <= 30:  # few runs: print each run's loss in its cell (the colour scale saturates above span)
+        for x, y, v in zip(lr, bs, loss):
+            ax.annotate(f"{v:.3f}", (x, y), xytext=(0, -15), textcoords="offset points", ha="center", va="top",
+                        fontsize=7)
     ax.figure.colorbar(sc, ax=ax, label="final loss (nats/token)")
-    ax.scatter([c.best_lr], [c.best_batch_size], marker="x", color="red", s=80, label="best run")
+    ax.scatter([c.best_lr], [c.best_batch_size], marker="x", color="red", s=80, label="best run", zorder=6)
     if c.quad_lr == c.quad_lr and c.quad_batch_size == c.quad_batch_size:
         lo, hi = c.quad_lr_ci
         xerr = None if lo != lo else [[c.quad_lr - lo], [hi - c.quad_lr]]
@@ -247,10 +252,15 @@ def hparam_heatmap(table: Any, fit: Any, cell: int = 0, ax: Any = None, span: fl
                    label=f"{fit.form} law optimum", zorder=5)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    for axis, values in ((ax.xaxis, np.unique(lr)), (ax.yaxis, np.unique(bs))):
+        if values.size <= 8:  # a small grid: tick exactly the swept values
+            axis.set_ticks(values, labels=[f"{v:g}" for v in values])
+            axis.set_minor_locator(NullLocator())
+    ax.margins(0.15)
     ax.set_xlabel("peak learning rate")
     ax.set_ylabel("batch size (tokens)")
     ax.set_title(f"N={c.params:.3g}, D={c.tokens:.3g} ({c.n_runs} runs)", fontsize=9)
-    ax.legend(loc="best", fontsize=7, frameon=True)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=7, frameon=False)
     return ax
 
 
@@ -259,7 +269,7 @@ def hparam_heatmaps(table: Any, fit: Any, max_cells: int = 12) -> Any:
     import math
 
     n = min(len(fit.cells), max_cells)
-    cols = min(4, n)
+    cols = min(4, math.ceil(math.sqrt(n)))  # 4 cells: 2 x 2, not one wide row
     rows = math.ceil(n / cols)
     fig, axes = _pyplot().subplots(rows, cols, figsize=(4.6 * cols, 3.8 * rows), squeeze=False)
     for k, ax in enumerate(axes.ravel()):
@@ -287,7 +297,7 @@ def scaling_contours(fit: Any, table: Any = None, ax: Any = None, levels: int = 
     NN, DD = np.meshgrid(N, D)  # (200, 200)
     L = fit.predict(NN, DD)
     cs = ax.contour(NN, DD, L, levels=levels, cmap="viridis_r", linewidths=1)
-    ax.clabel(cs, fontsize=7, fmt="%.2f")
+    ax.clabel(cs, fontsize=7, fmt="%.2f", colors="0.15")
     c_lo, c_hi = 6 * N[0] * D[0], 6 * N[-1] * D[-1]
     for C in np.geomspace(c_lo, c_hi, 9)[1:-1]:
         ax.plot(N, C / (6 * N), color="0.75", lw=0.7, ls="--")
@@ -296,7 +306,7 @@ def scaling_contours(fit: Any, table: Any = None, ax: Any = None, levels: int = 
     ax.plot([f["params"] for f in front], [f["tokens"] for f in front], color="red", lw=2,
             label="compute-optimal frontier (C = 6ND)")
     if table is not None:
-        sc = ax.scatter(table.params, table.tokens, c=table.loss, cmap="viridis_r", s=12, edgecolors="black",
+        sc = ax.scatter(table.params, table.tokens, c=table.loss, cmap="viridis_r", s=36, edgecolors="black",
                         linewidths=0.3, label="runs", zorder=4)
         ax.figure.colorbar(sc, ax=ax, label="final loss (nats/token)")
     ax.plot([], [], color="0.75", ls="--", label="constant compute")
@@ -307,8 +317,9 @@ def scaling_contours(fit: Any, table: Any = None, ax: Any = None, levels: int = 
     ax.set_xlabel("parameters N (non-embedding)")
     ax.set_ylabel("training tokens D")
     v = fit.values
-    ax.set_title(f"L = {v['E']:.3g} + {v['A']:.3g}/N^{v['alpha']:.3f} + {v['B']:.3g}/D^{v['beta']:.3f}", fontsize=9)
-    ax.legend(loc="lower right", fontsize=7)
+    ax.set_title(f"L = {v['E']:.3g} + {v['A']:.3g}/N^{v['alpha']:.3f} + {v['B']:.3g}/D^{v['beta']:.3f} "
+                 "(nats/token; contours: iso-loss)", fontsize=9)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=7, frameon=False)
     return ax
 
 
@@ -345,13 +356,14 @@ def plot_schedules_compare(
     main = next((i for i, it in enumerate(items) if it[0] == "optimized"), 0)
     for i, (label, lr, loss) in enumerate(items):
         text = label if loss is None else f"{label} (predicted {float(loss):.4f})"
-        ax.plot(np.arange(lr.size), lr, lw=2.4 if i == main else 1.3, zorder=3 if i == main else 2,
-                ls="-" if i == main else "--", label=text)
+        # baselines dashed ON TOP of the thick optimised line, so one that coincides with it stays visible
+        ax.plot(np.arange(lr.size), lr, lw=3.0 if i == main else 1.3, zorder=2 if i == main else 3,
+                ls="-" if i == main else "--", alpha=0.75 if i == main else 1.0, label=text)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("learning rate (absolute)")
     ax.set_ylim(bottom=0)
     ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
     ax.grid(alpha=0.3)
-    ax.set_title(title or "optimised schedule vs baselines (final loss predicted by the fitted law, nats/token)")
-    ax.legend(loc="best", frameon=False, fontsize=8)
+    ax.set_title(title or "optimised schedule vs baselines (predicted final loss, nats/token)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False, fontsize=8)
     return ax
