@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from scalefit.commands._common import console, escape, print_json, user_command
-from scalefit.commands.fit import LAWS_HELP, PRIOR_HELP
+from scalefit.commands._fit_options import Bounds, Fix, Law, Prior, ScheduleDir, Seed, Starts, Warmup
 
 
 @user_command
@@ -17,35 +17,20 @@ def evaluate(
                                                    "Example: --train a.csv --train b.csv")],
     test: Annotated[list[Path], typer.Option(help="Held-out runs to predict from their LR schedules alone. "
                                                   "Example: --test c.csv")],
-    law: Annotated[str, typer.Option(help=LAWS_HELP + " Example: --law tissue")] = "mpl",
+    law: Law = "mpl",
     target: Annotated[str, typer.Option(help="Column to fit and predict. Example: --target val_loss")] = "loss",
-    warmup: Annotated[Optional[int], typer.Option(help="Warmup steps for sparse runs. Example: --warmup 2160")]
-    = None,
+    warmup: Warmup = None,
     schedule_file: Annotated[
         Optional[list[Path]],
         typer.Option(help="Per-step LR file(s): one for all runs, or one per run in the order train then test. "
                           "Example: --schedule-file lr.csv"),
     ] = None,
-    schedule_dir: Annotated[
-        Optional[Path],
-        typer.Option(help="Folder of per-step LR files matched to runs by file-name suffix. "
-                          "Example: --schedule-dir curves/mpl/schedules"),
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the deterministic multi-start. Example: --seed 1")] = 0,
-    starts: Annotated[int, typer.Option(help="Number of starts of the nonlinear search. Example: --starts 128")]
-    = 64,
-    bounds: Annotated[
-        Optional[list[str]],
-        typer.Option(help="Override a parameter's bounds as name=lo:hi (repeatable). Example: --bounds alpha=0.1:1"),
-    ] = None,
-    fix: Annotated[
-        Optional[list[str]],
-        typer.Option(help="Hold a parameter at a value as name=value (repeatable). Example: --fix lam=0.999"),
-    ] = None,
-    prior: Annotated[
-        Optional[list[str]],
-        typer.Option(help=PRIOR_HELP),
-    ] = None,
+    schedule_dir: ScheduleDir = None,
+    seed: Seed = 0,
+    starts: Starts = 64,
+    bounds: Bounds = None,
+    fix: Fix = None,
+    prior: Prior = None,
     json: Annotated[bool, typer.Option("--json", help="Print {law, fit_seconds, mean, runs, params} as JSON.")]
     = False,
 ) -> None:

@@ -16,47 +16,26 @@ from typing import Annotated, Any, Optional
 import typer
 
 from scalefit.commands._common import console, escape, print_json, user_command
-
-PRIOR_HELP = ("Gaussian prior on log(parameter) as name=sd (centred on the law's typical value) or "
-              "name=centre:sd (repeatable); 'none' drops the law's default prior. Example: --prior beta=1")
-LAWS_HELP = "Law: mpl (Luo et al. 2025), tissue (Tissue et al. 2024), tissue-n, or all (fit each and compare)."
+from scalefit.commands._fit_options import Bounds, Fix, Law, Prior, ScheduleDir, Seed, Starts, Warmup
 
 
 @user_command
 def fit(
     runs: Annotated[list[Path], typer.Argument(help="Run files (CSV, ...). Example: runs/a.csv runs/b.csv")],
-    law: Annotated[str, typer.Option(help=LAWS_HELP + " Example: --law tissue")] = "mpl",
+    law: Law = "mpl",
     target: Annotated[str, typer.Option(help="Column to fit. Example: --target val_loss")] = "loss",
-    warmup: Annotated[
-        Optional[int],
-        typer.Option(help="Warmup steps, for sparse runs whose LR before the first row is unknown (linear "
-                          "warmup to the first logged LR). Example: --warmup 2160"),
-    ] = None,
+    warmup: Warmup = None,
     schedule_file: Annotated[
         Optional[list[Path]],
         typer.Option(help="Per-step LR file (step,lr); repeat to give one per run, in order. "
                           "Example: --schedule-file lr.csv"),
     ] = None,
-    schedule_dir: Annotated[
-        Optional[Path],
-        typer.Option(help="Folder of per-step LR files matched to runs by file-name suffix. "
-                          "Example: --schedule-dir curves/mpl/schedules"),
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the deterministic multi-start. Example: --seed 1")] = 0,
-    starts: Annotated[int, typer.Option(help="Number of starts of the nonlinear search. Example: --starts 128")]
-    = 64,
-    bounds: Annotated[
-        Optional[list[str]],
-        typer.Option(help="Override a parameter's bounds as name=lo:hi (repeatable). Example: --bounds alpha=0.1:1"),
-    ] = None,
-    fix: Annotated[
-        Optional[list[str]],
-        typer.Option(help="Hold a parameter at a value as name=value (repeatable). Example: --fix lam=0.999"),
-    ] = None,
-    prior: Annotated[
-        Optional[list[str]],
-        typer.Option(help=PRIOR_HELP),
-    ] = None,
+    schedule_dir: ScheduleDir = None,
+    seed: Seed = 0,
+    starts: Starts = 64,
+    bounds: Bounds = None,
+    fix: Fix = None,
+    prior: Prior = None,
     out: Annotated[Optional[Path], typer.Option(help="Write the fit as JSON (with --law all: one file per law, "
                                                      "named <stem>_<law>.json). Example: --out fit.json")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Save fit vs data with residuals as PNG. "

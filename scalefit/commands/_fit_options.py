@@ -1,0 +1,35 @@
+"""Options shared by ``scalefit fit`` and ``scalefit evaluate`` (declared once: same names, help and examples)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+PRIOR_HELP = ("Gaussian prior on log(parameter) as name=sd (centred on the law's typical value) or "
+              "name=centre:sd (repeatable); 'none' drops the law's default prior. Example: --prior beta=1")
+LAWS_HELP = "Law: mpl (Luo et al. 2025), tissue (Tissue et al. 2024), tissue-n, or all (fit each and compare)."
+
+Law = Annotated[str, typer.Option(help=LAWS_HELP + " Example: --law tissue")]
+Warmup = Annotated[
+    Optional[int],
+    typer.Option(help="Warmup steps, for sparse runs whose LR before the first row is unknown (linear "
+                      "warmup to the first logged LR). Example: --warmup 2160"),
+]
+ScheduleDir = Annotated[
+    Optional[Path],
+    typer.Option(help="Folder of per-step LR files matched to runs by file-name suffix. "
+                      "Example: --schedule-dir curves/mpl/schedules"),
+]
+Seed = Annotated[int, typer.Option(help="Seed of the deterministic multi-start. Example: --seed 1")]
+Starts = Annotated[int, typer.Option(help="Number of starts of the nonlinear search. Example: --starts 128")]
+Bounds = Annotated[
+    Optional[list[str]],
+    typer.Option(help="Override a parameter's bounds as name=lo:hi (repeatable). Example: --bounds alpha=0.1:1"),
+]
+Fix = Annotated[
+    Optional[list[str]],
+    typer.Option(help="Hold a parameter at a value as name=value (repeatable). Example: --fix lam=0.999"),
+]
+Prior = Annotated[Optional[list[str]], typer.Option(help=PRIOR_HELP)]
