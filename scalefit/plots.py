@@ -181,7 +181,8 @@ def plot_predictions(predictions: Any, ax: Any = None, *, data: Any = None, show
         color = f"C{i % 10}"
         keep = p.steps >= p.lr_step0 + p.warmup
         mark = " (extrapolated)" if p.extrapolated else ""
-        ax.plot(p.steps[keep], p.loss[keep], "-", lw=1.5, color=color, label=f"{p.label}: final {p.final_loss:.4f}{mark}")
+        ax.plot(p.steps[keep], p.loss[keep], "-", lw=1.5, color=color,
+                label=f"{p.label}: final {p.final_loss:.4f}{mark}")
         ax.fill_between(p.steps[keep], p.lower[keep], p.upper[keep], color=color, alpha=0.2, lw=0)
         if keep.any():
             tail = p.loss[keep]

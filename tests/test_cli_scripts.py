@@ -43,7 +43,8 @@ def _run(script: Path, env: dict[str, str], timeout: float = 300) -> subprocess.
 
 def _ok(proc: subprocess.CompletedProcess[str]) -> None:
     both = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"exit {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, (f"exit {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}\n"
+                                  f"--- stderr\n{proc.stderr[-3000:]}")
     assert "Traceback" not in both, both[-3000:]
 
 
