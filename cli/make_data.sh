@@ -41,7 +41,8 @@ grid_and_scaling() {
   $RUN sweep --models xs,tiny,s1 --schedules cosine --lrs 3e-3 --steps 1500 --warmup 150 --eval-every 75 \
       "${COMMON[@]}" --out-dir data/runs/scaling/d1500
 }
-curves &
-grid_and_scaling &
-wait
+curves & p1=$!
+grid_and_scaling & p2=$!
+wait "$p1"   # a bare `wait` returns 0 even when a sweep failed
+wait "$p2"
 find data/runs -name '*.ckpt' -delete

@@ -25,8 +25,8 @@ _LAZY = {
     "fit_hparams": "scalefit.laws.hyperparams:fit_hparams",
     "fit_scaling": "scalefit.laws.chinchilla:fit_scaling",
     "read_table": "scalefit.tables:read_table",
-    "plan": "scalefit.plan:plan",
-    "Plan": "scalefit.plan:Plan",
+    "plan": "scalefit.planning:plan",
+    "Plan": "scalefit.planning:Plan",
 }
 
 __all__ = ["__version__", *_LAZY]

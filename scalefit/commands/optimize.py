@@ -20,7 +20,7 @@ def optimize(
     objective: Annotated[str, typer.Option(help="What to minimise: final (loss at the last step) or last:K (mean "
                                                 "over the last K steps). Example: --objective last:100")] = "final",
     non_monotone: Annotated[bool, typer.Option("--non-monotone", help="Allow the LR to rise again (each LR in "
-                                                                      "[floor, peak]).")] = False,
+                                                                      "between --floor and the peak).")] = False,
     interval: Annotated[float, typer.Option(help="Coverage of the predicted-loss interval. Example: --interval 0.9")]
     = 0.9,
     out: Annotated[Optional[Path], typer.Option(help="Write the optimised schedule as CSV (step,lr), usable by "

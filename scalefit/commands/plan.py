@@ -35,7 +35,7 @@ def plan(
 
     Example: scalefit plan --flops 1e21 --scaling sc.json --hparams hp.json
     """
-    from scalefit.plan import plan as make_plan
+    from scalefit.planning import plan as make_plan
 
     hp = sc = cv = None
     if hparams is not None:

@@ -33,6 +33,8 @@ WARMUP_FRACTION = 0.01
 #: The curve law's loss is the plan's loss only when the planned N is within this relative distance of the
 #: size it was fitted at (and its schedule does not extrapolate); otherwise the scaling law's loss is used.
 CURVE_SIZE_TOLERANCE = 0.1
+#: The optimized schedule's LR floor, as a fraction of the peak LR.
+OPTIMIZER_FLOOR_FRACTION = 0.01
 
 
 @dataclass(frozen=True)
@@ -110,9 +112,13 @@ def _optimized_schedule(curve: Any, steps: int, peak: float, warmup: int) -> tup
 
     if not str(getattr(curve, "law", "")).startswith("mpl"):
         return None  # the LR-annealing law's optimum is degenerate (Luo et al. 2025, Theorem 2)
-    res = optimize_schedule(curve, steps=steps, peak=peak, warmup=warmup)
+    # A floor at 1% of the peak: a planned run's final LR is a choice, and the law's loss drop is never fitted on
+    # LRs far below what the small runs saw (floor 0 drives the optimum towards vanishing LRs it extrapolates).
+    floor = OPTIMIZER_FLOOR_FRACTION * peak
+    res = optimize_schedule(curve, steps=steps, peak=peak, warmup=warmup, floor=floor)
     return np.asarray(res.lr, dtype=np.float64), (
-        f"optimized under the curve fit's Multi-Power Law for {steps} steps at peak {peak:.3g}, warmup {warmup}"
+        f"optimized under the curve fit's Multi-Power Law for {steps} steps at peak {peak:.3g}, warmup {warmup}, "
+        f"floor {floor:.3g}"
     )
 
 

@@ -10,7 +10,7 @@ import pytest
 from scalefit.errors import AssumptionWarning, ExtrapolationWarning, FitInputError
 from scalefit.laws import chinchilla as ch
 from scalefit.laws.hyperparams import fit_hparams
-from scalefit.plan import plan
+from scalefit.planning import plan
 
 
 @pytest.fixture(scope="module")
