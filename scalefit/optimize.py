@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from scalefit.errors import DegenerateOptimumWarning, ExtrapolationWarning, FitInputError
+from scalefit.errors import DegenerateOptimumWarning, ExtrapolationWarning, FitInputError, IllConditionedWarning
 
 __all__ = [
     "Baseline",
@@ -591,6 +591,8 @@ def optimize_schedule(
     -----
     DegenerateOptimumWarning
         For the LR-annealing law ("tissue"): its optimum holds the peak, then drops to the floor at the end.
+    IllConditionedWarning
+        For an MPL fit whose loss-drop shape (C, beta, gamma) sits at its bounds: its optimum is not trustworthy.
     """
     from scipy.optimize import minimize
 
@@ -606,6 +608,15 @@ def optimize_schedule(
             "its optimum is degenerate: hold the peak, then drop to the floor within one or two steps "
             "(Luo et al. 2025, Theorem 2). The schedule below is that optimum; do not train with it. Fit --law mpl "
             "to optimise a schedule.", DegenerateOptimumWarning, stacklevel=2)
+    if law_name.startswith("mpl") and fit is not None:
+        stuck = [n for n in ("C", "beta", "gamma") if n in fit.params and fit.params[n].at_bound]
+        if stuck:
+            warnings.warn(
+                f"the fit's loss-drop shape ({', '.join(stuck)}) sits at its bounds: the fitted runs do not "
+                "determine how fast the loss follows an LR drop, and the optimum may be a drop in the last few "
+                "steps that real training does not reward (measured: benchmarks/RESULTS.md, closed loop). Fit "
+                "runs that contain cooldowns (WSD, step) before trusting this schedule.",
+                IllConditionedWarning, stacklevel=2)
     if n_params is None and fit is not None and fit.context.n_params:
         n_params = float(fit.context.n_params[-1])
     if not monotone and method == "adam":

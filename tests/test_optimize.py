@@ -282,3 +282,24 @@ def test_with_a_fit_result_the_final_loss_is_what_predict_says_and_low_lrs_warn(
                                                        "constant"}
     path = o.to_csv(tmp_path / "lr.csv")
     np.testing.assert_array_equal(schedules.from_file(path), o.lr)
+
+
+def test_a_fit_with_its_drop_shape_at_a_bound_warns() -> None:
+    """The closed loop showed such fits optimise to a last-steps drop that real training does not reward."""
+    import dataclasses
+
+    from scalefit.errors import IllConditionedWarning
+    from scalefit.fitting import fit
+
+    from test_fitting import MPL_TRUTH, sim_runs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = fit(sim_runs("mpl", MPL_TRUTH)[:2], "mpl", n_starts=8)
+    params = dict(result.params)
+    params["beta"] = dataclasses.replace(params["beta"], at_bound=True)
+    stuck = dataclasses.replace(result, params=params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        with pytest.warns(IllConditionedWarning, match=r"loss-drop shape \(beta\) sits at its bounds"):
+            optimize_schedule(stuck, steps=2000, peak=1e-3, warmup=100)
