@@ -10,7 +10,19 @@ Protocols (the paper's and the reference README's):
   (b) train cosine_24000 + constant_24000 + wsdcon_9, test the other 6.
 Metrics are the paper's (R2, MAE, RMSE, PredE, WorstE per test curve, then averaged over curves).
 
-Usage: python benchmarks/curve_fit.py [--quick] [--variants]   (writes benchmarks/results/curve_fit.json)
+Schaipp section (``--schaipp``, on by default; ``--schaipp-only`` keeps the other keys of the JSON): the noisy
+training curves of Schaipp et al. 2025 (``<repo>/../shared/reference/curves/schaipp/main/train``, a row every 50
+steps). Per config group (dataset, model, batch, base LR) both laws are fitted on the train loss of the constant-LR
+run + the shortest cosine (else + the longest cooldown; else the two shortest cosines) and predict every other run
+of the group (WSD with other decay fractions/shapes/lengths, other cosines); reported per held-out run: R2/PredE on
+its train curve, predicted vs smoothed final train loss, and predicted vs measured final validation loss
+(``index.csv`` ``final_val_loss``) with the val-minus-train offset measured on the group's training runs only. Files
+the strict reader rejects (repeated / out-of-order steps) and 10-step files are excluded and listed; cooldown-only
+segments (``ann...``) are held-out runs whose LR before the checkpoint is the constant-LR parent's
+(:data:`SCHAIPP_METHOD` has the details).
+
+Usage: python benchmarks/curve_fit.py [--quick] [--variants] [--no-schaipp | --schaipp-only]
+(writes benchmarks/results/curve_fit.json)
 """
 
 from __future__ import annotations
@@ -155,11 +167,254 @@ def dense_million(law: str, total: int = 1_000_000, seed: int = 0) -> dict:
     return out
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Schaipp et al. 2025: noisy training curves (a row every 50 steps), held-out schedules of the same config
+# ---------------------------------------------------------------------------------------------------------------
+SCHAIPP = (HERE.parent / ".." / "shared" / "reference" / "curves" / "schaipp").resolve()
+SCHAIPP_WARMUP = 300  # every Schaipp run (reference README; index.csv warmup_steps)
+SMOOTH_ROWS = 10  # the measured final train loss: a line through the last 10 rows (500 steps), read at the end
+
+
+def schaipp_index() -> list[dict[str, str]]:
+    import csv
+
+    with open(SCHAIPP / "index.csv", newline="") as fh:
+        return [r for r in csv.DictReader(fh) if r["subset"] == "main"]
+
+
+def schaipp_label(row: dict[str, str]) -> str:
+    prefix = row["name"].split("_")[0]
+    prefix = "" if prefix in ("openwebtext2", "slimpajama", "nlayers10", "nlayers12") else prefix + " "
+    shape = row["scheduler"] + (f"/{row['decay_type']}" if row["decay_type"] else "")
+    if row["scheduler"] == "wsd":
+        shape += f" decay {row['wsd_fract_decay']}" if float(row["wsd_fract_decay"] or 0) > 0 else " (constant)"
+    return f"{prefix}{shape} T={row['iterations']}"
+
+
+def schaipp_load() -> tuple[dict[tuple, list[dict]], list[dict]]:
+    """Read every 50-step main/train file; group the readable ones by config (data, model, batch, base LR).
+
+    Returns (groups, excluded): each group member is ``{"row": index row, "run": Run, "kind": "full"|"segment",
+    "checkpoint": step or None}``; ``excluded`` lists every file left out and why (never silent).
+    """
+    import dataclasses
+
+    from scalefit.errors import RunFileError
+    from scalefit.readers import read_runs
+
+    groups: dict[tuple, list[dict]] = {}
+    excluded: list[dict] = []
+    for row in schaipp_index():
+        name = row["name"]
+        path = SCHAIPP / "main" / "train" / f"{name}.csv"
+        if row["log_interval"] != "50":
+            excluded.append({"name": name, "reason": f"train loss logged every {row['log_interval']} steps; the "
+                             "benchmark uses the 50-step files (the issue's data)"})
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the reader's notes (LR interpolated between rows) are expected
+                run = read_runs([str(path)], warmup=SCHAIPP_WARMUP)[0]
+        except RunFileError as exc:  # repeated / out-of-order steps (resumed runs appended): listed, not repaired
+            excluded.append({"name": name, "reason": "rejected by the strict reader: " + str(exc).split(": ", 1)[-1]})
+            continue
+        peak = float(row["lr"])
+        first = int(run.steps[0])
+        kind, ckpt = "full", None
+        if first > SCHAIPP_WARMUP:
+            # a cooldown-only segment (name 'ann...'), resumed from a checkpoint of the constant-LR run of the same
+            # config: before the checkpoint its LR was that run's (linear warmup, then the peak); the reader could
+            # only guess it from the first logged LR, so rebuild it. Only the segment's own rows are observed.
+            kind, ckpt = "segment", first - int(row["log_interval"])
+            lr = run.lr.copy()
+            s = np.arange(ckpt + 1)
+            lr[: ckpt + 1] = np.where(s < SCHAIPP_WARMUP, peak * (s + 1) / SCHAIPP_WARMUP, peak)
+            lr[ckpt: first + 1] = np.linspace(peak, run.lr[first - run.step0], first - ckpt + 1)
+            run = dataclasses.replace(run, lr=lr, notes=run.notes + (
+                f"LR of steps 0..{ckpt} set to the constant-LR parent run's (warmup {SCHAIPP_WARMUP}, then {peak:g})",))
+        key = (row["dataset"], row["n_layer"], row["n_embd"], row["n_head"], row["batch_size"], row["acc_steps"],
+               row["lr"])
+        groups.setdefault(key, []).append({"row": row, "run": run, "kind": kind, "checkpoint": ckpt})
+    return groups, excluded
+
+
+def _is_constant(m: dict) -> bool:
+    r = m["run"]
+    # the logged LR on the rows after the warmup, but the last (this code base logs the last step's LR as 0)
+    post = r.lr[r.index[r.index >= SCHAIPP_WARMUP][:-1]]
+    return m["kind"] == "full" and post.size > 0 and bool(np.all(post == post[0]))
+
+
+def schaipp_split(members: list[dict]) -> tuple[list[dict], list[dict], str]:
+    """Training runs (the constant-LR run + the shortest cosine; else + the longest cooldown; else two cosines)
+    and the held-out rest of the group, with the rule used."""
+    def iters(m: dict) -> int:
+        return int(m["row"]["iterations"])
+
+    const = sorted([m for m in members if _is_constant(m)], key=lambda m: (-iters(m), m["row"]["name"]))
+    cos = sorted([m for m in members if m["kind"] == "full" and m["row"]["scheduler"] == "cos"],
+                 key=lambda m: (iters(m), m["row"]["name"]))
+    cool = sorted([m for m in members if m["row"]["scheduler"] == "wsd" and not _is_constant(m)],
+                  key=lambda m: (-iters(m), -float(m["row"]["wsd_fract_decay"] or 0), m["row"]["name"]))
+    if const and cos:
+        train, rule = [const[0], cos[0]], "constant + shortest cosine"
+    elif const and cool:
+        train, rule = [const[0], cool[0]], "constant + longest cooldown"
+    elif len(cos) >= 2:
+        train, rule = cos[:2], "two shortest cosines (no readable constant-LR run)"
+    else:
+        return [], [], "fewer than two usable training schedules"
+    test = [m for m in members if all(m is not t for t in train)]
+    return train, test, rule
+
+
+def smoothed_final(run) -> float:
+    """The measured final train loss, de-noised: a least-squares line through the last SMOOTH_ROWS observed rows,
+    evaluated at the last row's step."""
+    ok = run.observed
+    x, y = run.steps[ok][-SMOOTH_ROWS:].astype(float), run.loss[ok][-SMOOTH_ROWS:]
+    slope, icpt = np.polyfit(x - x[-1], y, 1)
+    return float(icpt)
+
+
+def run_schaipp(laws: list[str]) -> dict:
+    """Fit each law on each group's training runs' noisy train loss; predict the group's held-out schedules."""
+    from scalefit.fitting import evaluate
+
+    t_all = time.perf_counter()
+    groups, excluded = schaipp_load()
+    rows: list[dict] = []
+    group_out: list[dict] = []
+    for key, members in sorted(groups.items()):
+        gname = f"{key[0]} L{key[1]} d{key[2]} h{key[3]} bs{key[4]}x{key[5]} lr{key[6]}"
+        train, test, rule = schaipp_split(members)
+        if not test:
+            for m in members:
+                excluded.append({"name": m["row"]["name"], "reason": f"group {gname}: {rule or 'nothing to hold out'}"
+                                 f" ({len(members)} readable run(s) in the group)"})
+            continue
+        g = {"group": gname, "rule": rule, "train": [m["row"]["name"] for m in train],
+             "test": [m["row"]["name"] for m in test], "laws": {}}
+        per_run: dict[str, dict] = {m["row"]["name"]: {
+            "group": gname, "run": m["row"]["name"], "label": schaipp_label(m["row"]), "kind": m["kind"],
+            "checkpoint": m["checkpoint"], "iterations": int(m["row"]["iterations"]),
+            "rows": int(m["run"].observed.sum()),
+            "final_val": float(m["row"]["final_val_loss"]) if m["row"]["final_val_loss"] else float("nan"),
+            "smoothed_final_train": smoothed_final(m["run"]), "laws": {}} for m in test}
+        for law in laws:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                t0 = time.perf_counter()
+                ev = evaluate([m["run"] for m in train], [m["run"] for m in test], law)
+                wall = time.perf_counter() - t0
+                # train-to-val offset, measured on the training runs only: final val minus the fitted train curve
+                gaps = [float(m["row"]["final_val_loss"]) - float(ev.fit.predict(m["run"]).loss[-1])
+                        for m in train if m["row"]["final_val_loss"]]
+            gap = float(np.mean(gaps)) if gaps else float("nan")
+            g["laws"][law] = {"fit_seconds": ev.fit.fit_seconds, "evaluate_seconds": wall,
+                              "status": ev.fit.status.value, "params": ev.fit.values, "val_minus_train_gap": gap,
+                              "gaps": gaps, "at_bound": [n for n, p in ev.fit.params.items() if p.at_bound],
+                              "warnings": sorted({str(w.message) for w in caught})}
+            for m, (k, met) in zip(test, ev.test.items()):
+                pred = ev.predictions[k]
+                assert int(pred.steps[-1]) == int(m["row"]["iterations"]), (k, pred.steps[-1])
+                rec = per_run[m["row"]["name"]]
+                p_train = float(pred.loss[-1])
+                p_val = p_train + gap
+                rec["laws"][law] = {
+                    "r2": met.r2, "pred_e": met.pred_e, "worst_e": met.worst_e, "rmse": met.rmse,
+                    "pred_final_train": p_train, "train_err": p_train - rec["smoothed_final_train"],
+                    "pred_final_val": p_val, "val_err": p_val - rec["final_val"],
+                    "val_rel_err": abs(p_val - rec["final_val"]) / rec["final_val"]}
+        rows.extend(per_run.values())
+        group_out.append(g)
+        print_schaipp_group(g, list(per_run.values()), laws)
+    summary = {}
+    for law in laws:
+        summary[law] = schaipp_summary(rows, law, group_out)
+        summary[law]["by_kind"] = {kind: schaipp_summary([r for r in rows if r["kind"] == kind], law)
+                                   for kind in ("full", "segment")}
+    wall = time.perf_counter() - t_all
+    print(f"\nSchaipp summary over {len(rows)} held-out runs in {len(group_out)} groups "
+          f"({len(excluded)} files excluded, listed in the JSON and below); section wall {wall:.1f} s")
+    print(f"{'law':<7} {'runs':<13} {'|dVal| mean':>11} {'median':>8} {'max':>7} {'rel mean':>9} "
+          f"{'|dTrain| mean':>13} {'PredE':>8} {'R2 med':>7} {'fit s':>7}")
+    for law, s in summary.items():
+        for label, t in [(f"all {s['held_out_runs']}", s)] + [
+                (f"{k} {v['held_out_runs']}", v) for k, v in s["by_kind"].items()]:
+            print(f"{law:<7} {label:<13} {t['val_abs_err_mean']:11.4f} {t['val_abs_err_median']:8.4f} "
+                  f"{t['val_abs_err_max']:7.4f} {t['val_rel_err_mean']:9.4f} {t['train_abs_err_mean']:13.4f} "
+                  f"{t['pred_e_mean']:8.4f} {t['r2_median']:7.3f} {s['fit_seconds_total']:7.2f}")
+    print("excluded:")
+    for e in excluded:
+        print(f"  {e['name']}: {e['reason']}")
+    return {"reference": str(SCHAIPP), "warmup": SCHAIPP_WARMUP, "laws": laws, "method": SCHAIPP_METHOD,
+            "summary": summary, "section_seconds": wall, "groups": group_out, "runs": rows, "excluded": excluded}
+
+
+def schaipp_summary(rows: list[dict], law: str, group_out: list[dict] | None = None) -> dict:
+    """Mean / median / max of the held-out errors of one law over ``rows``."""
+    ve = np.array([abs(r["laws"][law]["val_err"]) for r in rows])
+    vr = np.array([r["laws"][law]["val_rel_err"] for r in rows])
+    te = np.array([abs(r["laws"][law]["train_err"]) for r in rows])
+    pe = np.array([r["laws"][law]["pred_e"] for r in rows])
+    r2 = np.array([r["laws"][law]["r2"] for r in rows])
+    ok = np.isfinite(ve)
+    out = {
+        "held_out_runs": len(rows), "with_final_val": int(ok.sum()),
+        "val_abs_err_mean": float(ve[ok].mean()), "val_abs_err_median": float(np.median(ve[ok])),
+        "val_abs_err_max": float(ve[ok].max()), "val_rel_err_mean": float(vr[ok].mean()),
+        "val_rel_err_max": float(vr[ok].max()), "train_abs_err_mean": float(te.mean()),
+        "pred_e_mean": float(pe.mean()), "r2_mean": float(np.nanmean(r2)), "r2_median": float(np.nanmedian(r2)),
+    }
+    if group_out is not None:
+        out["fit_seconds_total"] = float(sum(g["laws"][law]["fit_seconds"] for g in group_out))
+        out["evaluate_seconds_total"] = float(sum(g["laws"][law]["evaluate_seconds"] for g in group_out))
+    return out
+
+
+def print_schaipp_group(g: dict, rows: list[dict], laws: list[str]) -> None:
+    fit = "  ".join(f"{law} fit {g['laws'][law]['fit_seconds']:.2f} s {g['laws'][law]['status']} gap "
+                    f"{g['laws'][law]['val_minus_train_gap']:+.4f}" for law in laws)
+    print(f"\n[{g['group']}] train: {', '.join(g['train'])[:200]}\n  rule: {g['rule']}; {fit}")
+    head = "".join(f" | {law + ' R2':>9} {'PredE':>6} {'dTrain':>7} {'predVal':>7} {'dVal':>7} {'rel':>6}"
+                   for law in laws)
+    print(f"  {'held-out run':<44} {'kind':<13} {'val':>6} {'trainSm':>7}{head}")
+    for r in rows:
+        kind = r["kind"] if r["checkpoint"] is None else f"seg@{r['checkpoint']}"
+        cells = "".join(
+            f" | {r['laws'][law]['r2']:9.3f} {r['laws'][law]['pred_e']:6.4f} {r['laws'][law]['train_err']:+7.4f} "
+            f"{r['laws'][law]['pred_final_val']:7.4f} {r['laws'][law]['val_err']:+7.4f} "
+            f"{r['laws'][law]['val_rel_err']:6.4f}" for law in laws)
+        print(f"  {r['label'][:44]:<44} {kind:<13} {r['final_val']:6.4f} {r['smoothed_final_train']:7.4f}{cells}",
+              flush=True)
+
+
+SCHAIPP_METHOD = (
+    "Data: main/train/*.csv with a row every 50 steps (noisy train loss; lr on every row), read with warmup=300. "
+    "Files the strict reader rejects (repeated or out-of-order steps from resumed runs) and 10-step files are "
+    "excluded and listed. Runs are grouped by config (dataset, layers, width, heads, batch, base LR). Cooldown-only "
+    "segments (names 'ann...' whose first row is after the warmup) are kept as held-out runs: their LR before the "
+    "checkpoint is the constant-LR parent's (warmup 300, then the base LR), only their own rows are observed and "
+    "scored. Per group the laws are fitted (scalefit.fitting.evaluate, defaults) on the train loss after warmup of "
+    "the constant-LR run + the shortest cosine (else + the longest cooldown; else the two shortest cosines) and "
+    "predict every other run of the group from its LR schedule. Held-out train curve: R2/PredE on all its observed "
+    "rows after warmup. Final train loss: prediction at the last step vs a line through the last 10 rows read at "
+    "the last step (dTrain). Final val loss (index.csv final_val_loss): predicted final train loss + the group's "
+    "val-minus-train offset, measured on its training runs only as final_val_loss minus the fitted train curve at "
+    "their last step (dVal = predicted - measured; rel = |dVal| / measured)."
+)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="100M, protocol a only; no dense run")
     ap.add_argument("--variants", action="store_true", help="also compare MPL objective/bound variants")
     ap.add_argument("--no-dense", action="store_true", help="skip the 1M-step dense timing")
+    ap.add_argument("--schaipp", action=argparse.BooleanOptionalAction, default=True,
+                    help="fit the Schaipp noisy train curves and predict held-out final val losses (default: on)")
+    ap.add_argument("--schaipp-only", action="store_true",
+                    help="run only the Schaipp section; keep the other keys of the existing JSON")
     args = ap.parse_args()
     if not REF.is_dir():
         print(f"reference data not found at {REF}; nothing to benchmark", file=sys.stderr)
@@ -170,12 +425,21 @@ def main() -> int:
     sizes = ["100M"] if args.quick else ["25M", "100M"]
     protocols = ["a"] if args.quick else ["a", "b"]
     print(f"machine: {machine()}")
-    rows = run_protocols(laws, sizes, protocols)
-    dense = [] if (args.quick or args.no_dense) else [dense_million("tissue"), dense_million("mpl")]
-    out = {"benchmark": "curve_fit", "machine": machine(), "time": time.strftime("%Y-%m-%d %H:%M:%S"),
-           "reference": str(REF), "protocols": PROTOCOLS, "results": rows, "dense": dense}
     (HERE / "results").mkdir(exist_ok=True)
     path = HERE / "results" / ("curve_fit_quick.json" if args.quick else "curve_fit.json")
+    if args.schaipp_only:
+        out = json.loads(path.read_text()) if path.is_file() else {"benchmark": "curve_fit"}
+    else:
+        rows = run_protocols(laws, sizes, protocols)
+        dense = [] if (args.quick or args.no_dense) else [dense_million("tissue"), dense_million("mpl")]
+        out = {"benchmark": "curve_fit", "machine": machine(), "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+               "reference": str(REF), "protocols": PROTOCOLS, "results": rows, "dense": dense}
+    if args.schaipp or args.schaipp_only:
+        if SCHAIPP.is_dir():
+            out["schaipp"] = {"machine": machine(), "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+                              **run_schaipp(["mpl", "tissue"])}
+        else:
+            print(f"Schaipp reference data not found at {SCHAIPP}; section skipped", file=sys.stderr)
     path.write_text(json.dumps(out, indent=2, default=float) + "\n")
     print(f"wrote {path}")
     return 0
