@@ -377,6 +377,7 @@ def train(cfg: TrainConfig, *, stop_after: int | None = None, on_step: Callable[
         "optimizer": f"AdamW(betas=({cfg.beta1:g},{cfg.beta2:g}),weight_decay={cfg.weight_decay:g})",
         "grad_clip": cfg.grad_clip,
         "grad_accum": cfg.grad_accum,
+        "eval_batches": cfg.eval_batches,
         "device": device.type,
         "dtype": str(dtype).replace("torch.", ""),
         "scalefit_version": __version__,

@@ -159,7 +159,8 @@ def test_user_errors_exit_2_with_one_line(tmp_path, args, message):
 
 
 def test_cli_train_and_sweep_skip_complete_runs(tmp_path):
-    common = ["--steps", "6", "--seq-len", "16", "--threads", "1", "--data", "synthetic:vocab=16,order=2", "--eval-every", "3"]
+    common = ["--steps", "6", "--seq-len", "16", "--threads", "1", "--data", "synthetic:vocab=16,order=2", "--eval-every", "3",
+              "--eval-batches", "3"]
     r = runner.invoke(app, ["sweep", "--models", "tiny", "--lrs", "1e-3,1e-2", "--batch-sizes", "4",
                             "--schedules", "cosine;wsd:decay=0.5", *common, "--out-dir", str(tmp_path)])
     assert r.exit_code == 0, r.output
@@ -167,6 +168,7 @@ def test_cli_train_and_sweep_skip_complete_runs(tmp_path):
     assert files == ["tiny_cosine_lr0.001_bs4.csv", "tiny_cosine_lr0.01_bs4.csv",
                      "tiny_wsd-decay0.5_lr0.001_bs4.csv", "tiny_wsd-decay0.5_lr0.01_bs4.csv"]
     assert read_run(tmp_path / files[0]).meta["peak_lr"] == pytest.approx(1e-3)
+    assert read_run(tmp_path / files[0]).meta["eval_batches"] == 3
     again = runner.invoke(app, ["sweep", "--models", "tiny", "--lrs", "1e-3,1e-2", "--batch-sizes", "4",
                                 "--schedules", "cosine;wsd:decay=0.5", *common, "--out-dir", str(tmp_path)])
     assert again.exit_code == 0
