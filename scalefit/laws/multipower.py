@@ -49,6 +49,7 @@ the loss error is 7.8e-6 nats on the 24,000-step reference cosine and 6.6e-6 on 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,6 +93,25 @@ class _Level:
     ln_eta_min: np.ndarray
     ln_eta_max: np.ndarray
     lag: int  # a block serves observations at least `lag` steps after its last decrement
+    # level >= 1: each block merges consecutive blocks of the level below; `child` is the position of the first
+    # one there (np.add.reduceat), `du` (n_blocks below,) is u_lo(child) - u_lo(its block here) >= 0
+    child: np.ndarray | None = None
+    du: np.ndarray | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class _Series:
+    """Level-0 block sums as power series in gamma (see :meth:`MultiPowerLaw._block_sums`).
+
+    With ``delta_k = ln_eta_k - ref_j`` (``ref_j`` the middle of block j's log-LR range, ``|delta_k| <= spread``),
+    ``sum_k d_k eta_k^-gamma = exp(-gamma ref_j) sum_n md[n, j] (-gamma)^n`` and the same with ``mu`` for
+    ``sum_k d_k eta_k^-gamma (u_k - u_lo_j)``; ``md[n] = sum_k d_k delta_k^n / n!``, ``mu[n] = sum_k d_k (u_k - u_lo_j)
+    delta_k^n / n!`` for ``n <= order``.
+    """
+
+    ref: np.ndarray  # (n0,)
+    spread: float
+    m: np.ndarray  # (order + 1, 2, n0): m[n] = (md[n], mu[n])
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,7 +129,9 @@ class MPLPrepared(Prepared):
     near_hi: np.ndarray
     block_lo: tuple[np.ndarray, ...]
     block_hi: tuple[np.ndarray, ...]
-    _flat: dict = field(default_factory=dict, repr=False)  # cached ragged index of (observation, term) pairs
+    series: _Series | None = None  # level-0 block sums as series in gamma (None without compression)
+    near_pos: np.ndarray | None = None  # (Kn,) sorted K-positions of the exact terms some observation uses
+    _flat: dict = field(default_factory=dict, repr=False)  # cached pair index and the last evaluation
 
 
 def _g_parts(x: np.ndarray, C: float, beta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -128,6 +150,39 @@ def _ragged(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     ends = np.cumsum(n)
     offs = np.repeat(lo - (ends - n), n)
     return np.arange(total, dtype=np.int64) + offs
+
+
+def _segment_sum(v: np.ndarray, starts: np.ndarray, empty: np.ndarray) -> np.ndarray:
+    """Sums of consecutive segments of ``v`` beginning at ``starts`` (nondecreasing); 0 where ``empty``.
+
+    ``np.add.reduceat`` is several times faster than ``np.bincount`` with weights on sorted rows."""
+    if v.size == 0:
+        return np.zeros(starts.size)
+    out = np.add.reduceat(v, np.minimum(starts, v.size - 1))
+    out[empty] = 0.0
+    return out
+
+
+#: Truncation of the block series: the remainder bound, relative to |D_j| (and to |D_j| * spread for the
+#: derivative in gamma), is kept below 2^-60, far below float64 rounding of the sums it replaces.
+_SERIES_EPS = 2.0 ** -60
+_SERIES_MAX = 16  # highest stored order; beyond it (gamma * spread > ~1.7) the exact O(K) sums are used
+_SERIES_GAMMA = 1.0  # the series are stored to the order that gamma up to this value (the bound) needs
+
+
+def _series_order(z: float) -> int | None:
+    """Smallest order n >= 1 with ``z^n / n! e^z <= 2^-60`` (``z = gamma * spread``), None above the stored max.
+
+    The tail of ``sum_m (-gamma)^m md[m]`` after order n is at most ``|D| (gamma spread)^(n+1) / (n+1)! e^z``;
+    the tail of its derivative in gamma at most ``|D| spread z^n / n! e^z``: both below the threshold."""
+    z = abs(float(z))
+    term, n = math.exp(z), 0
+    while term > _SERIES_EPS or n < 1:
+        n += 1
+        term *= z / n
+        if n > _SERIES_MAX:
+            return None
+    return n
 
 
 class MultiPowerLaw(Law):
@@ -180,7 +235,8 @@ class MultiPowerLaw(Law):
         u = np.concatenate(([0.0], P[:-1]))[k]  # P_{k-1}
         floor = 1e-12 * float(lr.max()) if lr.max() > 0 else 1e-300
         ln_eta = np.log(np.maximum(lr[k], floor))
-        levels = self._levels(k, d, u, ln_eta, end) if self.compress else ()
+        levels = self._levels(k, d, u, ln_eta, end) if self.compress else []
+        series = self._series(levels[0], d, u, ln_eta) if levels else None
         # per observation ranges: exact terms after the last far block of level 0, blocks of each level
         block_lo, block_hi, bounds = [], [], []
         for lev in levels:
@@ -193,9 +249,12 @@ class MultiPowerLaw(Law):
         last = bounds[0] if levels else np.full(at.size, -1)
         near_lo = np.searchsorted(k, last, side="right")
         near_hi = np.searchsorted(k, at, side="right")
+        # the exact terms some observation uses (a union of ranges): only their eta^-gamma is computed per call
+        cover = np.cumsum(np.bincount(near_lo, minlength=k.size + 1) - np.bincount(near_hi, minlength=k.size + 1))
+        near_pos = np.flatnonzero(cover[:k.size] > 0)
         return MPLPrepared(at=at, n_steps=lr.size, warmup=warmup, n_params=n_params, area=area, k=k, d=d, u=u,
                            ln_eta=ln_eta, levels=tuple(levels), near_lo=near_lo, near_hi=near_hi,
-                           block_lo=tuple(block_lo), block_hi=tuple(block_hi))
+                           block_lo=tuple(block_lo), block_hi=tuple(block_hi), series=series, near_pos=near_pos)
 
     def _levels(self, k: np.ndarray, d: np.ndarray, u: np.ndarray, ln_eta: np.ndarray, end: int) -> list[_Level]:
         if k.size == 0:
@@ -222,79 +281,236 @@ class MultiPowerLaw(Law):
             lag *= _MERGE
             if lag > end:
                 break
-            levels.append(self._level(prev.start[b], k, d, u, ln_eta, lag))
+            child = np.flatnonzero(b)
+            lev = self._level(prev.start[b], k, d, u, ln_eta, lag, prev=prev)
+            parent = np.cumsum(b) - 1  # (n_prev,) block of this level holding each block below
+            levels.append(_Level(**{**lev.__dict__, "child": child, "du": prev.u_lo - lev.u_lo[parent]}))
         return levels
 
     @staticmethod
-    def _level(starts: np.ndarray, k, d, u, ln_eta, lag: int) -> _Level:
+    def _level(starts: np.ndarray, k, d, u, ln_eta, lag: int, prev: _Level | None = None) -> _Level:
         ends = np.append(starts[1:], k.size) - 1
-        return _Level(start=starts, end_k=k[ends], D=np.add.reduceat(d, starts), u_lo=u[starts], u_hi=u[ends],
-                      ln_eta_min=np.minimum.reduceat(ln_eta, starts), ln_eta_max=np.maximum.reduceat(ln_eta, starts),
+        if prev is None:
+            D = np.add.reduceat(d, starts)
+            lo, hi = np.minimum.reduceat(ln_eta, starts), np.maximum.reduceat(ln_eta, starts)
+        else:  # merge the blocks below (cheaper than reducing over every decrement again)
+            child = np.searchsorted(prev.start, starts)
+            D = np.add.reduceat(prev.D, child)
+            lo, hi = np.minimum.reduceat(prev.ln_eta_min, child), np.maximum.reduceat(prev.ln_eta_max, child)
+        return _Level(start=starts, end_k=k[ends], D=D, u_lo=u[starts], u_hi=u[ends], ln_eta_min=lo, ln_eta_max=hi,
                       lag=lag)
 
-    # ---- terms: every exact decrement and every block, as (weight w, slope a, offset u, d a/d gamma, b_gamma) ----
-    def _terms(self, gamma: float, prep: MPLPrepared, jac: bool) -> tuple[np.ndarray, ...]:
-        c = np.exp(-gamma * prep.ln_eta)  # (K,) eta_k^-gamma
-        w, a, u = [prep.d], [c], [prep.u]
-        ag, bg = [-prep.ln_eta * c], [np.zeros_like(c)]
-        wc = prep.d * c
-        wcl = wc * -prep.ln_eta
-        for lev in prep.levels:
-            E = np.add.reduceat(wc, lev.start)
-            F = np.add.reduceat(wc * prep.u, lev.start)
-            ubar = F / E  # c-weighted mean of u_k: xbar = (E / D) (P - ubar), exactly sum_k w_k x_k
-            w.append(lev.D)
-            a.append(E / lev.D)
-            u.append(ubar)
-            if jac:  # d xbar / d gamma = (E' P - F') / D = (E'/D) (P - ubar) + (E' ubar - F') / D
-                E1 = np.add.reduceat(wcl, lev.start)
-                F1 = np.add.reduceat(wcl * prep.u, lev.start)
-                ag.append(E1 / lev.D)
-                bg.append((E1 * ubar - F1) / lev.D)
-        cat = np.concatenate
-        return (cat(w), cat(a), cat(u), cat(ag), cat(bg)) if jac else (cat(w), cat(a), cat(u))
+    @staticmethod
+    def _series(lev0: _Level, d: np.ndarray, u: np.ndarray, ln_eta: np.ndarray) -> _Series | None:
+        """Moments of the level-0 blocks for :meth:`_block_sums` (None where no stored order suffices)."""
+        ref = 0.5 * (lev0.ln_eta_min + lev0.ln_eta_max)  # (n0,)
+        sizes = np.diff(np.append(lev0.start, d.size))
+        delta = ln_eta - np.repeat(ref, sizes)  # (K,)
+        spread = float(np.abs(delta).max()) if delta.size else 0.0
+        order = _series_order(_SERIES_GAMMA * spread)
+        if order is None:
+            return None
+        du = u - np.repeat(lev0.u_lo, sizes)  # (K,) u_k - u_lo of its block, >= 0
+        m = np.empty((order + 1, 2, ref.size))  # [n, 0] = md[n], [n, 1] = mu[n]
+        term, tu = d.copy(), np.empty_like(d)  # d delta^n / n!
+        for n in range(order + 1):
+            if n:
+                term *= delta
+                term /= n
+            m[n, 0] = np.add.reduceat(term, lev0.start)
+            m[n, 1] = np.add.reduceat(np.multiply(term, du, out=tu), lev0.start)
+        return _Series(ref=ref, spread=spread, m=m)
 
-    def _pairs(self, prep: MPLPrepared) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(observation row, term index) pairs in chunks of ~2e6 pairs (bounded memory), generated lazily;
-        cached on ``prep`` when they fit in one chunk (the fitter's case)."""
+    # ---- block sums, exact or by the series ------------------------------------------------------------------
+    def _block_sums(self, gamma: float, prep: MPLPrepared, jac: bool) -> np.ndarray:
+        """Block sums of every level (concatenated), shape (2, n_blocks) or with ``jac`` (4, n_blocks): rows
+        ``E = sum_k d_k eta_k^-gamma``, ``Fu = sum_k d_k eta_k^-gamma (u_k - u_lo)`` over each block, then their
+        derivatives in gamma.
+
+        Level 0 comes from the series of :class:`_Series` (O(order) per block, truncated below float rounding;
+        see :func:`_series_order`) or, where gamma is beyond the stored order, from the exact O(K) sums. Higher
+        levels add up the level below (shifting ``Fu`` to their own ``u_lo``)."""
+        lev0, ser = prep.levels[0], prep.series
+        sizes = [lev.start.size for lev in prep.levels]
+        out = np.empty((4 if jac else 2, sum(sizes)))
+        n0 = sizes[0]
+        order = _series_order(gamma * ser.spread) if ser is not None else None
+        if order is not None and order < ser.m.shape[0]:
+            g = -gamma
+            m = ser.m  # (order + 1, 2, n0)
+            p = m[order].copy()  # Horner in g for (E, Fu) / exp(-gamma ref)
+            q = order * m[order] if jac else None  # and for its derivative in g
+            for n in range(order - 1, -1, -1):
+                if jac and n:
+                    q *= g
+                    q += n * m[n]
+                p *= g
+                p += m[n]
+            scale = np.exp(-gamma * ser.ref)  # (n0,)
+            np.multiply(p, scale, out=out[:2, :n0])
+            if jac:  # d/dgamma [scale p(-gamma)] = -ref scale p - scale p'
+                np.multiply(q, -scale, out=out[2:, :n0])
+                out[2:, :n0] -= ser.ref * out[:2, :n0]
+        else:
+            c = np.exp(-gamma * prep.ln_eta)  # (K,)
+            wc = prep.d * c
+            du = prep.u - np.repeat(lev0.u_lo, np.diff(np.append(lev0.start, prep.k.size)))
+            out[0, :n0], out[1, :n0] = np.add.reduceat(wc, lev0.start), np.add.reduceat(wc * du, lev0.start)
+            if jac:
+                wc *= -prep.ln_eta
+                out[2, :n0], out[3, :n0] = np.add.reduceat(wc, lev0.start), np.add.reduceat(wc * du, lev0.start)
+        lo = 0
+        for li, lev in enumerate(prep.levels[1:], start=1):
+            below = out[:, lo:lo + sizes[li - 1]].copy()  # (rows, n_below)
+            below[1] += lev.du * below[0]
+            if jac:
+                below[3] += lev.du * below[2]
+            lo += sizes[li - 1]
+            out[:, lo:lo + sizes[li]] = np.add.reduceat(below, lev.child, axis=1)
+        return out
+
+    # ---- (observation, term) pairs: every exact decrement and every block an observation uses ---------------
+    def _pairs(self, prep: MPLPrepared) -> Iterator[dict]:
+        """The (observation, term) pairs in chunks of ~2e6 pairs (bounded memory), generated lazily; cached on
+        ``prep`` when they fit in one chunk (the fitter's case).
+
+        A chunk covers observation rows ``r0:r1``. Its pairs are the exact terms of every row (``nn`` of them,
+        row by row), then the blocks of every row: ``ni`` are positions into ``prep.near_pos`` and
+        ``ns = S_k(t) = P_i - u_k``; ``bi`` are positions into the blocks of all levels concatenated and
+        ``bs = P_i - u_lo_j``; ``w`` is ``d_k`` or ``D_j``; ``nseg`` / ``bseg`` are each row's first pair in its
+        part (``nempty`` / ``bempty`` flag rows without pairs)."""
         if "chunks" in prep._flat:
             yield from prep._flat["chunks"]
             return
-        offs = np.cumsum([0, prep.k.size] + [lev.start.size for lev in prep.levels])
-        lo = np.stack([prep.near_lo] + [offs[i + 1] + prep.block_lo[i] for i in range(len(prep.levels))], axis=1)
-        hi = np.stack([prep.near_hi] + [offs[i + 1] + prep.block_hi[i] for i in range(len(prep.levels))], axis=1)
-        per_obs = np.maximum(hi - lo, 0).sum(axis=1)  # (M,) pairs per observation
-        csum = np.cumsum(per_obs)
-        r0, out = 0, []
-        while r0 < per_obs.size:
+        near_pos = prep.near_pos
+        lo_n = np.searchsorted(near_pos, prep.near_lo)  # (M,) exact ranges as positions in near_pos
+        hi_n = np.maximum(np.searchsorted(near_pos, prep.near_hi), lo_n)
+        offs = np.cumsum([0] + [lev.start.size for lev in prep.levels])
+        if prep.levels:
+            lo_b = np.stack([offs[i] + prep.block_lo[i] for i in range(len(prep.levels))], axis=1)  # (M, levels)
+            hi_b = np.stack([offs[i] + prep.block_hi[i] for i in range(len(prep.levels))], axis=1)
+            cnt_b = np.maximum(hi_b - lo_b, 0).sum(axis=1)
+            D_all = np.concatenate([lev.D for lev in prep.levels])
+            ulo_all = np.concatenate([lev.u_lo for lev in prep.levels])
+        else:
+            cnt_b = np.zeros(prep.at.size, dtype=np.int64)
+        cnt_n = hi_n - lo_n
+        csum = np.cumsum(cnt_n + cnt_b)
+        nd, nu = prep.d[near_pos], prep.u[near_pos]
+        r0, M = 0, prep.at.size
+        while r0 < M:
             base = csum[r0 - 1] if r0 else 0
             r1 = max(int(np.searchsorted(csum, base + _PAIRS_PER_CHUNK, side="right")), r0 + 1)
-            pair = (np.repeat(np.arange(r0, r1), per_obs[r0:r1]), _ragged(lo[r0:r1].ravel(), hi[r0:r1].ravel()))
-            if r0 == 0 and r1 == per_obs.size:
-                prep._flat["chunks"] = [pair]
-            yield pair
+            area, cn, cb = prep.area[r0:r1], cnt_n[r0:r1], cnt_b[r0:r1]
+            ni = _ragged(lo_n[r0:r1], hi_n[r0:r1])
+            bi = _ragged(lo_b[r0:r1].ravel(), hi_b[r0:r1].ravel()) if prep.levels else np.zeros(0, dtype=np.int64)
+            # observations further apart than the exact window use disjoint runs of exact terms: a plain slice
+            nsl = slice(int(ni[0]), int(ni[-1]) + 1) if ni.size and np.all(np.diff(ni) == 1) else None
+            chunk = {"r0": r0, "r1": r1, "nn": ni.size, "ni": ni, "nsl": nsl, "ns": np.repeat(area, cn) - nu[ni],
+                     "bi": bi, "bs": np.repeat(area, cb) - ulo_all[bi] if prep.levels else np.zeros(0),
+                     "w": np.concatenate([nd[ni], D_all[bi] if prep.levels else np.zeros(0)]),
+                     "nseg": np.cumsum(cn) - cn, "nempty": cn == 0, "bseg": np.cumsum(cb) - cb, "bempty": cb == 0}
+            if r0 == 0 and r1 == M:
+                prep._flat["chunks"] = [chunk]
+            yield chunk
             r0 = r1
 
     def _ld(self, p: Mapping[str, float], prep: MPLPrepared, jac: bool) -> tuple[np.ndarray, ...]:
-        """Unit drop U (LD = B U) at the observations and, with ``jac``, dU/dC, dU/dbeta, dU/dgamma."""
-        C, beta, gamma = p["C"], p["beta"], p["gamma"]
-        terms = self._terms(gamma, prep, jac)
+        """Unit drop U (LD = B U) at the observations and, with ``jac``, dU/dC, dU/dbeta, dU/dgamma.
+
+        When the pairs fit in one chunk (the fitter's case) the per-pair ``x``, ``log(1 + C x)`` and ``G`` of the
+        last evaluation stay on ``prep`` in reused buffers (fresh 8 MB temporaries cost page faults on every
+        call), so a design and then a design_jac at the same point (what the fitter asks) evaluate G once. The
+        result does not depend on that cache: it holds exactly what a fresh evaluation computes."""
+        C, beta, gamma = float(p["C"]), float(p["beta"]), float(p["gamma"])
+        key = (C, beta, gamma)
+        flat = prep._flat
+        if not jac and flat.get("key") == key:
+            return (flat["U"].copy(),)
         M = prep.at.size
         outs = [np.zeros(M) for _ in range(4 if jac else 1)]
-        for rows, idx in self._pairs(prep):
-            if idx.size == 0:
+        nln = flat.get("nln")  # (Kn,) -ln(eta_k) of the exact terms some observation uses
+        if nln is None:
+            nln = flat["nln"] = -prep.ln_eta[prep.near_pos]
+        c_near = np.exp(gamma * nln)  # (Kn,) eta_k^-gamma
+        if prep.levels:
+            sums = self._block_sums(gamma, prep, jac)  # (2 or 4, n_blocks)
+            D_all = prep._flat.get("D_all")
+            if D_all is None:
+                D_all = prep._flat["D_all"] = np.concatenate([lev.D for lev in prep.levels])
+            a_all = sums[0] / D_all  # xbar = a (P - u_lo - off), exactly sum_k w_k x_k over the block
+            off_all = sums[1] / sums[0]  # c-weighted mean of u_k - u_lo
+            if jac:  # d xbar / d gamma = (E'/D) (P - ubar) + (E' off - Fu') / D
+                ag_all, bg_all = sums[2] / D_all, (sums[2] * off_all - sums[3]) / D_all
+        reuse = jac and flat.get("key") == key
+        flat.pop("key", None)  # the buffers below are about to change
+        single = "chunks" in flat
+        for ch in self._pairs(prep):
+            r0, r1, nn, w = ch["r0"], ch["r1"], ch["nn"], ch["w"]
+            if w.size == 0:
                 continue
-            s = prep.area[rows] - terms[2][idx]  # (pairs,) S_k(t), or P_i - ubar for a block
-            x = terms[1][idx] * s
-            ly, G, yb = _g_parts(x, C, beta)
-            w = terms[0][idx]
-            outs[0] += np.bincount(rows, w * G, minlength=M)
+            ws = flat.get("work") if single else None
+            if ws is None or ws["x"].size != w.size:
+                ws = {name: np.empty(w.size) for name in ("x", "ly", "G", "t", "t2", "t3")}
+                ws["sb"] = np.empty(w.size - nn)
+                if single:
+                    flat["work"] = ws
+            x, ly, G, t, sb = ws["x"], ws["ly"], ws["G"], ws["t"], ws["sb"]
+
+            def add(out: np.ndarray, v: np.ndarray) -> None:  # per-row sums of a per-pair array
+                out[r0:r1] += _segment_sum(v[:nn], ch["nseg"], ch["nempty"])
+                if prep.levels:
+                    out[r0:r1] += _segment_sum(v[nn:], ch["bseg"], ch["bempty"])
+
+            if not reuse:
+                if ch["nsl"] is not None:
+                    np.multiply(c_near[ch["nsl"]], ch["ns"], out=x[:nn])  # eta_k^-gamma S_k(t)
+                else:
+                    np.take(c_near, ch["ni"], out=x[:nn])
+                    x[:nn] *= ch["ns"]
+                if prep.levels:
+                    np.take(off_all, ch["bi"], out=sb)
+                    np.subtract(ch["bs"], sb, out=sb)  # P_i - ubar
+                    np.take(a_all, ch["bi"], out=x[nn:])
+                    x[nn:] *= sb
+                np.multiply(x, C, out=ly)
+                np.log1p(ly, out=ly)  # log(1 + C x)
+                np.multiply(ly, -beta, out=G)
+                np.expm1(G, out=G)  # -G(x) = (1 + C x)^-beta - 1
+            np.multiply(w, G, out=t)
+            add(outs[0], t)  # the sign goes on at the end
             if jac:
-                yb1 = yb / (1.0 + C * x)  # (1 + C x)^-(beta+1)
-                gp = C * beta * yb1  # G'(x)
-                outs[1] += np.bincount(rows, w * beta * x * yb1, minlength=M)
-                outs[2] += np.bincount(rows, w * yb * ly, minlength=M)
-                outs[3] += np.bincount(rows, w * gp * (terms[3][idx] * s + terms[4][idx]), minlength=M)
+                yb, yb1 = ws["t2"], ws["t3"]
+                np.multiply(ly, -beta, out=yb)
+                np.exp(yb, out=yb)  # (1 + C x)^-beta
+                np.multiply(x, C, out=yb1)
+                yb1 += 1.0
+                np.divide(yb, yb1, out=yb1)  # (1 + C x)^-(beta+1)
+                np.multiply(w, x, out=t)
+                t *= yb1
+                add(outs[1], t)  # dG/dC = beta x (1 + C x)^-(beta+1); beta goes on at the end
+                np.multiply(w, yb, out=t)
+                t *= ly
+                add(outs[2], t)  # dG/dbeta = (1 + C x)^-beta log(1 + C x)
+                if ch["nsl"] is not None:  # d x / d gamma = -ln(eta_k) x for an exact term
+                    np.multiply(nln[ch["nsl"]], x[:nn], out=t[:nn])
+                else:
+                    np.take(nln, ch["ni"], out=t[:nn])
+                    t[:nn] *= x[:nn]
+                if prep.levels:
+                    np.take(ag_all, ch["bi"], out=t[nn:])
+                    t[nn:] *= sb
+                    np.take(bg_all, ch["bi"], out=yb[nn:])  # yb is no longer needed
+                    t[nn:] += yb[nn:]
+                t *= yb1
+                t *= w
+                add(outs[3], t)  # G'(x) dx/dgamma, G'(x) = C beta (1 + C x)^-(beta+1); C beta at the end
+        np.negative(outs[0], out=outs[0])
+        if jac:
+            outs[1] *= beta
+            outs[3] *= C * beta
+        if single:
+            flat["key"], flat["U"] = key, outs[0].copy()
         return tuple(outs)
 
     # ---- design ---------------------------------------------------------------------------------------------
