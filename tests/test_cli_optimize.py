@@ -46,7 +46,7 @@ def test_json_has_the_documented_keys(fits) -> None:
     assert {b["schedule"] for b in data["baselines"]} == {"optimized", "best family", "cosine to 0.0001",
                                                           "linear to 0", "constant"}
     assert all("final_loss" in b for b in data["baselines"])
-    assert data["best_family"]["spec"].startswith(("wsd:", "cosine:", "constant:"))
+    assert data["best_family"]["spec"].startswith(("wsd:", "cosine:", "multistep:", "constant:"))
     best = min(b["final_loss"] for b in data["baselines"] if b["schedule"] != "optimized")
     assert data["optimized"]["final_loss"] <= best + 1e-6
 

@@ -242,7 +242,8 @@ def test_family_specs_reproduce_their_schedules_and_the_best_is_the_minimum() ->
         np.testing.assert_array_equal(schedules.from_spec(m.spec), m.lr)
         assert m.objective_value == pytest.approx(f(m.lr, False)[0], abs=0)
         assert fam.best.objective_value <= m.objective_value
-    assert set(fam.best_by_family) == {"wsd-linear", "wsd-cosine", "wsd-1-sqrt", "wsd-exp", "cosine", "constant"}
+    assert set(fam.best_by_family) == {"wsd-linear", "wsd-cosine", "wsd-1-sqrt", "wsd-exp", "step", "cosine",
+                                       "constant"}
     assert fam.evaluated[0][1] == fam.best.objective_value
     # the refined decay is at least as good as every grid point of its shape
     lin = [v for s, v in fam.evaluated if "shape=linear" in s]
