@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -12,7 +13,9 @@ from scalefit.errors import DegenerateOptimumWarning, ExtrapolationWarning, FitI
 from scalefit.laws import get_law
 from scalefit.laws.multipower import final_loss_and_grad
 from scalefit.optimize import (
+    _LOW,
     _knots,
+    _lbfgs_box,
     _Param,
     _project_capped_simplex,
     family_search,
@@ -25,6 +28,8 @@ from scalefit.optimize import (
 
 MPL = {"L0": 2.6, "A": 0.5, "alpha": 0.45, "B": 400.0, "C": 2.0, "beta": 0.5, "gamma": 0.6}
 TISSUE = {"L0": 2.5, "A": 0.6, "alpha": 0.5, "C": 0.4}
+# the MPL 25M reference fit (beta and gamma at their bounds): its optimum is a one-step drop, then a long hold
+DROP = {"L0": 3.16, "A": 0.51, "alpha": 0.52, "B": 7320.0, "C": 0.057, "beta": 0.01, "gamma": 1.0}
 T, W, PEAK = 400, 40, 1e-3
 
 
@@ -55,6 +60,13 @@ def test_mpl_loss_and_grad_equals_the_law_and_its_reference_gradient() -> None:
     exact = get_law("mpl", compress=False).predict(MPL, lr, warmup=W, at=[T - 1])[0]
     assert loss == pytest.approx(exact, abs=1e-12) and loss == pytest.approx(ref_loss, abs=1e-12)
     np.testing.assert_allclose(g, ref_g, rtol=1e-10, atol=1e-12)
+
+
+def test_mpl_loss_without_gradient_skips_zero_decrements_exactly() -> None:
+    """The value-only path evaluates nonzero decrements only; a WSD's stable phase adds exactly 0."""
+    for lr in (schedules.wsd(PEAK, T, warmup=W, decay=0.2), schedules.constant(PEAK, T, warmup=W), random_schedule(6)):
+        assert mpl_loss_and_grad(MPL, lr, first=W, grad=False)[0] == pytest.approx(
+            mpl_loss_and_grad(MPL, lr, first=W)[0], rel=1e-14)
 
 
 @pytest.mark.parametrize("objective", ["final", "last:7", "step:200"])
@@ -107,6 +119,43 @@ def test_parameterisation_chain_rule_matches_finite_differences(monotone: bool) 
         up[k] += 1e-6
         dn[k] -= 1e-6
         assert g[k] == pytest.approx((fz(up) - fz(dn)) / 2e-6, rel=1e-4, abs=1e-9)
+
+
+def test_monotone_parameters_reach_the_floor_and_flat_stretches_at_bounds() -> None:
+    """Every step of a monotone schedule with flat stretches and a drop to the floor has a box-feasible parameter
+    (log-decay 0 on a flat stretch, the upper bound log(start / floor) for a drop to the floor) and reads back."""
+    n = 50
+    eta = np.full(n, PEAK)
+    eta[10:20] = np.linspace(PEAK, 2e-4, 10)
+    eta[20:35] = 2e-4
+    eta[35:] = 1e-5  # the floor
+    par = _Param(n, np.arange(n), monotone=True, start=PEAK, floor=1e-5, ceiling=PEAK)
+    z = par.from_eta(eta)
+    assert np.all(z >= par.lower) and np.all(z <= par.upper)
+    assert np.all(z[:10] == 0) and np.all(z[21:35] == 0) and np.all(z[36:] == 0)
+    assert z[35] == pytest.approx(math.log(2e-4 / 1e-5))
+    np.testing.assert_allclose(par.eta(z), eta, rtol=1e-12)
+
+
+def test_box_lbfgs_finds_box_constrained_minima() -> None:
+    # separable, badly scaled quadratic: the minimum is the clipped centre (value shifted to 0 there, so that
+    # the relative-reduction test is not limited by the rounding of a large constant)
+    a = np.geomspace(1.0, 1e4, 30)
+    c = np.linspace(-2.0, 2.0, 30)
+    f_min = 0.5 * float(np.sum(a * (np.clip(c, -1.0, 1.0) - c) ** 2))
+    res = _lbfgs_box(lambda x: (0.5 * float(np.sum(a * (x - c) ** 2)) - f_min, a * (x - c)), np.zeros(30),
+                     np.full(30, -1.0), np.full(30, 1.0), maxiter=500, ftol=1e-15)
+    np.testing.assert_allclose(res.x, np.clip(c, -1.0, 1.0), atol=1e-6)
+    assert res.success
+
+    # Rosenbrock in [-2, 0.5]^2: the minimum sits on the bound x = 0.5 at y = 0.25
+    def rosen(v: np.ndarray) -> tuple[float, np.ndarray]:
+        x, y = v
+        return (1 - x) ** 2 + 100 * (y - x * x) ** 2, np.array([-2 * (1 - x) - 400 * x * (y - x * x),
+                                                                  200 * (y - x * x)])
+
+    res = _lbfgs_box(rosen, np.array([-1.5, 1.5]), np.full(2, -2.0), np.full(2, 0.5), maxiter=500, ftol=1e-15)
+    np.testing.assert_allclose(res.x, [0.5, 0.25], atol=1e-6)
 
 
 def test_parse_objective_and_bad_values() -> None:
@@ -183,6 +232,36 @@ def test_without_an_area_term_the_optimum_drops_straight_to_the_floor() -> None:
     to_floor[W:] = 1e-4
     assert o.objective_value <= f(to_floor, False)[0] + 1e-9
     np.testing.assert_allclose(o.lr[W + 1:], 1e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize("floor", [0.0, 1e-4])
+def test_a_drop_optimum_is_found_and_no_floor_scores_lower_than_a_floor(floor: float) -> None:
+    """For a fit whose loss-drop shape sits at its bounds, a one-step drop to the lowest LR beats every smooth
+    schedule; the optimiser finds at least the best such drop (brute force over its position), stays at or above
+    max(floor, 1e-9 peak), and without a floor scores at least as low as with one (any floor-1e-4 schedule is
+    feasible for floor 0)."""
+    f = make_objective("mpl", DROP, steps=T, warmup=W, index=np.array([T - 1]))
+    o = optimize_schedule(DROP, steps=T, peak=PEAK, warmup=W, floor=floor)
+    check_constraints(o.lr, warmup=W, peak=PEAK, floor=floor)
+    low = max(floor, _LOW * PEAK)
+    drops = []
+    for k in range(W, T):
+        lr = schedules.constant(PEAK, T, warmup=W)
+        lr[k:] = low
+        drops.append(f(lr, False)[0])
+    assert o.objective_value <= min(drops) + 1e-12
+    assert o.lr[W:].min() >= low
+    with_floor = optimize_schedule(DROP, steps=T, peak=PEAK, warmup=W, floor=1e-4)
+    assert o.objective_value <= with_floor.objective_value + 1e-12
+
+
+def test_adam_survives_a_start_at_the_lowest_lr() -> None:
+    """A drop to ~0 used to send a hair-negative LR into the law (NaN) and crash the simplex projection."""
+    start = schedules.constant(PEAK, T, warmup=W)
+    start[300:] = _LOW * PEAK
+    o = optimize_schedule(DROP, steps=T, peak=PEAK, warmup=W, method="adam", max_iter=100, start=start)
+    check_constraints(o.lr, warmup=W, peak=PEAK, floor=0.0)
+    assert np.isfinite(o.objective_value) and o.objective_value <= o.start_value
 
 
 def test_tissue_warns_and_finds_its_degenerate_optimum() -> None:
