@@ -314,3 +314,20 @@ class _no_ill_conditioned:
         bad = [str(w.message) for w in self._rec if issubclass(w.category, IllConditionedWarning)]
         assert not bad, bad
         return False
+
+
+@needs_mpl
+def test_thinned_search_reaches_the_optimum_of_a_search_on_every_row(monkeypatch) -> None:
+    # dense runs (more than SEARCH_POINTS rows each): the starts and local searches see 500 rows per run, then the
+    # refinement and the polish see every fitted row; the optimum is the one a search on every row finds
+    import scalefit.fitting as fitting
+
+    runs = [sim_run("mpl", MPL_TRUTH, lr, every=1, seed=i, name=name)
+            for i, (name, lr) in enumerate(three_schedules(800).items())]
+    assert min(r.loss.size for r in runs) > fitting.SEARCH_POINTS
+    thinned = fit(runs, "mpl")
+    monkeypatch.setattr(fitting, "SEARCH_POINTS", 10**6)
+    full = fit(runs, "mpl")
+    assert thinned.objective_value == pytest.approx(full.objective_value, rel=1e-9)
+    for a, b in zip(thinned.curves, full.curves):
+        np.testing.assert_allclose(a.fitted, b.fitted, rtol=1e-7)

@@ -101,17 +101,19 @@ class _Level:
 
 @dataclass(frozen=True, eq=False)
 class _Series:
-    """Level-0 block sums as power series in gamma (see :meth:`MultiPowerLaw._block_sums`).
+    """Block sums of a group of levels as power series in gamma (see :meth:`MultiPowerLaw._block_sums`).
 
     With ``delta_k = ln_eta_k - ref_j`` (``ref_j`` the middle of block j's log-LR range, ``|delta_k| <= spread``),
     ``sum_k d_k eta_k^-gamma = exp(-gamma ref_j) sum_n md[n, j] (-gamma)^n`` and the same with ``mu`` for
-    ``sum_k d_k eta_k^-gamma (u_k - u_lo_j)``; ``md[n] = sum_k d_k delta_k^n / n!``, ``mu[n] = sum_k d_k (u_k - u_lo_j)
-    delta_k^n / n!`` for ``n <= order``.
+    ``sum_k d_k eta_k^-gamma (u_k - u_lo_j)``, where ``md[n] = sum_k d_k delta_k^n / n!`` and ``mu[n] = sum_k d_k
+    (u_k - u_lo_j) delta_k^n / n!`` (exact sums, ``n <= order``). Group 0 is level 0; group 1 every higher level
+    (their blocks are longer, so their spread and the order gamma needs are larger).
     """
 
-    ref: np.ndarray  # (n0,)
+    ref: np.ndarray  # (n,)
     spread: float
-    m: np.ndarray  # (order + 1, 2, n0): m[n] = (md[n], mu[n])
+    m: np.ndarray  # (order + 1, 2, n): m[n] = (md[n], mu[n])
+    lo: int  # position of the group's first block in the concatenation of all levels
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,8 +131,9 @@ class MPLPrepared(Prepared):
     near_hi: np.ndarray
     block_lo: tuple[np.ndarray, ...]
     block_hi: tuple[np.ndarray, ...]
-    series: _Series | None = None  # level-0 block sums as series in gamma (None without compression)
+    series: tuple[_Series, ...] | None = None  # block sums as series in gamma (None: exact sums only)
     near_pos: np.ndarray | None = None  # (Kn,) sorted K-positions of the exact terms some observation uses
+    block_used: np.ndarray | None = None  # sorted positions (all levels concatenated) of the blocks in use
     _flat: dict = field(default_factory=dict, repr=False)  # cached pair index and the last evaluation
 
 
@@ -220,23 +223,13 @@ class MultiPowerLaw(Law):
         """Total LR area at ``at``, nonzero decrements, and the block levels (O(T log T), no parameters)."""
         lr, warmup, at = check_schedule(lr, warmup, at)
         end = int(at.max()) + 1 if at.size else 1
-        P = np.cumsum(lr[:end])  # (T',)
+        P, k, d, u, ln_eta, levels, series = self._schedule_part(lr, warmup, end)
         area = P[at]
         if np.any(area <= 0):
             i = int(at[np.flatnonzero(area <= 0)[0]])
             raise FitInputError(f"step index {i} is observed before any learning rate was applied (LR area 0), "
                                 "where the law predicts infinite loss. Drop observations before the first nonzero "
                                 "LR.", value=i)
-        first = 1 if self.variant == "official" else max(warmup, 1)
-        dec = np.zeros(end)
-        dec[first:] = lr[first - 1:end - 1] - lr[first:end]
-        k = np.flatnonzero(dec).astype(np.int64)  # (K,) skip zero decrements exactly
-        d = dec[k]
-        u = np.concatenate(([0.0], P[:-1]))[k]  # P_{k-1}
-        floor = 1e-12 * float(lr.max()) if lr.max() > 0 else 1e-300
-        ln_eta = np.log(np.maximum(lr[k], floor))
-        levels = self._levels(k, d, u, ln_eta, end) if self.compress else []
-        series = self._series(levels[0], d, u, ln_eta) if levels else None
         # per observation ranges: exact terms after the last far block of level 0, blocks of each level
         block_lo, block_hi, bounds = [], [], []
         for lev in levels:
@@ -252,9 +245,48 @@ class MultiPowerLaw(Law):
         # the exact terms some observation uses (a union of ranges): only their eta^-gamma is computed per call
         cover = np.cumsum(np.bincount(near_lo, minlength=k.size + 1) - np.bincount(near_hi, minlength=k.size + 1))
         near_pos = np.flatnonzero(cover[:k.size] > 0)
+        # likewise the blocks in use (all levels concatenated): only their sums are computed per call
+        offs = np.cumsum([0] + [lev.start.size for lev in levels])
+        if levels:
+            lo_b, hi_b = np.concatenate(block_lo) + np.repeat(offs[:-1], at.size), \
+                np.concatenate(block_hi) + np.repeat(offs[:-1], at.size)
+            hi_b = np.maximum(hi_b, lo_b)
+            cover = np.cumsum(np.bincount(lo_b, minlength=offs[-1] + 1) - np.bincount(hi_b, minlength=offs[-1] + 1))
+            block_used = np.flatnonzero(cover[:offs[-1]] > 0)
+        else:
+            block_used = np.zeros(0, dtype=np.int64)
         return MPLPrepared(at=at, n_steps=lr.size, warmup=warmup, n_params=n_params, area=area, k=k, d=d, u=u,
                            ln_eta=ln_eta, levels=tuple(levels), near_lo=near_lo, near_hi=near_hi,
-                           block_lo=tuple(block_lo), block_hi=tuple(block_hi), series=series, near_pos=near_pos)
+                           block_lo=tuple(block_lo), block_hi=tuple(block_hi), series=series, near_pos=near_pos,
+                           block_used=block_used)
+
+    def _schedule_part(self, lr: np.ndarray, warmup: int, end: int) -> tuple:
+        """What :meth:`prepare` needs from the schedule alone: ``P = cumsum(lr[:end])``, the nonzero decrements
+        (k, d, u, ln_eta), the block levels and the level-0 series (arrays read-only).
+
+        The last result is kept on the law object with a copy of ``lr[:end]`` and reused when the same schedule
+        comes again (the fitter prepares each run twice: thinned rows for the search, all fitted rows for the
+        polish); a content check, not identity, decides, so the result is the same as a fresh computation."""
+        key = (warmup, end, lr.size, float(lr.max()))
+        hit = self.__dict__.get("_schedule_cache")
+        if hit is not None and hit[0] == key and np.array_equal(hit[1], lr[:end]):
+            return hit[2]
+        P = np.cumsum(lr[:end])  # (T',)
+        first = 1 if self.variant == "official" else max(warmup, 1)
+        dec = np.zeros(end)
+        dec[first:] = lr[first - 1:end - 1] - lr[first:end]
+        k = np.flatnonzero(dec).astype(np.int64)  # (K,) skip zero decrements exactly
+        d = dec[k]
+        u = np.concatenate(([0.0], P[:-1]))[k]  # P_{k-1}
+        floor = 1e-12 * float(lr.max()) if lr.max() > 0 else 1e-300
+        ln_eta = np.log(np.maximum(lr[k], floor))
+        levels = self._levels(k, d, u, ln_eta, end) if self.compress else []
+        series = self._series(levels, d, u, ln_eta) if levels else None
+        for a in (P, k, d, u, ln_eta):
+            a.setflags(write=False)  # shared by every prepared run of this schedule
+        part = (P, k, d, u, ln_eta, levels, series)
+        self._schedule_cache = (key, lr[:end].copy(), part)
+        return part
 
     def _levels(self, k: np.ndarray, d: np.ndarray, u: np.ndarray, ln_eta: np.ndarray, end: int) -> list[_Level]:
         if k.size == 0:
@@ -301,73 +333,95 @@ class MultiPowerLaw(Law):
                       lag=lag)
 
     @staticmethod
-    def _series(lev0: _Level, d: np.ndarray, u: np.ndarray, ln_eta: np.ndarray) -> _Series | None:
-        """Moments of the level-0 blocks for :meth:`_block_sums` (None where no stored order suffices)."""
-        ref = 0.5 * (lev0.ln_eta_min + lev0.ln_eta_max)  # (n0,)
-        sizes = np.diff(np.append(lev0.start, d.size))
-        delta = ln_eta - np.repeat(ref, sizes)  # (K,)
-        spread = float(np.abs(delta).max()) if delta.size else 0.0
-        order = _series_order(_SERIES_GAMMA * spread)
+    def _series(levels: list[_Level], d: np.ndarray, u: np.ndarray, ln_eta: np.ndarray) -> tuple[_Series, ...] | None:
+        """Moments of every block for :meth:`_block_sums`: level 0 from the decrements, each higher level from the
+        level below by the exact shift of the expansion point, ``(delta + h)^n / n! = sum_j delta^j / j!
+        h^(n-j) / (n-j)!``. None where no stored order suffices (:data:`_SERIES_MAX`)."""
+        refs = [0.5 * (lev.ln_eta_min + lev.ln_eta_max) for lev in levels]
+        spreads = [float(np.maximum(lev.ln_eta_max - r, r - lev.ln_eta_min).max()) for lev, r in zip(levels, refs)]
+        order = _series_order(_SERIES_GAMMA * max(spreads))
         if order is None:
             return None
+        lev0 = levels[0]
+        sizes = np.diff(np.append(lev0.start, d.size))
+        delta = ln_eta - np.repeat(refs[0], sizes)  # (K,)
         du = u - np.repeat(lev0.u_lo, sizes)  # (K,) u_k - u_lo of its block, >= 0
-        m = np.empty((order + 1, 2, ref.size))  # [n, 0] = md[n], [n, 1] = mu[n]
-        term, tu = d.copy(), np.empty_like(d)  # d delta^n / n!
+        m = np.empty((order + 1, 2, lev0.start.size))  # [n, 0] = md[n], [n, 1] = mu[n]
+        term, tu = d.copy(), np.empty_like(d)  # d delta^n
         for n in range(order + 1):
             if n:
                 term *= delta
-                term /= n
             m[n, 0] = np.add.reduceat(term, lev0.start)
             m[n, 1] = np.add.reduceat(np.multiply(term, du, out=tu), lev0.start)
-        return _Series(ref=ref, spread=spread, m=m)
+            if n > 1:
+                m[n] /= math.factorial(n)
+        ms = [m]
+        for li in range(1, len(levels)):
+            lev, c = levels[li], ms[-1].copy()  # c: (order + 1, 2, n_below)
+            parent = np.repeat(np.arange(lev.start.size), np.diff(np.append(lev.child, c.shape[2])))
+            h = refs[li - 1] - refs[li][parent]  # (n_below,) shift of the expansion point
+            c[:, 1] += lev.du * c[:, 0]  # u relative to the parent's u_lo
+            hp = [np.ones_like(h)]  # h^n / n!
+            for n in range(1, order + 1):
+                hp.append(hp[-1] * (h / n))
+            shifted, tmp = c.copy(), np.empty_like(c[0])  # the j = n terms (hp[0] = 1)
+            for n in range(1, order + 1):
+                for j in range(n):
+                    shifted[n] += np.multiply(c[j], hp[n - j], out=tmp)
+            ms.append(np.add.reduceat(shifted, lev.child, axis=2))
+        out = [_Series(ref=refs[0], spread=spreads[0], m=ms[0], lo=0)]
+        if len(levels) > 1:
+            out.append(_Series(ref=np.concatenate(refs[1:]), spread=max(spreads[1:]),
+                               m=np.concatenate(ms[1:], axis=2), lo=lev0.start.size))
+        return tuple(out)
 
     # ---- block sums, exact or by the series ------------------------------------------------------------------
     def _block_sums(self, gamma: float, prep: MPLPrepared, jac: bool) -> np.ndarray:
-        """Block sums of every level (concatenated), shape (2, n_blocks) or with ``jac`` (4, n_blocks): rows
+        """Sums over the blocks in use (``prep.block_used``), shape (2, n_used) or with ``jac`` (4, n_used): rows
         ``E = sum_k d_k eta_k^-gamma``, ``Fu = sum_k d_k eta_k^-gamma (u_k - u_lo)`` over each block, then their
         derivatives in gamma.
 
-        Level 0 comes from the series of :class:`_Series` (O(order) per block, truncated below float rounding;
-        see :func:`_series_order`) or, where gamma is beyond the stored order, from the exact O(K) sums. Higher
-        levels add up the level below (shifting ``Fu`` to their own ``u_lo``)."""
-        lev0, ser = prep.levels[0], prep.series
-        sizes = [lev.start.size for lev in prep.levels]
-        out = np.empty((4 if jac else 2, sum(sizes)))
-        n0 = sizes[0]
-        order = _series_order(gamma * ser.spread) if ser is not None else None
-        if order is not None and order < ser.m.shape[0]:
+        From the series of :class:`_Series` (O(order) per block, truncated below float rounding; see
+        :func:`_series_order`) or, where gamma is beyond the stored order, from the exact O(K) sums."""
+        used = prep.block_used
+        groups = prep._flat.get("groups")
+        if groups is None:  # the series of the blocks in use, by group
+            groups = []
+            for g in prep.series or ():
+                sel = used[(used >= g.lo) & (used < g.lo + g.ref.size)]
+                pos = np.searchsorted(used, sel)
+                groups.append((g.ref[sel - g.lo], g.spread, np.ascontiguousarray(g.m[:, :, sel - g.lo]), slice(int(pos[0]), int(pos[-1]) + 1)
+                               if pos.size else slice(0, 0)))
+            prep._flat["groups"] = groups
+        orders = [_series_order(gamma * spread) for _, spread, _, _ in groups]
+        out = np.empty((4 if jac else 2, used.size))
+        if groups and all(o is not None and o < m.shape[0] for o, (_, _, m, _) in zip(orders, groups)):
             g = -gamma
-            m = ser.m  # (order + 1, 2, n0)
-            p = m[order].copy()  # Horner in g for (E, Fu) / exp(-gamma ref)
-            q = order * m[order] if jac else None  # and for its derivative in g
-            for n in range(order - 1, -1, -1):
-                if jac and n:
-                    q *= g
-                    q += n * m[n]
-                p *= g
-                p += m[n]
-            scale = np.exp(-gamma * ser.ref)  # (n0,)
-            np.multiply(p, scale, out=out[:2, :n0])
-            if jac:  # d/dgamma [scale p(-gamma)] = -ref scale p - scale p'
-                np.multiply(q, -scale, out=out[2:, :n0])
-                out[2:, :n0] -= ser.ref * out[:2, :n0]
-        else:
-            c = np.exp(-gamma * prep.ln_eta)  # (K,)
-            wc = prep.d * c
-            du = prep.u - np.repeat(lev0.u_lo, np.diff(np.append(lev0.start, prep.k.size)))
-            out[0, :n0], out[1, :n0] = np.add.reduceat(wc, lev0.start), np.add.reduceat(wc * du, lev0.start)
+            for order, (ref, _, m, sl) in zip(orders, groups):
+                p = m[order].copy()  # Horner in g for (E, Fu) / exp(-gamma ref)
+                q = order * m[order] if jac else None  # and for its derivative in g
+                for n in range(order - 1, -1, -1):
+                    if jac and n:
+                        q *= g
+                        q += n * m[n]
+                    p *= g
+                    p += m[n]
+                scale = np.exp(-gamma * ref)  # (n,)
+                np.multiply(p, scale, out=out[:2, sl])
+                if jac:  # d/dgamma [scale p(-gamma)] = -ref scale p - scale p'
+                    np.multiply(q, -scale, out=out[2:, sl])
+                    out[2:, sl] -= ref * out[:2, sl]
+            return out
+        wc = prep.d * np.exp(-gamma * prep.ln_eta)  # (K,)
+        wcl = wc * -prep.ln_eta if jac else None
+        full = []
+        for lev in prep.levels:
+            du = prep.u - np.repeat(lev.u_lo, np.diff(np.append(lev.start, prep.k.size)))
+            rows = [np.add.reduceat(wc, lev.start), np.add.reduceat(wc * du, lev.start)]
             if jac:
-                wc *= -prep.ln_eta
-                out[2, :n0], out[3, :n0] = np.add.reduceat(wc, lev0.start), np.add.reduceat(wc * du, lev0.start)
-        lo = 0
-        for li, lev in enumerate(prep.levels[1:], start=1):
-            below = out[:, lo:lo + sizes[li - 1]].copy()  # (rows, n_below)
-            below[1] += lev.du * below[0]
-            if jac:
-                below[3] += lev.du * below[2]
-            lo += sizes[li - 1]
-            out[:, lo:lo + sizes[li]] = np.add.reduceat(below, lev.child, axis=1)
-        return out
+                rows += [np.add.reduceat(wcl, lev.start), np.add.reduceat(wcl * du, lev.start)]
+            full.append(np.stack(rows))
+        return np.concatenate(full, axis=1)[:, used]
 
     # ---- (observation, term) pairs: every exact decrement and every block an observation uses ---------------
     def _pairs(self, prep: MPLPrepared) -> Iterator[dict]:
@@ -376,7 +430,7 @@ class MultiPowerLaw(Law):
 
         A chunk covers observation rows ``r0:r1``. Its pairs are the exact terms of every row (``nn`` of them,
         row by row), then the blocks of every row: ``ni`` are positions into ``prep.near_pos`` and
-        ``ns = S_k(t) = P_i - u_k``; ``bi`` are positions into the blocks of all levels concatenated and
+        ``ns = S_k(t) = P_i - u_k``; ``bi`` are positions among the blocks in use (``prep.block_used``) and
         ``bs = P_i - u_lo_j``; ``w`` is ``d_k`` or ``D_j``; ``nseg`` / ``bseg`` are each row's first pair in its
         part (``nempty`` / ``bempty`` flag rows without pairs)."""
         if "chunks" in prep._flat:
@@ -392,6 +446,8 @@ class MultiPowerLaw(Law):
             cnt_b = np.maximum(hi_b - lo_b, 0).sum(axis=1)
             D_all = np.concatenate([lev.D for lev in prep.levels])
             ulo_all = np.concatenate([lev.u_lo for lev in prep.levels])
+            remap = np.full(D_all.size, -1, dtype=np.int64)  # block position -> position among the blocks in use
+            remap[prep.block_used] = np.arange(prep.block_used.size)
         else:
             cnt_b = np.zeros(prep.at.size, dtype=np.int64)
         cnt_n = hi_n - lo_n
@@ -404,11 +460,13 @@ class MultiPowerLaw(Law):
             area, cn, cb = prep.area[r0:r1], cnt_n[r0:r1], cnt_b[r0:r1]
             ni = _ragged(lo_n[r0:r1], hi_n[r0:r1])
             bi = _ragged(lo_b[r0:r1].ravel(), hi_b[r0:r1].ravel()) if prep.levels else np.zeros(0, dtype=np.int64)
+            w = np.concatenate([nd[ni], D_all[bi] if prep.levels else np.zeros(0)])
+            bs = np.repeat(area, cb) - ulo_all[bi] if prep.levels else np.zeros(0)
+            bi = remap[bi] if prep.levels else bi
             # observations further apart than the exact window use disjoint runs of exact terms: a plain slice
             nsl = slice(int(ni[0]), int(ni[-1]) + 1) if ni.size and np.all(np.diff(ni) == 1) else None
             chunk = {"r0": r0, "r1": r1, "nn": ni.size, "ni": ni, "nsl": nsl, "ns": np.repeat(area, cn) - nu[ni],
-                     "bi": bi, "bs": np.repeat(area, cb) - ulo_all[bi] if prep.levels else np.zeros(0),
-                     "w": np.concatenate([nd[ni], D_all[bi] if prep.levels else np.zeros(0)]),
+                     "bi": bi, "bs": bs, "w": w,
                      "nseg": np.cumsum(cn) - cn, "nempty": cn == 0, "bseg": np.cumsum(cb) - cb, "bempty": cb == 0}
             if r0 == 0 and r1 == M:
                 prep._flat["chunks"] = [chunk]
@@ -429,20 +487,22 @@ class MultiPowerLaw(Law):
             return (flat["U"].copy(),)
         M = prep.at.size
         outs = [np.zeros(M) for _ in range(4 if jac else 1)]
+        reuse = jac and flat.get("key") == key  # x, log(1 + C x), G and U of this point are in the buffers
         nln = flat.get("nln")  # (Kn,) -ln(eta_k) of the exact terms some observation uses
         if nln is None:
             nln = flat["nln"] = -prep.ln_eta[prep.near_pos]
-        c_near = np.exp(gamma * nln)  # (Kn,) eta_k^-gamma
+        c_near = None if reuse else np.exp(gamma * nln)  # (Kn,) eta_k^-gamma
         if prep.levels:
             sums = self._block_sums(gamma, prep, jac)  # (2 or 4, n_blocks)
-            D_all = prep._flat.get("D_all")
+            D_all = prep._flat.get("D_used")  # (n_used,)
             if D_all is None:
-                D_all = prep._flat["D_all"] = np.concatenate([lev.D for lev in prep.levels])
+                D_all = prep._flat["D_used"] = np.concatenate([lev.D for lev in prep.levels])[prep.block_used]
             a_all = sums[0] / D_all  # xbar = a (P - u_lo - off), exactly sum_k w_k x_k over the block
             off_all = sums[1] / sums[0]  # c-weighted mean of u_k - u_lo
             if jac:  # d xbar / d gamma = (E'/D) (P - ubar) + (E' off - Fu') / D
                 ag_all, bg_all = sums[2] / D_all, (sums[2] * off_all - sums[3]) / D_all
-        reuse = jac and flat.get("key") == key
+        if reuse:
+            outs[0][:] = flat["U"]
         flat.pop("key", None)  # the buffers below are about to change
         single = "chunks" in flat
         for ch in self._pairs(prep):
@@ -451,11 +511,11 @@ class MultiPowerLaw(Law):
                 continue
             ws = flat.get("work") if single else None
             if ws is None or ws["x"].size != w.size:
-                ws = {name: np.empty(w.size) for name in ("x", "ly", "G", "t", "t2", "t3")}
+                ws = {name: np.empty(w.size) for name in ("x", "cx", "ly", "G", "t", "t2", "t3")}
                 ws["sb"] = np.empty(w.size - nn)
                 if single:
                     flat["work"] = ws
-            x, ly, G, t, sb = ws["x"], ws["ly"], ws["G"], ws["t"], ws["sb"]
+            x, cx, ly, G, t, sb = ws["x"], ws["cx"], ws["ly"], ws["G"], ws["t"], ws["sb"]
 
             def add(out: np.ndarray, v: np.ndarray) -> None:  # per-row sums of a per-pair array
                 out[r0:r1] += _segment_sum(v[:nn], ch["nseg"], ch["nempty"])
@@ -466,28 +526,27 @@ class MultiPowerLaw(Law):
                 if ch["nsl"] is not None:
                     np.multiply(c_near[ch["nsl"]], ch["ns"], out=x[:nn])  # eta_k^-gamma S_k(t)
                 else:
-                    np.take(c_near, ch["ni"], out=x[:nn])
+                    np.take(c_near, ch["ni"], out=x[:nn], mode="clip")  # indices are valid: no checks
                     x[:nn] *= ch["ns"]
                 if prep.levels:
-                    np.take(off_all, ch["bi"], out=sb)
+                    np.take(off_all, ch["bi"], out=sb, mode="clip")
                     np.subtract(ch["bs"], sb, out=sb)  # P_i - ubar
-                    np.take(a_all, ch["bi"], out=x[nn:])
+                    np.take(a_all, ch["bi"], out=x[nn:], mode="clip")
                     x[nn:] *= sb
-                np.multiply(x, C, out=ly)
-                np.log1p(ly, out=ly)  # log(1 + C x)
+                np.multiply(x, C, out=cx)
+                np.log1p(cx, out=ly)  # log(1 + C x)
                 np.multiply(ly, -beta, out=G)
                 np.expm1(G, out=G)  # -G(x) = (1 + C x)^-beta - 1
-            np.multiply(w, G, out=t)
-            add(outs[0], t)  # the sign goes on at the end
+                np.multiply(w, G, out=t)
+                add(outs[0], t)  # the sign goes on below
             if jac:
-                yb, yb1 = ws["t2"], ws["t3"]
+                yb, wy1 = ws["t2"], ws["t3"]
                 np.multiply(ly, -beta, out=yb)
                 np.exp(yb, out=yb)  # (1 + C x)^-beta
-                np.multiply(x, C, out=yb1)
-                yb1 += 1.0
-                np.divide(yb, yb1, out=yb1)  # (1 + C x)^-(beta+1)
-                np.multiply(w, x, out=t)
-                t *= yb1
+                np.add(cx, 1.0, out=wy1)
+                np.divide(yb, wy1, out=wy1)
+                wy1 *= w  # w (1 + C x)^-(beta+1)
+                np.multiply(wy1, x, out=t)
                 add(outs[1], t)  # dG/dC = beta x (1 + C x)^-(beta+1); beta goes on at the end
                 np.multiply(w, yb, out=t)
                 t *= ly
@@ -495,17 +554,17 @@ class MultiPowerLaw(Law):
                 if ch["nsl"] is not None:  # d x / d gamma = -ln(eta_k) x for an exact term
                     np.multiply(nln[ch["nsl"]], x[:nn], out=t[:nn])
                 else:
-                    np.take(nln, ch["ni"], out=t[:nn])
+                    np.take(nln, ch["ni"], out=t[:nn], mode="clip")
                     t[:nn] *= x[:nn]
                 if prep.levels:
-                    np.take(ag_all, ch["bi"], out=t[nn:])
+                    np.take(ag_all, ch["bi"], out=t[nn:], mode="clip")
                     t[nn:] *= sb
-                    np.take(bg_all, ch["bi"], out=yb[nn:])  # yb is no longer needed
+                    np.take(bg_all, ch["bi"], out=yb[nn:], mode="clip")  # yb is no longer needed
                     t[nn:] += yb[nn:]
-                t *= yb1
-                t *= w
+                t *= wy1
                 add(outs[3], t)  # G'(x) dx/dgamma, G'(x) = C beta (1 + C x)^-(beta+1); C beta at the end
-        np.negative(outs[0], out=outs[0])
+        if not reuse:
+            np.negative(outs[0], out=outs[0])
         if jac:
             outs[1] *= beta
             outs[3] *= C * beta

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,6 +12,7 @@ from hypothesis.extra.numpy import arrays
 
 from scalefit.errors import FitInputError
 from scalefit.laws import get_law
+from scalefit.laws import multipower
 from scalefit.laws.multipower import final_loss_and_grad, ld_error_bound, ld_naive
 
 THETA = {"alpha": 0.5, "C": 2.0, "beta": 0.6, "gamma": 0.6}
@@ -75,6 +78,79 @@ def test_constant_schedule_has_no_drop(peak, T, warmup):
     prep = get_law("mpl").prepare(lr, warmup=min(warmup, T - 1))
     assert prep.k.size == 0
     assert np.all(get_law("mpl").design(THETA, prep)[2] == 0.0)
+
+
+def test_block_sums_by_series_equal_the_exact_sums():
+    # the series in gamma is truncated below float rounding: it must agree with the direct sums over decrements
+    rng = np.random.default_rng(3)
+    lr = _cosine(3000, 300) * (1 + 0.01 * rng.standard_normal(3000))
+    for eta_tol in (0.02, 0.5):
+        law = get_law("mpl", near=8, block=4, eta_tol=eta_tol)
+        prep = law.prepare(lr, warmup=300, at=np.arange(300, 3000, 13))
+        exact = dataclasses.replace(prep, series=None, _flat={})
+        assert prep.series is not None
+        for gamma in (0.01, 0.6, 1.0):
+            np.testing.assert_allclose(law._block_sums(gamma, prep, True), law._block_sums(gamma, exact, True),
+                                       rtol=1e-12, atol=0)
+            U, U_exact = law.design({**THETA, "gamma": gamma}, prep)[2], law.design({**THETA, "gamma": gamma}, exact)[2]
+            np.testing.assert_allclose(U, U_exact, rtol=1e-13, atol=1e-14 * np.abs(U_exact).max())
+
+
+def test_gamma_beyond_the_series_uses_the_exact_sums_within_the_bound():
+    lr = _cosine(400, 20)
+    theta = {**THETA, "gamma": 3.0}  # gamma * spread beyond the stored series order with eta_tol 0.5
+    law = get_law("mpl", near=3, block=4, eta_tol=0.5)
+    prep = law.prepare(lr, warmup=20, at=np.arange(20, 400))
+    U = -law.design(theta, prep)[2]
+    exact = ld_naive(theta, lr, warmup=20, at=np.arange(20, 400))
+    assert np.all(np.abs(U - exact) <= ld_error_bound(theta, prep) + 1e-12 * np.abs(exact).max())
+
+
+def test_cached_evaluations_equal_fresh_ones():
+    # the last evaluation is kept on the prepared run (design -> design_jac at the same point reuses it); any order of
+    # calls must give exactly what a freshly prepared run gives, and returned arrays must not change afterwards
+    lr = _cosine(3000, 100)
+    at = np.arange(100, 3000, 11)
+    law = get_law("mpl")
+    prep = law.prepare(lr, warmup=100, at=at)
+    t1, t2 = dict(THETA), {**THETA, "C": 0.3, "gamma": 0.9}
+    first = law.design(t1, prep)
+    kept = first.copy()
+    for theta, jac in ((t1, True), (t2, False), (t1, True), (t2, True), (t2, False), (t1, False)):
+        fresh = law.prepare(lr, warmup=100, at=at)
+        if jac:
+            np.testing.assert_array_equal(law.design_jac(theta, prep), law.design_jac(theta, fresh))
+        else:
+            np.testing.assert_array_equal(law.design(theta, prep), law.design(theta, fresh))
+    np.testing.assert_array_equal(first, kept)
+
+
+def test_chunked_pairs_give_the_same_drop(monkeypatch):
+    lr = _cosine(2000, 50)
+    law = get_law("mpl", near=8, block=4)
+    whole = law.prepare(lr, warmup=50, at=np.arange(50, 2000))
+    d, j = law.design(THETA, whole), law.design_jac(THETA, whole)
+    monkeypatch.setattr(multipower, "_PAIRS_PER_CHUNK", 500)  # many chunks: nothing cached between calls
+    chunked = law.prepare(lr, warmup=50, at=np.arange(50, 2000))
+    np.testing.assert_array_equal(law.design(THETA, chunked), d)
+    np.testing.assert_array_equal(law.design_jac(THETA, chunked), j)
+    assert "chunks" not in chunked._flat
+
+
+def test_schedule_work_is_shared_between_preparations_and_checked_by_content():
+    lr = _cosine(5000, 100)
+    law = get_law("mpl")
+    a = law.prepare(lr, warmup=100, at=np.arange(4999, 99, -50)[::-1])
+    b = law.prepare(lr.copy(), warmup=100, at=np.arange(100, 5000, 3))  # same schedule, other rows: shared
+    assert b.k is a.k and b.levels is not None and b.levels[0] is a.levels[0]
+    other = lr.copy()
+    other[3000] *= 0.5  # another schedule of the same length: recomputed, and equal to a fresh law's
+    c = law.prepare(other, warmup=100, at=np.arange(100, 5000, 3))
+    fresh = get_law("mpl").prepare(other, warmup=100, at=np.arange(100, 5000, 3))
+    assert c.k is not a.k
+    np.testing.assert_array_equal(law.design(THETA, c), get_law("mpl").design(THETA, fresh))
+    with pytest.raises(ValueError):
+        a.u[0] = 1.0  # shared arrays are read-only
 
 
 @pytest.mark.parametrize("compress", [True, False])
