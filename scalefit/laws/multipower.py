@@ -246,15 +246,13 @@ class MultiPowerLaw(Law):
         cover = np.cumsum(np.bincount(near_lo, minlength=k.size + 1) - np.bincount(near_hi, minlength=k.size + 1))
         near_pos = np.flatnonzero(cover[:k.size] > 0)
         # likewise the blocks in use (all levels concatenated): only their sums are computed per call
+        used = []
+        for lev, lo, hi in zip(levels, block_lo, block_hi):
+            n = lev.start.size
+            cover = np.cumsum(np.bincount(lo, minlength=n + 1) - np.bincount(np.maximum(hi, lo), minlength=n + 1))
+            used.append(np.flatnonzero(cover[:n] > 0))
         offs = np.cumsum([0] + [lev.start.size for lev in levels])
-        if levels:
-            lo_b, hi_b = np.concatenate(block_lo) + np.repeat(offs[:-1], at.size), \
-                np.concatenate(block_hi) + np.repeat(offs[:-1], at.size)
-            hi_b = np.maximum(hi_b, lo_b)
-            cover = np.cumsum(np.bincount(lo_b, minlength=offs[-1] + 1) - np.bincount(hi_b, minlength=offs[-1] + 1))
-            block_used = np.flatnonzero(cover[:offs[-1]] > 0)
-        else:
-            block_used = np.zeros(0, dtype=np.int64)
+        block_used = np.concatenate([u + o for u, o in zip(used, offs)]) if levels else np.zeros(0, dtype=np.int64)
         return MPLPrepared(at=at, n_steps=lr.size, warmup=warmup, n_params=n_params, area=area, k=k, d=d, u=u,
                            ln_eta=ln_eta, levels=tuple(levels), near_lo=near_lo, near_hi=near_hi,
                            block_lo=tuple(block_lo), block_hi=tuple(block_hi), series=series, near_pos=near_pos,
@@ -440,16 +438,14 @@ class MultiPowerLaw(Law):
         lo_n = np.searchsorted(near_pos, prep.near_lo)  # (M,) exact ranges as positions in near_pos
         hi_n = np.maximum(np.searchsorted(near_pos, prep.near_hi), lo_n)
         offs = np.cumsum([0] + [lev.start.size for lev in prep.levels])
+        cnt_b = np.zeros(prep.at.size, dtype=np.int64)  # (M,) blocks per observation
+        for lo, hi in zip(prep.block_lo, prep.block_hi):
+            cnt_b += np.maximum(hi - lo, 0)
         if prep.levels:
-            lo_b = np.stack([offs[i] + prep.block_lo[i] for i in range(len(prep.levels))], axis=1)  # (M, levels)
-            hi_b = np.stack([offs[i] + prep.block_hi[i] for i in range(len(prep.levels))], axis=1)
-            cnt_b = np.maximum(hi_b - lo_b, 0).sum(axis=1)
             D_all = np.concatenate([lev.D for lev in prep.levels])
             ulo_all = np.concatenate([lev.u_lo for lev in prep.levels])
             remap = np.full(D_all.size, -1, dtype=np.int64)  # block position -> position among the blocks in use
             remap[prep.block_used] = np.arange(prep.block_used.size)
-        else:
-            cnt_b = np.zeros(prep.at.size, dtype=np.int64)
         cnt_n = hi_n - lo_n
         csum = np.cumsum(cnt_n + cnt_b)
         nd, nu = prep.d[near_pos], prep.u[near_pos]
@@ -459,7 +455,12 @@ class MultiPowerLaw(Law):
             r1 = max(int(np.searchsorted(csum, base + _PAIRS_PER_CHUNK, side="right")), r0 + 1)
             area, cn, cb = prep.area[r0:r1], cnt_n[r0:r1], cnt_b[r0:r1]
             ni = _ragged(lo_n[r0:r1], hi_n[r0:r1])
-            bi = _ragged(lo_b[r0:r1].ravel(), hi_b[r0:r1].ravel()) if prep.levels else np.zeros(0, dtype=np.int64)
+            if prep.levels:  # (rows, levels) block ranges, row-major: each row's blocks level by level
+                lo_b = np.stack([offs[i] + lo[r0:r1] for i, lo in enumerate(prep.block_lo)], axis=1)
+                hi_b = np.stack([offs[i] + hi[r0:r1] for i, hi in enumerate(prep.block_hi)], axis=1)
+                bi = _ragged(lo_b.ravel(), np.maximum(hi_b, lo_b).ravel())
+            else:
+                bi = np.zeros(0, dtype=np.int64)
             w = np.concatenate([nd[ni], D_all[bi] if prep.levels else np.zeros(0)])
             bs = np.repeat(area, cb) - ulo_all[bi] if prep.levels else np.zeros(0)
             bi = remap[bi] if prep.levels else bi
@@ -504,18 +505,26 @@ class MultiPowerLaw(Law):
         if reuse:
             outs[0][:] = flat["U"]
         flat.pop("key", None)  # the buffers below are about to change
-        single = "chunks" in flat
+        work = None  # buffers of this call when the pairs come in several chunks (one set, reused chunk by chunk)
         for ch in self._pairs(prep):
             r0, r1, nn, w = ch["r0"], ch["r1"], ch["nn"], ch["w"]
             if w.size == 0:
                 continue
-            ws = flat.get("work") if single else None
-            if ws is None or ws["x"].size != w.size:
-                ws = {name: np.empty(w.size) for name in ("x", "cx", "ly", "G", "t", "t2", "t3")}
-                ws["sb"] = np.empty(w.size - nn)
+            single = r0 == 0 and r1 == M
+            ws = flat.get("work") if single else work
+            if ws is None or ws["x"].size < w.size or ws["sb"].size < w.size - nn:
+                cap = w.size if single else w.size + w.size // 8  # later chunks can be a little longer
+                ws = {name: np.empty(cap) for name in ("x", "cx", "ly", "G", "t")}
+                ws["sb"] = np.empty(cap - nn if single else cap)
                 if single:
                     flat["work"] = ws
-            x, cx, ly, G, t, sb = ws["x"], ws["cx"], ws["ly"], ws["G"], ws["t"], ws["sb"]
+                else:
+                    work = ws
+            if jac and "t2" not in ws:  # two more for the derivatives
+                ws["t2"], ws["t3"] = np.empty(ws["x"].size), np.empty(ws["x"].size)
+            x, cx, ly, G, t = (ws[name][:w.size] for name in ("x", "cx", "ly", "G", "t"))
+            t2, t3 = (ws[name][:w.size] for name in ("t2", "t3")) if jac else (None, None)
+            sb = ws["sb"][:w.size - nn]
 
             def add(out: np.ndarray, v: np.ndarray) -> None:  # per-row sums of a per-pair array
                 out[r0:r1] += _segment_sum(v[:nn], ch["nseg"], ch["nempty"])
@@ -540,7 +549,7 @@ class MultiPowerLaw(Law):
                 np.multiply(w, G, out=t)
                 add(outs[0], t)  # the sign goes on below
             if jac:
-                yb, wy1 = ws["t2"], ws["t3"]
+                yb, wy1 = t2, t3
                 np.multiply(ly, -beta, out=yb)
                 np.exp(yb, out=yb)  # (1 + C x)^-beta
                 np.add(cx, 1.0, out=wy1)
@@ -568,7 +577,7 @@ class MultiPowerLaw(Law):
         if jac:
             outs[1] *= beta
             outs[3] *= C * beta
-        if single:
+        if "chunks" in flat:  # one chunk: the buffers now hold this point
             flat["key"], flat["U"] = key, outs[0].copy()
         return tuple(outs)
 
