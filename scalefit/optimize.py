@@ -15,8 +15,9 @@ monotone (default)
     reachable, flat stretches and drops to the floor at a bound rather than at infinity, and well scaled over the
     orders of magnitude an optimum spans at its end. With ``floor = 0`` LRs below ``1e-9 peak`` are not searched:
     the law's suffix sums ``S_k = P_n - P_{k-1}`` lose their digits there (absolute rounding error ~1e-16 P_n), and
-    a search that went lower fitted rounding error (a drop to 1e-15 "gained" 0.004 nats on the MPL 25M fit; the
-    exact sums give nothing). A start schedule with exact zeros (cosine to 0) is still returned when it scores best.
+    a search that went lower fitted rounding error (on the MPL 25M reference fit it found a drop to 1e-15 that the
+    law scores 0.004 nats below the best drop to 1e-9 peak; with exact suffix sums that schedule is 0.01 worse).
+    A start schedule with exact zeros (cosine to 0) is still returned when it scores best.
 non-monotone (``monotone=False``)
     Each LR in ``[floor, ceiling]`` (``ceiling`` defaults to the peak), searched directly.
 
@@ -24,10 +25,11 @@ Method
 ------
 ``method="lbfgsb"`` (default), in three stages.
 (1) Family search (:func:`family_search`): WSD cooldown length x shape x final LR, cosine x final LR, constant,
-and a step drop x position x level (~800 cheap evaluations). The objective is not convex: fits whose loss-drop
-shape sits at a bound (MPL with beta 0.01, gamma 1: the reference 25M and 100M fits) are minimised by a drop in one
-step followed by a long hold, a basin that no local search from a smooth schedule reaches; fits inside their
-bounds are minimised by smooth cooldowns. The search starts from the best member.
+and a step drop x position x level (300-1,000 cheap evaluations). The objective is not convex. Fits whose
+loss-drop shape sits at a bound (MPL with beta 0.01, gamma 1: the reference 25M and 100M fits) are minimised by a
+drop in one step followed by a long hold; others by a smooth cooldown, or, above a floor, again by a drop to the
+floor (seen with beta 0.5, gamma 0.6 and floor = peak/10). A local search does not cross from one basin to the
+other, so it starts from the best member of all families.
 (2) Knot stage: the schedule at ~300 knots with geometric spacing towards the end (spacing ``resolution`` times
 the distance to the last step, at least one step, at most n/200) plus the steps where the start bends (a WSD's
 kink, a drop), linear in between; box-constrained L-BFGS (:func:`_lbfgs_box`, at most ``max_iter`` iterations).
@@ -35,7 +37,8 @@ kink, a drop), linear in between; box-constrained L-BFGS (:func:`_lbfgs_box`, at
 Each evaluation is the exact predicted loss and its analytic gradient with respect to every LR, O(T) (MPL: suffix
 sums of the LR, see :func:`mpl_loss_and_grad`; Tissue: S2 is linear in the LR). The L-BFGS is our own (numpy, no
 BLAS): scipy's L-BFGS-B calls threaded BLAS every iteration, which on a loaded 2-core machine cost more than the
-objective itself. Measured on the MPL reference fits (``benchmarks/optimize.py``): 0.2-0.4 s per optimisation.
+objective itself. Measured on the MPL reference fits (``benchmarks/optimize.py``): 0.17-0.38 s CPU per
+optimisation (0.2-0.95 s wall on a loaded 2-core machine; scipy L-BFGS-B with softplus log-decays took 4-15 s).
 ``method="adam"``: Adam over the per-step decrements ``d_k / (peak - low)`` (projected onto ``d >= 0``,
 ``sum d <= 1``), as the MPL repository does (10,000 iterations by default); monotone only. Kept for comparison
 (``benchmarks/optimize.py``).
@@ -524,10 +527,10 @@ def _lbfgs_box(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.nda
     Each iteration fixes the variables at a bound whose gradient points outwards, takes the L-BFGS direction
     (memory ``m``) on the others, and backtracks along the projected path ``clip(x + t d)`` until the Armijo
     condition holds. It stops when the relative reduction of f in one iteration is at most ``ftol`` (scipy's
-    ``ftol``), when the projected gradient is at most ``gtol``, or after ``maxiter`` iterations. This replaces
-    scipy's L-BFGS-B here: that one calls BLAS on every iteration, and threaded BLAS on a loaded 2-core machine
-    made its iterations 10-60x slower than our whole objective (measured: 2-10 ms for 170 variables). Pure numpy,
-    no BLAS: O(m n) per iteration.
+    ``ftol``; only after a quasi-Newton step), when the projected gradient is at most ``gtol``, or after ``maxiter``
+    iterations. This replaces scipy's L-BFGS-B here: that one calls BLAS on every iteration, and threaded BLAS on
+    a loaded 2-core machine made one iteration cost 0.7-10 ms for 170 variables (0.03-0.15 ms with one BLAS
+    thread), more than the whole objective. Pure numpy, no BLAS: O(m n) per iteration.
     """
     x = np.clip(np.asarray(x0, dtype=np.float64), lower, upper)
     f, g = fun(x)
