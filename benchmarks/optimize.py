@@ -47,7 +47,8 @@ def load(size: str, names: list[str]) -> list:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # sparse-file notes are expected
         for name in names:
-            runs.extend(read_runs([str(REF / f"{size}_{name}.csv")], schedule_file=str(REF / "schedules" / f"{name}.csv")))
+            runs.extend(read_runs([str(REF / f"{size}_{name}.csv")],
+                                  schedule_file=str(REF / "schedules" / f"{name}.csv")))
     return runs
 
 

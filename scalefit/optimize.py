@@ -45,7 +45,8 @@ optimisation (0.2-0.95 s wall on a loaded 2-core machine; scipy L-BFGS-B with so
 
 The LR-annealing law ("tissue", Tissue et al. 2024) is linear in the LR decrements through S2, so its optimum is
 degenerate: hold the peak, then drop to the floor within one or two steps (Luo et al. 2025, Theorem 2); where
-the drop falls depends on the horizon and on ``lam``. Optimising it works and emits a :class:`~scalefit.errors.DegenerateOptimumWarning`.
+the drop falls depends on the horizon and on ``lam``. Optimising it works and emits a
+:class:`~scalefit.errors.DegenerateOptimumWarning`.
 
 References: Luo et al. 2025, A Multi-Power Law for Loss Curve Prediction Across Learning Rate Schedules
 (arXiv 2503.12811), Sec. 5 (schedule optimisation); Tissue et al. 2024 (arXiv 2408.11029); Hägele et al. 2024
@@ -826,7 +827,6 @@ def optimize_schedule(
     iterations = 0
 
     def run_lbfgsb(eta0: np.ndarray, pos: np.ndarray, iters: int, tol: float) -> tuple[np.ndarray, _BoxResult]:
-        nonlocal evals
         par = _Param(n, pos, monotone=monotone, start=top if monotone else pk, floor=low, ceiling=cap)
 
         def fun(z: np.ndarray) -> tuple[float, np.ndarray]:
