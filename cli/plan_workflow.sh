@@ -28,7 +28,7 @@ step() { local name=$1; shift; "$SCALEFIT" "$@" | tee "$OUT/$name.txt"; }
 
 say "1. sweep: the LR x batch-size grid of cli/make_data.sh (in a copy of $GRID: complete runs are skipped)"
 if [[ -d "$GRID" ]]; then cp -R "$GRID"/. "$OUT/grid/"; fi
-G=(--data shakespeare --seq-len 64 --seed 0 --device cpu --threads 1 --jobs 1)
+G=(--data synthetic --seq-len 64 --eval-batches 16 --seed 0 --device cpu --threads 1 --jobs 1)
 : > "$OUT/sweep.txt"
 for bs_steps in "8 2000" "16 1000" "32 500" "8 1000" "16 500" "32 250"; do
   set -- $bs_steps

@@ -214,7 +214,26 @@ def run_sweep(
 
 
 def write_summary(path: str | os.PathLike[str], runs: Sequence[SweepRun]) -> None:
-    """Write the sweep's outcome as JSON (``"schema": "scalefit.sweep/1"``), atomically."""
+    """Write the sweep's outcome as JSON (``"schema": "scalefit.sweep/1"``), atomically, merged with the file's
+    earlier records.
+
+    Several sweeps often share one folder (``cli/make_data.sh`` runs two or three into each), so the file keeps
+    every run it knows: records of runs outside this sweep stay, and a run this sweep skipped keeps its earlier
+    record (its timing and losses), since "skipped" says nothing new. Runs are listed by name.
+    """
+    import json
+
     from scalefit.jsonio import write_json
 
-    write_json(path, {"schema": SCHEMA, "runs": [asdict(r) for r in runs]})
+    merged: dict[str, dict[str, Any]] = {}
+    try:
+        old = json.loads(Path(path).read_text(encoding="utf-8"))
+        if old.get("schema") == SCHEMA:
+            merged = {r["name"]: r for r in old.get("runs", []) if isinstance(r, dict) and "name" in r}
+    except (OSError, ValueError, AttributeError):
+        pass  # no file yet, or not one of ours: start afresh
+    for r in runs:
+        if r.status == "skipped" and r.name in merged:
+            continue
+        merged[r.name] = asdict(r)
+    write_json(path, {"schema": SCHEMA, "runs": [merged[k] for k in sorted(merged)]})

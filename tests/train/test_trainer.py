@@ -239,3 +239,23 @@ def test_a_schedule_longer_than_the_run_is_announced(tmp_path) -> None:
                                    "synthetic", "--progress", "none", "--out", str(tmp_path / "r.csv")])
     assert out.exit_code == 0, out.output
     assert "has 100 steps; training only its first 5" in out.stderr
+
+
+def test_sweep_summary_keeps_earlier_sweeps_into_the_same_folder(tmp_path) -> None:
+    import json
+
+    from scalefit.train.sweep import SweepRun, write_summary
+
+    def run(name: str, status: str, seconds: float | None) -> SweepRun:
+        return SweepRun(name=name, out=str(tmp_path / f"{name}.csv"), model="tiny", lr=1e-3, batch_size=4,
+                        schedule="cosine", status=status, final_loss=4.0 if seconds else None, seconds=seconds)
+
+    path = tmp_path / "sweep.json"
+    write_summary(path, [run("a", "done", 12.0), run("b", "done", 7.0)])
+    write_summary(path, [run("c", "done", 3.0)])  # a second sweep into the folder
+    write_summary(path, [run("a", "skipped", None), run("b", "resumed", 2.0)])  # a re-run
+    got = {r["name"]: r for r in json.loads(path.read_text())["runs"]}
+    assert sorted(got) == ["a", "b", "c"]
+    assert got["a"]["status"] == "done" and got["a"]["seconds"] == 12.0  # "skipped" keeps the earlier record
+    assert got["b"]["status"] == "resumed" and got["b"]["seconds"] == 2.0
+    assert got["c"]["seconds"] == 3.0
