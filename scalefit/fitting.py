@@ -41,9 +41,12 @@ starts + joint TRF polish of 3 (no step 3)    14.4    1.70682e-5  TRF crawls ~70
 + Kaufman Jacobian (the default)               0.20   1.70656e-5  same optimum
 ===========================================  =======  ==========  ==============================================
 
-A 1,000,000-step dense simulated cosine run (every step logged): Tissue 0.4 s; MPL 9.8-14.7 s depending on the
-load of the shared machine (92 s before the thinned search and the loose search tolerance); peak traced memory
-38 / 205 MiB.
+A 1,000,000-step dense simulated cosine run (every step logged; shared 2-core Intel Xeon, load average ~3):
+Tissue 0.2-0.3 s; MPL 2.0-2.9 s wall, 2.0 s CPU (about 125 evaluations: ~95 designs and ~20 design_jacs on the 500
+search rows, then ~35 of each on the 5,000 rows of the refinement and the polish), peak traced memory 38 / 183 MiB.
+The MPL fit took 14 s on the same machine before its design calls stopped summing over every decrement of the
+schedule (``scalefit/laws/multipower.py``, "Cost and compression"), and 92 s before the thinned search and the
+loose search tolerance.
 
 Which objective predicts held-out schedules best (chosen without the test curves)
 ---------------------------------------------------------------------------------

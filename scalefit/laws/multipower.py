@@ -59,10 +59,10 @@ per prepared run, and the fitter's design-then-design_jac at one point evaluates
 kept on the prepared run, in buffers reused from call to call: a prepared run is not for use by two threads at
 once). Schedule-only work (cumulative sums, decrements, levels, moments) is kept on the law object, keyed by the
 schedule's content, so preparing the same schedule again (the fitter's thinned search rows, then all fitted
-rows) reuses it. Measured on a shared 2-core Intel Xeon (``benchmarks/law_cost.py``): a 1,000,000-step cosine at
-5,000 rows (180 pairs per row) costs 12 ms per design and 28 ms per design_jac (17 ms after a design at the same
-point), at 500 rows 0.9 / 1.9 ms, prepare 0.15 s; before these changes 69 / 137 ms and 42 / 72 ms, because every
-call summed all 1e6 decrements.
+rows) reuses it. Measured on a shared 2-core Intel Xeon (``benchmarks/law_cost.py``, CPU time): a 1,000,000-step
+cosine at 5,000 rows (180 pairs per row) costs 14 ms per design and 27 ms per design_jac (15 ms after a design at
+the same point), at 500 rows 0.9 / 1.9 ms, prepare 0.18 s once; before these changes 64 / 116 ms and 37 / 65 ms,
+because every call summed over all 1e6 decrements.
 """
 
 from __future__ import annotations
