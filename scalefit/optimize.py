@@ -789,6 +789,13 @@ def optimize_schedule(
                 "steps that real training does not reward (measured: benchmarks/RESULTS.md, closed loop). Fit "
                 "runs that contain cooldowns (WSD, step) before trusting this schedule.",
                 IllConditionedWarning, stacklevel=2)
+    if law_name.startswith("mpl") and not monotone and method != "adam":
+        warnings.warn(
+            "optimising MPL without the monotone constraint: its loss-drop term credits every LR decrease at the "
+            "lower LR it ends on (eta_k^-gamma) and charges every increase at the higher one, so an LR that goes up "
+            "and down again earns a net drop the law was never fitted to; the optimum oscillates and its predicted "
+            "loss is not trustworthy. Keep the default monotone search to train with the result.",
+            DegenerateOptimumWarning, stacklevel=2)
     if n_params is None and fit is not None and fit.context.n_params:
         n_params = float(fit.context.n_params[-1])
     if not monotone and method == "adam":

@@ -69,6 +69,7 @@ def test_non_monotone_and_last_k(fits) -> None:
     res = invoke("optimize", fits["mpl"], *ARGS, "--non-monotone", "--objective", "last:5", "--json")
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["constraints"]["monotone"] is False
+    assert "without the monotone constraint" in res.stderr
 
 
 def test_tissue_warns_degenerate_on_stderr(fits) -> None:

@@ -207,8 +207,9 @@ def test_the_optimum_is_a_local_minimum_of_the_per_step_problem(optimized) -> No
         assert f(trial, False)[0] >= base - 1e-9
 
 
-def test_non_monotone_stays_in_the_box() -> None:
-    o = optimize_schedule(MPL, steps=T, peak=PEAK, warmup=W, floor=2e-4, ceiling=8e-4, monotone=False)
+def test_non_monotone_stays_in_the_box_and_warns_that_mpl_rewards_oscillation() -> None:
+    with pytest.warns(DegenerateOptimumWarning, match="without the monotone constraint"):
+        o = optimize_schedule(MPL, steps=T, peak=PEAK, warmup=W, floor=2e-4, ceiling=8e-4, monotone=False)
     assert o.lr[W:].min() >= 2e-4 and o.lr[W:].max() <= 8e-4
     np.testing.assert_array_equal(o.lr[:W], schedules.warmup_ramp(PEAK, W))
     assert o.objective_value <= o.start_value
@@ -219,7 +220,8 @@ def test_without_a_loss_drop_term_the_optimum_is_constant_at_the_peak() -> None:
     vals = {**MPL, "B": 0.0}
     o = optimize_schedule(vals, steps=T, peak=PEAK, warmup=W, floor=1e-5)
     np.testing.assert_allclose(o.lr[W:], PEAK, rtol=1e-6)
-    o2 = optimize_schedule(vals, steps=T, peak=PEAK, warmup=W, monotone=False, ceiling=2 * PEAK)
+    with pytest.warns(DegenerateOptimumWarning):
+        o2 = optimize_schedule(vals, steps=T, peak=PEAK, warmup=W, monotone=False, ceiling=2 * PEAK)
     np.testing.assert_allclose(o2.lr[W:], 2 * PEAK, rtol=1e-6)
 
 

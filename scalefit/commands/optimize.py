@@ -35,10 +35,10 @@ def optimize(
     """Optimise the LR schedule under a fitted law and compare it with the usual schedules.
 
     Searches the LR of every step after the warmup (non-increasing by default) for the lowest predicted loss,
-    starting from the best WSD / cosine found by a family search, and prints a table: optimised, best family
-    member (as a spec you can pass to scalefit train), cosine to the floor, linear to 0 and constant, with
-    predicted final losses and intervals. The LR-annealing law (tissue) has a degenerate optimum and is
-    optimised with a warning.
+    starting from the best member of a family search (WSD shapes and fractions, cosine finals, one-step drops),
+    and prints a table: optimised, best family member (as a spec you can pass to scalefit train), cosine to the
+    floor, linear to 0 and constant, with predicted final losses and intervals. The LR-annealing law (tissue)
+    has a degenerate optimum, and so has MPL without the monotone constraint; both are optimised with a warning.
 
     Example: scalefit optimize fit.json --steps 24000 --peak 3e-4 --warmup 2160 --out lr.csv --plot lr.png
     """

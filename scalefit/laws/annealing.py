@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.signal import lfilter
 
 from scalefit.errors import FitInputError
 from scalefit.laws.base import Law, ParamSpec, Prepared, check_schedule
@@ -80,11 +79,15 @@ def _effective(lr: np.ndarray, warmup: int) -> np.ndarray:
 
 def _s2(dec: np.ndarray, lam: float) -> np.ndarray:
     """S2 = cumsum(m), m = lfilter([1], [1, -lam], dec): O(T), never the O(T^2) double sum."""
+    from scipy.signal import lfilter  # here, not at import: scipy.signal costs ~0.7 s cold on a small CPU
+
     return np.cumsum(lfilter([1.0], [1.0, -lam], dec))
 
 
 def _ds2_dlam(dec: np.ndarray, lam: float) -> np.ndarray:
     """d S2 / d lam: dm_i = m_{i-1} + lam dm_{i-1}, i.e. the same filter applied to m shifted by one step."""
+    from scipy.signal import lfilter
+
     m = lfilter([1.0], [1.0, -lam], dec)
     shifted = np.concatenate(([0.0], m[:-1]))
     return np.cumsum(lfilter([1.0], [1.0, -lam], shifted))
