@@ -51,7 +51,8 @@ needs_mpl = pytest.mark.skipif("mpl" not in LAWS, reason="MPL law not registered
      pytest.param("mpl", MPL_TRUTH, id="mpl", marks=needs_mpl)],
 )
 def test_round_trip_recovers_parameters_within_their_intervals(law: str, truth: dict[str, float]) -> None:
-    result = fit(sim_runs(law, truth), law, seed=0, n_starts=32)
+    # the plain estimator (no prior: MPL's default prior would pull C, gamma towards 1, 0.5, away from the truth)
+    result = fit(sim_runs(law, truth), law, seed=0, n_starts=32, prior={})
     assert result.status is FitStatus.CONVERGED, result.report()
     for name, value in truth.items():
         p = result.params[name]
@@ -258,6 +259,28 @@ def test_bad_prior_is_one_line_fit_input_error(prior, words) -> None:
     with pytest.raises(FitInputError, match=None) as err:
         fit(sim_runs("tissue", TISSUE_TRUTH), "tissue", n_starts=4, prior=prior)
     assert words in str(err.value) and "\n" not in str(err.value)
+
+
+@needs_mpl
+def test_mpl_default_prior_holds_the_shape_near_the_official_start_and_steps_aside_for_fixed_parameters() -> None:
+    from scalefit.fitting import DEFAULT_PRIORS
+
+    centre = {n: c for n, (c, _) in DEFAULT_PRIORS["mpl"].items()}
+    assert centre == {"C": 1.0, "beta": 0.5, "gamma": 0.5}
+    assert {n: get_law("mpl").spec(n).default for n in centre} == centre  # --prior NAME=SD centres there too
+    truth = {**MPL_TRUTH, **centre}
+    runs = sim_runs("mpl", truth)[:2]  # constant + cosine: the shape alone is poorly determined
+    res = fit(runs, "mpl", n_starts=8)
+    assert "gaussian prior on log C (centre 1, sd 0.01), beta (centre 0.5, sd 0.01), gamma" in res.objective
+    for n, c in centre.items():
+        assert res.values[n] == pytest.approx(c, rel=0.05)
+    assert res.values["alpha"] == pytest.approx(truth["alpha"], rel=0.02)
+    with pytest.warns(ParameterAtBoundWarning):  # without the prior the shape runs to a bound
+        plain = fit(runs, "mpl", n_starts=8, prior={})
+    assert "prior" not in plain.objective
+    fixed = fit(runs, "mpl", n_starts=8, fixed={"gamma": 0.6})  # a fixed parameter drops out of the default prior
+    assert "gamma" not in fixed.objective.partition("prior")[2] and "log C" in fixed.objective
+    assert fixed.values["gamma"] == 0.6
 
 
 def test_fixed_parameter_takes_no_prior() -> None:

@@ -86,16 +86,18 @@ _PAIRS_PER_CHUNK = 2_000_000  # (observation, term) pairs evaluated at once: bou
 #: Bounds and defaults. Amplitudes are >= 0 (loss falls with LR area and with LR decay). The exponents follow the
 #: paper's theory and fits: beta and gamma in (0, 1] (the paper suggests this range; its fits give beta ~ 0.59,
 #: gamma ~ 0.63), alpha ~ 0.4-0.6 in its fits (bounded by the same power-law range as Tissue's alpha), C > 0 sets
-#: the scale at which the drop saturates (fits of order 0.1-10; the log-scale bounds cover 1e-3..1e3).
+#: the scale at which the drop saturates (fits of order 0.1-10; the log-scale bounds cover 1e-3..1e3). The defaults
+#: of C, beta, gamma (1, 0.5, 0.5) are the official code's starting point and the centre of the fitter's default
+#: prior on the loss-drop shape (scalefit.fitting.DEFAULT_PRIORS; evidence in benchmarks/mpl_prior.py).
 PARAMS = (
     ParamSpec("L0", 0.0, np.inf, True, 3.0, "irreducible loss L0 (nats/token), MPL eq. (6)"),
     ParamSpec("A", 0.0, np.inf, True, 0.5, "amplitude of the LR-area power law A (S1 + S_W)^-alpha"),
     ParamSpec("B", 0.0, np.inf, True, 500.0,
               "amplitude of the loss drop LD; multiplies a sum of LR decrements, so B ~ loss drop / LR drop"),
     ParamSpec("alpha", 0.01, 2.0, False, 0.5, "exponent of the LR area S1 + S_W (paper's fits ~0.4-0.6)"),
-    ParamSpec("C", 1e-3, 1e3, False, 2.0, "scale of the drop saturation G(x) = 1 - (C x + 1)^-beta"),
-    ParamSpec("beta", 0.01, 1.0, False, 0.6, "saturation exponent of G; paper: in (0, 1], fits ~0.59"),
-    ParamSpec("gamma", 0.01, 1.0, False, 0.6, "LR exponent in x = eta_k^-gamma S_k(t); paper: in (0, 1], fits ~0.63"),
+    ParamSpec("C", 1e-3, 1e3, False, 1.0, "scale of the drop saturation G(x) = 1 - (C x + 1)^-beta"),
+    ParamSpec("beta", 0.01, 1.0, False, 0.5, "saturation exponent of G; paper: in (0, 1], fits ~0.59"),
+    ParamSpec("gamma", 0.01, 1.0, False, 0.5, "LR exponent in x = eta_k^-gamma S_k(t); paper: in (0, 1], fits ~0.63"),
 )
 
 
