@@ -166,6 +166,7 @@ def report(args: argparse.Namespace) -> None:
 
     by_name = {r["name"]: r for r in runs}
     cos = by_name["cosine"]
+    cos_meta, _ = read_run(cos["file"])
     seeds = [r for r in runs if r["role"] in ("cosine", "seed-check")]
     seed_last = [r["realised_last"] for r in seeds]
     seed_sd = statistics.stdev(seed_last) if len(seed_last) >= 2 else None
@@ -186,14 +187,27 @@ def report(args: argparse.Namespace) -> None:
                 abs(r["realised_last"] - cos["realised_last"]) > 2 * seed_sd,
             }
 
+    # paired over seeds: fit2's optimum minus cosine at the same seed (same initial weights and batches)
+    pairs = [("cosine", "optimized-fit2")] + [(f"cosine-seed{k}", f"optimized-fit2-seed{k}") for k in (1, 2)]
+    diffs = [by_name[o]["realised_last"] - by_name[c]["realised_last"] for c, o in pairs
+             if c in by_name and o in by_name]
+    paired = {"pairs": [list(p) for p in pairs if p[0] in by_name and p[1] in by_name], "differences_last": diffs}
+    if len(diffs) >= 2:
+        mean = statistics.fmean(diffs)
+        se = statistics.stdev(diffs) / len(diffs) ** 0.5
+        paired.update({"mean": mean, "se": se, "all_negative": all(d < 0 for d in diffs),
+                       "beats_cosine": mean < 0 and mean < -2 * se,
+                       "rule": "beats cosine when the mean paired difference is below zero by more than 2 standard "
+                               "errors (n = 3 seeds)"})
+
     const_meta, const_rows = read_run(args.constant_run)
     cvals = [(s, v) for s, _, v in val_points(const_rows) if s >= 1000]
     noise = {"constant_run": args.constant_run, "steps": f"{cvals[0][0]}..{cvals[-1][0]}", "points": len(cvals),
              "sd_per_point": diff_noise([v for _, v in cvals]),
              "method": "sd of successive val_loss differences / sqrt(2) (removes the slow trend), val points at "
                        "steps >= 1000 of the bundled 3,000-step constant-LR run. It is the fluctuation of the "
-                       "model at peak LR on the 4 fixed val batches; annealed runs fluctuate far less at the end, "
-                       "and seed-to-seed spread (not measured: one seed) adds to it."}
+                       f"model at peak LR on the {const_meta.get('eval_batches', 4)} fixed val batches; annealed "
+                       "runs fluctuate far less at the end, and seed-to-seed spread (seed_spread) adds to it."}
 
     held_rows = []
     for f, p2 in held["fit2"].items():
@@ -210,7 +224,8 @@ def report(args: argparse.Namespace) -> None:
         "schema": "scalefit.closed_loop/1",
         "machine": machine(),
         "command": "bash cli/closed_loop.sh",
-        "design": {"model": "tiny", "data": "shakespeare", "seq_len": 64, "batch_size": 16, "seed": 0,
+        "design": {"model": "tiny", "data": cos_meta.get("data", "?"), "eval_batches": cos_meta.get("eval_batches"),
+                   "seq_len": 64, "batch_size": 16, "seed": 0,
                    "steps": args.steps, "peak": args.peak, "warmup": args.warmup, "eval_every": 50,
                    "fitted_horizon": 3000, "target": "val_loss", "objective": "final",
                    "floors_tried": [0.0, float(small)],
@@ -226,6 +241,7 @@ def report(args: argparse.Namespace) -> None:
         "verdict": verdict,
         "noise": noise,
         "seed_spread": seed_spread,
+        "paired_over_seeds": paired,
         "held_out_3000_steps": held_rows,
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -239,7 +255,7 @@ def report(args: argparse.Namespace) -> None:
 def print_table(res: dict) -> None:
     p = print
     d = res["design"]
-    p(f"Closed loop: tiny on shakespeare, {d['steps']} steps (fits saw {d['fitted_horizon']}), peak {d['peak']:g}, "
+    p(f"Closed loop: tiny on {d['data']}, {d['steps']} steps (fits saw {d['fitted_horizon']}), peak {d['peak']:g}, "
       f"warmup {d['warmup']}, seed {d['seed']}")
     for arm, a in res["arms"].items():
         f = a["fit"]
@@ -274,6 +290,11 @@ def print_table(res: dict) -> None:
     if sp["sd_last"] is not None:
         vals = ", ".join(f"{v:.4f}" for v in sp["realised_last"])
         p(f"  cosine final val_loss over seeds ({', '.join(sp['runs'])}): {vals}; sd {sp['sd_last']:.4f}")
+    pa = res.get("paired_over_seeds", {})
+    if "mean" in pa:
+        ds = ", ".join(f"{x:+.4f}" for x in pa["differences_last"])
+        p(f"  optimized-fit2 - cosine, paired by seed: {ds}; mean {pa['mean']:+.4f} +- {pa['se']:.4f} (se): "
+          f"{'beats' if pa['beats_cosine'] else 'does not resolve a win over'} cosine")
     p("")
     p("  held-out check at 3,000 steps (bundled runs): realised last val vs predicted")
     for h in res["held_out_3000_steps"]:
