@@ -9,7 +9,7 @@ in (C, beta, gamma). This script
    Gauss-Newton Hessian over the free parameters, and the profile of the objective when (beta, gamma) are held
    at points between the optimum and the paper's typical values (0.59, 0.63);
 2. scores every candidate remedy on each size (25M, 100M) x protocol (a, b) by
-   - a cross-validation score computed on the TRAINING runs only (what selects the default), and
+   - a cross-validation score computed on the TRAINING runs only (what could select a remedy), and
    - the held-out test curves (what the issue measures; never used to choose);
 3. writes ``benchmarks/results/identifiability.json`` and names the machine.
 
@@ -19,9 +19,9 @@ Cross-validation on the training runs (mean PredE over folds, each fold's PredE 
   * leave one run out: fit on the other training runs, predict the left-out one -- only where the remaining
     runs still contain an LR decay (otherwise the drop term B, C, beta, gamma is not in the data at all).
 
-Candidates: the unregularised default; a Gaussian prior on log C, log beta, log gamma centred on the law's
-typical values (C 2, beta 0.6, gamma 0.6) with sd in SDS (the CV curve over strengths); the prior sd chosen per
-data set by the same CV (nested: no test curve involved); exponents fixed at the paper's fits; the official
+Candidates: no prior (the plain objective); a Gaussian prior on log C, log beta, log gamma centred on the law's
+typical values (C 1, beta 0.5, gamma 0.5: the official code's start) with sd in SDS (the CV curve over
+strengths); the prior sd chosen per data set by the same CV (nested: no test curve involved); exponents fixed at the paper's fits; the official
 variant; and (C, beta, gamma) shared across the two model sizes in one joint fit (each size its own L0, A, B,
 alpha), without and with the prior.
 
@@ -203,7 +203,7 @@ def cv_score(cand: dict, train: dict[str, list[Any]]) -> dict[str, Any]:
 
 def candidates(quick: bool) -> list[dict]:
     prior = lambda sd: {"C": sd, "beta": sd, "gamma": sd}  # noqa: E731
-    out = [{"name": "default (no prior)", "kw": {"prior": {}}}]
+    out = [{"name": "no prior", "kw": {"prior": {}}}]
     out += [{"name": f"prior sd {sd:g}", "kw": {"prior": prior(sd)}, "sd": sd} for sd in SDS]
     out += [
         {"name": "paper exponents fixed", "kw": {"prior": {}, "fixed": {"beta": 0.59, "gamma": 0.63}}},

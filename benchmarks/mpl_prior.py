@@ -19,7 +19,10 @@ Protocol (no MPL test curve chooses anything):
      same sds, reported next to the official code's figures. Also a cross-size selection on the MPL curves
      (choose the sd on one size's test curves, read the other size), which must agree with step 1.
 
-Usage: python benchmarks/mpl_prior.py [--no-schaipp] [--no-mpl] [--no-bundled]
+Diagnosis only (``--shape-grid``, not used to choose anything): the MPL reference metrics with (C, beta, gamma)
+*fixed* on a 5 x 3 x 4 grid, to see how far any shape could take them.
+
+Usage: python benchmarks/mpl_prior.py [--no-schaipp] [--no-mpl] [--no-bundled] [--shape-grid]
 (writes benchmarks/results/mpl_prior.json)
 """
 
@@ -181,11 +184,41 @@ def bundled(sds: list[float | None]) -> list[dict[str, Any]]:
     return rows
 
 
+def shape_grid() -> dict[str, Any]:
+    """Diagnosis: MPL reference metrics with the shape fixed on a grid (never used to choose the default)."""
+    import itertools
+
+    from curve_fit import PROTOCOLS, SCHEDULES, load
+
+    from scalefit.fitting import evaluate
+
+    data = {}
+    for size in ("25M", "100M"):
+        for proto in ("a", "b"):
+            names = PROTOCOLS[proto]
+            data[f"{size}{proto}"] = (load(size, names), load(size, [s for s in SCHEDULES if s not in names]))
+    rows = []
+    for C, beta, gamma in itertools.product([0.5, 1, 2, 4, 8], [0.3, 0.5, 0.7], [0.4, 0.5, 0.6, 0.7]):
+        row: dict[str, Any] = {"C": C, "beta": beta, "gamma": gamma}
+        for key, (train, test) in data.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ev = evaluate(train, test, "mpl", fixed={"C": C, "beta": beta, "gamma": gamma}, n_starts=8)
+            row[key] = {k: ev.mean[k] for k in ("r2", "pred_e", "worst_e")}
+        rows.append(row)
+    best = {key: {"max_r2": max(r[key]["r2"] for r in rows), "min_pred_e": min(r[key]["pred_e"] for r in rows)}
+            for key in data}
+    for key, b in best.items():
+        print(f"shape grid {key}: best R2 {b['max_r2']:.5f}, best PredE {b['min_pred_e']:.5f} over {len(rows)} shapes")
+    return {"rows": rows, "best": best}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--no-schaipp", action="store_true")
     ap.add_argument("--no-mpl", action="store_true")
     ap.add_argument("--no-bundled", action="store_true")
+    ap.add_argument("--shape-grid", action="store_true")
     args = ap.parse_args()
     out: dict[str, Any] = {"benchmark": "mpl_prior", "machine": machine(), "centre": CENTRE, "sds": SDS,
                            "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -196,6 +229,8 @@ def main() -> int:
         out["cross_size"] = cross_size(out["mpl_reference"])
     if not args.no_bundled:
         out["bundled"] = bundled(SDS)
+    if args.shape_grid:
+        out["shape_grid"] = shape_grid()
     path = HERE / "results" / "mpl_prior.json"
     old = json.loads(path.read_text()) if path.exists() else {}
     old.update(out)
