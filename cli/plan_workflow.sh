@@ -32,7 +32,7 @@ G=(--data synthetic --seq-len 64 --eval-batches 16 --seed 0 --device cpu --threa
 : > "$OUT/sweep.txt"
 for bs_steps in "8 2000" "16 1000" "32 500" "8 1000" "16 500" "32 250"; do
   set -- $bs_steps
-  "$SCALEFIT" sweep --models xs,tiny --schedules cosine --lrs 1e-3,3e-3,1e-2,3e-2 --batch-sizes "$1" \
+  "$SCALEFIT" sweep --models xs,tiny --schedules cosine --lrs 3e-3,1e-2,3e-2,1e-1 --batch-sizes "$1" \
       --steps "$2" --warmup $(($2 / 10)) --eval-every $(($2 / 10)) "${G[@]}" \
       --out-dir "$OUT/grid/d$(($1 * $2 * 64))" | tee -a "$OUT/sweep.txt"
 done
