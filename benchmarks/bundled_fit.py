@@ -26,15 +26,21 @@ from scalefit.readers import read_runs  # noqa: E402
 CURVES = Path(__file__).resolve().parents[1] / "data" / "runs" / "curves"
 
 
-def main() -> None:
-    rows = []
-    sizes = sorted({p.name.split("_")[0] for p in CURVES.glob("*.csv")})
-    for size in sizes:
+def curve_sets() -> list[tuple[str, list[Path], list[Path]]]:
+    """``(size, train files, test files)`` per model size: constant + cosine to fit, the other schedules to predict."""
+    out = []
+    for size in sorted({p.name.split("_")[0] for p in CURVES.glob("*.csv")}):
         files = sorted(CURVES.glob(f"{size}_*.csv"))
         train = [p for p in files if "_constant_" in p.name or "_cosine_" in p.name]
         test = [p for p in files if p not in train]
-        if len(train) < 2 or not test:
-            continue
+        if len(train) >= 2 and test:
+            out.append((size, train, test))
+    return out
+
+
+def main() -> None:
+    rows = []
+    for size, train, test in curve_sets():
         for target in ("val_loss", "loss"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ScalefitWarning)

@@ -49,7 +49,6 @@ from _machine import machine  # noqa: E402
 CENTRE = {"C": 1.0, "beta": 0.5, "gamma": 0.5}
 #: Prior standard deviations on log C, log beta, log gamma; None = no prior.
 SDS: list[float | None] = [None, 1.0, 0.3, 0.1, 0.03, 0.01]
-CURVES = HERE.parent / "data" / "runs" / "curves"
 
 
 def prior_of(sd: float | None) -> dict[str, tuple[float, float]]:
@@ -162,14 +161,10 @@ def bundled(sds: list[float | None]) -> list[dict[str, Any]]:
     from scalefit.fitting import evaluate
     from scalefit.readers import read_runs
 
+    from bundled_fit import curve_sets
+
     rows = []
-    sizes = sorted({p.name.split("_")[0] for p in CURVES.glob("*.csv")})
-    for size in sizes:
-        files = sorted(CURVES.glob(f"{size}_*.csv"))
-        train = [p for p in files if "_constant_" in p.name or "_cosine_" in p.name]
-        test = [p for p in files if p not in train]
-        if len(train) < 2 or not test:
-            continue
+    for size, train, test in curve_sets():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tr = read_runs([str(p) for p in train], target="val_loss")
