@@ -259,3 +259,13 @@ def test_sweep_summary_keeps_earlier_sweeps_into_the_same_folder(tmp_path) -> No
     assert got["a"]["status"] == "done" and got["a"]["seconds"] == 12.0  # "skipped" keeps the earlier record
     assert got["b"]["status"] == "resumed" and got["b"]["seconds"] == 2.0
     assert got["c"]["seconds"] == 3.0
+
+
+def test_bf16_autocast_path_runs_on_the_cpu(tmp_path) -> None:
+    """The autocast branch CUDA uses (here on the CPU's bf16 autocast): a valid file, the dtype recorded, and the
+    loss within bf16 rounding of the float32 run's."""
+    bf = read_run(train(_cfg(tmp_path, "bf16.csv", dtype="bfloat16", device="cpu")).out)
+    fp = read_run(train(_cfg(tmp_path, "fp32.csv", device="cpu")).out)
+    assert bf.meta["dtype"] == "bfloat16" and fp.meta["dtype"] == "float32"
+    assert np.all(np.isfinite(bf.loss)) and bf.loss[-5:].mean() < bf.loss[:3].mean() - 0.1
+    np.testing.assert_allclose(bf.loss, fp.loss, rtol=0.05)
