@@ -487,9 +487,17 @@ def fit(
     runs = list(runs)
     problem, messages = _build_problem(law_obj, law_name, runs, bounds, fixed, loss == "huber", delta, max_points)
     if prior is None:  # the law's default prior, on the shape parameters the user left free
-        prior = {n: v for n, v in DEFAULT_PRIORS.get(law_name, {}).items()
-                 if n in problem.names and problem.free[problem.names.index(n)]
-                 and problem.lower[problem.names.index(n)] > 0}
+        prior = {}
+        for n, v in DEFAULT_PRIORS.get(law_name, {}).items():
+            i = problem.names.index(n) if n in problem.names else -1
+            if i < 0 or not problem.free[i]:
+                continue  # a parameter the user fixed needs no prior
+            if problem.lower[i] > 0:
+                prior[n] = v
+                continue
+            messages.append(f"fit {law_name}: the default prior on log {n} is left out: its lower bound "
+                            f"{problem.lower[i]:g} is not positive. Give a positive lower bound to keep it.")
+            warnings.warn(messages[-1], AssumptionWarning, stacklevel=2)
     prior_spec = _resolve_prior(problem, law_name, prior)
     n_free = int(problem.free.sum())
     n_points = int(problem.loss.size)

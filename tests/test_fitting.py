@@ -281,6 +281,12 @@ def test_mpl_default_prior_holds_the_shape_near_the_official_start_and_steps_asi
     fixed = fit(runs, "mpl", n_starts=8, fixed={"gamma": 0.6})  # a fixed parameter drops out of the default prior
     assert "gamma" not in fixed.objective.partition("prior")[2] and "log C" in fixed.objective
     assert fixed.values["gamma"] == 0.6
+    from scalefit.errors import AssumptionWarning
+
+    with pytest.warns(AssumptionWarning, match="default prior on log beta is left out"):
+        wide = fit(runs, "mpl", n_starts=8, bounds={"beta": (0.0, 1.0)})  # log beta needs beta > 0
+    assert "beta" not in wide.objective.partition("prior")[2]
+    assert any("left out" in m for m in wide.messages)
 
 
 def test_fixed_parameter_takes_no_prior() -> None:
