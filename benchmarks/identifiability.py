@@ -20,10 +20,10 @@ Cross-validation on the training runs (mean PredE over folds, each fold's PredE 
     runs still contain an LR decay (otherwise the drop term B, C, beta, gamma is not in the data at all).
 
 Candidates: no prior (the plain objective); a Gaussian prior on log C, log beta, log gamma centred on the law's
-typical values (C 1, beta 0.5, gamma 0.5: the official code's start) with sd in SDS (the CV curve over
-strengths); the prior sd chosen per data set by the same CV (nested: no test curve involved); exponents fixed at the paper's fits; the official
-variant; and (C, beta, gamma) shared across the two model sizes in one joint fit (each size its own L0, A, B,
-alpha), without and with the prior.
+typical values (C 1, beta 0.5, gamma 0.5: the official code's start) with sd in SDS (the CV curve over strengths);
+the prior sd chosen per data set by the same CV (nested: no test curve involved); exponents fixed at the paper's
+fits; the official variant; and (C, beta, gamma) shared across the two model sizes in one joint fit (each size its
+own L0, A, B, alpha), without and with the prior.
 
 Usage: python benchmarks/identifiability.py [--quick]
 """

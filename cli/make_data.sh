@@ -3,7 +3,8 @@
 #
 # Needs: pip install 'scalefit-lm[train]' (torch). The corpus is the trainer's synthetic Zipf-Markov source
 # (order 1, 256 tokens: `--data synthetic`), generated in memory from its seed, so nothing is read or downloaded.
-# CPU only: about 40 minutes of single-core CPU time, run as two parallel jobs. Resumable: re-running finishes
+# CPU only: about an hour of single-core CPU time summed over runs on a shared 2-core machine (35 minutes of wall
+# time there), run as two parallel jobs. Resumable: re-running finishes
 # missing runs and skips complete ones.
 #
 # Design (64-token context, 16 sequences = 1,024 tokens per step, AdamW, warmup 10%, 16 fixed validation

@@ -59,18 +59,18 @@ protocol a, both sizes; ``benchmarks/identifiability.py``). The valley is not fl
 moving (beta, gamma) to (0.59, 0.63) raises the objective by 3 % (25M a), 9 % (100M a), 14 % (25M b), 80 %
 (100M b). The fitter names such directions in its :class:`IllConditionedWarning` ("flattest direction ...").
 
-Training-run cross-validation (forward chaining at 50 % / 70 % of each training run, and leave-one-run-out where
-the rest still has an LR decay; ``benchmarks/identifiability.py``) could not choose well: the weak priors' gains
-are about 2 standard errors (sd 4: +0.00008, sd 2: +0.00012 in PredE), the rest within one, and its single-size
-pick (sd 1) predicts the held-out schedules worse than no prior (test PredE 0.00164 vs 0.00155). What it cannot see is the long or unseen schedule: 24,000-step
-training runs say nothing about how the drop saturates over 72,000 steps. The official MPL code predicts better
-only because its AdamW stops after ~90 steps near its start, ``C = 1, beta = gamma = 0.5``, and early stopping
-acts like a quadratic penalty towards the start (Sjoeberg & Ljung 1995). The default makes that regulariser
-explicit and deterministic (:data:`DEFAULT_PRIORS`): a Gaussian prior on ``log C``, ``log beta``, ``log gamma``
-centred on that start (the law's ``ParamSpec.default``), sd 0.01. The sd was chosen on *other* data, the noisy
-Schaipp et al. curves (``benchmarks/mpl_prior.py``: the largest sd within one paired standard error of the best
-mean error of 111 held-out final validation losses; 0.01 is also the smallest sd tried, and 0.03 is as good within
-the noise, so the choice says "hold the shape", not "exactly 0.01"):
+Training-run cross-validation (forward chaining at 50 % / 70 % of each training run, and leave-one-run-out where the
+rest still has an LR decay; ``benchmarks/identifiability.py``) could not choose well: the weak priors' gains are
+about 2 standard errors (sd 4: +0.00008, sd 2: +0.00012 in PredE), the rest within one, and its single-size pick (sd
+1) predicts the held-out schedules worse than no prior (test PredE 0.00164 vs 0.00155). What it cannot see is the
+long or unseen schedule: 24,000-step training runs say nothing about how the drop saturates over 72,000 steps. The
+official MPL code predicts better only because its AdamW stops after ~90 steps near its start,
+``C = 1, beta = gamma = 0.5``, and early stopping acts like a quadratic penalty towards the start (Sjoeberg & Ljung
+1995). The default makes that regulariser explicit and deterministic (:data:`DEFAULT_PRIORS`): a Gaussian prior on
+``log C``, ``log beta``, ``log gamma`` centred on that start (the law's ``ParamSpec.default``), sd 0.01. The sd was
+chosen on *other* data, the noisy Schaipp et al. curves (``benchmarks/mpl_prior.py``: the largest sd within one
+paired standard error of the best mean error of 111 held-out final validation losses; 0.01 is also the smallest sd
+tried, and 0.03 is as good within the noise, so the choice says "hold the shape", not "exactly 0.01"):
 
 =======  ===================  ===========================================================================
 sd       Schaipp mean |dVal|  MPL reference (not used to choose): mean PredE over 25M/100M x protocols a/b

@@ -24,12 +24,12 @@ non-monotone (``monotone=False``)
 Method
 ------
 ``method="lbfgsb"`` (default), in three stages.
-(1) Family search (:func:`family_search`): WSD cooldown length x shape x final LR, cosine x final LR, constant,
-and a step drop x position x level (300-1,000 cheap evaluations). The objective is not convex. Fits whose
-loss-drop shape sits at a bound (MPL with beta 0.01, gamma 1: the reference 25M and 100M fits) are minimised by a
-drop in one step followed by a long hold; others by a smooth cooldown, or, above a floor, again by a drop to the
-floor (seen with beta 0.5, gamma 0.6 and floor = peak/10). A local search does not cross from one basin to the
-other, so it starts from the best member of all families.
+(1) Family search (:func:`family_search`): WSD cooldown length x shape x final LR, cosine x final LR, constant, and
+a step drop x position x level (300-1,000 cheap evaluations). The objective is not convex. Fits whose loss-drop
+shape sits at a bound (MPL with beta 0.01, gamma 1: the reference 25M and 100M fits without the default prior) are
+minimised by a drop in one step followed by a long hold; others by a smooth cooldown, or, above a floor, again by a
+drop to the floor (seen with beta 0.5, gamma 0.6 and floor = peak/10). A local search does not cross from one basin
+to the other, so it starts from the best member of all families.
 (2) Knot stage: the schedule at ~300 knots with geometric spacing towards the end (spacing ``resolution`` times
 the distance to the last step, at least one step, at most n/200) plus the steps where the start bends (a WSD's
 kink, a drop), linear in between; box-constrained L-BFGS (:func:`_lbfgs_box`, at most ``max_iter`` iterations).
@@ -37,8 +37,9 @@ kink, a drop), linear in between; box-constrained L-BFGS (:func:`_lbfgs_box`, at
 Each evaluation is the exact predicted loss and its analytic gradient with respect to every LR, O(T) (MPL: suffix
 sums of the LR, see :func:`mpl_loss_and_grad`; Tissue: S2 is linear in the LR). The L-BFGS is our own (numpy, no
 BLAS): scipy's L-BFGS-B calls threaded BLAS every iteration, which on a loaded 2-core machine cost more than the
-objective itself. Measured on the MPL reference fits (``benchmarks/optimize.py``): 0.17-0.38 s CPU per
-optimisation (0.2-0.95 s wall on a loaded 2-core machine; scipy L-BFGS-B with softplus log-decays took 4-15 s).
+objective itself. Measured on the MPL reference fits (``benchmarks/optimize.py``, quiet 2-core Xeon): 0.31-0.72 s
+per optimisation under the default fits (0.17-0.38 s CPU under the plain fits on a loaded machine; scipy L-BFGS-B
+with softplus log-decays took 4-15 s there).
 ``method="adam"``: Adam over the per-step decrements ``d_k / (peak - low)`` (projected onto ``d >= 0``,
 ``sum d <= 1``), as the MPL repository does (10,000 iterations by default); monotone only. Kept for comparison
 (``benchmarks/optimize.py``).
@@ -64,7 +65,13 @@ from typing import Any
 
 import numpy as np
 
-from scalefit.errors import DegenerateOptimumWarning, ExtrapolationWarning, FitInputError, IllConditionedWarning
+from scalefit.errors import (
+    ConvergenceError,
+    DegenerateOptimumWarning,
+    ExtrapolationWarning,
+    FitInputError,
+    IllConditionedWarning,
+)
 
 __all__ = [
     "Baseline",
@@ -858,6 +865,7 @@ def optimize_schedule(
                 if res2.fun <= res.fun:
                     eta = eta2
                 msg += f"; polish ({res2.nit} iterations): {res2.message}"
+                ok = bool(res2.success)  # the per-step problem is the one solved: its polish decides
             val = float(f(lr_of(eta), False)[0])
             if val < best_val:
                 best_eta, best_val, message, converged = eta, val, msg, ok
@@ -886,6 +894,12 @@ def optimize_schedule(
             ExtrapolationWarning, stacklevel=2)
     final_loss, lower, upper = _predict_final(fit, law_name, values, law_options, lr, W, interval, n_params,
                                               "optimized")
+    if not final_loss > 0:
+        raise ConvergenceError(
+            f"law {law_name} predicts a loss of {final_loss:.4g} for the optimised schedule, which no run can reach: "
+            f"its optimum is degenerate{' without the monotone constraint' if not monotone else ''}. Optimise with "
+            "the default monotone search, a higher --floor, or a law fitted on runs like the target schedule.",
+            best=lr)
     return OptimizedSchedule(
         lr=lr, final_loss=final_loss, lower=lower, upper=upper, interval=float(interval), objective=str(objective),
         objective_value=obj_value, start_spec=start_spec, start_value=start_value,

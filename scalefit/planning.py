@@ -102,20 +102,26 @@ def _finite(x: float) -> float | None:
     return float(x) if x is not None and math.isfinite(x) else None
 
 
-def _optimized_schedule(curve: Any, steps: int, peak: float, warmup: int) -> tuple[np.ndarray, str] | None:
-    """The MPL-optimal schedule for the planned run, or None when the curve law's optimum is degenerate (Tissue).
+def _optimized_schedule(curve: Any, steps: int, peak: float, warmup: int) -> tuple[np.ndarray | None, str]:
+    """The MPL-optimal schedule for the planned run and where it came from, or ``(None, why not)`` when the curve
+    law's optimum is degenerate (Tissue, or an MPL fit whose optimum predicts an impossible loss).
 
     The optimizer's shape comes from the curve fit's exponents, which were fitted on smaller runs: the plan
     states where its schedule came from, and the curve prediction is marked when it extrapolates.
     """
     from scalefit.optimize import optimize_schedule
 
-    if not str(getattr(curve, "law", "")).startswith("mpl"):
-        return None  # the LR-annealing law's optimum is degenerate (Luo et al. 2025, Theorem 2)
+    from scalefit.errors import ConvergenceError
+
+    if not str(getattr(curve, "law", "")).startswith("mpl"):  # degenerate optimum (Luo et al. 2025, Theorem 2)
+        return None, "the curve law is not MPL, whose optimum is the meaningful one"
     # A floor at 1% of the peak: a planned run's final LR is a choice, and the law's loss drop is never fitted on
     # LRs far below what the small runs saw (floor 0 drives the optimum towards vanishing LRs it extrapolates).
     floor = OPTIMIZER_FLOOR_FRACTION * peak
-    res = optimize_schedule(curve, steps=steps, peak=peak, warmup=warmup, floor=floor)
+    try:
+        res = optimize_schedule(curve, steps=steps, peak=peak, warmup=warmup, floor=floor)
+    except ConvergenceError as exc:
+        return None, f"the curve law's optimum was refused ({exc})"
     return np.asarray(res.lr, dtype=np.float64), (
         f"optimized under the curve fit's Multi-Power Law for {steps} steps at peak {peak:.3g}, warmup {warmup}, "
         f"floor {floor:.3g}"
@@ -220,15 +226,14 @@ def plan(
     warmup = 0
     if steps is not None and lr is not None:
         warmup = max(1, int(round(WARMUP_FRACTION * steps)))
-        got = _optimized_schedule(curve, steps, lr, warmup) if curve is not None else None
+        got, why = _optimized_schedule(curve, steps, lr, warmup) if curve is not None else (None, "")
         if got is not None:
-            lr_sched, source = got
+            lr_sched, source = got, why
             schedule = f"optimized ({steps} steps, warmup {warmup})"
         else:
             schedule = f"wsd:peak={lr:.4g},total={steps},warmup={warmup},decay={decay:g}"
             source = (f"default WSD, linear cooldown over the last {decay:.0%} of steps, warmup {WARMUP_FRACTION:.0%}"
-                      + ("; the curve law is not MPL, whose optimum is the meaningful one" if curve is not None
-                         else ""))
+                      + (f"; {why}" if why else ""))
             try:
                 from scalefit import schedules
 

@@ -182,3 +182,16 @@ def test_bad_prior_exits_2_with_one_line(run_files, item, words) -> None:
     res = invoke("fit", run_files["constant"], "--law", "tissue", "--starts", "4", "--prior", item)
     assert res.exit_code == 2 and words in res.stderr and "Traceback" not in res.output
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_law_all_gives_each_law_the_options_of_its_own_parameters(run_files) -> None:
+    res = invoke("fit", *run_files.values(), "--law", "all", "--starts", "8", "--prior", "beta=0.1",
+                 "--fix", "lam=0.99", "--json")
+    assert res.exit_code == 0, res.output
+    fits = {f["law"]: f for f in json.loads(res.stdout)["fits"]}
+    assert "prior on log beta (centre 0.5, sd 0.1)" in fits["mpl"]["objective"]
+    assert "prior" not in fits["tissue"]["objective"] and fits["tissue"]["params"]["lam"]["value"] == 0.99
+    # a parameter no selected law has is refused before anything is fitted
+    bad = invoke("fit", *run_files.values(), "--law", "all", "--prior", "zzz=1")
+    assert bad.exit_code == 2 and "no selected law has that parameter" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1

@@ -266,11 +266,20 @@ def test_adam_survives_a_start_at_the_lowest_lr() -> None:
     assert np.isfinite(o.objective_value) and o.objective_value <= o.start_value
 
 
+def test_a_schedule_predicted_below_zero_loss_is_an_error_not_a_result() -> None:
+    from scalefit.errors import ConvergenceError
+
+    with pytest.warns(DegenerateOptimumWarning):
+        with pytest.raises(ConvergenceError, match="predicts a loss of -") as err:
+            optimize_schedule({**TISSUE, "C": 40.0}, law="tissue", steps=T, peak=PEAK, warmup=W, floor=1e-5)
+    assert err.value.best is not None and "\n" not in str(err.value)
+
+
 def test_tissue_warns_and_finds_its_degenerate_optimum() -> None:
     """Luo et al. 2025, Theorem 2: the optimum is bang-bang: the peak, then the floor, with at most two steps
     in between."""
     with pytest.warns(DegenerateOptimumWarning, match="degenerate"):
-        o = optimize_schedule({**TISSUE, "C": 40.0}, law="tissue", steps=T, peak=PEAK, warmup=W, floor=1e-5)
+        o = optimize_schedule({**TISSUE, "C": 10.0}, law="tissue", steps=T, peak=PEAK, warmup=W, floor=1e-5)
     check_constraints(o.lr, warmup=W, peak=PEAK, floor=1e-5)
     post = o.lr[W:]
     between = (post < PEAK * (1 - 1e-3)) & (post > 1e-5 * (1 + 1e-3))

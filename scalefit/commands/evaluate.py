@@ -41,7 +41,7 @@ def evaluate(
     Example: scalefit evaluate --train cos.csv --train const.csv --test wsd.csv --schedule-dir schedules --law mpl
     """
     from scalefit import fitting
-    from scalefit.commands.fit import _law_names, load_runs, parse_bounds, parse_fixed, parse_prior
+    from scalefit.commands.fit import _law_names, load_runs, parse_bounds, parse_fixed, parse_prior, per_law
     from scalefit.errors import FitInputError
 
     files = list(schedule_file or [])
@@ -59,7 +59,8 @@ def evaluate(
                           schedule_dir=schedule_dir, what="--test runs")
     kw: dict[str, Any] = {"seed": seed, "n_starts": starts, "bounds": parse_bounds(bounds),
                           "fixed": parse_fixed(fix), "prior": parse_prior(prior)}
-    evaluations = [fitting.evaluate(train_runs, test_runs, name, **kw) for name in _law_names(law)]
+    laws = _law_names(law)
+    evaluations = [fitting.evaluate(train_runs, test_runs, name, **per_law(kw, name, laws)) for name in laws]
     if json:
         if len(evaluations) == 1:
             print_json(evaluations[0].summary())

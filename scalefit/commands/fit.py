@@ -55,7 +55,7 @@ def fit(
     laws = _law_names(law)
     fit_kw: dict[str, Any] = {"seed": seed, "n_starts": starts, "bounds": parse_bounds(bounds),
                               "fixed": parse_fixed(fix), "prior": parse_prior(prior)}
-    results = [fitting.fit(run_list, name, **fit_kw) for name in laws]
+    results = [fitting.fit(run_list, name, **per_law(fit_kw, name, laws)) for name in laws]
     written = []
     if out is not None:
         for res in results:
@@ -83,6 +83,29 @@ def fit(
         con.print(escape(comparison_table(results)))
     for path in written:
         con.print(f"wrote {escape(str(path))}")
+
+
+def per_law(fit_kw: dict[str, Any], name: str, laws: list[str]) -> dict[str, Any]:
+    """``fit_kw`` for law ``name``: with several laws (``--law all``), the ``--bounds``, ``--fix`` and ``--prior``
+    entries of the parameters that law has (a name no selected law has is an error, before any fit runs)."""
+    if len(laws) == 1:
+        return fit_kw
+    from scalefit.errors import FitInputError
+    from scalefit.laws import get_law
+
+    out = dict(fit_kw)
+    for key, flag in (("bounds", "--bounds"), ("fixed", "--fix"), ("prior", "--prior")):
+        given = fit_kw.get(key)
+        if not given:
+            continue
+        # a prior is on log(parameter) of a nonlinear parameter: Tissue's C is an amplitude, MPL's C is not
+        params = {law: {p.name for p in get_law(law).params if key != "prior" or not p.linear} for law in laws}
+        unknown = [n for n in given if not any(n in ps for ps in params.values())]
+        if unknown:
+            raise FitInputError(f"{flag} {unknown[0]}: no selected law has that parameter ({', '.join(laws)}: "
+                                f"{'; '.join(', '.join(sorted(ps)) for ps in params.values())}).", value=unknown[0])
+        out[key] = {n: v for n, v in given.items() if n in params[name]}
+    return out
 
 
 def comparison_table(results: list[Any]) -> str:

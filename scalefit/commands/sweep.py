@@ -36,7 +36,8 @@ def sweep(
     data: Annotated[str, typer.Option(help="synthetic[:...], shakespeare or a text file. Example: --data shakespeare")] = "synthetic",
     seq_len: Annotated[int, typer.Option(help="Tokens per sequence. Example: --seq-len 128")] = 128,
     eval_every: Annotated[int, typer.Option(help="Validation loss every N steps. Example: --eval-every 50")] = 50,
-    eval_batches: Annotated[int, typer.Option(help="Fixed validation batches per evaluation. Example: --eval-batches 16")] = 4,
+    eval_batches: Annotated[int, typer.Option(
+        help="Fixed validation batches per evaluation. Example: --eval-batches 16")] = 4,
     seed: Annotated[int, typer.Option(help="Seed of every run. Example: --seed 0")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps. Example: --device cpu")] = "auto",
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads per run (default: cores // jobs). Example: --threads 1")] = None,
@@ -63,7 +64,8 @@ def sweep(
     configs = sw.grid(
         _split(models, ",", str, "--models"), _split(lrs, ",", float, "--lrs"),
         _split(batch_sizes, ",", int, "--batch-sizes"), _split(schedules, ";", str, "--schedules"), out_dir,
-        steps=steps, warmup=warmup, data=data, seq_len=seq_len, eval_every=eval_every, eval_batches=eval_batches, seed=seed, device=device,
+        steps=steps, warmup=warmup, data=data, seq_len=seq_len, eval_every=eval_every, eval_batches=eval_batches,
+        seed=seed, device=device,
         threads=threads,
     )
     todo = sw.plan(configs)

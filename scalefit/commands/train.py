@@ -24,7 +24,9 @@ def train(
     tokenizer: Annotated[str, typer.Option(help="Text tokenizer: char or byte. Example: --tokenizer byte")] = "char",
     seq_len: Annotated[int, typer.Option(help="Tokens per sequence (context length). Example: --seq-len 128")] = 128,
     eval_every: Annotated[int, typer.Option(help="Validation loss every N steps and at the last step (0: never). Example: --eval-every 50")] = 50,
-    eval_batches: Annotated[int, typer.Option(help="Fixed validation batches per evaluation (more: less noisy val_loss, slower evaluations). Example: --eval-batches 16")] = 4,
+    eval_batches: Annotated[int, typer.Option(
+        help="Fixed validation batches per evaluation (more: less noisy val_loss, slower evaluations). "
+             "Example: --eval-batches 16")] = 4,
     grad_accum: Annotated[int, typer.Option(help="Micro-batches per step. Example: --grad-accum 4")] = 1,
     grad_clip: Annotated[float, typer.Option(help="Max gradient norm (0: no clipping). Example: --grad-clip 1.0")] = 1.0,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay on 2-D weights. Example: --weight-decay 0.1")] = 0.1,
@@ -52,7 +54,8 @@ def train(
     cfg = TrainConfig(
         out=str(out), model=model, steps=steps, batch_size=batch_size, seq_len=seq_len, lr=lr, schedule=schedule,
         schedule_file=None if schedule_file is None else str(schedule_file), warmup=warmup, data=data,
-        tokenizer=tokenizer, eval_every=eval_every, eval_batches=eval_batches, grad_accum=grad_accum, weight_decay=weight_decay,
+        tokenizer=tokenizer, eval_every=eval_every, eval_batches=eval_batches, grad_accum=grad_accum,
+        weight_decay=weight_decay,
         grad_clip=grad_clip, device=device, dtype=dtype, compile=compile, seed=seed, resume=resume,
         ckpt_every=ckpt_every, progress=progress, threads=threads,
     )

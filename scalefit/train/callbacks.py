@@ -78,6 +78,7 @@ class _RowWriter:
         self.path = path
         self.logger: RunLogger | None = None
         self.row: dict[str, Any] | None = None
+        self._missed: set[str] = set()  # columns already warned about (a value with no row to go to)
 
     def open(self, meta: Mapping[str, Any], done_steps: int) -> None:
         """Start the file, or, when ``done_steps`` optimizer steps are already done (a resumed run), keep its rows
@@ -106,9 +107,18 @@ class _RowWriter:
         self.row = {"step": step, "lr": float("nan") if lr is None else lr, "loss": None}
 
     def set(self, step: int, **values: Any) -> None:
-        """Fill columns of the open row, if it is the row of ``step``."""
+        """Fill columns of the open row, if it is the row of ``step``; say so (once per column) when a value has no
+        row to go to, e.g. an evaluation before the first optimizer step."""
+        given = {k: v for k, v in values.items() if v is not None}
         if self.row is not None and self.row["step"] == step:
-            self.row.update({k: v for k, v in values.items() if v is not None})
+            self.row.update(given)
+            return
+        missed = sorted(set(given) - self._missed)
+        if self.logger is not None and missed and (self.logger.last_step is None or step > self.logger.last_step):
+            self._missed.update(missed)
+            warnings.warn(f"{self.path}: {', '.join(missed)} logged at step {step}, where no optimizer step is open "
+                          "(the file has one row per optimizer step), is not written; later values are.",
+                          ScalefitWarning, stacklevel=4)
 
     def flush(self) -> None:
         if self.logger is not None and self.row is not None:

@@ -345,3 +345,23 @@ def test_importing_the_callbacks_imports_no_framework():
              "print(sorted(m for m in ('transformers', 'lightning', 'pytorch_lightning') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_value_with_no_open_row_is_announced_not_dropped_silently(tmp_path):
+    import warnings as w
+
+    from scalefit.errors import ScalefitWarning
+    from scalefit.train.callbacks import _RowWriter
+
+    writer = _RowWriter(tmp_path / "run.csv")
+    writer.open({"batch_size": 4}, done_steps=0)
+    with pytest.warns(ScalefitWarning, match="val_loss logged at step -1, where no optimizer step is open"):
+        writer.set(-1, val_loss=3.0)  # an evaluation before the first step
+    with w.catch_warnings():
+        w.simplefilter("error")
+        writer.set(-1, val_loss=2.9)  # said once per column
+        writer.start(0, 1e-3)
+        writer.set(0, loss=3.1, val_loss=3.05)
+        writer.close()
+    run = read_run(tmp_path / "run.csv", target="val_loss")
+    assert run.steps.tolist() == [0] and run.loss.tolist() == [3.05]

@@ -159,8 +159,8 @@ def test_user_errors_exit_2_with_one_line(tmp_path, args, message):
 
 
 def test_cli_train_and_sweep_skip_complete_runs(tmp_path):
-    common = ["--steps", "6", "--seq-len", "16", "--threads", "1", "--data", "synthetic:vocab=16,order=2", "--eval-every", "3",
-              "--eval-batches", "3"]
+    common = ["--steps", "6", "--seq-len", "16", "--threads", "1", "--data", "synthetic:vocab=16,order=2",
+              "--eval-every", "3", "--eval-batches", "3"]
     r = runner.invoke(app, ["sweep", "--models", "tiny", "--lrs", "1e-3,1e-2", "--batch-sizes", "4",
                             "--schedules", "cosine;wsd:decay=0.5", *common, "--out-dir", str(tmp_path)])
     assert r.exit_code == 0, r.output
