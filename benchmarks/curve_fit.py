@@ -297,8 +297,9 @@ def smoothed_final(run) -> float:
     return float(icpt)
 
 
-def run_schaipp(laws: list[str]) -> dict:
-    """Fit each law on each group's training runs' noisy train loss; predict the group's held-out schedules."""
+def run_schaipp(laws: list[str], fit_kw: dict | None = None) -> dict:
+    """Fit each law on each group's training runs' noisy train loss; predict the group's held-out schedules.
+    ``fit_kw`` goes to every fit (e.g. ``{"prior": {...}}``)."""
     from scalefit.fitting import evaluate
 
     t_all = time.perf_counter()
@@ -325,7 +326,7 @@ def run_schaipp(laws: list[str]) -> dict:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 t0 = time.perf_counter()
-                ev = evaluate([m["run"] for m in train], [m["run"] for m in test], law)
+                ev = evaluate([m["run"] for m in train], [m["run"] for m in test], law, **(fit_kw or {}))
                 wall = time.perf_counter() - t0
                 # train-to-val offset, measured on the training runs only: final val minus the fitted train curve
                 gaps = [float(m["row"]["final_val_loss"]) - float(ev.fit.predict(m["run"]).loss[-1])

@@ -59,28 +59,14 @@ def label(sd: float | None) -> str:
     return "none" if sd is None else f"sd {sd:g}"
 
 
-@contextlib.contextmanager
-def default_prior(sd: float | None):
-    """Temporarily make ``prior_of(sd)`` MPL's default prior (the Schaipp section fits with defaults)."""
-    import scalefit.fitting as F
-
-    saved = dict(F.DEFAULT_PRIORS)
-    F.DEFAULT_PRIORS["mpl"] = prior_of(sd)
-    try:
-        yield
-    finally:
-        F.DEFAULT_PRIORS.clear()
-        F.DEFAULT_PRIORS.update(saved)
-
-
 def schaipp(sds: list[float | None]) -> dict[str, Any]:
     import curve_fit
 
     out: dict[str, Any] = {"rows": [], "per_run": {}}
     for sd in sds:
         t0 = time.perf_counter()
-        with default_prior(sd), contextlib.redirect_stdout(io.StringIO()):
-            res = curve_fit.run_schaipp(["mpl"])
+        with contextlib.redirect_stdout(io.StringIO()):
+            res = curve_fit.run_schaipp(["mpl"], {"prior": prior_of(sd)})
         errs = {r["run"]: abs(r["laws"]["mpl"]["val_err"]) for r in res["runs"]
                 if np.isfinite(r["laws"]["mpl"]["val_err"])}
         s = res["summary"]["mpl"]
@@ -111,17 +97,24 @@ def schaipp(sds: list[float | None]) -> dict[str, Any]:
     return out
 
 
+def reference_data() -> dict[tuple[str, str], tuple[list, list]]:
+    """``(size, protocol) -> (train runs, test runs)`` of the MPL reference curves (``curve_fit.py``'s protocols)."""
+    from curve_fit import PROTOCOLS, SCHEDULES, load
+
+    def split(size: str, proto: str) -> tuple[list, list]:
+        train = PROTOCOLS[proto]
+        return load(size, train), load(size, [s for s in SCHEDULES if s not in train])
+
+    return {(size, proto): split(size, proto) for size in ("25M", "100M") for proto in ("a", "b")}
+
+
 def mpl_reference(sds: list[float | None]) -> list[dict[str, Any]]:
-    from curve_fit import PROTOCOLS, SCHEDULES, TARGETS, load
+    from curve_fit import TARGETS
 
     from scalefit.fitting import evaluate
 
     rows = []
-    data = {}
-    for size in ("25M", "100M"):
-        for proto in ("a", "b"):
-            train_names = PROTOCOLS[proto]
-            data[(size, proto)] = (load(size, train_names), load(size, [s for s in SCHEDULES if s not in train_names]))
+    data = reference_data()
     for sd in sds:
         for (size, proto), (train, test) in data.items():
             with warnings.catch_warnings():
@@ -183,15 +176,9 @@ def shape_grid() -> dict[str, Any]:
     """Diagnosis: MPL reference metrics with the shape fixed on a grid (never used to choose the default)."""
     import itertools
 
-    from curve_fit import PROTOCOLS, SCHEDULES, load
-
     from scalefit.fitting import evaluate
 
-    data = {}
-    for size in ("25M", "100M"):
-        for proto in ("a", "b"):
-            names = PROTOCOLS[proto]
-            data[f"{size}{proto}"] = (load(size, names), load(size, [s for s in SCHEDULES if s not in names]))
+    data = {f"{size}{proto}": runs for (size, proto), runs in reference_data().items()}
     rows = []
     for C, beta, gamma in itertools.product([0.5, 1, 2, 4, 8], [0.3, 0.5, 0.7], [0.4, 0.5, 0.6, 0.7]):
         row: dict[str, Any] = {"C": C, "beta": beta, "gamma": gamma}

@@ -140,11 +140,12 @@ def report(args: argparse.Namespace) -> None:
                                            f"floor 0 if positive); half-width of its 90% interval {half:.4f}: "
                                            f"chose floor {chosen}"}
 
-    runs = []
+    runs, metas = [], {}
     with open(out / "manifest.tsv", encoding="utf-8") as fh:
         for line in fh:
             name, role, arm, schedule, path = line.rstrip("\n").split("\t")
             meta, rows = read_run(path)
+            metas[name] = meta
             vp = val_points(rows)
             last = vp[-1]
             steps = int(meta.get("total_steps", args.steps))
@@ -166,7 +167,7 @@ def report(args: argparse.Namespace) -> None:
 
     by_name = {r["name"]: r for r in runs}
     cos = by_name["cosine"]
-    cos_meta, _ = read_run(cos["file"])
+    cos_meta = metas["cosine"]
     seeds = [r for r in runs if r["role"] in ("cosine", "seed-check")]
     seed_last = [r["realised_last"] for r in seeds]
     seed_sd = statistics.stdev(seed_last) if len(seed_last) >= 2 else None

@@ -468,8 +468,8 @@ def fit(
         ``0.5 * (delta * (log p - log centre) / sd)^2`` per parameter, i.e. the MAP estimate for log residuals of
         noise scale ``delta`` (the Huber threshold). ``centre`` defaults to the law's ``ParamSpec.default``.
         None uses :data:`DEFAULT_PRIORS` for the law (MPL: C, beta, gamma held near 1, 0.5, 0.5; entries for
-        parameters that ``fixed`` holds or whose lower bound is not positive are left out); ``{}`` fits without
-        a prior. The result's ``objective`` names the prior.
+        parameters that ``fixed`` holds, or whose ``bounds`` exclude the centre or zero, are left out with a
+        message); ``{}`` fits without a prior. The result's ``objective`` names the prior.
     **law_options
         Passed to ``get_law`` (e.g. ``lam=0.99`` for Tissue).
 
@@ -495,21 +495,8 @@ def fit(
     runs = list(runs)
     problem, messages = _build_problem(law_obj, law_name, runs, bounds, fixed, loss == "huber", delta, max_points)
     default_prior = prior is None
-    if default_prior:  # the law's default prior, on the shape parameters the user left free
-        prior = {}
-        for n, v in DEFAULT_PRIORS.get(law_name, {}).items():
-            i = problem.names.index(n) if n in problem.names else -1
-            if i < 0 or not problem.free[i]:
-                continue  # a parameter the user fixed needs no prior
-            lo, hi = float(problem.lower[i]), float(problem.upper[i])
-            if lo > 0 and lo <= v[0] <= hi:
-                prior[n] = v
-                continue
-            why = (f"its lower bound {lo:g} is not positive" if lo <= 0 else
-                   f"your bounds {lo:g}:{hi:g} exclude its centre {v[0]:g}")
-            messages.append(f"fit {law_name}: the default prior on log {n} is left out: {why}. Pass --prior to set "
-                            "one that fits your bounds.")
-            warnings.warn(messages[-1], AssumptionWarning, stacklevel=2)
+    if default_prior:
+        prior = _default_prior(problem, law_name, messages)
     prior_spec = _resolve_prior(problem, law_name, prior)
     n_free = int(problem.free.sum())
     n_points = int(problem.loss.size)
@@ -598,9 +585,10 @@ def fit(
             continue
         cls = ParameterAtBoundWarning if "bound" in m else IllConditionedWarning
         warnings.warn(m, cls, stacklevel=2)
-    for m in _prior_pulls(problem, p_final, prior_spec, law_name) if default_prior else ():  # the tool's assumption
-        messages.append(m)
-        warnings.warn(m, AssumptionWarning, stacklevel=2)
+    if default_prior:  # the tool's assumption, so it says when the data disagree
+        for m in _prior_pulls(problem, p_final, prior_spec, law_name):
+            messages.append(m)
+            warnings.warn(m, AssumptionWarning, stacklevel=2)
 
     # ---- per-run metrics, curves, context ----
     pred = p_final[lin_idx] @ problem.design(p_final[nl_idx])
@@ -739,6 +727,26 @@ def _resolve_law(law: Any, options: dict[str, Any]) -> tuple[Any, str, dict[str,
             raise FitInputError(f"cannot build law {law!r} with options {options}: {exc}") from None
         return obj, law, dict(options)
     return law, str(getattr(law, "name", type(law).__name__)), dict(getattr(law, "options", {}) or {})
+
+
+def _default_prior(problem: _Problem, law_name: str, messages: list[str]) -> dict[str, tuple[float, float]]:
+    """The law's :data:`DEFAULT_PRIORS` on the parameters the user left free; an entry whose bounds exclude its
+    centre, or do not keep the parameter positive (the prior is on its log), is left out with a message."""
+    out = {}
+    for name, (centre, sd) in DEFAULT_PRIORS.get(law_name, {}).items():
+        if name not in problem.names or not problem.free[problem.names.index(name)]:
+            continue  # a parameter the user fixed needs no prior
+        i = problem.names.index(name)
+        lo, hi = float(problem.lower[i]), float(problem.upper[i])
+        if 0 < lo <= centre <= hi:
+            out[name] = (centre, sd)
+            continue
+        why = (f"its lower bound {lo:g} is not positive" if lo <= 0 else
+               f"your bounds {lo:g}:{hi:g} exclude its centre {centre:g}")
+        messages.append(f"fit {law_name}: the default prior on log {name} is left out: {why}. Pass --prior to set one "
+                        "that fits your bounds.")
+        warnings.warn(messages[-1], AssumptionWarning, stacklevel=3)
+    return out
 
 
 def _resolve_prior(problem: _Problem, law_name: str,

@@ -159,8 +159,9 @@ def mpl_loss_and_grad(values: Mapping[str, float], lr: np.ndarray, *, first: int
     eta = np.maximum(lr[first:], tiny)  # (n,)
     c = 1.0 / eta if gamma == 1.0 else np.exp(-gamma * np.log(eta))  # eta^-gamma
     x = c * S
-    u = 1.0 + C * x
-    yb = np.exp(-beta * np.log1p(C * x))  # (1 + C x)^-beta
+    cx = C * x
+    u = 1.0 + cx
+    yb = np.exp(-beta * np.log1p(cx))  # (1 + C x)^-beta
     G = 1.0 - yb
     loss = area - B * float(np.einsum("i,i->", d, G))
     r = yb / u
@@ -271,44 +272,34 @@ class FamilySearch:
     seconds: float
 
 
-def _fmt(x: float) -> str:
-    """Shortest decimal text of x (``%g`` with increasing precision) that reads back as exactly x."""
-    for p in range(1, 18):
-        s = f"{x:.{p}g}"
-        if float(s) == x:
-            return s
-    return repr(x)
-
-
-def _decay_text(n_cool: int, total: int) -> tuple[str, float]:
-    """A short decay fraction that gives exactly ``n_cool`` cooldown steps in ``schedules.wsd``."""
-    exact = n_cool / total
+def _shortest(exact: float, ok: Callable[[float], bool]) -> str:
+    """The shortest ``%g`` text of ``exact`` (increasing precision) whose value passes ``ok``; else ``repr``."""
     for p in range(1, 18):
         s = f"{exact:.{p}g}"
-        if max(1, int(math.floor(float(s) * total + 0.5))) == n_cool and float(s) <= 1.0:
-            return s, float(s)
-    return repr(exact), exact
+        if ok(float(s)):
+            return s
+    return repr(exact)
+
+
+def _fmt(x: float) -> str:
+    """Shortest decimal text of x that reads back as exactly x."""
+    return _shortest(x, lambda v: v == x)
+
+
+def _decay_text(n_cool: int, total: int) -> str:
+    """A short decay fraction that gives exactly ``n_cool`` cooldown steps in ``schedules.wsd``."""
+    return _shortest(n_cool / total, lambda v: max(1, int(math.floor(v * total + 0.5))) == n_cool and v <= 1.0)
 
 
 def _milestone_text(step: int, total: int) -> str:
     """A short fraction m in (0, 1) that puts a ``schedules.multistep`` milestone exactly at ``step``."""
-    exact = step / total
-    for p in range(1, 18):
-        s = f"{exact:.{p}g}"
-        if 0.0 < float(s) < 1.0 and int(math.floor(float(s) * total + 0.5)) == step:
-            return s
-    return repr(exact)
+    return _shortest(step / total, lambda v: 0.0 < v < 1.0 and int(math.floor(v * total + 0.5)) == step)
 
 
 def _factor_text(level: float, peak: float, floor: float) -> str:
     """A short factor f in (0, 1] with ``peak * f`` within 0.1% of ``level`` and never below ``floor``."""
     exact = level / peak
-    for p in range(1, 18):
-        s = f"{exact:.{p}g}"
-        f = float(s)
-        if 0.0 < f <= 1.0 and peak * f >= floor and abs(f - exact) <= 1e-3 * exact:
-            return s
-    return repr(exact)
+    return _shortest(exact, lambda f: 0.0 < f <= 1.0 and peak * f >= floor and abs(f - exact) <= 1e-3 * exact)
 
 
 def _search_int(ev: Callable[[int], float], lo: int, hi: int, n_grid: int) -> int:
@@ -381,7 +372,7 @@ def family_search(
         tail = f",shape={shape}" + (f",final={_fmt(final)}" if final > 0 else "")
 
         def wsd_spec(n_cool: int, tail: str = tail) -> str:
-            return f"wsd:{head},decay={_decay_text(int(n_cool), steps)[0]}{tail}"
+            return f"wsd:{head},decay={_decay_text(int(n_cool), steps)}{tail}"
 
         n_cool = _search_int(lambda k, spec_of=wsd_spec: ev(spec_of(k)), 1, n_max, n_grid)
         keep(f"wsd-{shape}", wsd_spec(n_cool))
