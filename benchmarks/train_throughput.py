@@ -13,7 +13,10 @@ bookkeeping (data sampling, grad-norm, one ``os.write`` per row, checkpoints) co
 A CUDA section runs the same measurement in bf16 autocast with fused AdamW (and torch.compile) when a GPU is
 present; otherwise it prints "skipped: no GPU".
 
-Usage: python benchmarks/train_throughput.py [--steps 30] [--presets tiny,s1,s2] [--threads 1]
+A CPU row compares the trainer eager with ``compile=True`` (inductor's C++ backend; needs a C++ compiler), so the
+``--compile`` path runs and is timed on a machine without a GPU.
+
+Usage: python benchmarks/train_throughput.py [--steps 30] [--presets tiny,s1,s2] [--threads 1] [--cpu-compile tiny,s1]
 (on a shared machine, --threads 1 avoids torch's spinning thread pool fighting other processes)
 Writes benchmarks/results/train_throughput.json next to this file.
 """
@@ -98,6 +101,34 @@ def trainer_run(preset: str, steps: int, batch: int, seq: int, device: str = "cp
     return steps * batch * seq / (marks[steps + 2] - marks[2])
 
 
+def cpu_compile_row(preset: str, steps: int, batch: int, seq: int) -> dict[str, object]:
+    """The trainer eager vs ``compile=True`` on the CPU (inductor's C++ backend): tokens/s after the warm-up
+    steps, the first step's extra seconds (compilation), and the largest difference of the logged losses.
+
+    This runs the code path ``--compile`` takes on CUDA (the compile call, the lazy first-call fallback, the
+    checkpoint of the uncompiled module) on a machine without a GPU; the speed is the CPU's, not a GPU's.
+    """
+    from scalefit.readers import read_run
+
+    out: dict[str, object] = {"preset": preset}
+    losses = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for comp in (False, True):
+            marks: dict[int, float] = {}
+            cfg = TrainConfig(out=f"{tmp}/{comp}.csv", model=preset, steps=steps + 3, batch_size=batch,
+                              seq_len=seq, schedule="constant", lr=1e-3, data=SYNTHETIC, eval_every=0,
+                              progress="none", ckpt_every=0, device="cpu", compile=comp)
+            t0 = time.perf_counter()
+            train(cfg, on_step=lambda step, loss: marks.__setitem__(step, time.perf_counter()))
+            key = "compile" if comp else "eager"
+            out[f"{key}_tokens_per_s"] = round(steps * batch * seq / (marks[steps + 2] - marks[2]))
+            out[f"{key}_first_step_s"] = marks[0] - t0
+            losses[key] = read_run(cfg.out).loss
+    out["compile_over_eager"] = out["compile_tokens_per_s"] / out["eager_tokens_per_s"]
+    out["max_abs_loss_diff"] = float(abs(losses["compile"] - losses["eager"]).max())
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=30)
@@ -105,6 +136,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--cpu-compile", default="tiny,s1",
+                    help="presets for the eager vs torch.compile row on the CPU ('' skips it)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -126,6 +159,13 @@ def main() -> None:
     for r in rows:
         print(f"{r['preset']:>7} {r['params']:>10,} {r['trainer_tokens_per_s']:>14,} {r['reference_tokens_per_s']:>10,} "
               f"{r['trainer_mfu']:>12.1%} {r['reference_mfu']:>8.1%} {r['ratio_trainer_over_reference']:>6.2f}")
+    compile_rows = [cpu_compile_row(p, args.steps, args.batch, args.seq) for p in args.cpu_compile.split(",") if p]
+    if compile_rows:
+        print(f"\nCPU torch.compile (inductor) vs eager, trainer loop:\n{'preset':>7} {'eager tok/s':>12} "
+              f"{'compile tok/s':>14} {'ratio':>6} {'compile first step s':>21} {'max |loss diff|':>16}")
+    for r in compile_rows:
+        print(f"{r['preset']:>7} {r['eager_tokens_per_s']:>12,} {r['compile_tokens_per_s']:>14,} "
+              f"{r['compile_over_eager']:>6.2f} {r['compile_first_step_s']:>21.1f} {r['max_abs_loss_diff']:>16.2e}")
     cuda: dict[str, object]
     if torch.cuda.is_available():
         gpu_peak = measure_peak(8192, device="cuda", dtype=torch.bfloat16)
@@ -147,7 +187,8 @@ def main() -> None:
     result = {"machine": machine(), "torch": torch.__version__, "threads": threads, "steps": args.steps,
               "batch_size": args.batch, "seq_len": args.seq, "cpu_peak_flops": peak,
               "cpu_peak_method": "best of 30 float32 1024x1024 matmuls (2 n^3 FLOPs), same thread count",
-              "note": "shared 2-core machine: other processes were running; figures are lower bounds", "cpu": rows, "cuda": cuda}
+              "note": "shared 2-core machine: other processes were running; figures are lower bounds", "cpu": rows,
+              "cpu_compile": compile_rows, "cuda": cuda}
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"machine: {result['machine']['cpu']}, {result['machine']['cores']} cores; wrote {out}")
 

@@ -380,6 +380,7 @@ def train(cfg: TrainConfig, *, stop_after: int | None = None, on_step: Callable[
         "eval_batches": cfg.eval_batches,
         "device": device.type,
         "dtype": str(dtype).replace("torch.", ""),
+        **({"compile": True} if cfg.compile else {}),  # requested; a fallback to eager mode is warned about
         "scalefit_version": __version__,
     }
     log = RunLogger(out, meta, resume_from=(start - 1) if ck is not None else None)
@@ -403,8 +404,8 @@ def train(cfg: TrainConfig, *, stop_after: int | None = None, on_step: Callable[
         except Exception as exc:  # noqa: BLE001 - torch.compile errors surface lazily, at the first call
             if model is raw_model:
                 raise
-            warnings.warn(f"torch.compile failed at the first step ({type(exc).__name__}); training without it.",
-                          AssumptionWarning, stacklevel=2)
+            warnings.warn(f"torch.compile failed at its first call ({type(exc).__name__}: {exc}); "
+                          "training without it.", AssumptionWarning, stacklevel=2)
             model = raw_model
             with autocast:
                 return model(x, y)[1]

@@ -269,3 +269,36 @@ def test_bf16_autocast_path_runs_on_the_cpu(tmp_path) -> None:
     assert bf.meta["dtype"] == "bfloat16" and fp.meta["dtype"] == "float32"
     assert np.all(np.isfinite(bf.loss)) and bf.loss[-5:].mean() < bf.loss[:3].mean() - 0.1
     np.testing.assert_allclose(bf.loss, fp.loss, rtol=0.05)
+
+
+def _without_compile_line(path: str) -> str:
+    return "".join(line for line in Path(path).read_text().splitlines(keepends=True) if not line.startswith("# compile:"))
+
+
+@pytest.mark.parametrize("where", ["at compile time", "at the first call"])
+def test_a_failing_torch_compile_falls_back_to_eager_mode_and_says_so(tmp_path, monkeypatch, where) -> None:
+    """--compile must never cost the run: torch.compile failing (no C++ compiler, an unsupported op) either when
+    called or lazily at the model's first call gives a warning and the eager run's file, byte for byte."""
+    from scalefit.errors import AssumptionWarning
+
+    class LazyFailure:
+        def __init__(self, model):
+            self.model = model
+
+        def __getattr__(self, name):  # .train(), .eval() reach the module, as torch's OptimizedModule does
+            return getattr(self.model, name)
+
+        def __call__(self, *args, **kwargs):
+            raise RuntimeError("inductor: no working C++ compiler")
+
+    def failing_compile(model, *args, **kwargs):
+        if where == "at compile time":
+            raise RuntimeError("dynamo is not supported on this Python")
+        return LazyFailure(model)
+
+    eager = train(_cfg(tmp_path, "eager.csv", device="cpu")).out
+    monkeypatch.setattr(torch, "compile", failing_compile)
+    with pytest.warns(AssumptionWarning, match="torch.compile failed .*training without it"):
+        compiled = train(_cfg(tmp_path, "compiled.csv", device="cpu", compile=True)).out
+    assert read_run(compiled).meta["compile"] == 1  # the request is recorded; the warning says what ran
+    assert _without_compile_line(compiled) == Path(eager).read_text()
