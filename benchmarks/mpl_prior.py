@@ -22,7 +22,10 @@ Protocol (no MPL test curve chooses anything):
 Diagnosis only (``--shape-grid``, not used to choose anything): the MPL reference metrics with (C, beta, gamma)
 *fixed* on a 5 x 3 x 4 grid, to see how far any shape could take them.
 
-Usage: python benchmarks/mpl_prior.py [--no-schaipp] [--no-mpl] [--no-bundled] [--shape-grid]
+Also (``--centres``): the prior's centre, chosen on the Schaipp curves like the sd: the official start against the
+paper's fitted beta ~0.59, gamma ~0.63.
+
+Usage: python benchmarks/mpl_prior.py [--no-schaipp] [--no-mpl] [--no-bundled] [--shape-grid] [--centres]
 (writes benchmarks/results/mpl_prior.json)
 """
 
@@ -47,6 +50,8 @@ from _machine import machine  # noqa: E402
 
 #: The official MPL code's starting point (the issue's measurement: its AdamW stops ~90 steps from here).
 CENTRE = {"C": 1.0, "beta": 0.5, "gamma": 0.5}
+#: Centres compared by ``--centres``: the official start, and the paper's fitted beta and gamma.
+CANDIDATE_CENTRES = {"official start": CENTRE, "paper fits": {"C": 1.0, "beta": 0.59, "gamma": 0.63}}
 #: Prior standard deviations on log C, log beta, log gamma; None = no prior.
 SDS: list[float | None] = [None, 1.0, 0.3, 0.1, 0.03, 0.01]
 
@@ -95,6 +100,38 @@ def schaipp(sds: list[float | None]) -> dict[str, Any]:
     print(f"schaipp: lowest mean at {label(best)}; chosen (largest sd within one paired SE): "
           f"{label(out['chosen_sd'])}", flush=True)
     return out
+
+
+def centres() -> list[dict[str, Any]]:
+    """The prior's centre, chosen the same way as its sd: on the Schaipp curves; the MPL curves read out of sample.
+
+    Candidates: the official code's start (:data:`CENTRE`) and the paper's fitted shape (beta ~0.59, gamma ~0.63 at
+    every size, C kept at 1: the paper's C is not given), each at sd 0.01 and 0.03.
+    """
+    import curve_fit
+
+    from scalefit.fitting import evaluate
+
+    data = reference_data()
+    rows = []
+    for name, centre in CANDIDATE_CENTRES.items():
+        for sd in (0.01, 0.03):
+            prior = {n: (c, sd) for n, c in centre.items()}
+            with contextlib.redirect_stdout(io.StringIO()):
+                res = curve_fit.run_schaipp(["mpl"], {"prior": prior})
+            errs = [abs(r["laws"]["mpl"]["val_err"]) for r in res["runs"] if np.isfinite(r["laws"]["mpl"]["val_err"])]
+            row: dict[str, Any] = {"centre": name, "values": centre, "sd": sd, "schaipp_runs": len(errs),
+                                   "schaipp_val_abs_err_mean": float(np.mean(errs)), "mpl_reference": {}}
+            for (size, proto), (train, test) in data.items():
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    m = evaluate(train, test, "mpl", prior=prior).mean
+                row["mpl_reference"][f"{size} {proto}"] = {k: m[k] for k in ("r2", "pred_e", "worst_e")}
+            rows.append(row)
+            ref = "  ".join(f"{k} {v['r2']:.5f}/{v['pred_e']:.5f}" for k, v in row["mpl_reference"].items())
+            print(f"centre {name:<15} sd {sd:<5g} schaipp |dVal| {row['schaipp_val_abs_err_mean']:.4f} "
+                  f"(n={len(errs)})  mpl-ref R2/PredE {ref}", flush=True)
+    return rows
 
 
 def reference_data() -> dict[tuple[str, str], tuple[list, list]]:
@@ -192,7 +229,17 @@ def shape_grid() -> dict[str, Any]:
             for key in data}
     for key, b in best.items():
         print(f"shape grid {key}: best R2 {b['max_r2']:.5f}, best PredE {b['min_pred_e']:.5f} over {len(rows)} shapes")
-    return {"rows": rows, "best": best}
+    # the ceiling: the default fit on all nine curves of a size (test curves included), scored on protocol a's test
+    oracle = {}
+    for size in ("25M", "100M"):
+        train, test = reference_data()[(size, "a")]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ev = evaluate(train + test, test, "mpl")
+        oracle[size] = {"metrics": {k: ev.mean[k] for k in ("r2", "pred_e", "worst_e")}, "params": ev.fit.values}
+        print(f"oracle {size} (fit on all 9 curves, default prior): R2 {ev.mean['r2']:.5f}  PredE "
+              f"{ev.mean['pred_e']:.5f}  B {ev.fit.values['B']:.0f}  gamma {ev.fit.values['gamma']:.3f}")
+    return {"rows": rows, "best": best, "oracle": oracle}
 
 
 def main() -> int:
@@ -201,6 +248,7 @@ def main() -> int:
     ap.add_argument("--no-mpl", action="store_true")
     ap.add_argument("--no-bundled", action="store_true")
     ap.add_argument("--shape-grid", action="store_true")
+    ap.add_argument("--centres", action="store_true", help="also compare prior centres (official start, paper fits)")
     args = ap.parse_args()
     out: dict[str, Any] = {"benchmark": "mpl_prior", "machine": machine(), "centre": CENTRE, "sds": SDS,
                            "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -213,6 +261,8 @@ def main() -> int:
         out["bundled"] = bundled(SDS)
     if args.shape_grid:
         out["shape_grid"] = shape_grid()
+    if args.centres:
+        out["centres"] = centres()
     path = HERE / "results" / "mpl_prior.json"
     old = json.loads(path.read_text()) if path.exists() else {}
     old.update(out)
