@@ -590,6 +590,18 @@ def fit(
             messages.append(m)
             warnings.warn(m, AssumptionWarning, stacklevel=2)
 
+    context = _context(runs)
+    floor_name = next((n for n in ("L0", "E") if n in problem.names), None)
+    if context.irreducible_loss is not None and floor_name is not None:
+        value = float(p_final[problem.names.index(floor_name)])
+        if value < context.irreducible_loss:
+            m = (f"fit {law_name}: {floor_name} = {value:.6g} lies below the data's irreducible loss "
+                 f"{context.irreducible_loss:.6g} (run metadata), which no model reaches: the runs do not pin the "
+                 f"asymptote. Fix it (--fix {floor_name}=...) or bound it (--bounds {floor_name}="
+                 f"{context.irreducible_loss:.6g}:inf) if you trust the floor.")
+            messages.append(m)
+            warnings.warn(m, AssumptionWarning, stacklevel=2)
+
     # ---- per-run metrics, curves, context ----
     pred = p_final[lin_idx] @ problem.design(p_final[nl_idx])
     metrics: dict[str, RunMetrics] = {}
@@ -626,7 +638,7 @@ def fit(
         data_hash=data_hash(runs),
         scalefit_version=__version__,
         fit_seconds=time.perf_counter() - t_start,
-        context=_context(runs),
+        context=context,
         curves=tuple(curves),
     )
 
@@ -1178,6 +1190,8 @@ def _context(runs: Sequence[Any]) -> FitContext:
         if post.size:
             lr_min.append(float(post.min()))
     n_params = tuple(float(r.meta["params"]) for r in runs if r.meta.get("params") is not None)
+    floors = [r.meta.get("irreducible_loss") for r in runs]
+    known = all(isinstance(f, (int, float)) and not isinstance(f, bool) and math.isfinite(f) for f in floors)
     return FitContext(
         max_step=max(int(run.steps[run.observed].max()) for run in runs),
         max_s1=max(s1),
@@ -1186,4 +1200,5 @@ def _context(runs: Sequence[Any]) -> FitContext:
         warmup=max(int(run.warmup) for run in runs),
         n_params=n_params,
         total_steps=tuple(int(run.step0) + int(run.n_steps) for run in runs),
+        irreducible_loss=float(min(floors)) if known and floors else None,
     )

@@ -104,6 +104,10 @@ class FitContext:
         Model sizes (``params`` metadata) of the fitted runs, when known.
     total_steps : tuple of int
         Schedule length of each fitted run (``step0 + len(lr)``).
+    irreducible_loss : float or None
+        The data's known loss floor (the ``irreducible_loss`` metadata ``scalefit train`` records for its synthetic
+        source, the smallest over the runs), when every fitted run states one. No model reaches it, so a
+        prediction below it is an artefact of the law, and :meth:`FitResult.predict` says so.
     """
 
     max_step: int
@@ -113,6 +117,7 @@ class FitContext:
     warmup: int
     n_params: tuple[float, ...] = ()
     total_steps: tuple[int, ...] = ()
+    irreducible_loss: float | None = None
 
 
 @dataclass(frozen=True)
@@ -372,6 +377,16 @@ class FitResult:
                 ExtrapolationWarning,
                 stacklevel=2,
             )
+        floor = self.context.irreducible_loss
+        if floor is not None and pred.size and float(np.min(pred)) < floor:
+            i = int(np.argmin(pred))
+            warnings.warn(
+                f"prediction for {label} falls below the data's irreducible loss {floor:.6g} (run metadata): "
+                f"{float(pred[i]):.6g} at step {int(at[i]) + step0}. No model reaches that floor; the law is "
+                "extrapolating past what it can describe.",
+                ExtrapolationWarning,
+                stacklevel=2,
+            )
         return Prediction(
             steps=(np.asarray(at, dtype=np.int64) + step0),
             loss=pred,
@@ -571,6 +586,7 @@ class FitResult:
                 "warmup": self.context.warmup,
                 "n_params": list(self.context.n_params),
                 "total_steps": list(self.context.total_steps),
+                "irreducible_loss": self.context.irreducible_loss,
             },
         }
 
@@ -627,6 +643,7 @@ class FitResult:
                 warmup=int(ctx["warmup"]),
                 n_params=tuple(float(x) for x in ctx.get("n_params", ())),
                 total_steps=tuple(int(x) for x in ctx.get("total_steps", ())),
+                irreducible_loss=None if ctx.get("irreducible_loss") is None else float(ctx["irreducible_loss"]),
             )
             metrics = {
                 k: RunMetrics(**{f: (int(v[f]) if f == "n" else _float_from_json(v[f])) for f in v})

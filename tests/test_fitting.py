@@ -369,3 +369,51 @@ def test_thinned_search_reaches_the_optimum_of_a_search_on_every_row(monkeypatch
     assert thinned.objective_value == pytest.approx(full.objective_value, rel=1e-9)
     for a, b in zip(thinned.curves, full.curves):
         np.testing.assert_allclose(a.fitted, b.fitted, rtol=1e-7)
+
+
+def test_a_known_loss_floor_flags_an_asymptote_and_predictions_below_it() -> None:
+    """Runs that state their data's irreducible loss (as ``scalefit train``'s synthetic source does): a fitted L0
+    below it and a prediction below it are both said, and the floor survives the JSON round trip."""
+    import dataclasses
+    import re
+    import warnings
+
+    from scalefit.errors import AssumptionWarning, ExtrapolationWarning
+
+    plain = sim_runs("tissue", TISSUE_TRUTH)
+    above = [dataclasses.replace(r, meta={"irreducible_loss": 2.4}) for r in plain]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # L0 = 2.5 above the floor 2.4: nothing to say
+        ok = fit(above, "tissue", seed=0)
+    assert ok.context.irreducible_loss == 2.4
+    assert ok.params["L0"].value > 2.4 and not any("irreducible" in m for m in ok.messages)
+
+    below = [dataclasses.replace(r, meta={"irreducible_loss": 2.6}) for r in plain]
+    with pytest.warns(AssumptionWarning, match=r"L0 = 2\.5\d* lies below the data's irreducible loss 2\.6"):
+        res = fit(below, "tissue", seed=0)
+    assert any("--bounds L0=2.6:inf" in m for m in res.messages)
+    long = schedules.constant(1e-2, 100_000, warmup=WARMUP)  # S1 = 1000: the power term has all but vanished
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res.predict(long, at=np.array([99_999]))
+    said = [str(w.message) for w in caught if issubclass(w.category, ExtrapolationWarning)]
+    assert any(re.search(r"falls below the data's irreducible loss 2\.6 \(run metadata\): 2\.5\d* at step 99999", m)
+               for m in said), said
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res.predict(three_schedules()["wsd"])  # within the data's range the curve stays above the floor
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a floor stated by only some runs is not known: no check
+        mixed = fit([below[0], *plain[1:]], "tissue", seed=0)
+    assert mixed.context.irreducible_loss is None
+
+
+def test_the_loss_floor_round_trips_through_json(tmp_path) -> None:
+    import dataclasses
+
+    from scalefit.results import FitResult
+
+    runs = [dataclasses.replace(r, meta={"irreducible_loss": 2.4}) for r in sim_runs("tissue", TISSUE_TRUTH)]
+    res = fit(runs, "tissue", seed=0)
+    back = FitResult.from_json(res.to_json(tmp_path / "fit.json"))
+    assert back.context.irreducible_loss == 2.4
