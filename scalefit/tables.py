@@ -67,6 +67,9 @@ class Table:
         How ``flops`` was defined, in words ("6ND" or "flops column" or a mix).
     notes : tuple of str
         Every assumption the reader made.
+    irreducible_loss : ndarray or None
+        The data's known loss floor per row (run files' ``irreducible_loss`` metadata; NaN where a row does not
+        state one), or None when no row does. :meth:`known_floor` turns it into one number.
     """
 
     params: np.ndarray
@@ -79,9 +82,17 @@ class Table:
     line: np.ndarray
     compute: str = "6ND"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    irreducible_loss: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.params.shape[0])
+
+    def known_floor(self) -> float | None:
+        """The smallest stated irreducible loss when every row states one (else None: the floor is not known)."""
+        f = self.irreducible_loss
+        if f is None or len(f) == 0 or not np.all(np.isfinite(f)):
+            return None
+        return float(np.min(f))
 
     def where(self, i: int) -> str:
         """``path:line`` of row ``i``, for messages."""
@@ -94,6 +105,7 @@ class Table:
             params=self.params[idx], tokens=self.tokens[idx], loss=self.loss[idx], lr=self.lr[idx],
             batch_size=self.batch_size[idx], flops=self.flops[idx],
             source=tuple(self.source[i] for i in idx), line=self.line[idx], compute=self.compute, notes=self.notes,
+            irreducible_loss=None if self.irreducible_loss is None else self.irreducible_loss[idx],
         )
 
     def require(self, *quantities: str, purpose: str) -> None:
@@ -128,6 +140,8 @@ def concat(tables: Sequence[Table]) -> Table:
         flops=np.concatenate([t.flops for t in tables]),
         source=tuple(s for t in tables for s in t.source),
         line=np.concatenate([t.line for t in tables]),
+        irreducible_loss=None if all(t.irreducible_loss is None for t in tables) else np.concatenate(
+            [np.full(len(t), np.nan) if t.irreducible_loss is None else t.irreducible_loss for t in tables]),
         compute=kinds[0] if len(kinds) == 1 else "mixed: " + ", ".join(kinds),
         notes=tuple(notes),
     )
@@ -434,7 +448,9 @@ def table_from_runs(runs: Iterable[object], k: int = 1) -> Table:
                              "metadata, so its training tokens are unknown. Add '# tokens_per_step: B'.",
                              path=path, line=1, column="tokens")
         lr = float(meta["peak_lr"]) if "peak_lr" in meta else float(np.max(run.lr))  # type: ignore[attr-defined]
-        rows.append((params, tokens, loss, lr, batch, path, last_line))
+        floor = meta.get("irreducible_loss")
+        floor = float(floor) if isinstance(floor, (int, float)) and not isinstance(floor, bool) else math.nan
+        rows.append((params, tokens, loss, lr, batch, path, last_line, floor))
         notes.append(f"{path}: final loss = {rule}.")
     if not rows:
         raise TableError("no runs given. Pass run files or a summary table.")
@@ -446,6 +462,7 @@ def table_from_runs(runs: Iterable[object], k: int = 1) -> Table:
         params=arr[:, 0], tokens=arr[:, 1], loss=arr[:, 2], lr=arr[:, 3], batch_size=arr[:, 4],
         flops=6.0 * arr[:, 0] * arr[:, 1], source=tuple(r[5] for r in rows),
         line=np.array([r[6] for r in rows], dtype=np.int64), compute="6ND", notes=tuple(notes),
+        irreducible_loss=np.array([r[7] for r in rows], dtype=float),
     )
 
 

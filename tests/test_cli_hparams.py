@@ -66,6 +66,28 @@ def test_scaling_json_and_plot(files) -> None:
     assert png.stat().st_size > 10_000 and out.is_file()
 
 
+def test_scaling_compares_e_with_the_runs_stated_floor(files, tmp_path) -> None:
+    """Run files that state their data's irreducible loss: the fitted E (the law's own floor) is checked against it;
+    a summary table states none, so there is nothing to say."""
+    L = {"E": 1.8, "A": 400.0, "B": 2000.0, "alpha": 0.34, "beta": 0.28}
+    paths = []
+    for i, (n, d) in enumerate((n, d) for n in (1e7, 1e8, 1e9) for d in (1e9, 1e10, 1e11)):
+        steps = 10
+        loss = float(ch.loss(L, n, d))
+        head = f"# params: {n:g}\n# tokens_per_step: {d / steps:g}\n# irreducible_loss: {1.9 if i else 2.0}\n"
+        path = tmp_path / f"run{i}.csv"
+        path.write_text(head + "step,lr,loss\n" + "".join(f"{s},1e-3,{loss + 0.1 * (steps - 1 - s):.6f}\n"
+                                                          for s in range(steps)))
+        paths.append(str(path))
+    r = runner.invoke(app, ["scaling", *paths, "--bootstrap", "0", "--json"])
+    assert r.exit_code == 0, r.output
+    check = json.loads(r.stdout)["irreducible_loss_check"]
+    assert check.startswith("E = 1.8") and "below the data's irreducible loss 1.9 (run metadata)" in check
+    assert check.endswith("pass --bootstrap to see whether the runs pin E.")
+    r = runner.invoke(app, ["scaling", str(files["sizes"]), "--bootstrap", "0", "--json"])
+    assert r.exit_code == 0 and "irreducible_loss_check" not in json.loads(r.stdout)
+
+
 def test_plan_json(files) -> None:
     hp, sc = files["dir"] / "hp2.json", files["dir"] / "sc2.json"
     assert runner.invoke(app, ["hparams", str(files["sweep"]), "--bootstrap", "10", "--out", str(hp)]).exit_code == 0

@@ -43,6 +43,7 @@ def scaling(
     table = load_table(inputs, loss_column, batch_unit, seq_len, exclude_column)
     result = fit_scaling(table.params, table.tokens, table.loss, bootstrap=bootstrap, seed=seed, method=method,
                          flops=table.flops)
+    floor_note = _floor_check(result, table.known_floor())
     if out is not None:
         result.to_json(out)
     if plot is not None:
@@ -54,10 +55,14 @@ def scaling(
         summary = result.summary()
         if flops is not None:
             summary["optimal"] = result.optimal(flops)
+        if floor_note is not None:
+            summary["irreducible_loss_check"] = floor_note
         print_json(summary)
         return
     con = console()
     con.print(escape(result.report()))
+    if floor_note is not None:
+        con.print(f"  note: {escape(floor_note)}")
     con.print(f"  compute: {escape(table.compute)}")
     if flops is not None:
         o = result.optimal(flops)
@@ -67,3 +72,20 @@ def scaling(
     for path in (out, plot):
         if path is not None:
             con.print(f"wrote {escape(str(path))}")
+
+
+def _floor_check(result: object, floor: float | None) -> str | None:
+    """When the runs state their data's irreducible loss, compare the fitted E (the law's own floor) with it."""
+    if floor is None:
+        return None
+    e, se = result.values["E"], result.stderr.get("E", float("nan"))  # type: ignore[attr-defined]
+    err = f" +- {se:.3g}" if se == se else ""
+    if e >= floor:
+        return f"E = {e:.4g}{err} against the data's irreducible loss {floor:.6g} (run metadata): consistent."
+    head = (f"E = {e:.4g}{err} lies below the data's irreducible loss {floor:.6g} (run metadata), which no model "
+            "reaches; ")
+    if se != se:
+        return head + "pass --bootstrap to see whether the runs pin E."
+    if floor - e <= 2 * se:
+        return head + "within 2 bootstrap sd, so the runs do not pin E."
+    return head + "more than 2 bootstrap sd below: the runs do not support the law's asymptote."

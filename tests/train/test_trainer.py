@@ -272,7 +272,8 @@ def test_bf16_autocast_path_runs_on_the_cpu(tmp_path) -> None:
 
 
 def _without_compile_line(path: str) -> str:
-    return "".join(line for line in Path(path).read_text().splitlines(keepends=True) if not line.startswith("# compile:"))
+    lines = Path(path).read_text().splitlines(keepends=True)
+    return "".join(line for line in lines if not line.startswith("# compile:"))
 
 
 @pytest.mark.parametrize("where", ["at compile time", "at the first call"])
