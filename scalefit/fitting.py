@@ -112,6 +112,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import numbers
 import time
 import warnings
 from dataclasses import dataclass
@@ -591,14 +592,18 @@ def fit(
             warnings.warn(m, AssumptionWarning, stacklevel=2)
 
     context = _context(runs)
-    floor_name = next((n for n in ("L0", "E") if n in problem.names), None)
-    if context.irreducible_loss is not None and floor_name is not None:
-        value = float(p_final[problem.names.index(floor_name)])
-        if value < context.irreducible_loss:
-            m = (f"fit {law_name}: {floor_name} = {value:.6g} lies below the data's irreducible loss "
-                 f"{context.irreducible_loss:.6g} (run metadata), which no model reaches: the runs do not pin the "
-                 f"asymptote. Fix it (--fix {floor_name}=...) or bound it (--bounds {floor_name}="
-                 f"{context.irreducible_loss:.6g}:inf) if you trust the floor.")
+    floor = context.irreducible_loss
+    if floor is not None and "L0" in problem.names:
+        i = problem.names.index("L0")
+        value = float(p_final[i])
+        if value < floor * (1 - 1e-9):  # a fit that stops on a --bounds at the floor is not below it
+            head = (f"fit {law_name}: L0 = {value:.6g} lies below the data's irreducible loss {floor!r} (run "
+                    "metadata), the floor no model can go below")
+            if problem.free[i]:
+                m = (head + f": the runs do not pin the asymptote. Fix it (--fix L0=...) or bound it "
+                     f"(--bounds L0={floor!r}:inf) if you trust the floor.")
+            else:
+                m = head + ": you fixed it there; predictions near the asymptote inherit that."
             messages.append(m)
             warnings.warn(m, AssumptionWarning, stacklevel=2)
 
@@ -1191,7 +1196,7 @@ def _context(runs: Sequence[Any]) -> FitContext:
             lr_min.append(float(post.min()))
     n_params = tuple(float(r.meta["params"]) for r in runs if r.meta.get("params") is not None)
     floors = [r.meta.get("irreducible_loss") for r in runs]
-    known = all(isinstance(f, (int, float)) and not isinstance(f, bool) and math.isfinite(f) for f in floors)
+    known = all(isinstance(f, numbers.Real) and not isinstance(f, bool) and math.isfinite(f) for f in floors)
     return FitContext(
         max_step=max(int(run.steps[run.observed].max()) for run in runs),
         max_s1=max(s1),

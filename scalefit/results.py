@@ -378,11 +378,13 @@ class FitResult:
                 stacklevel=2,
             )
         floor = self.context.irreducible_loss
-        if floor is not None and pred.size and float(np.min(pred)) < floor:
-            i = int(np.argmin(pred))
+        if floor is not None and np.any(pred < floor):
+            i = int(np.nanargmin(pred))
+            below = f"{float(pred[i]):.6g} at step {int(at[i]) + step0} is below the data's irreducible loss {floor!r}"
+            extrapolated, reason = True, "; ".join(r for r in (reason, below) if r)
             warnings.warn(
-                f"prediction for {label} falls below the data's irreducible loss {floor:.6g} (run metadata): "
-                f"{float(pred[i]):.6g} at step {int(at[i]) + step0}. No model reaches that floor; the law is "
+                f"prediction for {label} falls below the data's irreducible loss {floor!r} (run metadata): "
+                f"{float(pred[i]):.6g} at step {int(at[i]) + step0}. No model can go below that floor; the law is "
                 "extrapolating past what it can describe.",
                 ExtrapolationWarning,
                 stacklevel=2,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import math
+import numbers
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -69,7 +70,8 @@ class Table:
         Every assumption the reader made.
     irreducible_loss : ndarray or None
         The data's known loss floor per row (run files' ``irreducible_loss`` metadata; NaN where a row does not
-        state one), or None when no row does. :meth:`known_floor` turns it into one number.
+        state one), or None for tables that cannot state one (summary CSVs). :meth:`known_floor` turns it into one
+        number.
     """
 
     params: np.ndarray
@@ -449,7 +451,7 @@ def table_from_runs(runs: Iterable[object], k: int = 1) -> Table:
                              path=path, line=1, column="tokens")
         lr = float(meta["peak_lr"]) if "peak_lr" in meta else float(np.max(run.lr))  # type: ignore[attr-defined]
         floor = meta.get("irreducible_loss")
-        floor = float(floor) if isinstance(floor, (int, float)) and not isinstance(floor, bool) else math.nan
+        floor = float(floor) if isinstance(floor, numbers.Real) and not isinstance(floor, bool) else math.nan
         rows.append((params, tokens, loss, lr, batch, path, last_line, floor))
         notes.append(f"{path}: final loss = {rule}.")
     if not rows:

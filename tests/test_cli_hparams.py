@@ -82,10 +82,24 @@ def test_scaling_compares_e_with_the_runs_stated_floor(files, tmp_path) -> None:
     r = runner.invoke(app, ["scaling", *paths, "--bootstrap", "0", "--json"])
     assert r.exit_code == 0, r.output
     check = json.loads(r.stdout)["irreducible_loss_check"]
-    assert check.startswith("E = 1.8") and "below the data's irreducible loss 1.9 (run metadata)" in check
-    assert check.endswith("pass --bootstrap to see whether the runs pin E.")
+    assert check["verdict"] == "below_no_bootstrap" and check["floor"] == 1.9 and check["E_stderr"] is None
+    assert check["E"] == pytest.approx(1.8, abs=0.01)
+    assert "below the data's irreducible loss 1.9 (run metadata)" in check["message"]
     r = runner.invoke(app, ["scaling", str(files["sizes"]), "--bootstrap", "0", "--json"])
     assert r.exit_code == 0 and "irreducible_loss_check" not in json.loads(r.stdout)
+
+
+@pytest.mark.parametrize("e, se, verdict", [(2.0, 0.05, "consistent"), (1.85, 0.05, "below_within_2sd"),
+                                            (1.7, 0.05, "below"), (1.85, float("nan"), "below_no_bootstrap")])
+def test_floor_check_verdicts(e, se, verdict) -> None:
+    from types import SimpleNamespace
+
+    from scalefit.commands.scaling import _floor_check
+
+    check = _floor_check(SimpleNamespace(values={"E": e}, stderr={"E": se}), 1.9)
+    assert check is not None and check["verdict"] == verdict and check["floor"] == 1.9
+    assert ("consistent" in check["message"]) == (verdict == "consistent")
+    assert _floor_check(SimpleNamespace(values={"E": e}, stderr={"E": se}), None) is None
 
 
 def test_plan_json(files) -> None:

@@ -417,3 +417,22 @@ def test_the_loss_floor_round_trips_through_json(tmp_path) -> None:
     res = fit(runs, "tissue", seed=0)
     back = FitResult.from_json(res.to_json(tmp_path / "fit.json"))
     assert back.context.irreducible_loss == 2.4
+    none = FitResult.from_json(fit(sim_runs("tissue", TISSUE_TRUTH), "tissue", seed=0).to_json(tmp_path / "n.json"))
+    assert none.context.irreducible_loss is None
+    import json
+
+    old = json.loads((tmp_path / "fit.json").read_text())
+    del old["context"]["irreducible_loss"]  # a file written before the floor was recorded
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert FitResult.from_json(tmp_path / "old.json").context.irreducible_loss is None
+
+
+def test_a_fixed_l0_below_the_floor_is_said_without_the_fix_it_advice() -> None:
+    import dataclasses
+
+    from scalefit.errors import AssumptionWarning
+
+    runs = [dataclasses.replace(r, meta={"irreducible_loss": 2.6}) for r in sim_runs("tissue", TISSUE_TRUTH)]
+    with pytest.warns(AssumptionWarning, match="you fixed it there"):
+        res = fit(runs, "tissue", seed=0, fixed={"L0": 2.5})
+    assert not any("--fix L0" in m for m in res.messages)

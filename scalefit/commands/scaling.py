@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from scalefit.commands._common import console, escape, print_json, user_command
 from scalefit.commands.hparams import BatchUnitOpt, ExcludeOpt, InputsArg, LossColumnOpt, SeqLenOpt, load_table
+
+if TYPE_CHECKING:
+    from scalefit.laws.chinchilla import ScalingFit
 
 
 @user_command
@@ -43,7 +47,7 @@ def scaling(
     table = load_table(inputs, loss_column, batch_unit, seq_len, exclude_column)
     result = fit_scaling(table.params, table.tokens, table.loss, bootstrap=bootstrap, seed=seed, method=method,
                          flops=table.flops)
-    floor_note = _floor_check(result, table.known_floor())
+    floor_check = _floor_check(result, table.known_floor())
     if out is not None:
         result.to_json(out)
     if plot is not None:
@@ -55,14 +59,14 @@ def scaling(
         summary = result.summary()
         if flops is not None:
             summary["optimal"] = result.optimal(flops)
-        if floor_note is not None:
-            summary["irreducible_loss_check"] = floor_note
+        if floor_check is not None:
+            summary["irreducible_loss_check"] = floor_check
         print_json(summary)
         return
     con = console()
     con.print(escape(result.report()))
-    if floor_note is not None:
-        con.print(f"  note: {escape(floor_note)}")
+    if floor_check is not None:
+        con.print(f"  note: {escape(str(floor_check['message']))}")
     con.print(f"  compute: {escape(table.compute)}")
     if flops is not None:
         o = result.optimal(flops)
@@ -74,18 +78,27 @@ def scaling(
             con.print(f"wrote {escape(str(path))}")
 
 
-def _floor_check(result: object, floor: float | None) -> str | None:
-    """When the runs state their data's irreducible loss, compare the fitted E (the law's own floor) with it."""
+def _floor_check(result: ScalingFit, floor: float | None) -> dict[str, object] | None:
+    """When the runs state their data's irreducible loss, compare the fitted E (the law's own floor) with it.
+
+    Returns None without a stated floor, else ``E``, ``E_stderr``, ``floor``, a ``verdict`` (``consistent``,
+    ``below_within_2sd``, ``below``, ``below_no_bootstrap``) and the ``message`` the report prints.
+    """
     if floor is None:
         return None
-    e, se = result.values["E"], result.stderr.get("E", float("nan"))  # type: ignore[attr-defined]
-    err = f" +- {se:.3g}" if se == se else ""
+    e, se = float(result.values["E"]), float(result.stderr.get("E", math.nan))
+    err = "" if math.isnan(se) else f" +- {se:.3g}"
+    head = (f"E = {e:.4g}{err} lies below the data's irreducible loss {floor!r} (run metadata), the floor no model "
+            "can go below; ")
     if e >= floor:
-        return f"E = {e:.4g}{err} against the data's irreducible loss {floor:.6g} (run metadata): consistent."
-    head = (f"E = {e:.4g}{err} lies below the data's irreducible loss {floor:.6g} (run metadata), which no model "
-            "reaches; ")
-    if se != se:
-        return head + "pass --bootstrap to see whether the runs pin E."
-    if floor - e <= 2 * se:
-        return head + "within 2 bootstrap sd, so the runs do not pin E."
-    return head + "more than 2 bootstrap sd below: the runs do not support the law's asymptote."
+        verdict = "consistent"
+        message = f"E = {e:.4g}{err} against the data's irreducible loss {floor!r} (run metadata): consistent."
+    elif math.isnan(se):
+        verdict, message = "below_no_bootstrap", head + "pass --bootstrap to see whether the runs pin E."
+    elif floor - e <= 2 * se:
+        verdict, message = "below_within_2sd", head + "within 2 bootstrap sd, so the runs do not pin E."
+    else:
+        verdict = "below"
+        message = head + "more than 2 bootstrap sd below: the runs do not support the law's asymptote."
+    return {"E": e, "E_stderr": None if math.isnan(se) else se, "floor": floor, "verdict": verdict,
+            "message": message}

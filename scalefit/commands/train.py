@@ -32,7 +32,9 @@ def train(
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay on 2-D weights. Example: --weight-decay 0.1")] = 0.1,
     device: Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps. Example: --device cpu")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto (bf16 autocast on CUDA), float32 or bfloat16. Example: --dtype float32")] = "auto",
-    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (worth it on CUDA).")] = False,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (worth it on CUDA). The run "
+                                                            "file records the request (compile: 1); a fallback to "
+                                                            "eager mode is warned about.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the weights and batches. Example: --seed 1")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint next to --out (OUT.ckpt).")] = False,
     ckpt_every: Annotated[int, typer.Option(help="Checkpoint every N steps and at the end (0: only at the end). Example: --ckpt-every 100")] = 100,

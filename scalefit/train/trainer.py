@@ -395,20 +395,29 @@ def train(cfg: TrainConfig, *, stop_after: int | None = None, on_step: Callable[
         torch.autocast(device_type=device.type, dtype=dtype) if dtype != torch.float32 else _NullContext()
     )
 
+    compiled_modes: set[tuple[bool, bool]] = set()  # (training, grad enabled) calls the compiled model has made
+
     def forward(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The model's loss; a compiled model that fails on its first call falls back to eager mode."""
+        """The model's loss. torch.compile compiles lazily, once per mode (training, evaluation): a compiled model
+        that fails on its first call in a mode falls back to eager mode; a later failure is a real error."""
         nonlocal model
+        mode = (model.training, torch.is_grad_enabled())
         try:
             with autocast:
-                return model(x, y)[1]
+                out = model(x, y)[1]
         except Exception as exc:  # noqa: BLE001 - torch.compile errors surface lazily, at the first call
-            if model is raw_model:
+            if model is raw_model or mode in compiled_modes:
                 raise
-            warnings.warn(f"torch.compile failed at its first call ({type(exc).__name__}: {exc}); "
-                          "training without it.", AssumptionWarning, stacklevel=2)
+            first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+            warnings.warn(f"torch.compile failed at its first {'training' if mode[0] else 'evaluation'} call "
+                          f"({type(exc).__name__}: {first_line}); training without it.", AssumptionWarning,
+                          stacklevel=2)
             model = raw_model
             with autocast:
                 return model(x, y)[1]
+        if model is not raw_model:
+            compiled_modes.add(mode)
+        return out
 
     @torch.no_grad()
     def evaluate() -> float:

@@ -303,3 +303,24 @@ def test_a_failing_torch_compile_falls_back_to_eager_mode_and_says_so(tmp_path, 
         compiled = train(_cfg(tmp_path, "compiled.csv", device="cpu", compile=True)).out
     assert read_run(compiled).meta["compile"] == 1  # the request is recorded; the warning says what ran
     assert _without_compile_line(compiled) == Path(eager).read_text()
+
+
+def test_a_compiled_model_failing_after_its_first_calls_is_an_error_not_a_silent_fallback(tmp_path, monkeypatch):
+    """Only a mode's first call may fall back (that is where compilation happens); a failure later, such as running
+    out of memory at step 10, is the run's error."""
+    class FailsLater:
+        def __init__(self, model):
+            self.model, self.calls = model, 0
+
+        def __getattr__(self, name):
+            return getattr(self.model, name)
+
+        def __call__(self, *args, **kwargs):
+            self.calls += 1
+            if self.calls > 12:
+                raise RuntimeError("CUDA out of memory (simulated)")
+            return self.model(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "compile", lambda model, *a, **k: FailsLater(model))
+    with pytest.raises(RuntimeError, match="out of memory"):
+        train(_cfg(tmp_path, "late.csv", device="cpu", compile=True))
