@@ -21,6 +21,9 @@ the strict reader rejects (repeated / out-of-order steps) and 10-step files are 
 segments (``ann...``) are held-out runs whose LR before the checkpoint is the constant-LR parent's
 (:data:`SCHAIPP_METHOD` has the details).
 
+``--schaipp-resumed`` repeats that section reading the files with ``--resumed`` (each step from the latest segment
+that logged it), which turns most of the files the strict reader rejects into usable runs.
+
 Usage: python benchmarks/curve_fit.py [--quick] [--variants] [--no-schaipp | --schaipp-only | --dense-only]
        [--dense-repeats N]
 (writes benchmarks/results/curve_fit.json)
@@ -211,8 +214,11 @@ def schaipp_label(row: dict[str, str]) -> str:
     return f"{prefix}{shape} T={row['iterations']}"
 
 
-def schaipp_load() -> tuple[dict[tuple, list[dict]], list[dict]]:
+def schaipp_load(resumed: bool = False) -> tuple[dict[tuple, list[dict]], list[dict]]:
     """Read every 50-step main/train file; group the readable ones by config (data, model, batch, base LR).
+
+    ``resumed`` reads the files as ``scalefit fit --resumed`` does (each step from the latest segment that logged
+    it, in step order) instead of excluding those the strict reader rejects.
 
     Returns (groups, excluded): each group member is ``{"row": index row, "run": Run, "kind": "full"|"segment",
     "checkpoint": step or None}``; ``excluded`` lists every file left out and why (never silent).
@@ -234,7 +240,7 @@ def schaipp_load() -> tuple[dict[tuple, list[dict]], list[dict]]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the reader's notes (LR interpolated between rows) are expected
-                run = read_runs([str(path)], warmup=SCHAIPP_WARMUP)[0]
+                run = read_runs([str(path)], warmup=SCHAIPP_WARMUP, resumed=resumed)[0]
         except RunFileError as exc:  # repeated / out-of-order steps (resumed runs appended): listed, not repaired
             excluded.append({"name": name, "reason": "rejected by the strict reader: " + str(exc).split(": ", 1)[-1]})
             continue
@@ -297,13 +303,13 @@ def smoothed_final(run) -> float:
     return float(icpt)
 
 
-def run_schaipp(laws: list[str], fit_kw: dict | None = None) -> dict:
+def run_schaipp(laws: list[str], fit_kw: dict | None = None, resumed: bool = False) -> dict:
     """Fit each law on each group's training runs' noisy train loss; predict the group's held-out schedules.
-    ``fit_kw`` goes to every fit (e.g. ``{"prior": {...}}``)."""
+    ``fit_kw`` goes to every fit (e.g. ``{"prior": {...}}``); ``resumed`` as in :func:`schaipp_load`."""
     from scalefit.fitting import evaluate
 
     t_all = time.perf_counter()
-    groups, excluded = schaipp_load()
+    groups, excluded = schaipp_load(resumed)
     rows: list[dict] = []
     group_out: list[dict] = []
     for key, members in sorted(groups.items()):
@@ -440,6 +446,8 @@ def main() -> int:
                     help="fit the Schaipp noisy train curves and predict held-out final val losses (default: on)")
     ap.add_argument("--schaipp-only", action="store_true",
                     help="run only the Schaipp section; keep the other keys of the existing JSON")
+    ap.add_argument("--schaipp-resumed", action="store_true",
+                    help="also run the Schaipp section reading the files with --resumed (key 'schaipp_resumed')")
     args = ap.parse_args()
     if not REF.is_dir():
         print(f"reference data not found at {REF}; nothing to benchmark", file=sys.stderr)
@@ -466,6 +474,9 @@ def main() -> int:
         if SCHAIPP.is_dir():
             out["schaipp"] = {"machine": machine(), "time": time.strftime("%Y-%m-%d %H:%M:%S"),
                               **run_schaipp(["mpl", "tissue"])}
+            if args.schaipp_resumed:
+                out["schaipp_resumed"] = {"machine": machine(), "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                          **run_schaipp(["mpl", "tissue"], resumed=True)}
         else:
             print(f"Schaipp reference data not found at {SCHAIPP}; section skipped", file=sys.stderr)
     path.write_text(json.dumps(out, indent=2, default=float) + "\n")

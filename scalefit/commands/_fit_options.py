@@ -17,6 +17,12 @@ Warmup = Annotated[
     typer.Option(help="Warmup steps, for sparse runs whose LR before the first row is unknown (linear "
                       "warmup to the first logged LR). Example: --warmup 2160"),
 ]
+Resumed = Annotated[
+    bool,
+    typer.Option("--resumed", help="The logs may hold resumed runs: where the steps go back to s, the earlier rows "
+                                   "at steps >= s are superseded and left out (said, with their lines). Without "
+                                   "it a step that goes back is an error."),
+]
 ScheduleDir = Annotated[
     Optional[Path],
     typer.Option(help="Folder of per-step LR files matched to runs by file-name suffix. "

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from scalefit.commands._common import console, escape, print_json, user_command
-from scalefit.commands._fit_options import Bounds, Fix, Law, Prior, ScheduleDir, Seed, Starts, Warmup
+from scalefit.commands._fit_options import Bounds, Fix, Law, Prior, Resumed, ScheduleDir, Seed, Starts, Warmup
 
 
 @user_command
@@ -26,6 +26,7 @@ def evaluate(
                           "Example: --schedule-file lr.csv"),
     ] = None,
     schedule_dir: ScheduleDir = None,
+    resumed: Resumed = False,
     seed: Seed = 0,
     starts: Starts = 64,
     bounds: Bounds = None,
@@ -54,9 +55,9 @@ def evaluate(
     train_files = files[:n_train] if len(files) > 1 else files
     test_files = files[n_train:] if len(files) > 1 else files
     train_runs = load_runs(train, target=target, warmup=warmup, schedule_file=train_files,
-                           schedule_dir=schedule_dir, what="--train runs")
+                           schedule_dir=schedule_dir, what="--train runs", resumed=resumed)
     test_runs = load_runs(test, target=target, warmup=warmup, schedule_file=test_files,
-                          schedule_dir=schedule_dir, what="--test runs")
+                          schedule_dir=schedule_dir, what="--test runs", resumed=resumed)
     kw: dict[str, Any] = {"seed": seed, "n_starts": starts, "bounds": parse_bounds(bounds),
                           "fixed": parse_fixed(fix), "prior": parse_prior(prior)}
     laws = _law_names(law)

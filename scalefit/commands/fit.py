@@ -16,7 +16,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from scalefit.commands._common import console, escape, print_json, user_command
-from scalefit.commands._fit_options import Bounds, Fix, Law, Prior, ScheduleDir, Seed, Starts, Warmup
+from scalefit.commands._fit_options import Bounds, Fix, Law, Prior, Resumed, ScheduleDir, Seed, Starts, Warmup
 
 
 @user_command
@@ -31,6 +31,7 @@ def fit(
                           "Example: --schedule-file lr.csv"),
     ] = None,
     schedule_dir: ScheduleDir = None,
+    resumed: Resumed = False,
     seed: Seed = 0,
     starts: Starts = 64,
     bounds: Bounds = None,
@@ -51,7 +52,8 @@ def fit(
     """
     from scalefit import fitting
 
-    run_list = load_runs(runs, target=target, warmup=warmup, schedule_file=schedule_file, schedule_dir=schedule_dir)
+    run_list = load_runs(runs, target=target, warmup=warmup, schedule_file=schedule_file, schedule_dir=schedule_dir,
+                         resumed=resumed)
     laws = _law_names(law)
     fit_kw: dict[str, Any] = {"seed": seed, "n_starts": starts, "bounds": parse_bounds(bounds),
                               "fixed": parse_fixed(fix), "prior": parse_prior(prior)}
@@ -208,6 +210,7 @@ def load_runs(
     schedule_file: Optional[list[Path]] = None,
     schedule_dir: Optional[Path] = None,
     what: str = "runs",
+    resumed: bool = False,
 ) -> list[Any]:
     """Read runs, giving each its schedule file (one for all, one per run in order, or matched in a folder)."""
     from scalefit.errors import FitInputError
@@ -228,10 +231,10 @@ def load_runs(
             "(in the same order), or use --schedule-dir."
         )
     if not files:
-        return list(read_runs([str(p) for p in paths], target=target, warmup=warmup))
+        return list(read_runs([str(p) for p in paths], target=target, warmup=warmup, resumed=resumed))
     out = []
     for path, sched in zip(paths, files):
-        out.extend(read_runs([str(path)], target=target, warmup=warmup, schedule_file=str(sched)))
+        out.extend(read_runs([str(path)], target=target, warmup=warmup, schedule_file=str(sched), resumed=resumed))
     return out
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from scalefit.commands._common import user_command
+from scalefit.commands._fit_options import Resumed
 
 
 @user_command
@@ -20,6 +21,7 @@ def inspect(
     schedule_file: Annotated[Optional[Path], typer.Option(help="Per-step LR CSV (step,lr; steps 0..T-1) giving "
                                                                "the exact schedule. Example: --schedule-file lr.csv")]
     = None,
+    resumed: Resumed = False,
     json: Annotated[bool, typer.Option("--json", help="Print a JSON list (one object per run) on stdout.")] = False,
 ) -> None:
     """Show what scalefit reads from each run: rows, step range, dense or sparse, warmup, LR, loss and notes.
@@ -31,7 +33,7 @@ def inspect(
     facts: list[dict[str, Any]] = []
     for path in expand(files):
         fmt = detect_format(path)
-        for run in read_runs([path], target=target, warmup=warmup, schedule_file=schedule_file):
+        for run in read_runs([path], target=target, warmup=warmup, schedule_file=schedule_file, resumed=resumed):
             facts.append(run_facts(run, fmt))
     if json:
         from scalefit.commands._common import print_json

@@ -85,6 +85,7 @@ def read_runs(
     warmup: int | None = None,
     schedule_file: PathLike | None = None,
     fmt: str = "auto",
+    resumed: bool = False,
 ) -> list[Run]:
     """Read training logs into runs, validating each file fully before building its run.
 
@@ -105,6 +106,11 @@ def read_runs(
         agree with a logged lr column within 1e-6 (relative).
     fmt
         ``"auto"`` (detect) or one of :data:`FORMATS`.
+    resumed
+        The log may hold a resumed run appended after its earlier segment(s): where the steps go back to ``s``, the
+        rows logged before at steps >= ``s`` are superseded by the later segment (what a restart from a checkpoint
+        at ``s`` means) and left out, with a warning naming their lines. Off by default: a step that goes back is
+        then an error, because it may also be two runs logged into one file.
 
     Returns
     -------
@@ -124,7 +130,7 @@ def read_runs(
     sched = None if schedule_file is None else str(schedule_file)
     runs: list[Run] = []
     for path in expand(paths):
-        runs.extend(_read_one(path, target=target, warmup=warmup, schedule_file=sched, fmt=fmt))
+        runs.extend(_read_one(path, target=target, warmup=warmup, schedule_file=sched, fmt=fmt, resumed=resumed))
     return runs
 
 
@@ -135,9 +141,10 @@ def read_run(
     warmup: int | None = None,
     schedule_file: PathLike | None = None,
     fmt: str = "auto",
+    resumed: bool = False,
 ) -> Run:
     """Read one run (see :func:`read_runs`); a file holding several runs is an error naming them."""
-    runs = read_runs([path], target=target, warmup=warmup, schedule_file=schedule_file, fmt=fmt)
+    runs = read_runs([path], target=target, warmup=warmup, schedule_file=schedule_file, fmt=fmt, resumed=resumed)
     if len(runs) != 1:
         names = ", ".join(r.name for r in runs[:5])
         raise RunFileError(f"holds {len(runs)} runs ({names}{', ...' if len(runs) > 5 else ''}); read_run reads "
@@ -145,7 +152,8 @@ def read_run(
     return runs[0]
 
 
-def _read_one(path: str, *, target: str, warmup: int | None, schedule_file: str | None, fmt: str) -> list[Run]:
+def _read_one(path: str, *, target: str, warmup: int | None, schedule_file: str | None, fmt: str,
+              resumed: bool = False) -> list[Run]:
     from scalefit.readers import csv as csv_reader
     from scalefit.readers import hf, lightning, tensorboard, wandb
 
@@ -153,10 +161,10 @@ def _read_one(path: str, *, target: str, warmup: int | None, schedule_file: str 
     if fmt == "tensorboard" or (fmt == "auto" and (p.is_dir() or p.name.startswith("events.out.tfevents"))):
         if not p.exists():
             raise RunFileError("not found. Check the path.", path=path)
-        return tensorboard.read(p, target=target, warmup=warmup, schedule_file=schedule_file)
+        return tensorboard.read(p, target=target, warmup=warmup, schedule_file=schedule_file, resumed=resumed)
     text = csv_reader.decode(csv_reader.read_bytes(p), path)
     kind = detect_format(p, text) if fmt == "auto" else fmt
-    kw = dict(target=target, warmup=warmup, schedule_file=schedule_file, text=text)
+    kw = dict(target=target, warmup=warmup, schedule_file=schedule_file, text=text, resumed=resumed)
     if kind == "hf":
         return hf.read(path, **kw)
     if kind == "wandb-chart":

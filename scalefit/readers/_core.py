@@ -210,7 +210,8 @@ def raise_problems(table: Table, problems: list[Problem]) -> None:
     if others.size:
         n = others.size
         listed = table.lines_text(others)
-        message += f" And {n} more {'row' if n == 1 else 'rows'} with problems: {listed}{'' if listed.endswith('.') else '.'}"
+        end = "" if listed.endswith(".") else "."
+        message += f" And {n} more {'row' if n == 1 else 'rows'} with problems: {listed}{end}"
     err = RunFileError(message, path=table.path, line=line, column=prob.column, value=prob.value(first_row))
     err.n_rows = int(others.size) + 1  # type: ignore[attr-defined]
     rows = [first_row, *others.tolist()]
@@ -260,8 +261,12 @@ def build_run(
     target: str = "loss",
     warmup: int | None = None,
     schedule_file: str | None = None,
+    resumed: bool = False,
 ) -> Run:
-    """Validate ``table`` against the run-file contract and build the :class:`Run` (see the module docstring)."""
+    """Validate ``table`` against the run-file contract and build the :class:`Run` (see the module docstring).
+
+    ``resumed``: rows superseded by a later segment of a resumed run are left out first (:func:`_rewind`).
+    """
     if table.n == 0:
         raise RunFileError(
             f"no data rows{' after the header' if table.has_lines else ''}. A run file needs one row per logged "
@@ -285,6 +290,10 @@ def build_run(
         raise RunFileError(f"--target {target} names the {table.what} '{tgt_col.name}', which is the step or lr. "
                            "Pass the loss column.", path=table.path, line=table.header_line, column=target)
 
+    rewound = None
+    if resumed:
+        table, (step_col, lr_col, tgt_col), rewound = _rewind(table, (step_col, lr_col, tgt_col))
+
     problems = list(table.problems)
     problems += _check_steps(table, step_col)
     if lr_col is not None:
@@ -307,7 +316,7 @@ def build_run(
 
     steps = steps_f.astype(np.int64)
     loss = tgt_col.values.copy()
-    warns: list[str] = []
+    warns: list[str] = [] if rewound is None else [rewound]
     lr, step0, dense = _build_lr(table, steps, lr_col, warmup, schedule_file, warns)
 
     meta, extra = _meta_and_extra(table, {id(step_col), id(tgt_col)} | ({id(lr_col)} if lr_col else set()),
@@ -345,6 +354,68 @@ def build_run(
         extra=extra,
         dense=dense,
     )
+
+
+def _rewind(table: Table, cols: tuple[Column | None, ...]) -> tuple[Table, tuple[Column | None, ...], str | None]:
+    """Put the rows of a resumed or shard-concatenated log in step order, each step from the latest segment.
+
+    A segment is a stretch of rows whose steps increase; a new one starts wherever the step goes back (or, outside
+    formats that log one metric per row, repeats). Each step keeps its rows from the latest segment that logged
+    it, so every row left out has a replacement at its step and nothing is lost that was not logged again. Rows
+    kept from an earlier segment inside a later segment's step range (a restart that did not re-log them) are
+    named, for the user to check. Returns the new table, the given columns mapped into it, and the warning that
+    says what changed (None when nothing did). Tables with other problems are returned unchanged: those errors
+    come first.
+    """
+    step_col = cols[0]
+    v = step_col.values
+    valid = ~step_col.empty & ~step_col.text & np.isfinite(v) & (v == np.round(v))
+    if table.problems or table.n < 2 or not valid.all():
+        return table, cols, None
+    d = np.diff(v)
+    boundary = (d < 0) if table.merge_steps else (d <= 0)
+    if not boundary.any():
+        return table, cols, None
+    seg = np.r_[0, np.cumsum(boundary)]  # (n,) segment of each row
+    uniq, inv = np.unique(v, return_inverse=True)
+    latest = np.zeros(uniq.size, dtype=np.int64)
+    np.maximum.at(latest, inv, seg)
+    keep = seg == latest[inv]
+    idx = np.flatnonzero(keep)
+    idx = idx[np.argsort(v[idx], kind="stable")]
+    gone = np.flatnonzero(~keep)
+    first = np.r_[0, np.flatnonzero(boundary) + 1]
+    last = np.r_[first[1:] - 1, table.n - 1]
+    n_seg = first.size
+    inside = np.zeros(table.n, dtype=bool)  # kept rows a later segment's range covers without re-logging them
+    for k in range(1, n_seg):
+        lo, hi = v[first[k]], v[last[k]]
+        inside |= keep & (seg < k) & (v >= lo) & (v <= hi)
+    parts = [f"--resumed: {n_seg} segments (the steps go back at {table.lines_text(first[1:])})"]
+    if gone.size:
+        text = f"left out {gone.size} row(s) logged again by a later segment ({table.lines_text(gone)})"
+        if not table.merge_steps:  # one row per step: count the left-out rows that equal their replacement
+            rep = idx[np.searchsorted(v[idx], v[gone])]
+            same = np.ones(gone.size, dtype=bool)
+            for c in table.columns:
+                if c.raw is not None:
+                    same &= c.raw[gone] == c.raw[rep]
+                else:
+                    same &= (c.values[gone] == c.values[rep]) | (np.isnan(c.values[gone]) & np.isnan(c.values[rep]))
+            text += f", {int(same.sum())} of them identical to the later row"
+        parts.append(text)
+    parts.append("rows put in step order")
+    msg = "; ".join(parts)
+    if inside.any():
+        msg += (f"; {int(inside.sum())} kept row(s) from an earlier segment lie inside a later one's steps but were "
+                f"not logged again ({table.lines_text(np.flatnonzero(inside))}): check them")
+    mapping = {id(c): c.take(idx) for c in table.columns}
+    new = Table(path=table.path, columns=[mapping[id(c)] for c in table.columns], line=table.line[idx],
+                fmt=table.fmt, header_line=table.header_line, meta=table.meta, notes=[*table.notes, msg],
+                problems=[], has_lines=table.has_lines,
+                label=None if table.label is None else (lambda i, f=table.label, idx=idx: f(int(idx[i]))),
+                merge_steps=table.merge_steps, prefer=table.prefer, what=table.what)
+    return new, tuple(None if c is None else mapping[id(c)] for c in cols), msg
 
 
 def _exact(table: Table, name: str) -> Column | None:
@@ -400,14 +471,15 @@ def _check_order(table: Table, col: Column) -> Problem:
     name = col.name
     vals = v[ok]
     reordered = rows.size and not table.merge_steps and np.unique(vals).size == vals.size
+    resumed = "Was a resumed run appended to its earlier segment? Then pass --resumed to keep the later rows."
     fix = ("No step repeats, so the rows are only out of order (segments of a resumed run saved in the wrong "
-           "order?): sort the file by step." if reordered else "Was a resumed run appended twice?")
+           "order?): sort the file by step." if reordered else resumed)
 
     def say(i: int) -> str:
         j = prev_of[i]
         if v[i] == v[j]:
             return (f"'{name}' {col.show(i)} repeats the step of {table.lines_text(np.array([j]))}; steps must "
-                    "strictly increase. Was a resumed run appended twice?")
+                    f"strictly increase. {resumed}")
         return f"'{name}' goes {col.show(j)} -> {col.show(i)}; steps must strictly increase. {fix}"
     return Problem(rows, name, col.show, say)
 

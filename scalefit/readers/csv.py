@@ -183,8 +183,8 @@ def parse_csv(path: str | Path, fmt: str = "csv", text: str | None = None) -> Ta
                  notes=notes, problems=problems)
 
 
-def read(path: str | Path, *, target: str = "loss", warmup: int | None = None,
-         schedule_file: str | None = None, text: str | None = None, fmt: str = "csv") -> list[Run]:
+def read(path: str | Path, *, target: str = "loss", warmup: int | None = None, schedule_file: str | None = None,
+         text: str | None = None, resumed: bool = False, fmt: str = "csv") -> list[Run]:
     """Read a native run-file CSV (also W&B history exports, which are the same shape) into one Run."""
     table = parse_csv(path, fmt=fmt, text=text)
-    return [build_run(table, target=target, warmup=warmup, schedule_file=schedule_file)]
+    return [build_run(table, target=target, warmup=warmup, schedule_file=schedule_file, resumed=resumed)]

@@ -35,7 +35,7 @@ def looks_like(text: str) -> bool:
 
 
 def read(path: str | Path, *, target: str = "loss", warmup: int | None = None,
-         schedule_file: str | None = None, text: str | None = None) -> list[Run]:
+         schedule_file: str | None = None, text: str | None = None, resumed: bool = False) -> list[Run]:
     """Read a trainer_state.json into one Run."""
     name = str(path)
     if text is None:
@@ -90,4 +90,4 @@ def read(path: str | Path, *, target: str = "loss", warmup: int | None = None,
     table = Table(path=name, columns=columns, line=keep_arr, fmt="hf", header_line=None, meta=meta, notes=notes,
                   has_lines=False, label=lambda i: f"log_history[{int(keep_arr[i])}]", merge_steps=True,
                   what="key")
-    return [build_run(table, target=target, warmup=warmup, schedule_file=schedule_file)]
+    return [build_run(table, target=target, warmup=warmup, schedule_file=schedule_file, resumed=resumed)]

@@ -32,7 +32,7 @@ def looks_like(name: str, header: list[str]) -> bool:
 
 
 def read(path: str | Path, *, target: str = "loss", warmup: int | None = None,
-         schedule_file: str | None = None, text: str | None = None) -> list[Run]:
+         schedule_file: str | None = None, text: str | None = None, resumed: bool = False) -> list[Run]:
     """Read a Lightning metrics.csv (rows merged by step) into one Run."""
     table = parse_csv(path, fmt="lightning", text=text)
     table.merge_steps = True
@@ -40,4 +40,4 @@ def read(path: str | Path, *, target: str = "loss", warmup: int | None = None,
     table.prefer = {**PREFER, "lr": lr_cols}
     if len(lr_cols) > 1:
         table.notes.append(f"several LR columns ({', '.join(lr_cols)}); using '{lr_cols[0]}'")
-    return [build_run(table, target=target, warmup=warmup, schedule_file=schedule_file)]
+    return [build_run(table, target=target, warmup=warmup, schedule_file=schedule_file, resumed=resumed)]

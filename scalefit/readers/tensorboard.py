@@ -29,15 +29,15 @@ def event_dirs(path: Path) -> list[Path]:
 
 
 def read(path: str | Path, *, target: str = "loss", warmup: int | None = None,
-         schedule_file: str | None = None) -> list[Run]:
+         schedule_file: str | None = None, resumed: bool = False) -> list[Run]:
     """One Run per event directory under ``path`` (a directory, or an event file for its directory)."""
     dirs = event_dirs(Path(path))
     if not dirs:
         raise RunFileError(f"no TensorBoard event files ({EVENT_GLOB}) in this directory.", path=str(path))
-    return [_read_dir(d, target=target, warmup=warmup, schedule_file=schedule_file) for d in dirs]
+    return [_read_dir(d, target=target, warmup=warmup, schedule_file=schedule_file, resumed=resumed) for d in dirs]
 
 
-def _read_dir(d: Path, *, target: str, warmup: int | None, schedule_file: str | None) -> Run:
+def _read_dir(d: Path, *, target: str, warmup: int | None, schedule_file: str | None, resumed: bool = False) -> Run:
     ea = require("tensorboard.backend.event_processing.event_accumulator", "tensorboard",
                  "Reading TensorBoard event files")
     name = str(d)
@@ -89,4 +89,4 @@ def _read_dir(d: Path, *, target: str, warmup: int | None, schedule_file: str | 
     table = Table(path=name, columns=columns, line=np.arange(1, all_steps.size + 1), fmt="tensorboard",
                   header_line=None, notes=[f"TensorBoard tags: {', '.join(series)}"], has_lines=False,
                   label=lambda i: f"step {int(all_steps[i])}", what="tag")
-    return build_run(table, target=target, warmup=warmup, schedule_file=schedule_file)
+    return build_run(table, target=target, warmup=warmup, schedule_file=schedule_file, resumed=resumed)

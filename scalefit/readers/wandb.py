@@ -31,7 +31,7 @@ def is_chart_export(header: list[str]) -> bool:
 
 
 def read_chart(path: str | Path, *, target: str = "loss", warmup: int | None = None,
-               schedule_file: str | None = None, text: str | None = None) -> list[Run]:
+               schedule_file: str | None = None, text: str | None = None, resumed: bool = False) -> list[Run]:
     """One Run per W&B run in a chart-export CSV."""
     table = parse_csv(path, fmt="wandb-chart", text=text)
     raise_problems(table, table.problems)  # ragged rows are problems of the whole file
@@ -74,7 +74,7 @@ def read_chart(path: str | Path, *, target: str = "loss", warmup: int | None = N
                     header_line=table.header_line, meta={**table.meta, "run_name": run_name},
                     notes=[*table.notes, *notes], problems=[])
         try:
-            runs.append(build_run(sub, target=target, warmup=warmup, schedule_file=schedule_file))
+            runs.append(build_run(sub, target=target, warmup=warmup, schedule_file=schedule_file, resumed=resumed))
         except RunFileError as exc:
             if exc.message.startswith("missing"):
                 exc.message = f"run '{run_name}': {exc.message}"

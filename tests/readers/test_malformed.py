@@ -37,9 +37,10 @@ CORPUS: dict[str, tuple[str | bytes, int | None, str | None, str]] = {
     "nan_loss": (H + "0,1e-4,NaN\n1,1e-4,3\n", 2, "loss", r"column 'loss' is NaN; losses must be finite"),
     "duplicate_step": (H + "0,1,3\n1,1,2.9\n1,1,2.8\n", 4, "step",
                        r"'step' 1 repeats the step of line 3; steps must strictly increase\. "
-                       r"Was a resumed run appended twice\?"),
+                       r"Was a resumed run appended to its earlier segment\? Then pass --resumed to keep the later rows\."),
     "backwards_step": (H + "1100,1,3\n1200,1,2.9\n1100,1,2.8\n", 4, "step",
-                       r"'step' goes 1200 -> 1100; steps must strictly increase\. Was a resumed run appended twice"),
+                       r"'step' goes 1200 -> 1100; steps must strictly increase\. Was a resumed run appended to its "
+                       r"earlier segment\? Then pass --resumed"),
     "out_of_order": (H + "10,1,3\n20,1,2.9\n0,1,3.1\n", 4, "step",
                      r"'step' goes 20 -> 0; steps must strictly increase\. No step repeats.*sort the file by step"),
     "fractional_step": (H + "0,1,3\n1.5,1,2.9\n", 3, "step", r"column 'step' is 1\.5; steps must be whole numbers"),
