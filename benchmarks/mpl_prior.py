@@ -25,7 +25,10 @@ Diagnosis only (``--shape-grid``, not used to choose anything): the MPL referenc
 Also (``--centres``): the prior's centre, chosen on the Schaipp curves like the sd: the official start against the
 paper's fitted beta ~0.59, gamma ~0.63.
 
+``--schaipp-resumed`` repeats step 1 on the Schaipp files read with ``--resumed`` (137 held-out runs, not 111).
+
 Usage: python benchmarks/mpl_prior.py [--no-schaipp] [--no-mpl] [--no-bundled] [--shape-grid] [--centres]
+       [--schaipp-resumed]
 (writes benchmarks/results/mpl_prior.json)
 """
 
@@ -64,14 +67,15 @@ def label(sd: float | None) -> str:
     return "none" if sd is None else f"sd {sd:g}"
 
 
-def schaipp(sds: list[float | None]) -> dict[str, Any]:
+def schaipp(sds: list[float | None], resumed: bool = False) -> dict[str, Any]:
+    """Step 1: the Schaipp selection (``resumed``: the files read as ``--resumed`` does, 137 held-out runs)."""
     import curve_fit
 
     out: dict[str, Any] = {"rows": [], "per_run": {}}
     for sd in sds:
         t0 = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
-            res = curve_fit.run_schaipp(["mpl"], {"prior": prior_of(sd)})
+            res = curve_fit.run_schaipp(["mpl"], {"prior": prior_of(sd)}, resumed=resumed)
         errs = {r["run"]: abs(r["laws"]["mpl"]["val_err"]) for r in res["runs"]
                 if np.isfinite(r["laws"]["mpl"]["val_err"])}
         s = res["summary"]["mpl"]
@@ -79,7 +83,7 @@ def schaipp(sds: list[float | None]) -> dict[str, Any]:
         out["rows"].append({"sd": sd, "held_out_runs": s["held_out_runs"], "val_abs_err_mean": s["val_abs_err_mean"],
                             "val_abs_err_median": s["val_abs_err_median"], "val_abs_err_max": s["val_abs_err_max"],
                             "fit_seconds_total": s["fit_seconds_total"], "wall": time.perf_counter() - t0})
-        print(f"schaipp  {label(sd):<8} runs {s['held_out_runs']}  |dVal| mean {s['val_abs_err_mean']:.4f}  median "
+        print(f"schaipp{'-resumed' if resumed else ''}  {label(sd):<8} runs {s['held_out_runs']}  |dVal| mean {s['val_abs_err_mean']:.4f}  median "
               f"{s['val_abs_err_median']:.4f}  max {s['val_abs_err_max']:.4f}  fits {s['fit_seconds_total']:.1f} s",
               flush=True)
     # selection: the largest sd within one paired SE of the best mean
@@ -249,6 +253,8 @@ def main() -> int:
     ap.add_argument("--no-bundled", action="store_true")
     ap.add_argument("--shape-grid", action="store_true")
     ap.add_argument("--centres", action="store_true", help="also compare prior centres (official start, paper fits)")
+    ap.add_argument("--schaipp-resumed", action="store_true",
+                    help="also run the Schaipp selection on the files read with --resumed (key 'schaipp_resumed')")
     args = ap.parse_args()
     out: dict[str, Any] = {"benchmark": "mpl_prior", "machine": machine(), "centre": CENTRE, "sds": SDS,
                            "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -263,6 +269,8 @@ def main() -> int:
         out["shape_grid"] = shape_grid()
     if args.centres:
         out["centres"] = centres()
+    if args.schaipp_resumed:
+        out["schaipp_resumed"] = schaipp(SDS, resumed=True)
     path = HERE / "results" / "mpl_prior.json"
     old = json.loads(path.read_text()) if path.exists() else {}
     old.update(out)
