@@ -476,8 +476,12 @@ def read_tables(
     seq_len: int | None = None,
     exclude_column: str | None = None,
     k: int = 1,
+    resumed: bool = False,
 ) -> Table:
-    """Read summary tables and run files (told apart by a ``step`` column) into one :class:`Table`."""
+    """Read summary tables and run files (told apart by a ``step`` column) into one :class:`Table`.
+
+    ``resumed`` reads the run files as :func:`scalefit.readers.read_runs` does with ``resumed=True``.
+    """
     if not paths:
         raise TableError("no input given. Pass a summary table (CSV) or run files.")
     tables: list[Table] = []
@@ -493,5 +497,5 @@ def read_tables(
         except ImportError:  # pragma: no cover - the readers package lands separately
             raise TableError("run files need scalefit.readers, which is not available in this build. Pass a "
                              "summary table instead.", path=run_paths[0]) from None
-        tables.append(table_from_runs(read_runs(run_paths), k=k))
+        tables.append(table_from_runs(read_runs(run_paths, resumed=resumed), k=k))
     return concat(tables)

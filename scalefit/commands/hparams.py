@@ -13,6 +13,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from scalefit.commands._common import console, escape, print_json, user_command
+from scalefit.commands._fit_options import Resumed
 
 InputsArg = Annotated[list[Path], typer.Argument(help="Summary tables (CSV) and/or run files. "
                                                       "Example: sweep.csv")]
@@ -28,12 +29,12 @@ ExcludeOpt = Annotated[Optional[str], typer.Option(help="0/1 column whose 1-rows
 
 
 def load_table(inputs: list[Path], loss_column: Optional[str], batch_unit: Optional[str], seq_len: Optional[int],
-               exclude_column: Optional[str]) -> Any:
+               exclude_column: Optional[str], resumed: bool = False) -> Any:
     """Read every input into one Table (shared by hparams and scaling)."""
     from scalefit.tables import read_tables
 
     return read_tables(inputs, loss_column=loss_column, batch_unit=batch_unit, seq_len=seq_len,
-                       exclude_column=exclude_column)
+                       exclude_column=exclude_column, resumed=resumed)
 
 
 @user_command
@@ -50,6 +51,7 @@ def hparams(
     batch_unit: BatchUnitOpt = None,
     seq_len: SeqLenOpt = None,
     exclude_column: ExcludeOpt = None,
+    resumed: Resumed = False,
     out: Annotated[Optional[Path], typer.Option(help="Write the fit as JSON. Example: --out hp.json")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Save loss heatmaps over (lr, batch size) per cell with the "
                                                       "fitted optimum. Example: --plot hp.png")] = None,
@@ -65,7 +67,7 @@ def hparams(
     """
     from scalefit.laws.hyperparams import fit_table
 
-    table = load_table(inputs, loss_column, batch_unit, seq_len, exclude_column)
+    table = load_table(inputs, loss_column, batch_unit, seq_len, exclude_column, resumed)
     result = fit_table(table, form=form, tol=tol, bootstrap=bootstrap, seed=seed)
     if out is not None:
         result.to_json(out)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from scalefit.commands._common import console, escape, print_json, user_command
+from scalefit.commands._fit_options import Resumed
 from scalefit.commands.hparams import BatchUnitOpt, ExcludeOpt, InputsArg, LossColumnOpt, SeqLenOpt, load_table
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ def scaling(
     batch_unit: BatchUnitOpt = None,
     seq_len: SeqLenOpt = None,
     exclude_column: ExcludeOpt = None,
+    resumed: Resumed = False,
     out: Annotated[Optional[Path], typer.Option(help="Write the fit as JSON. Example: --out sc.json")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Save iso-loss contours with the efficient frontier. "
                                                       "Example: --plot sc.png")] = None,
@@ -44,7 +46,7 @@ def scaling(
     """
     from scalefit.laws.chinchilla import fit_scaling
 
-    table = load_table(inputs, loss_column, batch_unit, seq_len, exclude_column)
+    table = load_table(inputs, loss_column, batch_unit, seq_len, exclude_column, resumed)
     result = fit_scaling(table.params, table.tokens, table.loss, bootstrap=bootstrap, seed=seed, method=method,
                          flops=table.flops)
     floor_check = _floor_check(result, table.known_floor())

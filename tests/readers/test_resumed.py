@@ -125,3 +125,18 @@ def test_cli_inspect_and_fit_take_resumed(tmp_path) -> None:
     assert "--resumed: 2 segments" in ok.stderr
     fit = runner.invoke(app, ["fit", str(path), "--law", "tissue", "--resumed", "--json"])
     assert "--resumed: 2 segments" in fit.stderr and "Traceback" not in fit.output
+
+
+def test_every_command_that_suggests_resumed_takes_it(tmp_path) -> None:
+    """The strict error says 'pass --resumed'; each command that reads run files must then accept it."""
+    runner = CliRunner()
+    path = tmp_path / "r.csv"
+    head = "# params: 1000\n# tokens_per_step: 100\n"
+    path.write_text(head + "step,lr,loss\n" + "".join(f"{s},0.001,{5 - s / 100}\n" for s in range(0, 40))
+                    + "".join(f"{s},0.001,{4.9 - s / 100}\n" for s in range(30, 60)))
+    for command in ("inspect", "fit", "evaluate", "hparams", "scaling"):
+        args = ["evaluate", "--train", str(path), "--test", str(path)] if command == "evaluate" else [command, str(path)]
+        strict = runner.invoke(app, args)
+        assert strict.exit_code == 2 and "pass --resumed" in strict.output, (command, strict.output)
+        again = runner.invoke(app, [*args, "--resumed"])
+        assert "No such option" not in again.output and "--resumed: 2 segments" in again.output, (command, again.output)
