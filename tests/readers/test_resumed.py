@@ -58,9 +58,10 @@ def test_a_restart_mid_run_keeps_the_later_rows_and_says_which_lines_it_left_out
     path = _write(tmp_path / "r.csv", [(0, 40), (30, 60)])  # crashed after step 39, resumed from step 30
     with pytest.raises(RunFileError, match=r"r\.csv:42: 'step' goes 39 -> 30.*pass --resumed"):
         read_run(path)
-    with pytest.warns(AssumptionWarning, match=r"--resumed: 2 segments \(the steps go back at line 42\); left out 10 "
-                                               r"row\(s\) logged again by a later segment \(lines 32, 33, 34, 35, 36, "
-                                               r"\.\.\.\), 0 of them identical to the later row; rows put in step order"):
+    with pytest.warns(AssumptionWarning, match=r"--resumed: 2 segments \(the steps go back at line 42\); left out "
+                                               r"10 row\(s\) logged again by a later segment \(lines 32, 33, 34, 35, "
+                                               r"36, \.\.\.\), 0 of them identical to the later row; rows put in step "
+                                               r"order"):
         run = read_run(path, resumed=True)
     _check(run, _latest([(0, 40), (30, 60)]))
     np.testing.assert_array_equal(run.line[29:31], [31, 42])  # file lines survive, for later messages
@@ -135,7 +136,9 @@ def test_every_command_that_suggests_resumed_takes_it(tmp_path) -> None:
     path.write_text(head + "step,lr,loss\n" + "".join(f"{s},0.001,{5 - s / 100}\n" for s in range(0, 40))
                     + "".join(f"{s},0.001,{4.9 - s / 100}\n" for s in range(30, 60)))
     for command in ("inspect", "fit", "evaluate", "hparams", "scaling"):
-        args = ["evaluate", "--train", str(path), "--test", str(path)] if command == "evaluate" else [command, str(path)]
+        args = [command, str(path)]
+        if command == "evaluate":
+            args = ["evaluate", "--train", str(path), "--test", str(path)]
         strict = runner.invoke(app, args)
         assert strict.exit_code == 2 and "pass --resumed" in strict.output, (command, strict.output)
         again = runner.invoke(app, [*args, "--resumed"])
