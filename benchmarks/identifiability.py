@@ -138,7 +138,8 @@ class SharedLaw:
         out = np.zeros((len(self.nonlinear_names), len(self.linear_names), j.shape[2]))
         for q, nq in enumerate(self.base.nonlinear_names):
             for r, nr in enumerate(self.base.linear_names):
-                out[self.nonlinear_names.index(self._name(nq, g)), self.linear_names.index(self._name(nr, g))] += j[q, r]
+                out[self.nonlinear_names.index(self._name(nq, g)),
+                    self.linear_names.index(self._name(nr, g))] += j[q, r]
         return out
 
     def values_for(self, values: dict[str, float], g: float) -> dict[str, float]:

@@ -83,7 +83,8 @@ def schaipp(sds: list[float | None], resumed: bool = False) -> dict[str, Any]:
         out["rows"].append({"sd": sd, "held_out_runs": s["held_out_runs"], "val_abs_err_mean": s["val_abs_err_mean"],
                             "val_abs_err_median": s["val_abs_err_median"], "val_abs_err_max": s["val_abs_err_max"],
                             "fit_seconds_total": s["fit_seconds_total"], "wall": time.perf_counter() - t0})
-        print(f"schaipp{'-resumed' if resumed else ''}  {label(sd):<8} runs {s['held_out_runs']}  |dVal| mean {s['val_abs_err_mean']:.4f}  median "
+        print(f"schaipp{'-resumed' if resumed else ''}  {label(sd):<8} runs {s['held_out_runs']}  "
+              f"|dVal| mean {s['val_abs_err_mean']:.4f}  median "
               f"{s['val_abs_err_median']:.4f}  max {s['val_abs_err_max']:.4f}  fits {s['fit_seconds_total']:.1f} s",
               flush=True)
     # selection: the largest sd within one paired SE of the best mean

@@ -104,7 +104,8 @@ run_one() {  # name role arm kind(spec|file) schedule seed
   fi
 }
 declare -a JOBS
-add() { local IFS=$'\t'; JOBS+=("$*"); printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$5" "$RUNS/tiny_$1_lr0.003_bs16.csv" >> "$MANIFEST"; }
+add() { local IFS=$'\t'; JOBS+=("$*"); printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$5" \
+  "$RUNS/tiny_$1_lr0.003_bs16.csv" >> "$MANIFEST"; }
 add cosine cosine - spec "$COSINE" 0
 add optimized-fit2 optimized fit2 file "$OUT/optimized_fit2.csv" 0
 add wsd-fit2 best-wsd fit2 spec "${WSD_SPEC[fit2]}" 0

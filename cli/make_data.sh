@@ -42,7 +42,8 @@ grid_and_scaling() {
   for bs_steps in "8 2000" "16 1000" "32 500" "8 1000" "16 500" "32 250"; do
     set -- $bs_steps
     $RUN sweep --models xs,tiny --schedules cosine --lrs 3e-3,1e-2,3e-2,1e-1 --batch-sizes "$1" \
-        --steps "$2" --warmup $(($2 / 10)) --eval-every $(($2 / 10)) "${G[@]}" --out-dir "data/runs/grid/d$(($1 * $2 * 64))"
+        --steps "$2" --warmup $(($2 / 10)) --eval-every $(($2 / 10)) "${G[@]}" \
+        --out-dir "data/runs/grid/d$(($1 * $2 * 64))"
   done
   $RUN sweep --models xs,tiny,s1 --schedules cosine --lrs 3e-3 --steps 750 --warmup 75 --eval-every 75 \
       "${COMMON[@]}" --out-dir data/runs/scaling/d750

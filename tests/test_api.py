@@ -14,7 +14,8 @@ def test_every_public_name_resolves() -> None:
 
 
 def test_import_is_light() -> None:
-    probe = "import sys, scalefit; print(','.join(m for m in ('torch','matplotlib','scipy','pandas') if m in sys.modules))"
+    probe = ("import sys, scalefit; "
+             "print(','.join(m for m in ('torch','matplotlib','scipy','pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 

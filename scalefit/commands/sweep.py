@@ -26,24 +26,34 @@ def _split(text: str, sep: str, kind: type, flag: str) -> list:
 
 @user_command
 def sweep(
-    out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder for the run files (one per grid point) and sweep.json. Example: --out-dir runs/grid")],
+    out_dir: Annotated[Path, typer.Option(
+        "--out-dir", help="Folder for the run files (one per grid point) and sweep.json. "
+                          "Example: --out-dir runs/grid")],
     models: Annotated[str, typer.Option(help="Comma-separated presets. Example: --models tiny,s1")] = "tiny",
     lrs: Annotated[str, typer.Option(help="Comma-separated peak LRs. Example: --lrs 1e-3,3e-3,1e-2")] = "3e-3",
-    batch_sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes (sequences). Example: --batch-sizes 8,16")] = "16",
-    schedules: Annotated[str, typer.Option(help="Semicolon-separated schedule specs (specs contain commas). Example: --schedules \"cosine;wsd:decay=0.2\"")] = "cosine",
+    batch_sizes: Annotated[str, typer.Option(
+        help="Comma-separated batch sizes (sequences). Example: --batch-sizes 8,16")] = "16",
+    schedules: Annotated[str, typer.Option(
+        help="Semicolon-separated schedule specs (specs contain commas). "
+             "Example: --schedules \"cosine;wsd:decay=0.2\"")] = "cosine",
     steps: Annotated[int, typer.Option(help="Optimizer steps per run. Example: --steps 500")] = 200,
     warmup: Annotated[Optional[int], typer.Option(help="Warmup steps for every run. Example: --warmup 50")] = None,
-    data: Annotated[str, typer.Option(help="synthetic[:...], shakespeare or a text file. Example: --data shakespeare")] = "synthetic",
+    data: Annotated[str, typer.Option(
+        help="synthetic[:...], shakespeare or a text file. Example: --data shakespeare")] = "synthetic",
     seq_len: Annotated[int, typer.Option(help="Tokens per sequence. Example: --seq-len 128")] = 128,
     eval_every: Annotated[int, typer.Option(help="Validation loss every N steps. Example: --eval-every 50")] = 50,
     eval_batches: Annotated[int, typer.Option(
         help="Fixed validation batches per evaluation. Example: --eval-batches 16")] = 4,
     seed: Annotated[int, typer.Option(help="Seed of every run. Example: --seed 0")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps. Example: --device cpu")] = "auto",
-    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads per run (default: cores // jobs). Example: --threads 1")] = None,
+    threads: Annotated[Optional[int], typer.Option(
+        help="torch CPU threads per run (default: cores // jobs). Example: --threads 1")] = None,
     jobs: Annotated[int, typer.Option(help="Runs at the same time. Example: --jobs 2")] = 1,
-    executor: Annotated[str, typer.Option(help="local (process pool) or slurm (submitit, pip install 'scalefit-lm[slurm]'). Example: --executor slurm")] = "local",
-    slurm_partition: Annotated[Optional[str], typer.Option(help="Slurm partition. Example: --slurm-partition gpu")] = None,
+    executor: Annotated[str, typer.Option(
+        help="local (process pool) or slurm (submitit, pip install 'scalefit-lm[slurm]'). "
+             "Example: --executor slurm")] = "local",
+    slurm_partition: Annotated[Optional[str], typer.Option(
+        help="Slurm partition. Example: --slurm-partition gpu")] = None,
     slurm_time: Annotated[int, typer.Option(help="Slurm time limit per run, minutes. Example: --slurm-time 120")] = 60,
     slurm_gpus: Annotated[int, typer.Option(help="GPUs per Slurm job. Example: --slurm-gpus 1")] = 0,
 ) -> None:
@@ -52,7 +62,8 @@ def sweep(
     Re-running the same command finishes what is missing: complete runs are skipped, partial ones resume from
     their checkpoints. Files are named MODEL_SCHEDULE_lrLR_bsB.csv; sweep.json records each run's outcome.
 
-    Example: scalefit sweep --models tiny,s1 --lrs 1e-3,3e-3 --batch-sizes 8,16 --schedules "cosine;constant" --steps 300 --out-dir runs/grid
+    Example: scalefit sweep --models tiny,s1 --lrs 1e-3,3e-3 --batch-sizes 8,16 --schedules "cosine;constant" \
+--steps 300 --out-dir runs/grid
     """
     import sys
 

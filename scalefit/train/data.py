@@ -194,7 +194,9 @@ class DataSource:
                 f"({self.tokens.size} tokens, 10% for validation). Use a longer text or a shorter --seq-len."
             )
 
-    def train_batch(self, seed: int, step: int, micro: int, batch_size: int, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    def train_batch(
+        self, seed: int, step: int, micro: int, batch_size: int, seq_len: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Inputs and targets of one micro-batch, each (B, T) int64; a pure function of its arguments."""
         self._check_length(seq_len)
         n = self.split if self.tokens is not None else 0
@@ -265,7 +267,8 @@ def load(data: str = "synthetic", tokenizer: str = "char") -> DataSource:
     if kind == "synthetic":
         o = _parse_options(opts, {"vocab": int, "order": int, "zipf": float, "mix": float, "seed": int})
         chain = ZipfMarkov(**o)
-        name = f"synthetic:vocab={chain.vocab},order={chain.order},zipf={chain.zipf:g},mix={chain.mix:g},seed={chain.seed}"
+        name = (f"synthetic:vocab={chain.vocab},order={chain.order},zipf={chain.zipf:g},mix={chain.mix:g},"
+                f"seed={chain.seed}")
         meta = {"entropy_rate": round(chain.entropy_rate, 6)}
         return DataSource(name=name, vocab_size=chain.vocab, chain=chain, meta=meta)
     if data == "shakespeare":

@@ -73,7 +73,8 @@ def grid(
     from scalefit.train.model import PRESETS
     from scalefit.train.trainer import TrainConfig
 
-    for axis, values in (("--models", models), ("--lrs", lrs), ("--batch-sizes", batch_sizes), ("--schedules", schedules)):
+    for axis, values in (("--models", models), ("--lrs", lrs), ("--batch-sizes", batch_sizes),
+                         ("--schedules", schedules)):
         if not values:
             raise ScalefitError(f"{axis} is empty; give at least one value.")
     for m in models:

@@ -215,9 +215,11 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user-facing problem
-        raise ScalefitError(f"cannot read the checkpoint ({type(exc).__name__}). Delete it to start over.", path=str(path)) from None
+        raise ScalefitError(f"cannot read the checkpoint ({type(exc).__name__}). Delete it to start over.",
+                            path=str(path)) from None
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
-        raise ScalefitError(f"not a scalefit checkpoint (expected format {CHECKPOINT_FORMAT}). Delete it to start over.", path=str(path))
+        raise ScalefitError(f"not a scalefit checkpoint (expected format {CHECKPOINT_FORMAT}). "
+                            "Delete it to start over.", path=str(path))
     return ck
 
 
@@ -262,7 +264,9 @@ class _Progress:
 # ---------------------------------------------------------------------------------------------------------
 # the run
 # ---------------------------------------------------------------------------------------------------------
-def train(cfg: TrainConfig, *, stop_after: int | None = None, on_step: Callable[[int, float], None] | None = None) -> TrainResult:
+def train(
+    cfg: TrainConfig, *, stop_after: int | None = None, on_step: Callable[[int, float], None] | None = None
+) -> TrainResult:
     """Train one model and write its run file; see the module docstring for the loop.
 
     Parameters
@@ -323,7 +327,8 @@ def train(cfg: TrainConfig, *, stop_after: int | None = None, on_step: Callable[
                 return TrainResult(str(out), 0, done, None, None, None, skipped=True)
             if done is not None:
                 warnings.warn(
-                    f"{ckpt_path}: no checkpoint to resume from; restarting {out} from step 0.", AssumptionWarning, stacklevel=2
+                    f"{ckpt_path}: no checkpoint to resume from; restarting {out} from step 0.", AssumptionWarning,
+                    stacklevel=2,
                 )
         if ck is not None and ck["step"] >= cfg.steps - 1 and last_step(out) == ck["step"]:
             return TrainResult(str(out), 0, ck["step"], None, None, None, skipped=True, resumed_from=ck["step"])

@@ -76,7 +76,8 @@ def test_zero_area_observation_is_an_error():
                                          ("tissue-n", {"fit_lam": True}, 3e7)])
 def test_design_jac_matches_finite_differences(name, opts, n):
     rng = np.random.default_rng(0)
-    lr = np.concatenate([np.linspace(0, 1e-3, 50), 1e-3 * np.cos(np.linspace(0, 1.5, 400)) ** 2 + rng.uniform(0, 1e-5, 400)])
+    lr = np.concatenate([np.linspace(0, 1e-3, 50),
+                         1e-3 * np.cos(np.linspace(0, 1.5, 400)) ** 2 + rng.uniform(0, 1e-5, 400)])
     law = get_law(name, **opts)
     prep = law.prepare(lr, warmup=50, at=np.arange(60, 450, 7), n_params=n)
     theta = np.array([{"alpha": 0.6, "beta": 0.3, "gamma": 0.2, "lam": 0.99}[k] for k in law.nonlinear_names])

@@ -37,7 +37,8 @@ CORPUS: dict[str, tuple[str | bytes, int | None, str | None, str]] = {
     "nan_loss": (H + "0,1e-4,NaN\n1,1e-4,3\n", 2, "loss", r"column 'loss' is NaN; losses must be finite"),
     "duplicate_step": (H + "0,1,3\n1,1,2.9\n1,1,2.8\n", 4, "step",
                        r"'step' 1 repeats the step of line 3; steps must strictly increase\. "
-                       r"Was a resumed run appended to its earlier segment\? Then pass --resumed to keep the later rows\."),
+                       r"Was a resumed run appended to its earlier segment\? "
+                       r"Then pass --resumed to keep the later rows\."),
     "backwards_step": (H + "1100,1,3\n1200,1,2.9\n1100,1,2.8\n", 4, "step",
                        r"'step' goes 1200 -> 1100; steps must strictly increase\. Was a resumed run appended to its "
                        r"earlier segment\? Then pass --resumed"),

@@ -138,7 +138,8 @@ def test_schedule_file_gives_every_step_and_is_checked(tmp_path: Path) -> None:
     assert any("agrees with the logged 'lr'" in n for n in run.notes)
 
     bad = write(tmp_path, "bad.csv", "step,lr,loss\n150,0.5,3\n200,0.5,2\n")
-    with pytest.raises(RunFileError, match=r"bad\.csv:2: column 'lr' is 0\.5 but the schedule file .* 2 of 2 rows disagree") as e:
+    with pytest.raises(RunFileError,
+                       match=r"bad\.csv:2: column 'lr' is 0\.5 but the schedule file .* 2 of 2 rows disagree") as e:
         read_run(bad, schedule_file=sched)
     assert e.value.line == 2 and e.value.column == "lr"
 

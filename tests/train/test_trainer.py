@@ -107,7 +107,8 @@ def test_sigkill_leaves_a_readable_file_and_resume_completes_it(tmp_path):
     out = tmp_path / "killed.csv"
     args = ["--model", "tiny", "--steps", "120", "--batch-size", "16", "--seq-len", "64", "--lr", "1e-2",
             "--warmup", "3", "--schedule", "cosine", "--data", "synthetic:vocab=32,order=2,zipf=2",
-            "--eval-every", "5", "--ckpt-every", "4", "--progress", "none", "--device", "cpu", "--threads", "1", "--out"]
+            "--eval-every", "5", "--ckpt-every", "4", "--progress", "none", "--device", "cpu", "--threads", "1",
+            "--out"]
     code = "from scalefit.cli import app; app()"
     proc = subprocess.Popen([sys.executable, "-c", code, "train", *args, str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
