@@ -225,6 +225,10 @@ class FitResult:
         The fitted range (defaults for predictions, extrapolation marks).
     curves : tuple of Curve
         Observed vs fitted loss per run, for plots.
+    errors : {"ar1", "iid"}
+        The residual model behind the covariance: ``"ar1"`` scales it by ``(1 + rho) / (1 - rho)`` with
+        ``residual_rho`` the residuals' lag-1 autocorrelation (see :mod:`scalefit.fitting`); ``"iid"`` assumes
+        independent residuals (results written before the option existed read back as ``"iid"``).
     """
 
     law: str
@@ -246,6 +250,8 @@ class FitResult:
     law_options: dict[str, Any] = field(default_factory=dict)
     curves: tuple[Curve, ...] = ()
     n_evals: int = 0
+    errors: str = "iid"
+    residual_rho: float | None = None
 
     # ---- views ----
     @property
@@ -487,6 +493,14 @@ class FitResult:
         return bool(reasons), "; ".join(reasons)
 
     # ---- report ----
+    def errors_text(self) -> str:
+        """The residual model behind the stderr and intervals, in words."""
+        if self.errors == "ar1" and self.residual_rho is not None:
+            rho = self.residual_rho
+            return (f"AR(1) residuals, lag-1 autocorrelation {rho:.2f} (variances x{(1 + rho) / (1 - rho):.2g} "
+                    "over independent ones)")
+        return "independent residuals (--errors iid)"
+
     def report(self) -> str:
         """iminuit-style status lines, the parameter table (PDG rounding), metrics per run, and messages."""
         lines = []
@@ -512,6 +526,7 @@ class FitResult:
             f"  objective {self.objective} = {self.objective_value:.6g} | starts {self.n_starts} (seed {self.seed})"
             f" | evaluations {self.n_evals} | {self.fit_seconds:.2f} s"
         )
+        lines.append(f"  stderr: {self.errors_text()}")
         lines.append("")
         header = f"  {'name':<8} {'value':>12} {'stderr':>10} {'lower':>9} {'upper':>9}  note"
         lines.append(header)
@@ -580,6 +595,8 @@ class FitResult:
             "data_hash": self.data_hash,
             "scalefit_version": self.scalefit_version,
             "fit_seconds": self.fit_seconds,
+            "errors": self.errors,
+            "residual_rho": self.residual_rho,
             "context": {
                 "max_step": self.context.max_step,
                 "max_s1": self.context.max_s1,
@@ -680,6 +697,8 @@ class FitResult:
                 fit_seconds=float(data["fit_seconds"]),
                 context=context,
                 curves=curves,
+                errors=str(data.get("errors", "iid")),
+                residual_rho=None if data.get("residual_rho") is None else float(data["residual_rho"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ResultFileError(

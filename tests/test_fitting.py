@@ -201,6 +201,63 @@ def test_interval_coverage_is_near_nominal(loss: str, noise: float) -> None:
     assert 0.8 <= hits_alpha / reps <= 1.0
 
 
+def _ar1_runs(phi: float, seed: int, train: dict[str, np.ndarray], warmup: int, sd: float = 2e-3) -> list[Run]:
+    """Tissue runs with stationary AR(1) log-noise of sd ``sd`` and lag-1 correlation ``phi`` (seeded)."""
+    rng = np.random.default_rng(seed)
+    runs = []
+    for name, lr in train.items():
+        steps = np.arange(warmup, lr.size, 4, dtype=np.int64)
+        clean = get_law("tissue").predict(TISSUE_TRUTH, lr, warmup=warmup, at=steps)
+        z = rng.standard_normal(steps.size)
+        e = np.empty(steps.size)
+        e[0] = z[0] * sd
+        for i in range(1, steps.size):  # tiny test fixture: the AR recursion, a few hundred steps
+            e[i] = phi * e[i - 1] + z[i] * sd * np.sqrt(1 - phi * phi)
+        runs.append(Run(path=f"{name}.csv", steps=steps, loss=clean * np.exp(e), lr=lr, step0=0, warmup=warmup,
+                        line=np.arange(steps.size) + 2, meta={}))
+    return runs
+
+
+def test_autocorrelated_residuals_widen_the_intervals_to_near_nominal_coverage() -> None:
+    """Loss curves have autocorrelated residuals (fixed validation batches, slow drifts). With AR(1) noise of lag-1
+    correlation 0.9 the independent-residual intervals cover a held-out final loss far less than 90 %; the default
+    (``errors="ar1"``) measures the autocorrelation and widens them back near nominal."""
+    total, warmup = 400, 20
+    train = {"constant": schedules.constant(PEAK, total, warmup=warmup),
+             "cosine": schedules.cosine(PEAK, total, warmup=warmup, final=1e-4)}
+    held_out = schedules.wsd(PEAK, total, warmup=warmup, decay=0.3)
+    true_final = get_law("tissue").predict(TISSUE_TRUTH, held_out, warmup=warmup, at=[total - 1])[0]
+    hits = {"ar1": 0, "iid": 0}
+    rhos = []
+    reps = 40
+    for r in range(reps):
+        runs = _ar1_runs(0.9, 7000 + r, train, warmup)
+        for errors in hits:
+            result = fit(runs, "tissue", n_starts=4, errors=errors)
+            pred = result.predict(held_out, warmup=warmup, at=np.array([total - 1]), interval=0.9)
+            hits[errors] += bool(pred.lower[0] <= true_final <= pred.upper[0])
+            if errors == "ar1":
+                rhos.append(result.residual_rho)
+    assert hits["iid"] / reps < 0.6  # the problem is real
+    assert 0.75 <= hits["ar1"] / reps <= 1.0
+    assert 0.7 < np.median(rhos) < 0.95  # the measured autocorrelation (the sampled lag-1 correlation is 0.9)
+
+
+def test_errors_option_is_recorded_and_checked(tmp_path) -> None:
+    from scalefit.results import FitResult
+
+    runs = sim_runs("tissue", TISSUE_TRUTH)
+    ar1, iid = fit(runs, "tissue", seed=0), fit(runs, "tissue", seed=0, errors="iid")
+    assert ar1.errors == "ar1" and iid.errors == "iid" and iid.residual_rho is None
+    assert 0 <= ar1.residual_rho < 0.99 and "AR(1) residuals" in ar1.report()
+    factor = (1 + ar1.residual_rho) / (1 - ar1.residual_rho)
+    assert ar1.params["L0"].stderr == pytest.approx(iid.params["L0"].stderr * np.sqrt(factor), rel=1e-9)
+    back = FitResult.from_json(ar1.to_json(tmp_path / "f.json"))
+    assert back.errors == "ar1" and back.residual_rho == ar1.residual_rho
+    with pytest.raises(FitInputError, match="errors must be 'ar1' or 'iid'"):
+        fit(runs, "tissue", errors="hac")
+
+
 @pytest.mark.reference
 @pytest.mark.parametrize("law, min_r2, max_pred_e", [("mpl", 0.995, 0.0020), ("tissue", 0.995, 0.0022)])
 def test_reference_mpl_protocol_a_100m(reference_dir, law: str, min_r2: float, max_pred_e: float) -> None:

@@ -17,6 +17,11 @@ Warmup = Annotated[
     typer.Option(help="Warmup steps, for sparse runs whose LR before the first row is unknown (linear "
                       "warmup to the first logged LR). Example: --warmup 2160"),
 ]
+Errors = Annotated[
+    str,
+    typer.Option(help="Residual model behind stderr and intervals: ar1 (widened by the residuals' measured lag-1 "
+                      "autocorrelation; loss curves are autocorrelated) or iid (independent). Example: --errors iid"),
+]
 Resumed = Annotated[
     bool,
     typer.Option("--resumed", help="The logs may hold resumed runs: where the steps go back to s, the earlier rows "

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from scalefit.commands._common import console, escape, print_json, user_command
-from scalefit.commands._fit_options import Bounds, Fix, Law, Prior, Resumed, ScheduleDir, Seed, Starts, Warmup
+from scalefit.commands._fit_options import Bounds, Errors, Fix, Law, Prior, Resumed, ScheduleDir, Seed, Starts, Warmup
 
 
 @user_command
@@ -32,6 +32,7 @@ def evaluate(
     bounds: Bounds = None,
     fix: Fix = None,
     prior: Prior = None,
+    errors: Errors = "ar1",
     json: Annotated[bool, typer.Option("--json", help="Print {law, fit_seconds, mean, runs, params} as JSON.")]
     = False,
 ) -> None:
@@ -59,7 +60,7 @@ def evaluate(
     test_runs = load_runs(test, target=target, warmup=warmup, schedule_file=test_files,
                           schedule_dir=schedule_dir, what="--test runs", resumed=resumed)
     kw: dict[str, Any] = {"seed": seed, "n_starts": starts, "bounds": parse_bounds(bounds),
-                          "fixed": parse_fixed(fix), "prior": parse_prior(prior)}
+                          "fixed": parse_fixed(fix), "prior": parse_prior(prior), "errors": errors}
     laws = _law_names(law)
     evaluations = [fitting.evaluate(train_runs, test_runs, name, **per_law(kw, name, laws)) for name in laws]
     if json:

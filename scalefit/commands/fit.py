@@ -16,7 +16,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from scalefit.commands._common import console, escape, print_json, user_command
-from scalefit.commands._fit_options import Bounds, Fix, Law, Prior, Resumed, ScheduleDir, Seed, Starts, Warmup
+from scalefit.commands._fit_options import Bounds, Errors, Fix, Law, Prior, Resumed, ScheduleDir, Seed, Starts, Warmup
 
 
 @user_command
@@ -37,6 +37,7 @@ def fit(
     bounds: Bounds = None,
     fix: Fix = None,
     prior: Prior = None,
+    errors: Errors = "ar1",
     out: Annotated[Optional[Path], typer.Option(help="Write the fit as JSON (with --law all: one file per law, "
                                                      "named <stem>_<law>.json). Example: --out fit.json")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Save fit vs data with residuals as PNG. "
@@ -56,7 +57,8 @@ def fit(
                          resumed=resumed)
     laws = _law_names(law)
     fit_kw: dict[str, Any] = {"seed": seed, "n_starts": starts, "bounds": parse_bounds(bounds),
-                              "fixed": parse_fixed(fix), "prior": parse_prior(prior)}
+                              "fixed": parse_fixed(fix), "prior": parse_prior(prior),
+                              "errors": errors}
     results = [fitting.fit(run_list, name, **per_law(fit_kw, name, laws)) for name in laws]
     written = []
     if out is not None:
