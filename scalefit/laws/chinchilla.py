@@ -19,7 +19,7 @@ relative residual (a cheap stand-in for the log-Huber inner problem); the best g
 on all five parameters in the LSE form with the exact gradient and tight tolerances. This variable-projection
 start finds the same optimum as Epoch's 4,500-start grid, about a hundred times faster. The polish uses BFGS
 (the exponents are unconstrained there; a fit with alpha or beta <= 0 is refused as having no interior optimum):
-it reaches the same objective as L-BFGS-B, whose small BLAS calls were measured 50x slower on a loaded host. \
+it reaches the same objective as L-BFGS-B, whose small BLAS calls were measured 50x slower on a loaded host.
 ``method="grid"`` runs the
 Epoch/Hoffmann start grid for comparison. Intervals come from a seeded bootstrap over points (rows), as Epoch's.
 
