@@ -95,11 +95,20 @@ def grid(
 
 
 def plan(configs: Sequence[Any]) -> list[tuple[Any, str]]:
-    """Each config with what the sweep will do: ``skip`` (complete), ``resume`` (checkpoint) or ``new``."""
+    """Each config with what the sweep will do: ``skip`` (complete), ``resume`` (checkpoint) or ``new``.
+
+    A complete file is skipped only if it is this run (metadata and logged LRs); another run's file is an error
+    before anything starts."""
+    from scalefit.train.trainer import complete_run_differs
+
     out = []
     for c in configs:
         done = last_step(c.out)
         if done is not None and done >= c.steps - 1:
+            differs = complete_run_differs(c)
+            if differs:
+                raise ScalefitError(f"cannot skip: the file is complete but was made with {differs}. Use another "
+                                    "--out-dir, or delete the file to train this run.", path=str(c.out))
             out.append((c, "skip"))
         elif c.checkpoint_path.exists():
             out.append((c, "resume"))

@@ -205,6 +205,32 @@ _IDENTITY = ("model", "batch_size", "seq_len", "grad_accum", "data", "tokenizer"
              "beta1", "beta2", "grad_clip", "eval_every", "eval_batches")
 
 
+def complete_run_differs(cfg: TrainConfig) -> str:
+    """Why the complete run file ``cfg.out`` is not run ``cfg`` (``""`` when it is); for a sweep's skip decision."""
+    lr, schedule_text, _ = learning_rates(cfg)
+    return _complete_file_differs(Path(cfg.out), cfg, lr, schedule_text, data_mod.load(cfg.data, cfg.tokenizer).name)
+
+
+def _complete_file_differs(out: Path, cfg: TrainConfig, lr: np.ndarray, schedule_text: str, data: str) -> str:
+    """Why a complete run file without a checkpoint is not this run (``""`` when it is): its metadata or its
+    logged learning rates differ. A resumed sweep skips complete files, so it must not skip another run's."""
+    from scalefit.readers import read_run
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = read_run(out)
+    mine = {"model": cfg.model, "batch_size": cfg.batch_size, "seq_len": cfg.seq_len, "seed": cfg.seed,
+            "total_steps": cfg.steps, "schedule": schedule_text, "data": data}
+    for key, value in mine.items():
+        if key in run.meta and str(run.meta[key]) != str(value):
+            return f"{key}={run.meta[key]!r} (this run: {value!r})"
+    n = min(run.lr.size, lr.size)
+    if not np.allclose(run.lr[:n], lr[:n], rtol=2e-5, atol=1e-12):  # the file keeps 6 significant digits
+        i = int(np.argmax(~np.isclose(run.lr[:n], lr[:n], rtol=2e-5, atol=1e-12)))
+        return f"lr {run.lr[i]:.6g} at step {i + run.step0} (this run: {lr[i]:.6g})"
+    return ""
+
+
 def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     torch.save(payload, tmp)
@@ -324,6 +350,11 @@ def train(
         else:
             done = last_step(out)
             if done is not None and done >= cfg.steps - 1:
+                differs = _complete_file_differs(out, cfg, lr, schedule_text, source.name)
+                if differs:
+                    raise ScalefitError(
+                        f"cannot skip: the file is complete but was made with {differs}. Use a new --out, or "
+                        "delete the file to train this run.", path=str(out))
                 return TrainResult(str(out), 0, done, None, None, None, skipped=True)
             if done is not None:
                 warnings.warn(

@@ -176,6 +176,10 @@ def test_cli_train_and_sweep_skip_complete_runs(tmp_path):
     assert "4 complete (skipped)" in again.output and "skip tiny_cosine_lr0.001_bs4.csv" in again.output
     bad = runner.invoke(app, ["sweep", "--models", "tiny,huge", *common, "--out-dir", str(tmp_path)])
     assert bad.exit_code == 2 and "'huge' is not a preset" in bad.stderr
+    other = runner.invoke(app, ["sweep", "--models", "tiny", "--lrs", "1e-3", "--batch-sizes", "4", "--seed", "1",
+                                "--schedules", "cosine", *common, "--out-dir", str(tmp_path)])  # same file name
+    assert other.exit_code == 2 and "Traceback" not in other.output
+    assert "tiny_cosine_lr0.001_bs4.csv: cannot skip: the file is complete but was made with seed=0" in other.stderr
 
 
 def test_cli_train_reports_complete_file_on_resume(tmp_path):
@@ -325,3 +329,19 @@ def test_a_compiled_model_failing_after_its_first_calls_is_an_error_not_a_silent
     monkeypatch.setattr(torch, "compile", lambda model, *a, **k: FailsLater(model))
     with pytest.raises(RuntimeError, match="out of memory"):
         train(_cfg(tmp_path, "late.csv", device="cpu", compile=True))
+
+
+def test_a_complete_file_of_another_run_is_not_skipped_as_done(tmp_path) -> None:
+    """--resume (and so every resumed sweep) skips complete files; without a checkpoint to compare, the file's
+    metadata and logged LRs must still be this run's, or it is an error, never a silent skip."""
+    from scalefit.errors import ScalefitError
+
+    cfg = _cfg(tmp_path, "r.csv", device="cpu")
+    train(cfg)
+    cfg.checkpoint_path.unlink()  # as cli/make_data.sh leaves the bundled runs
+    assert train(replace(cfg, resume=True)).skipped
+    with pytest.raises(ScalefitError, match=r"cannot skip: the file is complete but was made with seed=0 "
+                                            r"\(this run: 1\)"):
+        train(_cfg(tmp_path, "r.csv", device="cpu", resume=True, seed=1))
+    with pytest.raises(ScalefitError, match=r"made with schedule='cosine:.*' \(this run: 'wsd:"):
+        train(_cfg(tmp_path, "r.csv", device="cpu", resume=True, schedule="wsd:decay=0.5"))
