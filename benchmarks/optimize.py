@@ -37,7 +37,9 @@ CASES = (("lbfgsb", {}, None), ("lbfgsb_floor3e-5", {"floor": 3e-5}, None), ("ad
          ("adam_floor3e-5", {"method": "adam", "floor": 3e-5}, None),
          ("lbfgsb_smooth", {}, "smooth"), ("lbfgsb_smooth_floor3e-5", {"floor": 3e-5}, "smooth"),
          ("adam_smooth", {"method": "adam"}, "smooth"),
-         ("adam_smooth_floor3e-5", {"method": "adam", "floor": 3e-5}, "smooth"))
+         ("adam_smooth_floor3e-5", {"method": "adam", "floor": 3e-5}, "smooth"),
+         ("lbfgsb_long", {"max_iter": 3000, "polish": 2000}, None),
+         ("lbfgsb_long_floor3e-5", {"max_iter": 3000, "polish": 2000, "floor": 3e-5}, None))
 
 
 def load(size: str, names: list[str]) -> list:

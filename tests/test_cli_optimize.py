@@ -85,9 +85,19 @@ def test_tissue_warns_degenerate_on_stderr(fits) -> None:
     assert "warning:" in res.stderr and "degenerate" in res.stderr
 
 
+def test_more_iterations_never_end_higher_and_the_caps_are_reported(fits) -> None:
+    short = json.loads(invoke("optimize", fits["mpl"], *ARGS, "--iterations", "5", "--polish", "0", "--json").stdout)
+    long = json.loads(invoke("optimize", fits["mpl"], *ARGS, "--iterations", "500", "--polish", "100",
+                             "--json").stdout)
+    message = short["optimized"]["message"]
+    assert "ITERATION LIMIT 5, the last" in message and "polish" not in message
+    assert long["optimized"]["final_loss"] <= short["optimized"]["final_loss"] + 1e-12
+
+
 @pytest.mark.parametrize("args, text", [
     (("--objective", "best"), "objective"),
     (("--floor", "1"), "floor LR"),
+    (("--iterations", "0"), "--iterations must be >= 1"),
 ])
 def test_user_errors_exit_2_with_one_line(fits, args, text) -> None:
     res = invoke("optimize", fits["mpl"], "--steps", "2000", "--peak", "1e-3", "--warmup", "100", *args)

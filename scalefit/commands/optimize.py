@@ -23,6 +23,10 @@ def optimize(
                                                                       "between --floor and the peak).")] = False,
     interval: Annotated[float, typer.Option(help="Coverage of the predicted-loss interval. Example: --interval 0.9")]
     = 0.9,
+    iterations: Annotated[int, typer.Option(help="Iteration cap of the knot stage (more: a little closer to the "
+                                                 "law's optimum, slower). Example: --iterations 3000")] = 300,
+    polish: Annotated[int, typer.Option(help="Iteration cap of the per-step polish (0: none). "
+                                             "Example: --polish 2000")] = 30,
     out: Annotated[Optional[Path], typer.Option(help="Write the optimised schedule as CSV (step,lr), usable by "
                                                      "scalefit predict --schedule-file. Example: --out lr.csv")]
     = None,
@@ -46,8 +50,13 @@ def optimize(
     from scalefit.results import FitResult
 
     result = FitResult.from_json(fit_json)
+    if iterations < 1 or polish < 0:
+        from scalefit.errors import FitInputError
+
+        raise FitInputError(f"--iterations must be >= 1 and --polish >= 0, got {iterations} and {polish}. "
+                            "Example: --iterations 3000 --polish 2000")
     opt = optimize_schedule(result, steps=steps, peak=peak, warmup=warmup, floor=floor, objective=objective,
-                            monotone=not non_monotone, interval=interval)
+                            monotone=not non_monotone, interval=interval, max_iter=iterations, polish=polish)
     table = baselines(result, opt)
     written = []
     if out is not None:
