@@ -473,7 +473,7 @@ def _check_order(table: Table, col: Column) -> Problem:
     reordered = rows.size and not table.merge_steps and np.unique(vals).size == vals.size
     resumed = "Was a resumed run appended to its earlier segment? Then pass --resumed to keep the later rows."
     fix = ("No step repeats, so the rows are only out of order (segments of a resumed run saved in the wrong "
-           "order?): sort the file by step." if reordered else resumed)
+           "order?): sort the file by step, or pass --resumed to read it in step order." if reordered else resumed)
 
     def say(i: int) -> str:
         j = prev_of[i]
