@@ -107,9 +107,10 @@ Huber's factor (``tests/test_fitting.py`` checks coverage). Loss-curve residuals
 far less than nominal (32 % for a nominal 90 % at autocorrelation 0.9). ``errors="ar1"`` (the default) multiplies
 ``s^2`` by AR(1) noise's long-run variance factor ``(1 + rho) / (1 - rho)``, with ``rho`` matched by moments to the
 residuals' lag-1 autocorrelation through the fit's hat matrix (:func:`_ar1_rho`: a fit absorbs the slow part of the
-noise, so the raw residual autocorrelation is too low); that brings the coverage back to 82-95 %
-(``benchmarks/interval_coverage.py``). ``errors="iid"`` keeps the independent-residual covariance. Either way the
-intervals carry noise only, not the law's error when it extrapolates. Parameters on a bound
+noise, so the raw residual autocorrelation is too low, and so is the residual variance, which it also corrects);
+that brings the coverage back to 82-98 % (``benchmarks/interval_coverage.py``). ``errors="iid"`` keeps the
+independent-residual covariance. Either way the intervals carry noise only, not the law's error when it
+extrapolates. Parameters on a bound
 (scipy's ``active_mask`` idea) get no stderr, a :class:`ParameterAtBoundWarning` and status AT_BOUND; a singular
 ``J^T J`` gives NO_COVARIANCE; a condition number above ``1e10`` of the correlation matrix, or a relative stderr
 above 1, gives an :class:`IllConditionedWarning` naming the parameter and a fix.
@@ -592,7 +593,8 @@ def fit(
     p_final = problem.full(res.x)
 
     # ---- status, covariance, warnings ----
-    status, params, covariance, more, rho = _assess(problem, p_final, res, law_name, n_starts, errors=errors)
+    status, params, covariance, more, (rho, factor) = _assess(problem, p_final, res, law_name, n_starts,
+                                                              errors=errors)
     messages.extend(more)
     for m in more:
         if "the prior holds them" in m:  # a note, not a problem: the prior is there for this
@@ -660,6 +662,7 @@ def fit(
         curves=tuple(curves),
         errors=errors,
         residual_rho=rho,
+        variance_factor=factor,
     )
 
 
@@ -1040,9 +1043,10 @@ def _inside(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 def _assess(
     problem: _Problem, p: np.ndarray, res: Any, law_name: str, n_starts: int, errors: str = "ar1"
-) -> tuple[FitStatus, dict[str, ParamEstimate], np.ndarray | None, list[str], float | None]:
-    """Status, parameter estimates with stderr, covariance over all parameters, messages, and the residuals'
-    lag-1 autocorrelation (``errors="ar1"``: it widens the covariance, :func:`_ar1_rho`; None for ``"iid"``)."""
+) -> tuple[FitStatus, dict[str, ParamEstimate], np.ndarray | None, list[str], tuple[float | None, float | None]]:
+    """Status, parameter estimates with stderr, covariance over all parameters, messages, and (the residuals'
+    lag-1 autocorrelation, the factor it puts on the residual variance) for ``errors="ar1"`` (:func:`_ar1_rho`;
+    (None, None) for ``"iid"``)."""
     names = problem.names
     P = len(names)
     lo, hi = problem.lower, problem.upper
@@ -1061,6 +1065,7 @@ def _assess(
     r = problem.residuals(p[problem.free])[:n]  # data rows (prior rows follow)
     covariance = None
     rho = 0.0 if errors == "ar1" else None
+    factor = 1.0 if errors == "ar1" else None  # the residual variance's total AR(1) factor
     stderr = np.full(P, np.nan)
     stderr[~problem.free] = 0.0
     cond = math.nan
@@ -1074,9 +1079,19 @@ def _assess(
         # a prior row w (log p - mu) with w = delta / sd adds the information 1/sd^2 of that parameter
         h = h_data + (s2 / problem.delta**2) * (jac_p.T @ jac_p) if jac_p.size else h_data
         if errors == "ar1":
-            rho = _ar1_rho(r, jac, h, problem.sizes, problem.huber, problem.delta)
-            s2 *= (1.0 + rho) / (1.0 - rho)
+            # the fit's own (Gauss-Newton) matrix: prior rows enter the objective with weight 1
+            h_fit = h_data + jac_p.T @ jac_p if jac_p.size else h_data
+            rho, shrink = _ar1_rho(r, jac, h_fit, problem.sizes, problem.huber, problem.delta)
+            # unbiased noise variance under AR(1) (the residuals' sum of squares is sigma^2 tr A(rho), not
+            # sigma^2 tr A(0)), then its long-run variance
+            factor = shrink * (1.0 + rho) / (1.0 - rho)
+            s2 *= factor
             h = h_data + (s2 / problem.delta**2) * (jac_p.T @ jac_p) if jac_p.size else h_data
+            if rho >= 0.99:
+                messages.append(
+                    f"fit {law_name}: the residuals' lag-1 autocorrelation is at its 0.99 cap, so stderr are "
+                    f"x{math.sqrt(199):.0f} those of independent residuals: the law misses the curves "
+                    "systematically (look at the residual plot, --plot), not only by noise.")
         d = np.sqrt(np.diag(h))
         if not np.all(d > 0):
             flat = ", ".join(names[i] for i, di in zip(np.flatnonzero(est), d) if not di > 0) + " (no effect on "\
@@ -1153,7 +1168,7 @@ def _assess(
         )
         for i, name in enumerate(names)
     }
-    return status, params, covariance, messages + notes, rho
+    return status, params, covariance, messages + notes, (rho, factor)
 
 
 def _direction(v: np.ndarray, names: Sequence[str]) -> str:
@@ -1165,16 +1180,17 @@ def _direction(v: np.ndarray, names: Sequence[str]) -> str:
 
 
 def _ar1_rho(r: np.ndarray, jac: np.ndarray, h: np.ndarray, sizes: Sequence[int], huber: bool,
-             delta: float) -> float:
+             delta: float) -> tuple[float, float]:
     """Lag-1 autocorrelation ``rho`` of the noise behind the residuals, for the covariance factor
-    ``(1 + rho) / (1 - rho)`` (the long-run variance of AR(1) noise over its variance).
+    ``(1 + rho) / (1 - rho)`` (the long-run variance of AR(1) noise over its variance), and the factor
+    ``tr A(0) / tr A(rho)`` that makes the residual variance an unbiased estimate of the noise's under AR(1).
 
     The raw lag-1 autocorrelation of residuals underestimates the noise's: the fit absorbs the slow part of the
     noise. So ``rho`` is matched by moments: residuals are ``M e`` with ``M = I - J h^-1 J^T`` (the fit's
     linearised, prior-regularised hat matrix) and ``e`` stationary AR(1) within each run, independent across runs;
     ``rho`` solves ``E[sum r_t r_(t-1)] / E[sum r_t^2] =`` the observed ratio (pairs within runs, Huber-clipped
-    residuals). Each evaluation costs O(n p^2). Clipped to [0, 0.99]: negative autocorrelation does not narrow
-    the intervals.
+    residuals; Huber's down-weighting of outliers is left out of ``M``). Each evaluation costs O(n p^2). Clipped to
+    [0, 0.99]: negative autocorrelation does not narrow the intervals.
     """
     from scipy.optimize import brentq
     from scipy.signal import lfilter
@@ -1187,13 +1203,13 @@ def _ar1_rho(r: np.ndarray, jac: np.ndarray, h: np.ndarray, sizes: Sequence[int]
     t = np.flatnonzero(pair)
     u = t - 1
     den = float(psi @ psi)
-    if den <= 0 or t.size < 2:
-        return 0.0
+    if den <= 1e-14 * n or t.size < 2:  # an exact fit (residuals at rounding level): nothing to measure
+        return 0.0, 1.0
     target = float(psi[t] @ psi[u]) / den
     try:
         hinv = np.linalg.inv(h)
     except np.linalg.LinAlgError:
-        return float(min(max(target, 0.0), 0.99))
+        return float(min(max(target, 0.0), 0.99)), 1.0
     jtj = jac.T @ jac
 
     def sigma_times(v: np.ndarray, rho: float) -> np.ndarray:
@@ -1208,8 +1224,9 @@ def _ar1_rho(r: np.ndarray, jac: np.ndarray, h: np.ndarray, sizes: Sequence[int]
             start = end
         return out
 
-    def ratio(rho: float) -> float:
-        """E[sum over pairs of r_t r_(t-1)] / E[sum r_t^2] for AR(1) noise of correlation rho (unit variance)."""
+    def moments(rho: float) -> tuple[float, float]:
+        """E[sum over pairs of r_t r_(t-1)] / E[sum r_t^2], and E[sum r_t^2] = tr A, for AR(1) noise of
+        correlation rho and unit variance."""
         sj = sigma_times(jac, rho)  # Sigma J
         jsj = jac.T @ sj
         k = hinv @ jsj @ hinv
@@ -1218,14 +1235,17 @@ def _ar1_rho(r: np.ndarray, jac: np.ndarray, h: np.ndarray, sizes: Sequence[int]
         hs = np.sum(jac[t] * (sj[u] @ hinv), axis=1)  # (H Sigma)[t, t-1]
         sh = np.sum((sj[t] @ hinv) * jac[u], axis=1)  # (Sigma H)[t, t-1]
         hsh = np.sum((jac[t] @ k) * jac[u], axis=1)  # (H Sigma H)[t, t-1]
-        return (rho * t.size - float(hs.sum()) - float(sh.sum()) + float(hsh.sum())) / tr_a
+        return (rho * t.size - float(hs.sum()) - float(sh.sum()) + float(hsh.sum())) / tr_a, tr_a
 
     hi = 0.99
-    if target <= ratio(0.0):
-        return 0.0
-    if target >= ratio(hi):
-        return hi
-    return float(brentq(lambda x: ratio(x) - target, 0.0, hi, xtol=1e-4))
+    at0, tr0 = moments(0.0)
+    if target <= at0:
+        return 0.0, 1.0
+    at_hi, tr_hi = moments(hi)
+    if target >= at_hi:
+        return hi, tr0 / tr_hi
+    rho = float(brentq(lambda x: moments(x)[0] - target, 0.0, hi, xtol=1e-4))
+    return rho, tr0 / moments(rho)[1]
 
 
 def _scale2(r: np.ndarray, huber: bool, delta: float, n_par: int) -> float:

@@ -227,7 +227,8 @@ class FitResult:
         Observed vs fitted loss per run, for plots.
     errors : {"ar1", "iid"}
         The residual model behind the covariance: ``"ar1"`` scales it by ``(1 + rho) / (1 - rho)`` with
-        ``residual_rho`` the residuals' lag-1 autocorrelation (see :mod:`scalefit.fitting`); ``"iid"`` assumes
+        ``residual_rho`` the residuals' lag-1 autocorrelation (see :mod:`scalefit.fitting`), times a small
+        correction of the residual variance; ``variance_factor`` is the product applied; ``"iid"`` assumes
         independent residuals (results written before the option existed read back as ``"iid"``).
     """
 
@@ -252,6 +253,7 @@ class FitResult:
     n_evals: int = 0
     errors: str = "iid"
     residual_rho: float | None = None
+    variance_factor: float | None = None
 
     # ---- views ----
     @property
@@ -497,8 +499,9 @@ class FitResult:
         """The residual model behind the stderr and intervals, in words."""
         if self.errors == "ar1" and self.residual_rho is not None:
             rho = self.residual_rho
-            return (f"AR(1) residuals, lag-1 autocorrelation {rho:.2f} (variances x{(1 + rho) / (1 - rho):.2g} "
-                    "over independent ones)")
+            factor = self.variance_factor if self.variance_factor is not None else (1 + rho) / (1 - rho)
+            return (f"AR(1) residuals, lag-1 autocorrelation {rho:.2f} (variances x{factor:.2g} over independent "
+                    "ones)")
         return "independent residuals (--errors iid)"
 
     def report(self) -> str:
@@ -597,6 +600,7 @@ class FitResult:
             "fit_seconds": self.fit_seconds,
             "errors": self.errors,
             "residual_rho": self.residual_rho,
+            "variance_factor": self.variance_factor,
             "context": {
                 "max_step": self.context.max_step,
                 "max_s1": self.context.max_s1,
@@ -699,6 +703,7 @@ class FitResult:
                 curves=curves,
                 errors=str(data.get("errors", "iid")),
                 residual_rho=None if data.get("residual_rho") is None else float(data["residual_rho"]),
+                variance_factor=None if data.get("variance_factor") is None else float(data["variance_factor"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ResultFileError(

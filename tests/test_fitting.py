@@ -246,16 +246,38 @@ def test_autocorrelated_residuals_widen_the_intervals_to_near_nominal_coverage()
 def test_errors_option_is_recorded_and_checked(tmp_path) -> None:
     from scalefit.results import FitResult
 
-    runs = sim_runs("tissue", TISSUE_TRUTH)
+    total, warmup = 400, 20
+    train = {"constant": schedules.constant(PEAK, total, warmup=warmup),
+             "cosine": schedules.cosine(PEAK, total, warmup=warmup, final=1e-4)}
+    runs = _ar1_runs(0.8, 11, train, warmup)
     ar1, iid = fit(runs, "tissue", seed=0), fit(runs, "tissue", seed=0, errors="iid")
     assert ar1.errors == "ar1" and iid.errors == "iid" and iid.residual_rho is None
-    assert 0 <= ar1.residual_rho < 0.99 and "AR(1) residuals" in ar1.report()
-    factor = (1 + ar1.residual_rho) / (1 - ar1.residual_rho)
-    assert ar1.params["L0"].stderr == pytest.approx(iid.params["L0"].stderr * np.sqrt(factor), rel=1e-9)
+    assert 0.5 < ar1.residual_rho < 0.99 and "AR(1) residuals, lag-1 autocorrelation" in ar1.report()
+    assert "independent residuals" in iid.report()
+    for name in ("L0", "A", "alpha", "C"):  # one factor for every parameter (Tissue has no prior)
+        assert ar1.params[name].stderr / iid.params[name].stderr == pytest.approx(
+            ar1.params["L0"].stderr / iid.params["L0"].stderr, rel=1e-9)
+    assert ar1.params["L0"].stderr > 1.5 * iid.params["L0"].stderr
+    assert (ar1.params["L0"].stderr / iid.params["L0"].stderr) ** 2 == pytest.approx(ar1.variance_factor, rel=1e-9)
+    assert f"variances x{ar1.variance_factor:.2g}" in ar1.report()
+    assert ar1.values == iid.values  # the estimate itself does not change
     back = FitResult.from_json(ar1.to_json(tmp_path / "f.json"))
     assert back.errors == "ar1" and back.residual_rho == ar1.residual_rho
+    assert back.variance_factor == ar1.variance_factor
+    independent = fit(sim_runs("tissue", TISSUE_TRUTH), "tissue", seed=0)
+    assert independent.residual_rho < 0.2  # independent noise: (almost) nothing to widen
     with pytest.raises(FitInputError, match="errors must be 'ar1' or 'iid'"):
         fit(runs, "tissue", errors="hac")
+
+
+def test_ar1_widening_under_a_prior_leaves_the_prior_held_parameters_alone() -> None:
+    """With MPL's default shape prior the data's information shrinks by the AR(1) factor but the prior's does not:
+    the amplitudes' stderr grow, the prior-held shape's stay near the prior sd."""
+    runs = sim_runs("mpl", {**MPL_TRUTH, "C": 1.0, "gamma": 0.5})
+    ar1, iid = fit(runs, "mpl", seed=0, n_starts=8), fit(runs, "mpl", seed=0, n_starts=8, errors="iid")
+    assert ar1.params["L0"].stderr >= iid.params["L0"].stderr
+    assert ar1.params["C"].stderr == pytest.approx(iid.params["C"].stderr, rel=0.2)
+    assert ar1.params["C"].stderr <= 0.0101  # the prior's sd on log C bounds it
 
 
 @pytest.mark.reference

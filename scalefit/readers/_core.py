@@ -372,8 +372,10 @@ def _rewind(table: Table, cols: tuple[Column | None, ...]) -> tuple[Table, tuple
     valid = ~step_col.empty & ~step_col.text & np.isfinite(v) & (v == np.round(v))
     if table.problems or table.n < 2 or not valid.all():
         return table, cols, None
+    if table.merge_steps:
+        return _rewind_cells(table, cols)
     d = np.diff(v)
-    boundary = (d < 0) if table.merge_steps else (d <= 0)
+    boundary = d <= 0
     if not boundary.any():
         return table, cols, None
     seg = np.r_[0, np.cumsum(boundary)]  # (n,) segment of each row
@@ -392,24 +394,83 @@ def _rewind(table: Table, cols: tuple[Column | None, ...]) -> tuple[Table, tuple
         lo, hi = v[first[k]], v[last[k]]
         inside |= keep & (seg < k) & (v >= lo) & (v <= hi)
     parts = [f"--resumed: {n_seg} segments (the steps go back at {table.lines_text(first[1:])})"]
+    same_as_later = np.ones(gone.size, dtype=bool)  # left-out rows that equal their replacement, cell by cell
     if gone.size:
-        text = f"left out {gone.size} row(s) logged again by a later segment ({table.lines_text(gone)})"
-        if not table.merge_steps:  # one row per step: count the left-out rows that equal their replacement
-            rep = idx[np.searchsorted(v[idx], v[gone])]
-            same = np.ones(gone.size, dtype=bool)
-            for c in table.columns:
-                if c.raw is not None:
-                    same &= c.raw[gone] == c.raw[rep]
-                else:
-                    same &= (c.values[gone] == c.values[rep]) | (np.isnan(c.values[gone]) & np.isnan(c.values[rep]))
-            text += f", {int(same.sum())} of them identical to the later row"
-        parts.append(text)
+        rep = idx[np.searchsorted(v[idx], v[gone])]
+        for c in table.columns:
+            if c.raw is not None:
+                same_as_later &= c.raw[gone] == c.raw[rep]
+            else:
+                same_as_later &= (c.values[gone] == c.values[rep]) | (np.isnan(c.values[gone])
+                                                                      & np.isnan(c.values[rep]))
+        parts.append(f"left out {gone.size} row(s) logged again by a later segment ({table.lines_text(gone)}), "
+                     f"{int(same_as_later.sum())} of them identical to the later row")
     parts.append("rows put in step order")
     msg = "; ".join(parts)
     if inside.any():
         msg += (f"; {int(inside.sum())} kept row(s) from an earlier segment lie inside a later one's steps but were "
                 f"not logged again ({table.lines_text(np.flatnonzero(inside))}): check them")
+    if gone.size and np.any(np.diff(v[first]) < 0) and not np.all(same_as_later):
+        msg += ("; a segment starts before the one above it (shards saved out of order?), so the row later in the "
+                "file, which was kept, may not be the later one in time: check the rows that differ")
     mapping = {id(c): c.take(idx) for c in table.columns}
+    new = Table(path=table.path, columns=[mapping[id(c)] for c in table.columns], line=table.line[idx],
+                fmt=table.fmt, header_line=table.header_line, meta=table.meta, notes=[*table.notes, msg],
+                problems=[], has_lines=table.has_lines,
+                label=None if table.label is None else (lambda i, f=table.label, idx=idx: f(int(idx[i]))),
+                merge_steps=table.merge_steps, prefer=table.prefer, what=table.what)
+    return new, tuple(None if c is None else mapping[id(c)] for c in cols), msg
+
+
+def _rewind_cells(table: Table, cols: tuple[Column | None, ...]) -> tuple[Table, tuple[Column | None, ...],
+                                                                         str | None]:
+    """``_rewind`` for formats that log one metric per row (Lightning, HF): each (step, column) keeps the value of
+    the last row that filled it, rows left empty by that go, and the rest are put in step order. A restart that
+    re-logs the step it crashed at (no step goes back) is caught too: its second value differs from the first."""
+    step_col = cols[0]
+    v = step_col.values
+    went_back = int(np.sum(np.diff(v) < 0))
+    gone_cells = 0
+    differed: list[np.ndarray] = []
+    emptied = np.zeros(table.n, dtype=bool)
+    new_cols: dict[int, Column] = {}
+    for c in table.columns:
+        rows = np.flatnonzero(~c.empty)
+        if c is step_col or rows.size < 2:
+            new_cols[id(c)] = c
+            continue
+        rev = rows[::-1]
+        _, first = np.unique(v[rev], return_index=True)
+        kept = rev[first]  # the last filled row of each step, in step order
+        gone = np.setdiff1d(rows, kept)
+        if not gone.size:
+            new_cols[id(c)] = c
+            continue
+        rep = kept[np.searchsorted(v[kept], v[gone])]
+        same = (c.raw[gone] == c.raw[rep]) if c.raw is not None else (
+            (c.values[gone] == c.values[rep]) | (np.isnan(c.values[gone]) & np.isnan(c.values[rep])))
+        differed.append(gone[~same])
+        gone_cells += gone.size
+        nc = Column(c.name, c.values.copy(), c.empty.copy(), c.text.copy(), None if c.raw is None else c.raw.copy())
+        nc.values[gone], nc.empty[gone], nc.text[gone] = np.nan, True, False
+        if nc.raw is not None:
+            nc.raw[gone] = ""
+        new_cols[id(c)] = nc
+        emptied[gone] = True
+    diff_rows = np.unique(np.concatenate(differed)) if differed else np.zeros(0, dtype=np.int64)
+    if not went_back and not diff_rows.size:
+        return table, cols, None  # plain merge rows: nothing was logged twice with another value
+    others = [new_cols[id(c)] for c in table.columns if c is not step_col]
+    now_empty = np.all([c.empty for c in others], axis=0) if others else np.zeros(table.n, dtype=bool)
+    keep = ~(emptied & now_empty)  # rows whose every value was logged again later
+    idx = np.flatnonzero(keep)
+    idx = idx[np.argsort(v[idx], kind="stable")]
+    msg = (f"--resumed: left out {gone_cells} earlier value(s) of steps logged again later, "
+           f"{diff_rows.size} row(s) with a different value ({table.lines_text(diff_rows)})"
+           if diff_rows.size else f"--resumed: left out {gone_cells} earlier value(s) of steps logged again later, "
+           "all equal to the later ones")
+    msg += f"; the steps go back {went_back} time(s); rows put in step order"
+    mapping = {id(c): new_cols[id(c)].take(idx) for c in table.columns}
     new = Table(path=table.path, columns=[mapping[id(c)] for c in table.columns], line=table.line[idx],
                 fmt=table.fmt, header_line=table.header_line, meta=table.meta, notes=[*table.notes, msg],
                 problems=[], has_lines=table.has_lines,

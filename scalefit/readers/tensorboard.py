@@ -9,11 +9,12 @@ Messages name the step (``runs/a: step 1200: ...``); :attr:`Run.line` holds the 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from scalefit.errors import RunFileError, require
+from scalefit.errors import AssumptionWarning, RunFileError, require
 from scalefit.readers._core import Column, Table, build_run
 from scalefit.runs import Run
 
@@ -83,10 +84,17 @@ def _read_dir(d: Path, *, target: str, warmup: int | None, schedule_file: str | 
         col = Column.from_values(tag, out)
         col.empty = ~np.isin(np.arange(all_steps.size), pos)
         columns.append(col)
-    if conflicts:
+    notes = [f"TensorBoard tags: {', '.join(series)}"]
+    if conflicts and not resumed:
         raise RunFileError(f"{conflicts[0]}; a step may hold one value per tag. Was a resumed run logged twice "
-                           "into this directory? Delete the stale event file.", path=name)
+                           "into this directory? Pass --resumed to keep each step's last value, or delete the "
+                           "stale event file.", path=name)
+    if conflicts:
+        text = (f"--resumed: {len(conflicts)} tag(s) hold two values at a step ({conflicts[0]}); kept the last "
+                "one the event files give")
+        notes.append(text)
+        warnings.warn(f"{name}: {text}", AssumptionWarning, stacklevel=3)
     table = Table(path=name, columns=columns, line=np.arange(1, all_steps.size + 1), fmt="tensorboard",
-                  header_line=None, notes=[f"TensorBoard tags: {', '.join(series)}"], has_lines=False,
+                  header_line=None, notes=notes, has_lines=False,
                   label=lambda i: f"step {int(all_steps[i])}", what="tag")
     return build_run(table, target=target, warmup=warmup, schedule_file=schedule_file, resumed=resumed)

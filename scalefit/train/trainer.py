@@ -207,11 +207,11 @@ _IDENTITY = ("model", "batch_size", "seq_len", "grad_accum", "data", "tokenizer"
 
 def complete_run_differs(cfg: TrainConfig) -> str:
     """Why the complete run file ``cfg.out`` is not run ``cfg`` (``""`` when it is); for a sweep's skip decision."""
-    lr, schedule_text, _ = learning_rates(cfg)
-    return _complete_file_differs(Path(cfg.out), cfg, lr, schedule_text, data_mod.load(cfg.data, cfg.tokenizer).name)
+    lr, _, _ = learning_rates(cfg)
+    return _complete_file_differs(Path(cfg.out), cfg, lr, data_mod.load(cfg.data, cfg.tokenizer).name)
 
 
-def _complete_file_differs(out: Path, cfg: TrainConfig, lr: np.ndarray, schedule_text: str, data: str) -> str:
+def _complete_file_differs(out: Path, cfg: TrainConfig, lr: np.ndarray, data: str) -> str:
     """Why a complete run file without a checkpoint is not this run (``""`` when it is): its metadata or its
     logged learning rates differ. A resumed sweep skips complete files, so it must not skip another run's."""
     from scalefit.readers import read_run
@@ -219,8 +219,9 @@ def _complete_file_differs(out: Path, cfg: TrainConfig, lr: np.ndarray, schedule
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         run = read_run(out)
+    # the schedule is compared through its learning rates below: its text depends on how the spec was written
     mine = {"model": cfg.model, "batch_size": cfg.batch_size, "seq_len": cfg.seq_len, "seed": cfg.seed,
-            "total_steps": cfg.steps, "schedule": schedule_text, "data": data}
+            "total_steps": cfg.steps, "data": data}
     for key, value in mine.items():
         if key in run.meta and str(run.meta[key]) != str(value):
             return f"{key}={run.meta[key]!r} (this run: {value!r})"
@@ -350,7 +351,7 @@ def train(
         else:
             done = last_step(out)
             if done is not None and done >= cfg.steps - 1:
-                differs = _complete_file_differs(out, cfg, lr, schedule_text, source.name)
+                differs = _complete_file_differs(out, cfg, lr, source.name)
                 if differs:
                     raise ScalefitError(
                         f"cannot skip: the file is complete but was made with {differs}. Use a new --out, or "

@@ -188,3 +188,26 @@ def test_tensorboard_missing_dependency_message(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setitem(sys.modules, "tensorboard", None)  # import tensorboard -> ImportError
     with pytest.raises(MissingDependencyError, match=r"pip install 'scalefit-lm\[tensorboard\]'"):
         read_runs([d])
+
+
+def test_tensorboard_resumed_run_in_one_directory(tmp_path: Path) -> None:
+    """Two event files of one run that overlap (a restart from a checkpoint): an error that suggests --resumed,
+    and with it the last value of each step, said."""
+    import time
+    import warnings
+
+    from scalefit.errors import AssumptionWarning
+
+    d = tmp_path / "run"
+    write_events(d, {"loss": [(s, 3.0 - 0.1 * s) for s in range(6)], "lr": [(s, 1.0) for s in range(6)]})
+    time.sleep(1.1)  # event file names carry the second: a second file, not the same one
+    write_events(d, {"loss": [(s, 2.9 - 0.1 * s) for s in range(3, 9)], "lr": [(s, 1.0) for s in range(3, 9)]})
+    with pytest.raises(RunFileError, match=r"tag 'loss' has .* at step \d; .*Pass --resumed"):
+        read_run(d)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = read_run(d, resumed=True)
+    assert any("--resumed: 1 tag(s) hold two values at a step" in str(w.message) for w in caught
+               if issubclass(w.category, AssumptionWarning))
+    np.testing.assert_array_equal(run.steps, np.arange(9))
+    np.testing.assert_allclose(run.loss[3:], 2.9 - 0.1 * np.arange(3, 9))  # the restart's values

@@ -79,6 +79,13 @@ def test_shards_saved_out_of_order_with_overlapping_identical_rows(tmp_path) -> 
     np.testing.assert_allclose(run.loss, 3 + run.steps / 1e5)
 
 
+def test_out_of_order_shards_whose_overlap_differs_are_flagged(tmp_path) -> None:
+    path = _write(tmp_path / "o.csv", [(20, 30), (10, 22)])  # the later shard first; steps 20, 21 differ
+    run = _read_saying(path, r"left out 2 row\(s\) .*, 0 of them identical .*a segment starts before the one above "
+                             r"it \(shards saved out of order\?\)")
+    np.testing.assert_array_equal(run.steps, np.arange(10, 30))
+
+
 def test_nested_restarts_a_full_rerun_and_a_restart_that_did_not_relog_every_step(tmp_path) -> None:
     segments = [(0, 36), (30, 33), (31, 50)]  # resumed at 30, crashed again at 32, resumed at 31
     with pytest.warns(AssumptionWarning, match=r"3 segments .*left out 8 row\(s\)"):
@@ -110,10 +117,23 @@ def test_lightning_rows_of_one_step_still_merge_and_a_restart_supersedes(tmp_pat
     p.write_text("epoch,step,lr-AdamW,train_loss\n"
                  "0,0,0.001,\n0,0,,3.0\n0,1,0.001,\n0,1,,2.9\n0,2,0.001,\n0,2,,2.8\n"
                  "0,1,0.001,\n0,1,,2.7\n0,2,0.001,\n0,2,,2.6\n")  # resumed from step 1
-    with pytest.warns(AssumptionWarning, match=r"left out 4 row\(s\)"):
+    with pytest.warns(AssumptionWarning, match=r"2 row\(s\) with a different value \(lines 5, 7\); the steps go "
+                                               r"back 1 time\(s\)"):
         run = read_run(p, resumed=True)
     np.testing.assert_array_equal(run.steps, [0, 1, 2])
     np.testing.assert_allclose(run.loss, [3.0, 2.7, 2.6])
+
+
+def test_lightning_restart_that_relogs_the_step_it_crashed_at(tmp_path) -> None:
+    """No step goes back, but step 2 holds two losses (logged, crashed before the checkpoint, logged again)."""
+    p = tmp_path / "metrics.csv"
+    p.write_text("epoch,step,lr-AdamW,train_loss\n0,0,0.001,\n0,0,,3.0\n0,1,0.001,\n0,1,,2.9\n0,2,0.001,\n"
+                 "0,2,,2.8\n0,2,0.001,\n0,2,,2.75\n0,3,0.001,\n0,3,,2.7\n")
+    with pytest.raises(RunFileError, match="for the same step 2"):
+        read_run(p)
+    with pytest.warns(AssumptionWarning, match=r"1 row\(s\) with a different value \(line 7\)"):
+        run = read_run(p, resumed=True)
+    np.testing.assert_allclose(run.loss, [3.0, 2.9, 2.75, 2.7])
 
 
 def test_cli_inspect_and_fit_take_resumed(tmp_path) -> None:

@@ -343,5 +343,12 @@ def test_a_complete_file_of_another_run_is_not_skipped_as_done(tmp_path) -> None
     with pytest.raises(ScalefitError, match=r"cannot skip: the file is complete but was made with seed=0 "
                                             r"\(this run: 1\)"):
         train(_cfg(tmp_path, "r.csv", device="cpu", resume=True, seed=1))
-    with pytest.raises(ScalefitError, match=r"made with schedule='cosine:.*' \(this run: 'wsd:"):
+    with pytest.raises(ScalefitError, match=r"made with lr .* at step \d+ \(this run: "):
         train(_cfg(tmp_path, "r.csv", device="cpu", resume=True, schedule="wsd:decay=0.5"))
+    # the same schedule written another way is the same run
+    assert train(_cfg(tmp_path, "r.csv", device="cpu", resume=True, schedule="cosine:final=0")).skipped
+    # a file without metadata (logged by another tool) is compared by its learning rates alone
+    bare = tmp_path / "bare.csv"
+    bare.write_text("step,lr,loss\n" + "".join(f"{s},0.5,3.0\n" for s in range(20)))
+    with pytest.raises(ScalefitError, match=r"made with lr 0\.5 at step 0"):
+        train(_cfg(tmp_path, "bare.csv", device="cpu", resume=True))
