@@ -413,7 +413,14 @@ def _rewind(table: Table, cols: tuple[Column | None, ...]) -> tuple[Table, tuple
     if gone.size and np.any(np.diff(v[first]) < 0) and not np.all(same_as_later):
         msg += ("; a segment starts before the one above it (shards saved out of order?), so the row later in the "
                 "file, which was kept, may not be the later one in time: check the rows that differ")
-    mapping = {id(c): c.take(idx) for c in table.columns}
+    return _rows_of(table, idx, {id(c): c for c in table.columns}, cols, msg)
+
+
+def _rows_of(table: Table, idx: np.ndarray, columns: dict[int, Column], cols: tuple[Column | None, ...],
+             msg: str) -> tuple[Table, tuple[Column | None, ...], str]:
+    """The table made of rows ``idx`` (in that order) of ``columns`` (the table's columns by id, possibly
+    edited), with ``msg`` as a note; and ``cols`` mapped into it."""
+    mapping = {id(c): columns[id(c)].take(idx) for c in table.columns}
     new = Table(path=table.path, columns=[mapping[id(c)] for c in table.columns], line=table.line[idx],
                 fmt=table.fmt, header_line=table.header_line, meta=table.meta, notes=[*table.notes, msg],
                 problems=[], has_lines=table.has_lines,
@@ -470,13 +477,7 @@ def _rewind_cells(table: Table, cols: tuple[Column | None, ...]) -> tuple[Table,
            if diff_rows.size else f"--resumed: left out {gone_cells} earlier value(s) of steps logged again later, "
            "all equal to the later ones")
     msg += f"; the steps go back {went_back} time(s); rows put in step order"
-    mapping = {id(c): new_cols[id(c)].take(idx) for c in table.columns}
-    new = Table(path=table.path, columns=[mapping[id(c)] for c in table.columns], line=table.line[idx],
-                fmt=table.fmt, header_line=table.header_line, meta=table.meta, notes=[*table.notes, msg],
-                problems=[], has_lines=table.has_lines,
-                label=None if table.label is None else (lambda i, f=table.label, idx=idx: f(int(idx[i]))),
-                merge_steps=table.merge_steps, prefer=table.prefer, what=table.what)
-    return new, tuple(None if c is None else mapping[id(c)] for c in cols), msg
+    return _rows_of(table, idx, new_cols, cols, msg)
 
 
 def _exact(table: Table, name: str) -> Column | None:
