@@ -33,13 +33,16 @@ to the other, so it starts from the best member of all families.
 (2) Knot stage: the schedule at ~300 knots with geometric spacing towards the end (spacing ``resolution`` times
 the distance to the last step, at least one step, at most n/200) plus the steps where the start bends (a WSD's
 kink, a drop), linear in between; box-constrained L-BFGS (:func:`_lbfgs_box`, at most ``max_iter`` iterations).
-(3) Per-step polish: the same over every post-warmup step (T - W variables), at most ``polish`` iterations.
+(3) Refinement (``refine`` levels, default 3): halve the knot spacing and its cap, add knots where the solution
+bends most, warm-start L-BFGS again; this places a sharp cooldown the first knots cannot (the per-step polish
+alone needed ~1,000 iterations, 5-6 s, for the same 0.001 nats at T = 24,000).
+(4) Per-step polish: the same over every post-warmup step (T - W variables), at most ``polish`` iterations.
 Each evaluation is the exact predicted loss and its analytic gradient with respect to every LR, O(T) (MPL: suffix
 sums of the LR, see :func:`mpl_loss_and_grad`; Tissue: S2 is linear in the LR). The L-BFGS is our own (numpy, no
 BLAS): scipy's L-BFGS-B calls threaded BLAS every iteration, which on a loaded 2-core machine cost more than the
-objective itself. Measured on the MPL reference fits (``benchmarks/optimize.py``, quiet 2-core Xeon): 0.31-0.72 s
-per optimisation under the default fits (0.17-0.38 s CPU under the plain fits on a loaded machine; scipy L-BFGS-B
-with softplus log-decays took 4-15 s there).
+objective itself. Measured on the MPL reference fits (``benchmarks/optimize.py``, quiet 2-core Xeon): 0.5-2.2 s
+per optimisation under the default fits (before the refinement levels 0.31-0.72 s and 0.001 nats higher at floor
+0; scipy L-BFGS-B with softplus log-decays took 4-15 s under the plain fits).
 ``method="adam"``: Adam over the per-step decrements ``d_k / (peak - low)`` (projected onto ``d >= 0``,
 ``sum d <= 1``), as the MPL repository does (10,000 iterations by default); monotone only. Kept for comparison
 (``benchmarks/optimize.py``).
@@ -411,13 +414,13 @@ def family_search(
 # ---------------------------------------------------------------------------------------------------------------
 # parameterisations: vector -> per-step LR after the warmup, and the chain rule back
 # ---------------------------------------------------------------------------------------------------------------
-def _knots(n: int, resolution: float, extra: Any = ()) -> np.ndarray:
+def _knots(n: int, resolution: float, extra: Any = (), cap_knots: float = 200.0) -> np.ndarray:
     """Knot positions in 0..n-1: geometric spacing towards the end (``resolution`` x distance to the last step,
-    at least 1 and at most n/200), always including 0, n-1 and the positions in ``extra``."""
+    at least 1 and at most n/cap_knots), always including 0, n-1 and the positions in ``extra``."""
     if resolution <= 0:
         return np.arange(n, dtype=np.int64)
     dist = [0.0]
-    cap = max(1.0, n / 200.0)  # at most 200 knots' worth of spacing anywhere (a drop is placed within n/200)
+    cap = max(1.0, n / cap_knots)  # at most cap_knots knots' worth of spacing anywhere (a drop is placed within)
     while dist[-1] < n - 1:
         dist.append(dist[-1] + min(cap, max(1.0, resolution * dist[-1])))
     pos = np.round(n - 1 - np.asarray(dist))
@@ -717,6 +720,7 @@ def optimize_schedule(
     interval: float = 0.9,
     resolution: float = 0.05,
     polish: int = 30,
+    refine: int = 3,
     max_iter: int | None = None,
     n_starts: int = 1,
     start: np.ndarray | None = None,
@@ -754,11 +758,15 @@ def optimize_schedule(
     polish : int
         Maximum iterations of the per-step L-BFGS polish after the knot stage (0 = none). The polish matters when
         the optimum has a sharp feature that the knots cannot place exactly.
+    refine : int
+        Refinement levels after the knot stage: each halves the knot spacing (and its cap), adds knots where the
+        solution bends most, and warm-starts L-BFGS there (an improvement is kept). They place a sharp cooldown
+        the first knots cannot: at T = 24,000, 0.001 nats lower predicted loss in ~1.3 s more.
     max_iter : int, optional
         Iterations of the knot stage (default 300) or of Adam (default 10,000). The L-BFGS stages stop earlier
         when an iteration gains less than 1e-13 (knots) or 1e-14 (polish) of the loss; the message says which,
-        and at a cap how much the last 10 iterations still gained. More iterations find slightly lower
-        predicted losses (``benchmarks/RESULTS.md``: up to 0.001 nats at T = 24,000 with 3,000 and 2,000).
+        and at a cap how much the last 10 iterations still gained. With the refinement levels, more iterations
+        change the optimum little (within 2e-4 nats at T = 24,000, ``benchmarks/RESULTS.md``).
     start : ndarray, shape (T,), optional
         Start schedule (default: the best family member under the same law).
     adam_lr : float
@@ -859,6 +867,17 @@ def optimize_schedule(
             eta, res = run_lbfgsb(lr0[first:], pos, max_iter or 300, 1e-13)
             iterations += res.nit
             msg, ok = f"knots ({pos.size}, {res.nit} iterations): {res.message}", res.success
+            for level in range(1, refine + 1):  # finer knots where the solution bends, each level warm-started
+                scale = 2.0 ** level
+                pos = _knots(n, resolution / scale, extra=np.concatenate((pos, _bends(eta, pk, k=16))),
+                             cap_knots=200.0 * scale)
+                if pos.size >= n:
+                    break
+                eta_r, res_r = run_lbfgsb(eta, pos, max_iter or 300, 1e-13)
+                iterations += res_r.nit
+                if res_r.fun <= res.fun:
+                    eta, res = eta_r, res_r
+                msg += f"; knots ({pos.size}, {res_r.nit} iterations): {res_r.message}"
             if polish > 0 and pos.size < n:
                 eta2, res2 = run_lbfgsb(eta, np.arange(n), polish, 1e-14)
                 iterations += res2.nit

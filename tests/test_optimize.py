@@ -168,8 +168,9 @@ def test_parse_objective_and_bad_values() -> None:
 
 
 # ---- the optimiser ------------------------------------------------------------------------------------------
-def check_constraints(lr: np.ndarray, *, warmup: int, peak: float, floor: float, monotone: bool = True) -> None:
-    assert lr.shape == (T,) and np.all(np.isfinite(lr))
+def check_constraints(lr: np.ndarray, *, warmup: int, peak: float, floor: float, monotone: bool = True,
+                      steps: int = T) -> None:
+    assert lr.shape == (steps,) and np.all(np.isfinite(lr))
     np.testing.assert_array_equal(lr[:warmup], schedules.warmup_ramp(peak, warmup))
     assert lr[warmup - 1] == peak and lr.max() <= peak
     assert lr[warmup:].min() >= floor
@@ -192,6 +193,15 @@ def test_output_satisfies_the_constraints_and_beats_its_start(optimized) -> None
     assert np.isnan(o.lower) and np.isnan(o.upper)  # values only: no covariance
     assert o.summary()["constraints"] == {"steps": T, "peak": PEAK, "warmup": W, "floor": 1e-4, "ceiling": None,
                                           "monotone": True}
+
+
+@pytest.mark.parametrize("floor", [0.0, 1e-4])
+def test_refinement_levels_never_end_higher_and_respect_the_constraints(floor: float) -> None:
+    plain = optimize_schedule(MPL, steps=2000, peak=PEAK, warmup=100, floor=floor, refine=0, polish=0)
+    refined = optimize_schedule(MPL, steps=2000, peak=PEAK, warmup=100, floor=floor, refine=3, polish=0)
+    check_constraints(refined.lr, warmup=100, peak=PEAK, floor=floor, steps=2000)
+    assert refined.objective_value <= plain.objective_value + 1e-12
+    assert refined.message.count("knots (") > 1  # the levels ran, and the message says how each ended
 
 
 def test_the_optimum_is_a_local_minimum_of_the_per_step_problem(optimized) -> None:
