@@ -11,7 +11,8 @@ a row every 10 steps, with stationary AR(1) log-noise (sd 2e-3, lag-1 correlatio
 final loss of a held-out WSD schedule with a 90% interval, count how often it covers the truth. 40 seeded
 repetitions per cell.
 
-Real data: the measured rho of the default fit (and its L0 stderr over the ``errors="iid"`` one) on the bundled
+Real data: how often the 90% interval of each held-out MPL reference curve's final loss covers it; and the
+measured rho of the default fit (and its L0 stderr over the ``errors="iid"`` one) on the bundled
 runs (val_loss on fixed batches every 50 steps, and the per-step training loss) and on the MPL reference curves
 (when ``../shared/reference`` is present).
 
@@ -118,6 +119,38 @@ def real_rhos() -> list[dict]:
     return rows
 
 
+def reference_coverage() -> list[dict]:
+    """Real data: how often the 90% interval of a held-out MPL reference curve's final loss covers it (fits on
+    each protocol's training curves; 7 + 6 held-out curves per size), with either residual model."""
+    try:
+        from curve_fit import PROTOCOLS, REF, SCHEDULES, load
+    except ImportError:
+        return []
+    if not REF.is_dir():
+        return []
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for size in ("25M", "100M"):
+            for proto, train_names in PROTOCOLS.items():
+                train = load(size, train_names)
+                test = load(size, [n for n in SCHEDULES if n not in train_names])
+                for errors in ("iid", "ar1"):
+                    res = fit(train, "mpl", errors=errors)
+                    hits, half, err = 0, [], []
+                    for run in test:
+                        last = run.index[run.observed][-1:]
+                        pred = res.predict(run, at=last, interval=0.9)
+                        truth = float(run.loss[run.observed][-1])
+                        hits += bool(pred.lower[-1] <= truth <= pred.upper[-1])
+                        half.append(float(pred.upper[-1] - pred.loss[-1]))
+                        err.append(abs(truth - float(pred.loss[-1])))
+                    rows.append({"size": size, "protocol": proto, "errors": errors, "curves": len(test),
+                                 "covered": hits, "median_half_width": float(np.median(half)),
+                                 "median_abs_error": float(np.median(err))})
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=40)
@@ -133,10 +166,18 @@ def main() -> int:
     print(f"\n{'data':<48} {'target':<9} {'rho':>5} {'stderr x':>9}")
     for r in real:
         print(f"{r['data']:<48} {r['target']:<9} {r['rho']:>5.2f} {r['stderr_factor']:>9.2f}")
+    ref = reference_coverage()
+    if ref:
+        print(f"\n{'MPL reference':<14} {'errors':<6} {'final losses covered':>21} {'median half-width':>18} "
+              f"{'median |error|':>15}")
+    for r in ref:
+        label, covered = f"{r['size']} ({r['protocol']})", f"{r['covered']} of {r['curves']}"
+        print(f"{label:<14} {r['errors']:<6} {covered:>21} {r['median_half_width']:>18.4f} "
+              f"{r['median_abs_error']:>15.4f}")
     out = {"benchmark": "interval_coverage", "machine": machine(), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
            "setup": {"steps": T, "warmup": WARMUP, "peak": PEAK, "every": EVERY, "noise_sd": SD, "truth": TRUTH,
                      "held_out": "wsd decay 0.2 to 0", "interval": 0.9},
-           "simulation": rows, "real_data": real, "seconds": time.perf_counter() - t0}
+           "simulation": rows, "real_data": real, "reference_coverage": ref, "seconds": time.perf_counter() - t0}
     path = HERE / "results" / "interval_coverage.json"
     path.parent.mkdir(exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
