@@ -104,7 +104,8 @@ def predict(
     width = max(len(p.label) for p in preds)
     pct = f"{interval * 100:g}%"
     lines = [f"Predictions of law {result.law} from {fit_json} (interval {pct}: parameter covariance, "
-             "delta method), ranked by final loss", f"  stderr: {result.errors_text()}", "",
+             "delta method), ranked by final loss",
+             f"  stderr: {result.errors_text()}; the interval is the noise's, not the law's own error", "",
              f"  {'#':>2}  {'schedule':<{width}} {'steps':>8} {'final loss':>10} {'lower':>8} {'upper':>8}  note"]
     for i, p in enumerate(ranked, 1):
         note = "EXTRAPOLATED: " + p.reason if p.extrapolated else ""
