@@ -102,6 +102,7 @@ class CellOptimum:
     law_batch_size: float = float("nan")
     loss_at_law: float = float("nan")  # the cell's quadratic evaluated at the law's optimum
     nearest_loss: float = float("nan")  # loss of the run nearest (in log lr, log B) to the law's optimum
+    quad_reason: str = ""  # why the cell has no quadratic optimum ("" when it has one)
 
     def quad_eval(self, lr: Any, batch_size: Any) -> np.ndarray:
         """The cell's quadratic loss surface at (lr, batch size); NaN without one."""
@@ -269,7 +270,7 @@ def _quadratic(lr: np.ndarray, bs: np.ndarray, loss: np.ndarray, rng: np.random.
     x, y = np.log(lr), np.log(bs)
     two_d = np.unique(np.round(y, 9)).size >= 3 and lr.size >= 8
     if np.unique(np.round(x, 9)).size < 3:
-        return {}
+        return {"quad_reason": "fewer than 3 learning rates near the best run"}
     if two_d:
         M = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)  # (n, 6)
     else:
@@ -291,11 +292,13 @@ def _quadratic(lr: np.ndarray, bs: np.ndarray, loss: np.ndarray, rng: np.random.
 
     full = minimum(np.arange(x.size))
     if full is None:
-        return {}
+        return {"quad_reason": "the loss near the best run is not convex in the sampled grid"}
     xs, ys, val, c = full
     # an optimum beyond the sampled grid is not located by the data
-    if not (x.min() <= xs <= x.max()) or (two_d and not (y.min() <= ys <= y.max())):
-        return {}
+    if not (x.min() <= xs <= x.max()):
+        return {"quad_reason": "its optimum lies beyond the sampled learning rates"}
+    if two_d and not (y.min() <= ys <= y.max()):
+        return {"quad_reason": "its optimum lies beyond the sampled batch sizes"}
     draws = []
     for _ in range(n_boot):
         r = minimum(rng.integers(0, x.size, x.size))
@@ -427,6 +430,11 @@ def fit_hparams(
         bs_law = _power_law(Xb, np.log(BS[ki]), bnames, draws, level)
     else:
         messages.append("batch size does not vary within any cell (or is missing): no batch-size law.")
+    missing = [c["quad_reason"] for c in cells if c.get("quad_reason")]
+    if missing:
+        counts = ", ".join(f"{r} ({missing.count(r)})" for r in dict.fromkeys(missing))
+        messages.append(f"no cell quadratic optimum ('-') in {len(missing)} of {len(cells)} cells: {counts}. Sweep "
+                        "past the best run's learning rate and batch size so each cell brackets its optimum.")
     if bootstrap:
         messages.append(f"intervals: bootstrap over the {ki.size} kept runs, {bootstrap} refits, seed {seed}; "
                         f"{int(level * 100)}% percentile intervals.")

@@ -57,6 +57,20 @@ def test_cell_quadratic_locates_optimum_with_interval() -> None:
         assert c.loss_at_law == pytest.approx(c.best_loss, rel=0.002)
 
 
+def test_a_cell_whose_grid_does_not_bracket_the_optimum_says_why() -> None:
+    """Cut every cell's grid below its optimal LR: no cell quadratic, and the fit says which way to sweep."""
+    N, D, lr, b, loss = sweep()
+    lr_opt = LR[0] * N ** LR[1] * D ** LR[2]
+    below = lr < lr_opt / 1.9  # the grid stops short of the optimum
+    fit = fit_hparams(N[below], D[below], lr[below], b[below], loss[below], bootstrap=0, seed=0)
+    assert all(np.isnan(c.quad_lr) and c.quad_reason == "its optimum lies beyond the sampled learning rates"
+               for c in fit.cells)
+    assert any(m.startswith("no cell quadratic optimum ('-') in 9 of 9 cells: its optimum lies beyond the sampled "
+                            "learning rates (9)") for m in fit.messages)
+    full = fit_hparams(N, D, lr, b, loss, bootstrap=0, seed=0)
+    assert all(c.quad_reason == "" for c in full.cells) and not any("quadratic" in m for m in full.messages)
+
+
 def test_tolerance_selects_near_optimal_runs() -> None:
     N, D, lr, b, loss = sweep()
     tight = fit_hparams(N, D, lr, b, loss, tol=0.0, bootstrap=0)
