@@ -14,8 +14,8 @@
 # final loss lower by more than the half-width of its own 90% interval (a gain the fit cannot resolve is not worth
 # LRs below anything the fit saw).
 #
-# Cost: 9 trainings of 4,500 steps (tiny, ~1.5 CPU-minutes each, ~15 in all), two at a time, one thread, nice 10; fits and
-# optimisation take seconds. Rerunnable: complete run files are skipped (train --resume), partial ones resume
+# Cost: 9 trainings of 4,500 steps (tiny, ~1.5 CPU-minutes each, ~15 in all), two at a time, one thread, nice 10;
+# fits and optimisation take seconds. Rerunnable: complete run files are skipped (train --resume), partial ones resume
 # from their checkpoint, and a run file trained with a different schedule than the current optimiser gives is
 # retrained (reported as "stale").
 #
