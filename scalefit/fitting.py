@@ -120,7 +120,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import numbers
 import time
 import warnings
 from dataclasses import dataclass
@@ -1076,8 +1075,6 @@ def _assess(
         jac, jac_p = jac_all[:n], jac_all[n:]
         s2 = _scale2(r, problem.huber, problem.delta, n_par=int(est.sum()))
         h_data = jac.T @ jac
-        # a prior row w (log p - mu) with w = delta / sd adds the information 1/sd^2 of that parameter
-        h = h_data + (s2 / problem.delta**2) * (jac_p.T @ jac_p) if jac_p.size else h_data
         if errors == "ar1":
             # the fit's own (Gauss-Newton) matrix: prior rows enter the objective with weight 1
             h_fit = h_data + jac_p.T @ jac_p if jac_p.size else h_data
@@ -1086,12 +1083,13 @@ def _assess(
             # sigma^2 tr A(0)), then its long-run variance
             factor = shrink * (1.0 + rho) / (1.0 - rho)
             s2 *= factor
-            h = h_data + (s2 / problem.delta**2) * (jac_p.T @ jac_p) if jac_p.size else h_data
             if rho >= 0.99:
                 messages.append(
                     f"fit {law_name}: the residuals' lag-1 autocorrelation is at its 0.99 cap, so stderr are "
                     f"x{math.sqrt(199):.0f} those of independent residuals: the law misses the curves "
                     "systematically (look at the residual plot, --plot), not only by noise.")
+        # a prior row w (log p - mu) with w = delta / sd adds the information 1/sd^2 of that parameter
+        h = h_data + (s2 / problem.delta**2) * (jac_p.T @ jac_p) if jac_p.size else h_data
         d = np.sqrt(np.diag(h))
         if not np.all(d > 0):
             flat = ", ".join(names[i] for i, di in zip(np.flatnonzero(est), d) if not di > 0) + " (no effect on "\
@@ -1300,8 +1298,8 @@ def _context(runs: Sequence[Any]) -> FitContext:
         if post.size:
             lr_min.append(float(post.min()))
     n_params = tuple(float(r.meta["params"]) for r in runs if r.meta.get("params") is not None)
-    floors = [r.meta.get("irreducible_loss") for r in runs]
-    known = all(isinstance(f, numbers.Real) and not isinstance(f, bool) and math.isfinite(f) for f in floors)
+    floors = [r.irreducible_loss for r in runs]
+    known = all(f is not None for f in floors)
     return FitContext(
         max_step=max(int(run.steps[run.observed].max()) for run in runs),
         max_s1=max(s1),

@@ -681,7 +681,8 @@ def _law_of(fit_or_values: Any, law: str | None) -> tuple[str, dict[str, float],
                         f"{type(fit_or_values).__name__}.")
 
 
-def _check(steps: Any, peak: Any, warmup: Any, floor: Any, ceiling: Any, method: str) -> tuple[int, float, int]:
+def _check(steps: Any, peak: Any, warmup: Any, floor: Any, ceiling: Any, method: str, max_iter: int | None = None,
+           polish: int = 0, refine: int = 0) -> tuple[int, float, int]:
     try:
         T, W = int(steps), int(warmup)
     except (TypeError, ValueError):
@@ -700,6 +701,9 @@ def _check(steps: Any, peak: Any, warmup: Any, floor: Any, ceiling: Any, method:
         raise FitInputError(f"ceiling LR must be finite and > floor ({fl:g}); got {ceiling!r}.", value=ceiling)
     if method not in METHODS:
         raise FitInputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}.", value=method)
+    if (max_iter is not None and max_iter < 1) or polish < 0 or refine < 0:
+        raise FitInputError(f"--iterations must be >= 1, --polish and refine >= 0; got {max_iter}, {polish}, "
+                            f"{refine}. Example: --iterations 3000 --polish 2000")
     return T, pk, W
 
 
@@ -786,7 +790,7 @@ def optimize_schedule(
     from scalefit import schedules
 
     t0 = time.perf_counter()
-    T, pk, W = _check(steps, peak, warmup, floor, ceiling, method)
+    T, pk, W = _check(steps, peak, warmup, floor, ceiling, method, max_iter, polish, refine)
     fl = float(floor)
     law_name, values, law_options, fit = _law_of(fit_or_values, law)
     if law_name in ("tissue", "tissue-n"):
@@ -862,9 +866,10 @@ def optimize_schedule(
 
     best_eta, best_val, message, converged = None, np.inf, "", False
     if method == "lbfgsb":
+        knot_iters = max_iter or 300  # the knot stage and each refinement level
         for _, lr0 in starts:
             pos = _knots(n, resolution, extra=_bends(lr0[first - 1:], pk) - 1)  # (bends index the peak too)
-            eta, res = run_lbfgsb(lr0[first:], pos, max_iter or 300, 1e-13)
+            eta, res = run_lbfgsb(lr0[first:], pos, knot_iters, 1e-13)
             iterations += res.nit
             msg, ok = f"knots ({pos.size}, {res.nit} iterations): {res.message}", res.success
             for level in range(1, refine + 1):  # finer knots where the solution bends, each level warm-started
@@ -873,7 +878,7 @@ def optimize_schedule(
                              cap_knots=200.0 * scale)
                 if pos.size >= n:
                     break
-                eta_r, res_r = run_lbfgsb(eta, pos, max_iter or 300, 1e-13)
+                eta_r, res_r = run_lbfgsb(eta, pos, knot_iters, 1e-13)
                 iterations += res_r.nit
                 if res_r.fun <= res.fun:
                     eta, res = eta_r, res_r

@@ -14,9 +14,11 @@ last row's step, inclusive. The loss observed on a row with step ``s`` sits at `
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -92,6 +94,11 @@ class Run:
         return self.observed & (self.index >= self.warmup)
 
     @property
+    def irreducible_loss(self) -> float | None:
+        """The data's known loss floor stated in the metadata (:func:`stated_floor`), or None."""
+        return stated_floor(self.meta)
+
+    @property
     def n_steps(self) -> int:
         """Number of steps the LR array covers."""
         return int(self.lr.shape[0])
@@ -101,3 +108,12 @@ class Run:
             f"Run({self.path!r}, rows={self.steps.size}, steps={int(self.steps[0])}..{int(self.steps[-1])}, "
             f"target={self.target!r}, observed={int(self.observed.sum())}, warmup={self.warmup})"
         )
+
+
+def stated_floor(meta: Mapping[str, Any]) -> float | None:
+    """The data's known loss floor from a run's ``irreducible_loss`` metadata (``scalefit train`` records it for
+    its synthetic source); None when the metadata state no finite number."""
+    f = meta.get("irreducible_loss")
+    if isinstance(f, numbers.Real) and not isinstance(f, bool) and math.isfinite(f):
+        return float(f)
+    return None

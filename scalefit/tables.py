@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import csv
 import math
-import numbers
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from scalefit.errors import AssumptionWarning, TableError
+from scalefit.runs import stated_floor
 
 #: Columns other than ``loss`` that hold a loss: used only to suggest ``--loss-column``.
 _LOSS_LIKE = ("final_loss", "smooth_loss", "val_loss", "eval_loss", "train_loss")
@@ -450,8 +450,8 @@ def table_from_runs(runs: Iterable[object], k: int = 1) -> Table:
                              "metadata, so its training tokens are unknown. Add '# tokens_per_step: B'.",
                              path=path, line=1, column="tokens")
         lr = float(meta["peak_lr"]) if "peak_lr" in meta else float(np.max(run.lr))  # type: ignore[attr-defined]
-        floor = meta.get("irreducible_loss")
-        floor = float(floor) if isinstance(floor, numbers.Real) and not isinstance(floor, bool) else math.nan
+        floor = stated_floor(meta)
+        floor = math.nan if floor is None else floor
         rows.append((params, tokens, loss, lr, batch, path, last_line, floor))
         notes.append(f"{path}: final loss = {rule}.")
     if not rows:

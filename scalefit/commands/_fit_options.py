@@ -24,9 +24,9 @@ Errors = Annotated[
 ]
 Resumed = Annotated[
     bool,
-    typer.Option("--resumed", help="The logs may hold resumed runs: where the steps go back to s, the earlier rows "
-                                   "at steps >= s are superseded and left out (said, with their lines). Without "
-                                   "it a step that goes back is an error."),
+    typer.Option("--resumed", help="The logs may hold resumed runs or shards out of order: each step keeps its row "
+                                   "from the latest segment that logged it, in step order (the rows left out are "
+                                   "named). Without it a step that goes back is an error."),
 ]
 ScheduleDir = Annotated[
     Optional[Path],

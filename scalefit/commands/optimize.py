@@ -50,11 +50,6 @@ def optimize(
     from scalefit.results import FitResult
 
     result = FitResult.from_json(fit_json)
-    if iterations < 1 or polish < 0:
-        from scalefit.errors import FitInputError
-
-        raise FitInputError(f"--iterations must be >= 1 and --polish >= 0, got {iterations} and {polish}. "
-                            "Example: --iterations 3000 --polish 2000")
     opt = optimize_schedule(result, steps=steps, peak=peak, warmup=warmup, floor=floor, objective=objective,
                             monotone=not non_monotone, interval=interval, max_iter=iterations, polish=polish)
     table = baselines(result, opt)

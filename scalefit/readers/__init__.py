@@ -107,10 +107,10 @@ def read_runs(
     fmt
         ``"auto"`` (detect) or one of :data:`FORMATS`.
     resumed
-        The log may hold a resumed run appended after its earlier segment(s): where the steps go back to ``s``, the
-        rows logged before at steps >= ``s`` are superseded by the later segment (what a restart from a checkpoint
-        at ``s`` means) and left out, with a warning naming their lines. Off by default: a step that goes back is
-        then an error, because it may also be two runs logged into one file.
+        The log may hold a resumed run appended after its earlier segment(s), or shards saved out of order: each
+        step keeps its row from the latest segment that logged it (formats with one metric per row: each step and
+        column its last value), the rows go in step order, and a warning names the lines left out. Off by
+        default: a step that goes back is then an error, because it may also be two runs logged into one file.
 
     Returns
     -------

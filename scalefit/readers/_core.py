@@ -398,11 +398,7 @@ def _rewind(table: Table, cols: tuple[Column | None, ...]) -> tuple[Table, tuple
     if gone.size:
         rep = idx[np.searchsorted(v[idx], v[gone])]
         for c in table.columns:
-            if c.raw is not None:
-                same_as_later &= c.raw[gone] == c.raw[rep]
-            else:
-                same_as_later &= (c.values[gone] == c.values[rep]) | (np.isnan(c.values[gone])
-                                                                      & np.isnan(c.values[rep]))
+            same_as_later &= _same_cells(c, gone, rep)
         parts.append(f"left out {gone.size} row(s) logged again by a later segment ({table.lines_text(gone)}), "
                      f"{int(same_as_later.sum())} of them identical to the later row")
     parts.append("rows put in step order")
@@ -414,6 +410,13 @@ def _rewind(table: Table, cols: tuple[Column | None, ...]) -> tuple[Table, tuple
         msg += ("; a segment starts before the one above it (shards saved out of order?), so the row later in the "
                 "file, which was kept, may not be the later one in time: check the rows that differ")
     return _rows_of(table, idx, {id(c): c for c in table.columns}, cols, msg)
+
+
+def _same_cells(c: Column, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Whether column ``c`` holds the same cell in rows ``a`` and rows ``b`` (as written, or both empty)."""
+    if c.raw is not None:
+        return c.raw[a] == c.raw[b]
+    return (c.values[a] == c.values[b]) | (np.isnan(c.values[a]) & np.isnan(c.values[b]))
 
 
 def _rows_of(table: Table, idx: np.ndarray, columns: dict[int, Column], cols: tuple[Column | None, ...],
@@ -454,9 +457,7 @@ def _rewind_cells(table: Table, cols: tuple[Column | None, ...]) -> tuple[Table,
             new_cols[id(c)] = c
             continue
         rep = kept[np.searchsorted(v[kept], v[gone])]
-        same = (c.raw[gone] == c.raw[rep]) if c.raw is not None else (
-            (c.values[gone] == c.values[rep]) | (np.isnan(c.values[gone]) & np.isnan(c.values[rep])))
-        differed.append(gone[~same])
+        differed.append(gone[~_same_cells(c, gone, rep)])
         gone_cells += gone.size
         nc = Column(c.name, c.values.copy(), c.empty.copy(), c.text.copy(), None if c.raw is None else c.raw.copy())
         nc.values[gone], nc.empty[gone], nc.text[gone] = np.nan, True, False
