@@ -122,7 +122,7 @@ import hashlib
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -447,6 +447,7 @@ def fit(
     max_points: int | None = DEFAULT_MAX_POINTS,
     prior: Mapping[str, float | tuple[float, float]] | None = None,
     errors: str = "ar1",
+    law_error: bool = False,
     **law_options: Any,
 ) -> FitResult:
     """Fit a loss-curve law jointly to several runs (see the module docstring for the method).
@@ -482,6 +483,10 @@ def fit(
         None uses :data:`DEFAULT_PRIORS` for the law (MPL: C, beta, gamma held near 1, 0.5, 0.5; entries for
         parameters that ``fixed`` holds, or whose ``bounds`` exclude the centre or zero, are left out with a
         message); ``{}`` fits without a prior. The result's ``objective`` names the prior.
+    law_error : bool
+        Also measure the law's own error by cross-validation on these runs (:mod:`scalefit.law_error`: forward
+        chaining at 50 % / 70 % and leave-one-run-out, each a refit with these options), so that prediction
+        intervals carry it besides the noise. Costs ``2 + len(runs)`` extra fits.
     **law_options
         Passed to ``get_law`` (e.g. ``lam=0.99`` for Tissue).
 
@@ -497,6 +502,10 @@ def fit(
         When no start gives a finite objective (``err.best`` holds the best point found, if any).
     """
     t_start = time.perf_counter()
+    if law_error:
+        return _with_law_error(runs, law, dict(seed=seed, loss=loss, delta=delta, bounds=bounds, fixed=fixed,
+                                               n_starts=n_starts, n_local=n_local, max_nfev=max_nfev,
+                                               max_points=max_points, prior=prior, errors=errors, **law_options))
     law_obj, law_name, law_options = _resolve_law(law, law_options)
     if loss not in ("huber", "mse"):
         raise FitInputError(f"loss must be 'huber' or 'mse', got {loss!r}.")
@@ -663,6 +672,18 @@ def fit(
         residual_rho=rho,
         variance_factor=factor,
     )
+
+
+def _with_law_error(runs: Sequence[Any], law: str | Any, kw: dict[str, Any]) -> FitResult:
+    """:func:`fit` with ``kw``, then the law's error cross-validated by refits with the same options."""
+    from scalefit.law_error import cross_validate
+
+    runs = list(runs)
+    result = fit(runs, law, **kw)
+    law_err, note = cross_validate(runs, lambda rs: fit(rs, law, **kw))
+    if law_err is None:
+        warnings.warn(note, AssumptionWarning, stacklevel=3)
+    return replace(result, law_error=law_err, messages=result.messages + (note,))
 
 
 def evaluate(

@@ -11,6 +11,9 @@ built only by :func:`scalefit.fitting.fit` (or read back with :meth:`FitResult.f
   of the prediction with respect to the parameters (analytic from the law's design matrix and its Jacobian),
   and a normal quantile. It is deterministic (no sampling) and costs one evaluation of the law. Residual
   noise of a single run is *not* added: measured curves scatter around the band by about the fit's RMSE.
+  That band is what the noise allows, not the law's own error on an unseen schedule. A fit made with
+  ``law_error=True`` also carries that error, measured by cross-validation on its training runs
+  (:mod:`scalefit.law_error`), and its intervals add it in quadrature with a Student t quantile.
 * :meth:`FitResult.report` prints iminuit-style status lines, a parameter table with values rounded to their
   error (PDG rules, :func:`pdg_round`), and metrics per run; golden files in ``tests/golden/`` pin it.
 * :meth:`FitResult.to_json` / :meth:`FitResult.from_json` use ``"schema": "scalefit.fit/1"`` and store the law
@@ -28,6 +31,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from scalefit.errors import ExtrapolationWarning, FitInputError, ResultFileError
+from scalefit.law_error import LawError
 from scalefit.metrics import METRIC_NAMES, RunMetrics, mean_metrics
 
 SCHEMA = "scalefit.fit/1"
@@ -151,7 +155,8 @@ class Prediction:
     interval : float
         Nominal coverage of ``lower..upper`` (e.g. 0.9).
     method : str
-        ``"covariance"`` (delta method on the parameter covariance; see the module docstring).
+        ``"covariance"`` (delta method on the parameter covariance; see the module docstring) or
+        ``"covariance+cv"`` (plus the law's cross-validated error, :mod:`scalefit.law_error`).
     extrapolated : bool
         True when the schedule lies far outside the fitted range; ``reason`` says how.
     label : str
@@ -230,6 +235,9 @@ class FitResult:
         ``residual_rho`` the residuals' lag-1 autocorrelation (see :mod:`scalefit.fitting`), times a small
         correction of the residual variance; ``variance_factor`` is the product applied; ``"iid"`` assumes
         independent residuals (results written before the option existed read back as ``"iid"``).
+    law_error : LawError or None
+        The law's own error, cross-validated on the training runs (``fit(..., law_error=True)``,
+        :mod:`scalefit.law_error`); when present, prediction intervals add it to the covariance band.
     """
 
     law: str
@@ -254,6 +262,7 @@ class FitResult:
     errors: str = "iid"
     residual_rho: float | None = None
     variance_factor: float | None = None
+    law_error: LawError | None = None
 
     # ---- views ----
     @property
@@ -325,7 +334,7 @@ class FitResult:
         *,
         warmup: int | None = None,
         interval: float = 0.9,
-        method: str = "covariance",
+        method: str = "auto",
         n_params: float | None = None,
         at: np.ndarray | None = None,
         label: str | None = None,
@@ -342,8 +351,11 @@ class FitResult:
             Warmup steps at the start of the array; default: the spec's, the run's, or the fitted runs'.
         interval : float
             Nominal coverage of the band (0 < interval < 1).
-        method : {"covariance"}
-            Delta method on the parameter covariance (see the module docstring).
+        method : {"auto", "covariance", "covariance+cv"}
+            ``"covariance"``: the delta-method band of the parameter covariance only (what the noise allows).
+            ``"covariance+cv"``: that band plus the law's own error measured by cross-validation on the training
+            runs (``law_error``), added in quadrature, with a Student t quantile. ``"auto"`` (default): the
+            latter when the fit measured its law error, else the former.
         n_params : float, optional
             Model size, for laws that use it (``tissue-n``); default: the run's metadata or the fitted size.
         at : ndarray of int, optional
@@ -361,8 +373,13 @@ class FitResult:
 
         if not 0.0 < interval < 1.0:
             raise FitInputError(f"interval must lie in (0, 1), got {interval}. Example: --interval 0.9")
-        if method != "covariance":
-            raise FitInputError(f"unknown interval method {method!r}; use 'covariance'.")
+        if method == "auto":
+            method = "covariance" if self.law_error is None else "covariance+cv"
+        if method not in ("covariance", "covariance+cv"):
+            raise FitInputError(f"unknown interval method {method!r}; use 'auto', 'covariance' or 'covariance+cv'.")
+        if method == "covariance+cv" and self.law_error is None:
+            raise FitInputError("this fit has no measured law error: refit with law_error=True (CLI: scalefit fit "
+                                "--law-error), or use method='covariance'.")
         lr, warmup, at, n_params, step0, label = self._resolve_schedule(schedule, warmup, at, n_params, label)
         law = self.get_law()
         values = np.array([self.params[n].value for n in self.param_order])
@@ -377,11 +394,20 @@ class FitResult:
         from scipy.stats import norm
 
         z = float(norm.ppf(0.5 + interval / 2.0))
+        if method == "covariance+cv":
+            law_sd = self.law_error.relative_sd(np.asarray(at) + step0, self.context.max_step) * np.abs(pred)
+            sd = np.sqrt(np.where(np.isfinite(sd), sd, 0.0) ** 2 + law_sd ** 2)
+            z = self.law_error.quantile(interval)
         extrapolated, reason = self._extrapolation(lr, at, n_params)
         if extrapolated:
+            if method == "covariance+cv":
+                far = max(f.horizon for f in self.law_error.folds)
+                tail = (f"the law error was measured up to {far:.2g}x the fitted steps, so the interval beyond that "
+                        "rests on its assumed growth")
+            else:
+                tail = "so the interval understates the error"
             warnings.warn(
-                f"prediction for {label} extrapolates: {reason}; the law's fit did not see this range, so the "
-                "interval understates the error.",
+                f"prediction for {label} extrapolates: {reason}; the law's fit did not see this range, {tail}.",
                 ExtrapolationWarning,
                 stacklevel=2,
             )
@@ -530,6 +556,8 @@ class FitResult:
             f" | evaluations {self.n_evals} | {self.fit_seconds:.2f} s"
         )
         lines.append(f"  stderr: {self.errors_text()}")
+        if self.law_error is not None:
+            lines.append(f"  law error: {self.law_error.text()}")
         lines.append("")
         header = f"  {'name':<8} {'value':>12} {'stderr':>10} {'lower':>9} {'upper':>9}  note"
         lines.append(header)
@@ -601,6 +629,7 @@ class FitResult:
             "errors": self.errors,
             "residual_rho": self.residual_rho,
             "variance_factor": self.variance_factor,
+            "law_error": None if self.law_error is None else self.law_error.to_dict(),
             "context": {
                 "max_step": self.context.max_step,
                 "max_s1": self.context.max_s1,
@@ -704,6 +733,7 @@ class FitResult:
                 errors=str(data.get("errors", "iid")),
                 residual_rho=None if data.get("residual_rho") is None else float(data["residual_rho"]),
                 variance_factor=None if data.get("variance_factor") is None else float(data["variance_factor"]),
+                law_error=None if data.get("law_error") is None else LawError.from_dict(data["law_error"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ResultFileError(

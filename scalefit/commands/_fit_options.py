@@ -22,6 +22,13 @@ Errors = Annotated[
     typer.Option(help="Residual model behind stderr and intervals: ar1 (widened by the residuals' measured lag-1 "
                       "autocorrelation; loss curves are autocorrelated) or iid (independent). Example: --errors iid"),
 ]
+LawErrorOpt = Annotated[
+    bool,
+    typer.Option("--law-error/--no-law-error",
+                 help="Measure the law's own error by cross-validation on the runs (forward chaining at 50%/70% "
+                      "and leave-one-run-out: 2 + runs extra fits) and add it to prediction intervals; without "
+                      "it intervals carry the noise only."),
+]
 Resumed = Annotated[
     bool,
     typer.Option("--resumed", help="The logs may hold resumed runs or shards out of order: each step keeps its row "

@@ -16,7 +16,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from scalefit.commands._common import console, escape, print_json, user_command
-from scalefit.commands._fit_options import Bounds, Errors, Fix, Law, Prior, Resumed, ScheduleDir, Seed, Starts, Warmup
+from scalefit.commands._fit_options import (Bounds, Errors, Fix, Law, LawErrorOpt, Prior, Resumed, ScheduleDir, Seed,
+                                            Starts, Warmup)
 
 
 @user_command
@@ -38,6 +39,7 @@ def fit(
     fix: Fix = None,
     prior: Prior = None,
     errors: Errors = "ar1",
+    law_error: LawErrorOpt = True,
     out: Annotated[Optional[Path], typer.Option(help="Write the fit as JSON (with --law all: one file per law, "
                                                      "named <stem>_<law>.json). Example: --out fit.json")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Save fit vs data with residuals as PNG. "
@@ -46,8 +48,8 @@ def fit(
 ) -> None:
     """Fit a loss-curve law jointly to runs: Huber on log loss, amplitudes projected out, many starts.
 
-    Prints status lines, the parameters (rounded to their errors) and metrics per run. Sparse runs need the
-    LR from step 0: pass --warmup or a per-step --schedule-file / --schedule-dir.
+    Prints status lines, the parameters (rounded to their errors) and metrics per run, and measures the law's own
+    error by cross-validation on the runs for later prediction intervals. Sparse runs need the LR from step 0: pass --warmup or a per-step --schedule-file / --schedule-dir.
 
     Example: scalefit fit runs/cosine.csv runs/constant.csv --law mpl --out fit.json --plot fit.png
     """
@@ -58,7 +60,7 @@ def fit(
     laws = _law_names(law)
     fit_kw: dict[str, Any] = {"seed": seed, "n_starts": starts, "bounds": parse_bounds(bounds),
                               "fixed": parse_fixed(fix), "prior": parse_prior(prior),
-                              "errors": errors}
+                              "errors": errors, "law_error": law_error}
     results = [fitting.fit(run_list, name, **per_law(fit_kw, name, laws)) for name in laws]
     written = []
     if out is not None:

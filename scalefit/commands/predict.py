@@ -32,8 +32,8 @@ def predict(
     warmup: Annotated[Optional[int], typer.Option(help="Warmup steps for specs without warmup= (and for LR "
                                                        "files, instead of detecting it). Example: --warmup 2160")]
     = None,
-    interval: Annotated[float, typer.Option(help="Coverage of the interval from the parameter covariance. "
-                                                 "Example: --interval 0.95")] = 0.9,
+    interval: Annotated[float, typer.Option(help="Nominal coverage of the interval. Example: --interval 0.95")]
+    = 0.9,
     n_params: Annotated[Optional[float], typer.Option("--params", help="Model size for size-aware laws "
                                                                        "(tissue-n). Example: --params 1.2e8")]
     = None,
@@ -46,7 +46,9 @@ def predict(
 ) -> None:
     """Predict the final loss (with an interval) of each schedule from a saved fit; several are ranked.
 
-    The interval is the delta-method band of the parameter covariance (not the noise of a single run).
+    The interval is the delta-method band of the parameter covariance (not the noise of a single run) plus, when
+    the fit measured it (scalefit fit --law-error, the default), the law's own error cross-validated on the
+    training runs.
     Predictions far outside the fitted range (more than 2x the steps or the LR area, 1.5x the peak LR) are
     marked as extrapolated.
 
@@ -103,9 +105,17 @@ def predict(
         return
     width = max(len(p.label) for p in preds)
     pct = f"{interval * 100:g}%"
-    lines = [f"Predictions of law {result.law} from {fit_json} (interval {pct}: parameter covariance, "
-             "delta method), ranked by final loss",
-             f"  stderr: {result.errors_text()}; the interval is the noise's, not the law's own error", "",
+    if result.law_error is None:
+        what = [f"Predictions of law {result.law} from {fit_json} (interval {pct}: parameter covariance, "
+                "delta method), ranked by final loss",
+                f"  stderr: {result.errors_text()}; the interval is the noise's, not the law's own error (refit "
+                "with --law-error to add it)"]
+    else:
+        what = [f"Predictions of law {result.law} from {fit_json} (interval {pct}: parameter covariance plus the "
+                "law's cross-validated error), ranked by final loss",
+                f"  stderr: {result.errors_text()}",
+                f"  law error: {result.law_error.text()}"]
+    lines = what + ["",
              f"  {'#':>2}  {'schedule':<{width}} {'steps':>8} {'final loss':>10} {'lower':>8} {'upper':>8}  note"]
     for i, p in enumerate(ranked, 1):
         note = "EXTRAPOLATED: " + p.reason if p.extrapolated else ""
