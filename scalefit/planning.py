@@ -9,7 +9,7 @@
 3. Schedule: with a curve fit and ``scalefit.optimize`` available, the optimizer's schedule for those steps and
    peak LR; otherwise warmup-stable-decay with a linear cooldown over the last 20% of steps (Hägele et al. 2024,
    arXiv 2405.18392) and a warmup of 1% of the steps. The plan says which.
-4. Final loss: from the curve law when a curve fit is given (its covariance interval; note it was fitted at one
+4. Final loss: from the curve law when a curve fit is given (its prediction interval; note it was fitted at one
    model size), else from the scaling law (its bootstrap interval). Both are kept in ``Plan.losses``.
 
 Every quantity predicted outside the range its law was fitted on is listed in ``Plan.extrapolated`` and warned
@@ -271,7 +271,8 @@ def plan(
                              + ".")
     if "curve law" in losses and (curve_headline or "scaling law" not in losses):
         source_name = "curve law"
-        loss_source = "curve law (covariance interval)"
+        loss_source = ("curve law (covariance interval)" if getattr(curve, "law_error", None) is None
+                       else "curve law (covariance + cross-validated law error interval)")
     elif "scaling law" in losses:
         source_name = "scaling law"
         loss_source = "scaling law (bootstrap interval)" if np.isfinite(losses["scaling law"]["lower"]) else \

@@ -88,7 +88,7 @@ def optimize(
              f"  search: {opt.seconds:.2f} s, {opt.iterations} iterations, {opt.evaluations} evaluations "
              f"({opt.message})", "",
              f"  {'schedule':<{width}}  {'final loss':>10}  {'lower':>8}  {'upper':>8}  spec ({pct} interval: "
-             "parameter covariance)"]
+             + ("parameter covariance)" if result.law_error is None else "covariance + cross-validated law error)")]
     for b in table:
         lines.append(f"  {b.name:<{width}}  {b.final_loss:>10.4f}  {b.lower:>8.4f}  {b.upper:>8.4f}  {b.spec}")
     others = [b for b in table if b.name != "optimized"]
