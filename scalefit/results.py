@@ -793,9 +793,26 @@ class Evaluation:
             "params": self.fit.values,
         }
 
+    def final_inside(self) -> dict[str, bool]:
+        """Whether each held-out run's final observed loss lies inside its prediction interval there."""
+        return {path: bool(p.lower[-1] <= self.test[path].final_true <= p.upper[-1])
+                for path, p in self.predictions.items() if path in self.test}
+
     def report(self) -> str:
-        """The fit's report, then held-out metrics per run and their mean."""
-        return self.fit.report() + "\n" + "\n".join(metrics_table(self.test, title="held-out")) + "\n"
+        """The fit's report, then held-out metrics per run and their mean, and how often the intervals held."""
+        lines = metrics_table(self.test, title="held-out")
+        inside = self.final_inside()
+        if inside:
+            p = next(iter(self.predictions.values()))
+            what = "covariance + cross-validated law error" if p.method == "covariance+cv" else "covariance only"
+            lines += ["", f"  final loss inside the {p.interval:.0%} interval ({what}): {sum(inside.values())} of "
+                          f"{len(inside)} held-out runs"]
+            for path, ok in inside.items():
+                if not ok:
+                    q = self.predictions[path]
+                    lines.append(f"    outside: {path}: observed {self.test[path].final_true:.4f}, interval "
+                                 f"[{float(q.lower[-1]):.4f}, {float(q.upper[-1]):.4f}]")
+        return self.fit.report() + "\n" + "\n".join(lines) + "\n"
 
 
 # ---- formatting helpers ----

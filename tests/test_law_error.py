@@ -161,3 +161,21 @@ def test_cli_fit_measures_it_by_default_and_predict_says_so(tmp_path: Path) -> N
     assert "plus the law's cross-validated error" in with_cv.stdout and "law error:" in with_cv.stdout
     noise = invoke("predict", bare, "--schedule", "wsd:decay=0.2")
     assert "the interval is the noise's, not the law's own error" in noise.stdout
+
+
+def test_evaluate_reports_how_many_held_out_finals_the_intervals_hold() -> None:
+    from scalefit.fitting import evaluate
+
+    sch = three_schedules()
+    train = _pair("mpl", MPL_TRUTH)
+    test = [sim_run("mpl", MPL_TRUTH, sch["wsd"], seed=7, name="wsd")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wide = evaluate(train, test, "tissue", n_starts=16, law_error=True)  # the wrong law, but it knows it
+        narrow = evaluate(train, test, "tissue", n_starts=16)
+    final = wide.test["wsd.csv"].final_true
+    p, q = wide.predictions["wsd.csv"], narrow.predictions["wsd.csv"]
+    assert wide.final_inside() == {"wsd.csv": bool(p.lower[-1] <= final <= p.upper[-1])}
+    assert wide.final_inside() == {"wsd.csv": True} and narrow.final_inside() == {"wsd.csv": False}
+    assert "inside the 90% interval (covariance + cross-validated law error): 1 of 1" in wide.report()
+    assert "(covariance only): 0 of 1" in narrow.report() and "outside: wsd.csv: observed" in narrow.report()

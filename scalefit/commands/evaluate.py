@@ -8,7 +8,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from scalefit.commands._common import console, escape, print_json, user_command
-from scalefit.commands._fit_options import Bounds, Errors, Fix, Law, Prior, Resumed, ScheduleDir, Seed, Starts, Warmup
+from scalefit.commands._fit_options import (Bounds, Errors, Fix, Law, LawErrorOpt, Prior, Resumed, ScheduleDir, Seed,
+                                            Starts, Warmup)
 
 
 @user_command
@@ -33,12 +34,14 @@ def evaluate(
     fix: Fix = None,
     prior: Prior = None,
     errors: Errors = "ar1",
+    law_error: LawErrorOpt = True,
     json: Annotated[bool, typer.Option("--json", help="Print {law, fit_seconds, mean, runs, params} as JSON.")]
     = False,
 ) -> None:
     """Fit on --train runs and score the predictions of held-out --test runs from their LR schedules alone.
 
-    Prints the MPL paper's metrics (R2, MAE, RMSE, PredE, WorstE) per held-out curve and averaged over curves.
+    Prints the MPL paper's metrics (R2, MAE, RMSE, PredE, WorstE) per held-out curve and averaged over curves,
+    and how many held-out final losses fall inside their 90% prediction intervals.
 
     Example: scalefit evaluate --train cos.csv --train const.csv --test wsd.csv --schedule-dir schedules --law mpl
     """
@@ -60,7 +63,8 @@ def evaluate(
     test_runs = load_runs(test, target=target, warmup=warmup, schedule_file=test_files,
                           schedule_dir=schedule_dir, what="--test runs", resumed=resumed)
     kw: dict[str, Any] = {"seed": seed, "n_starts": starts, "bounds": parse_bounds(bounds),
-                          "fixed": parse_fixed(fix), "prior": parse_prior(prior), "errors": errors}
+                          "fixed": parse_fixed(fix), "prior": parse_prior(prior), "errors": errors,
+                          "law_error": law_error}
     laws = _law_names(law)
     evaluations = [fitting.evaluate(train_runs, test_runs, name, **per_law(kw, name, laws)) for name in laws]
     if json:
