@@ -109,8 +109,9 @@ far less than nominal (32 % for a nominal 90 % at autocorrelation 0.9). ``errors
 residuals' lag-1 autocorrelation through the fit's hat matrix (:func:`_ar1_rho`: a fit absorbs the slow part of the
 noise, so the raw residual autocorrelation is too low, and so is the residual variance, which it also corrects);
 that brings the coverage back to 82-98 % (``benchmarks/interval_coverage.py``). ``errors="iid"`` keeps the
-independent-residual covariance. Either way the intervals carry noise only, not the law's error when it
-extrapolates. Parameters on a bound
+independent-residual covariance. Either way the covariance carries noise only, not the law's error on a schedule
+it never saw: ``law_error=True`` (the CLI's default) measures that error by refits on the training runs
+(:mod:`scalefit.law_error`) and prediction intervals add it. Parameters on a bound
 (scipy's ``active_mask`` idea) get no stderr, a :class:`ParameterAtBoundWarning` and status AT_BOUND; a singular
 ``J^T J`` gives NO_COVARIANCE; a condition number above ``1e10`` of the correlation matrix, or a relative stderr
 above 1, gives an :class:`IllConditionedWarning` naming the parameter and a fix.
