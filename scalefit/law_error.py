@@ -10,13 +10,16 @@ it into a second, independent term of the interval.
 
 Folds (every one refits the law with the caller's options)
 ----------------------------------------------------------
-* **Forward chaining** at 50 % and 70 %: fit every run's rows up to that fraction of its last observed step (the
-  whole LR schedule stays known, as it is before a run), predict each run's end.
+* **Forward chaining** at 50 % and 70 %: fit every run's rows up to that fraction of its observed span after warmup
+  (first to last row, so that a cooldown segment that starts mid-training keeps its first rows too; the whole LR
+  schedule stays known, as it is before a run), predict each run's end.
 * **Leave one run out** (with two or more runs): fit the others, predict the left-out run's end.
 
-A fold is skipped, and the result says so, when its fitted rows hold no LR decay but a predicted end follows one:
-no law can learn the loss drop of an LR decay from runs without one (the MPL paper's protocol needs a decaying
-training run for the same reason). A fold whose fit fails (too few rows) is skipped the same way.
+A fold is skipped, and the result says so, when its fitted rows hold no LR decay but a predicted run has one: no
+law can learn the loss drop of an LR decay from runs without one (the MPL paper's protocol needs a decaying
+training run for the same reason). A run "holds a decay" when at least :data:`DECAY_ROWS` of its observed rows after
+warmup sit at an LR below :data:`DECAY_RATIO` x its peak: a constant-LR log whose last step or two fall to 0 (the
+Schaipp et al. files) holds none. A fold whose fit fails (too few rows) is skipped the same way.
 
 Error model
 -----------
@@ -49,8 +52,9 @@ from scalefit.errors import ScalefitError
 FRACTIONS = (0.5, 0.7)
 #: Share of a run's last observed rows whose mean relative error is the fold's error at that run's end.
 TAIL_SHARE = 0.05
-#: A run "holds an LR decay" when its LR after warmup falls below this fraction of its peak.
+#: A run "holds an LR decay" when DECAY_ROWS of its observed rows after warmup lie below this fraction of its peak.
 DECAY_RATIO = 0.9
+DECAY_ROWS = 3
 #: The fewest fold errors the scale is estimated from; with fewer, no law error is attached.
 MIN_ERRORS = 2
 MODEL = "relative sd = scale * (1 + ln(max(1, step / fitted last step)))"
@@ -133,15 +137,19 @@ def cross_validate(runs: Sequence[Any], fit_one: Callable[[list[Any]], Any]) -> 
     t0 = time.perf_counter()
     runs = list(runs)
     folds: list[tuple[str, list[Any], list[Any]]] = [
-        (f"forward {frac:.0%}", [head(r, frac) for r in runs], runs) for frac in FRACTIONS]
+        (f"forward {frac:.0%}", [h for h in (head(r, frac) for r in runs) if h.after_warmup.any()], runs)
+        for frac in FRACTIONS]
     if len(runs) > 1:
         folds += [(f"leave out {r.path}", runs[:i] + runs[i + 1:], [r]) for i, r in enumerate(runs)]
     errors: list[FoldError] = []
     skipped: list[str] = []
     n_warned = 0
     for name, fitted, targets in folds:
-        if not any(holds_decay(r) for r in fitted) and any(holds_decay(r, observed=False) for r in targets):
-            skipped.append(f"{name}: its fitted rows hold no LR decay, its predicted end follows one")
+        if not fitted:
+            skipped.append(f"{name}: no rows to fit")
+            continue
+        if not any(holds_decay(r) for r in fitted) and any(holds_decay(r) for r in targets):
+            skipped.append(f"{name}: its fitted rows hold no LR decay, a run it predicts has one")
             continue
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -151,11 +159,11 @@ def cross_validate(runs: Sequence[Any], fit_one: Callable[[list[Any]], Any]) -> 
                 skipped.append(f"{name}: {exc}")
                 continue
         n_warned += bool(caught)
-        last = max(int(r.steps[r.observed].max()) for r in fitted)
+        last = max(int(r.steps[r.after_warmup].max()) for r in fitted)
         for run in targets:
             e = end_error(res, run)
             if math.isfinite(e):
-                errors.append(FoldError(name, run.path, e, int(run.steps[run.observed].max()) / max(last, 1)))
+                errors.append(FoldError(name, run.path, e, int(run.steps[run.after_warmup].max()) / max(last, 1)))
     seconds = time.perf_counter() - t0
     if len(errors) < MIN_ERRORS:
         why = "; ".join(skipped) or "no fold could be fitted"
@@ -172,19 +180,23 @@ def cross_validate(runs: Sequence[Any], fit_one: Callable[[list[Any]], Any]) -> 
 
 
 def head(run: Any, frac: float) -> Any:
-    """The run's rows with step <= ``frac`` x its last observed step; the LR schedule stays whole."""
-    last = int(run.steps[run.observed].max())
-    m = int(np.searchsorted(run.steps, frac * last, side="right"))
+    """The run's rows up to ``frac`` of its observed span after warmup (first to last row); the LR schedule stays
+    whole."""
+    steps = run.steps[run.after_warmup]
+    first, last = int(steps.min()), int(steps.max())
+    m = int(np.searchsorted(run.steps, first + frac * (last - first), side="right"))
     extra = {k: v[:m] for k, v in run.extra.items()}
     return dataclasses.replace(run, steps=run.steps[:m], loss=run.loss[:m], line=run.line[:m], extra=extra)
 
 
-def holds_decay(run: Any, observed: bool = True) -> bool:
-    """True when the LR after warmup falls below DECAY_RATIO x its peak (up to the last observed step if
-    ``observed``, else over the whole schedule)."""
-    end = int(run.index[run.observed].max()) + 1 if observed and run.observed.any() else run.lr.size
-    post = np.asarray(run.lr[int(run.warmup):end])
-    return bool(post.size and post.min() < DECAY_RATIO * post.max())
+def holds_decay(run: Any) -> bool:
+    """True when at least DECAY_ROWS observed rows after warmup sit at an LR below DECAY_RATIO x the run's peak
+    after warmup (the rows that show a law what an LR decay does to the loss)."""
+    post = np.asarray(run.lr[int(run.warmup):])
+    if not post.size:
+        return False
+    lr_at_rows = run.lr[run.index[run.after_warmup]]
+    return int(np.sum(lr_at_rows < DECAY_RATIO * post.max())) >= DECAY_ROWS
 
 
 def end_error(result: Any, run: Any) -> float:

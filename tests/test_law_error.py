@@ -42,10 +42,10 @@ def test_folds_are_forward_chaining_and_leave_one_out_and_the_hopeless_one_is_sk
     assert [f.fold for f in le.folds] == ["forward 50%"] * 2 + ["forward 70%"] * 2 + ["leave out constant.csv"]
     assert le.dof == 5
     # the constant run alone holds no LR decay: it cannot predict the cosine run's drop, so that fold is skipped
-    assert len(le.skipped) == 1 and le.skipped[0].startswith("leave out cosine.csv: its fitted rows hold no LR decay")
-    # horizon: each run's last step over the fold's last fitted step
-    last = 1990
-    assert [f.horizon for f in le.folds[:2]] == pytest.approx([last / 990] * 2, rel=1e-12)
+    assert len(le.skipped) == 1 and le.skipped[0].startswith("leave out cosine.csv: its fitted rows hold no LR decay, a run")
+    # horizon: each run's last step over the fold's last fitted step (rows every 10 steps from 100 to 1990: the
+    # 50% head ends at the last row <= 100 + 0.5 * 1890)
+    assert [f.horizon for f in le.folds[:2]] == pytest.approx([1990 / 1040] * 2, rel=1e-12)
     assert le.folds[-1].horizon == pytest.approx(1.0)
     assert any("law error cross-validation: 5 fold errors" in m for m in exact.messages)
     assert "law error:" in exact.report()
@@ -123,11 +123,25 @@ def test_too_few_fold_errors_attach_none_and_say_why() -> None:
     assert res.predict(three_schedules()["constant"]).method == "covariance"
 
 
-def test_head_keeps_the_whole_schedule_and_decay_is_read_up_to_the_last_row() -> None:
+def test_head_keeps_the_whole_schedule_and_a_decay_needs_rows_in_it() -> None:
     run = sim_run("tissue", TISSUE_TRUTH, three_schedules()["wsd"], name="wsd")  # decay in the last 20 %
     h = head(run, 0.5)
-    assert h.lr is run.lr and h.steps.max() <= 0.5 * run.steps.max() and h.steps.size < run.steps.size
-    assert not holds_decay(h) and holds_decay(h, observed=False) and holds_decay(run)
+    first, last = run.steps[run.after_warmup].min(), run.steps[run.after_warmup].max()
+    assert h.lr is run.lr and h.steps.max() <= first + 0.5 * (last - first) < h.steps.max() + 10
+    assert not holds_decay(h) and holds_decay(run)
+    # a constant-LR log whose last steps fall to 0 (as the Schaipp et al. files do) holds no decay
+    lr = three_schedules()["constant"].copy()
+    lr[-15:] = np.linspace(lr[-16], 0.0, 15)
+    assert not holds_decay(sim_run("tissue", TISSUE_TRUTH, lr, name="const"))
+
+
+def test_head_of_a_segment_that_starts_mid_run_keeps_its_first_rows() -> None:
+    run = sim_run("tissue", TISSUE_TRUTH, three_schedules()["cosine"], name="seg", warmup=100)
+    seg = head(run, 1.0)
+    late = seg.__class__(**{**seg.__dict__, "steps": run.steps[150:], "loss": run.loss[150:],
+                            "line": run.line[150:]})  # rows from step 1600 on only
+    h = head(late, 0.5)
+    assert h.steps.size > 0 and h.steps.min() == late.steps.min() and h.steps.size < late.steps.size
 
 
 def test_cross_validate_reports_failing_folds_without_raising() -> None:
