@@ -79,7 +79,7 @@ def coverage(law: str, phi: float, reps: int) -> list[dict]:
         for errors, acc in out.items():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                res = fit(runs, law, seed=0, n_starts=16, errors=errors)
+                res = fit(runs, law, seed=0, n_starts=16, errors=errors, law_error=False)
                 pred = res.predict(held, warmup=WARMUP, at=np.array([T - 1]), interval=0.9)
             acc["hits"] += bool(pred.lower[0] <= truth <= pred.upper[0])
             acc["widths"].append(float(pred.upper[0] - pred.lower[0]))
@@ -92,7 +92,7 @@ def coverage(law: str, phi: float, reps: int) -> list[dict]:
 
 def real_row(label: str, target: str, runs: list[Run]) -> dict:
     """The default MPL fit's measured rho, and its L0 stderr over the independent-residual one."""
-    ar1, iid = fit(runs, "mpl"), fit(runs, "mpl", errors="iid")
+    ar1, iid = fit(runs, "mpl", law_error=False), fit(runs, "mpl", errors="iid", law_error=False)
     return {"data": label, "target": target, "rho": ar1.residual_rho,
             "stderr_factor": ar1.params["L0"].stderr / iid.params["L0"].stderr}
 
@@ -136,7 +136,7 @@ def reference_coverage() -> list[dict]:
                 train = load(size, train_names)
                 test = load(size, [n for n in SCHEDULES if n not in train_names])
                 for errors in ("iid", "ar1"):
-                    res = fit(train, "mpl", errors=errors)
+                    res = fit(train, "mpl", errors=errors, law_error=False)
                     hits, half, err = 0, [], []
                     for run in test:
                         last = run.index[run.observed][-1:]

@@ -98,7 +98,7 @@ def law_error_info(res: Any) -> dict[str, Any]:
     le = res.law_error
     if le is None:
         return {"scale": None, "fold_errors": 0, "skipped": [], "cv_seconds": 0.0, "dof": 0}
-    return {"scale": le.scale, "fold_errors": le.dof, "skipped": list(le.skipped), "cv_seconds": le.seconds,
+    return {"scale": le.scale, "fold_errors": len(le.folds), "skipped": list(le.skipped), "cv_seconds": le.seconds,
             "dof": le.dof, "folds": [{"fold": f.fold, "path": Path(f.path).name, "rel_error": f.rel_error,
                                       "horizon": f.horizon} for f in le.folds]}
 
@@ -132,7 +132,7 @@ def mpl_reference() -> dict[str, Any]:
 
 
 HEADER = (f"{'setting':<18} {'n':>4} {'cv 50/80/90%':>13} {'noise 50/80/90%':>15} {'hw cv':>7} {'(med)':>7} "
-          f"{'hw noise':>8} {'|err|':>7} {'scale':>7} {'folds':>5} {'skip':>4} {'s':>6}")
+          f"{'hw noise':>8} {'|err|':>7} {'scale':>7} {'err/fold':>8} {'skip':>4} {'s':>6}")
 
 
 def print_row(label: str, r: dict[str, Any], flush: bool = False) -> None:
@@ -140,12 +140,12 @@ def print_row(label: str, r: dict[str, Any], flush: bool = False) -> None:
         return "/".join(f"{r[f'{m}_coverage_{q:g}'] * 100:.0f}" for q in LEVELS)
 
     scale = "-" if r.get("scale") is None else f"{r['scale']:.4f}"
-    folds = str(r.get("fold_errors", "-"))
+    folds = f"{r['fold_errors']}/{r['dof']}" if "dof" in r else str(r.get("fold_errors", "-"))
     skip = str(len(r["skipped"])) if "skipped" in r else "-"
     secs = f"{r['fit_seconds']:.1f}" if "fit_seconds" in r else "-"
     print(f"{label:<18} {r['n']:>4} {cov('cv'):>13} {cov('noise'):>15} {r['cv_half_width_mean']:7.4f} "
           f"{r['cv_half_width_median']:7.4f} {r['noise_half_width_mean']:8.4f} {r['abs_error_mean']:7.4f} {scale:>7} "
-          f"{folds:>5} {skip:>4} {secs:>6}", flush=flush)
+          f"{folds:>8} {skip:>4} {secs:>6}", flush=flush)
 
 
 #: Short labels of ``curve_fit.schaipp_split``'s rules, for the table.

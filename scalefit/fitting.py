@@ -110,7 +110,7 @@ residuals' lag-1 autocorrelation through the fit's hat matrix (:func:`_ar1_rho`:
 noise, so the raw residual autocorrelation is too low, and so is the residual variance, which it also corrects);
 that brings the coverage back to 82-98 % (``benchmarks/interval_coverage.py``). ``errors="iid"`` keeps the
 independent-residual covariance. Either way the covariance carries noise only, not the law's error on a schedule
-it never saw: ``law_error=True`` (the CLI's default) measures that error by refits on the training runs
+it never saw: ``law_error=True`` (the default, as in the CLI) measures that error by refits on the training runs
 (:mod:`scalefit.law_error`) and prediction intervals add it. Parameters on a bound
 (scipy's ``active_mask`` idea) get no stderr, a :class:`ParameterAtBoundWarning` and status AT_BOUND; a singular
 ``J^T J`` gives NO_COVARIANCE; a condition number above ``1e10`` of the correlation matrix, or a relative stderr
@@ -448,7 +448,7 @@ def fit(
     max_points: int | None = DEFAULT_MAX_POINTS,
     prior: Mapping[str, float | tuple[float, float]] | None = None,
     errors: str = "ar1",
-    law_error: bool = False,
+    law_error: bool = True,
     **law_options: Any,
 ) -> FitResult:
     """Fit a loss-curve law jointly to several runs (see the module docstring for the method).
@@ -487,7 +487,8 @@ def fit(
     law_error : bool
         Also measure the law's own error by cross-validation on these runs (:mod:`scalefit.law_error`: forward
         chaining at 50 % / 70 % and leave-one-run-out, each a refit with these options), so that prediction
-        intervals carry it besides the noise. Costs ``2 + len(runs)`` extra fits.
+        intervals carry it besides the noise (default, as ``scalefit fit``). Costs up to ``2 + len(runs)`` extra
+        fits; ``False`` skips them (``fit_seconds`` is the main fit's either way).
     **law_options
         Passed to ``get_law`` (e.g. ``lam=0.99`` for Tissue).
 
@@ -506,7 +507,8 @@ def fit(
     if law_error:
         return _with_law_error(runs, law, dict(seed=seed, loss=loss, delta=delta, bounds=bounds, fixed=fixed,
                                                n_starts=n_starts, n_local=n_local, max_nfev=max_nfev,
-                                               max_points=max_points, prior=prior, errors=errors, **law_options))
+                                               max_points=max_points, prior=prior, errors=errors, law_error=False,
+                                               **law_options))
     law_obj, law_name, law_options = _resolve_law(law, law_options)
     if loss not in ("huber", "mse"):
         raise FitInputError(f"loss must be 'huber' or 'mse', got {loss!r}.")

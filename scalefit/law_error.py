@@ -15,11 +15,12 @@ Folds (every one refits the law with the caller's options)
   schedule stays known, as it is before a run), predict each run's end.
 * **Leave one run out** (with two or more runs): fit the others, predict the left-out run's end.
 
-A fold is skipped, and the result says so, when its fitted rows hold no LR decay but a predicted run has one: no
-law can learn the loss drop of an LR decay from runs without one (the MPL paper's protocol needs a decaying
-training run for the same reason). A run "holds a decay" when at least :data:`DECAY_ROWS` of its observed rows after
-warmup sit at an LR below :data:`DECAY_RATIO` x its peak: a constant-LR log whose last step or two fall to 0 (the
-Schaipp et al. files) holds none. A fold whose fit fails (too few rows) is skipped the same way.
+When a fold's fitted rows hold no LR decay, the runs it would predict that have one are skipped, and the result
+says so: no law can learn the loss drop of an LR decay from runs without one (the MPL paper's protocol needs a
+decaying training run for the same reason). A run "holds a decay" when at least :data:`DECAY_ROWS` of its observed
+rows after warmup sit at an LR below :data:`DECAY_RATIO` x its peak: a constant-LR log whose last step falls to 0
+(the Schaipp et al. files) holds none. A fold whose fit fails, or whose prediction is not finite, is skipped and
+named the same way.
 
 Error model
 -----------
@@ -28,8 +29,12 @@ Each predicted end gives a relative error ``e = mean((L - Lhat) / Lhat)`` over t
 ``r = last step / the fold's last fitted step``. The relative law error is modelled as
 ``sd(r) = scale * (1 + ln(max(r, 1)))``: constant within the fitted steps, growing with the log of the
 extrapolation (a power law mis-fitted in log-log space drifts linearly in ``ln r``). ``scale`` is the RMS of
-``e / (1 + ln(max(r, 1)))`` over the ``k`` fold errors, and the interval uses a Student t quantile with ``k``
-degrees of freedom, since the scale is itself estimated from ``k`` numbers.
+``e / (1 + ln(max(r, 1)))`` over the fold errors. The errors of one fold share its fit, so the scale's degrees of
+freedom ``dof`` are the number of folds that gave an error, not the number of errors. The interval adds the
+covariance band and the law error in quadrature, with a Student t quantile whose degrees of freedom are
+Welch-Satterthwaite's for that sum (``dof * (1 + var_cov / var_law)^2``: ``dof`` when the law error dominates,
+the normal quantile when the noise does), and never narrower than either part's own interval. The fold errors also hold the fold fits' own noise, which the covariance
+band counts again: when the law is exact the intervals over-cover (``benchmarks/RESULTS.md``).
 
 Cost: ``2 + number of runs`` extra fits (fewer when folds are skipped). Measured coverage on held-out schedules
 (MPL reference and Schaipp curves): ``benchmarks/law_error.py`` and ``benchmarks/RESULTS.md``.
@@ -42,21 +47,26 @@ import math
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from scalefit.errors import ScalefitError
+from scalefit.errors import IllConditionedWarning, ParameterAtBoundWarning, ScalefitError
 
-#: Forward-chaining cut points, as fractions of each run's last observed step.
+if TYPE_CHECKING:
+    from scalefit.results import FitResult
+    from scalefit.runs import Run
+
+#: Forward-chaining cut points, as fractions of each run's observed span after warmup (first to last row).
 FRACTIONS = (0.5, 0.7)
 #: Share of a run's last observed rows whose mean relative error is the fold's error at that run's end.
 TAIL_SHARE = 0.05
-#: A run "holds an LR decay" when DECAY_ROWS of its observed rows after warmup lie below this fraction of its peak.
+#: A run "holds an LR decay" when DECAY_ROWS of its observed rows after warmup lie below DECAY_RATIO x its peak.
 DECAY_RATIO = 0.9
-DECAY_ROWS = 3
+DECAY_ROWS = 2
 #: The fewest fold errors the scale is estimated from; with fewer, no law error is attached.
 MIN_ERRORS = 2
+#: The error model, stored with every LawError; a file holding another one is refused on reading.
 MODEL = "relative sd = scale * (1 + ln(max(1, step / fitted last step)))"
 
 
@@ -81,7 +91,7 @@ class LawError:
     folds : tuple of FoldError
         Every fold error the scale was estimated from.
     skipped : tuple of str
-        Folds left out, each with its reason.
+        Folds (or fold targets) left out, each with its reason.
     seconds : float
         Wall time of the fold fits.
     """
@@ -94,63 +104,85 @@ class LawError:
 
     @property
     def dof(self) -> int:
-        return len(self.folds)
+        """Degrees of freedom of ``scale``: the number of folds (fits) that gave an error."""
+        return len({f.fold for f in self.folds})
 
     def relative_sd(self, steps: np.ndarray, fitted_last_step: int) -> np.ndarray:
         """Relative sd of the law's error at each step (``steps`` are optimizer steps)."""
         r = np.asarray(steps, dtype=np.float64) / max(float(fitted_last_step), 1.0)
         return self.scale * (1.0 + np.log(np.maximum(r, 1.0)))
 
-    def quantile(self, interval: float) -> float:
-        """Two-sided quantile of the central ``interval`` under a Student t with ``dof`` degrees of freedom."""
+    def quantile(self, interval: float, noise_sd: Any = 0.0, law_sd: Any = 1.0) -> np.ndarray:
+        """Two-sided Student t quantile of the central ``interval`` for the sum of a noise part (sd ``noise_sd``,
+        known) and the law part (sd ``law_sd``, estimated with ``dof``): Welch-Satterthwaite's degrees of freedom."""
         from scipy.stats import t
 
-        return float(t.ppf(0.5 + interval / 2.0, self.dof))
+        noise, law = np.asarray(noise_sd, dtype=np.float64), np.asarray(law_sd, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            nu = np.where(law > 0, self.dof * (1.0 + (noise / np.where(law > 0, law, 1.0)) ** 2) ** 2, np.inf)
+        return t.ppf(0.5 + interval / 2.0, nu)
 
     def text(self) -> str:
         """One line for reports."""
         out = (f"{self.scale * 100:.2g}% of the loss within the fitted steps, x(1 + ln(step / last fitted step)) "
-               f"beyond; cross-validated on the training runs ({self.dof} fold errors, t quantile")
+               f"beyond; cross-validated on the training runs ({len(self.folds)} errors from {self.dof} folds, "
+               "t quantile")
         if self.skipped:
-            out += f"; {len(self.skipped)} fold(s) skipped"
+            out += f"; {len(self.skipped)} skipped"
         return out + ")"
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain types for the fit's JSON."""
         return {"scale": self.scale, "model": self.model, "seconds": self.seconds, "skipped": list(self.skipped),
                 "folds": [dataclasses.asdict(f) for f in self.folds]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LawError:
-        return cls(scale=float(data["scale"]), model=str(data.get("model", MODEL)),
-                   seconds=float(data.get("seconds", 0.0)), skipped=tuple(str(s) for s in data.get("skipped", ())),
-                   folds=tuple(FoldError(fold=str(f["fold"]), path=str(f["path"]), rel_error=float(f["rel_error"]),
-                                         horizon=float(f["horizon"])) for f in data["folds"]))
+        """Read :meth:`to_dict`'s output back; ValueError when it is not a usable law error of this model."""
+        out = cls(scale=float(data["scale"]), model=str(data.get("model", MODEL)),
+                  seconds=float(data.get("seconds", 0.0)), skipped=tuple(str(s) for s in data.get("skipped", ())),
+                  folds=tuple(FoldError(fold=str(f["fold"]), path=str(f["path"]), rel_error=float(f["rel_error"]),
+                                        horizon=float(f["horizon"])) for f in data["folds"]))
+        if out.model != MODEL:
+            raise ValueError(f"law_error model {out.model!r} is not this scalefit's ({MODEL!r})")
+        if not (math.isfinite(out.scale) and out.scale >= 0):
+            raise ValueError(f"law_error scale {out.scale!r} is not a finite number >= 0")
+        if len(out.folds) < MIN_ERRORS:
+            raise ValueError(f"law_error holds {len(out.folds)} fold error(s), at least {MIN_ERRORS} are needed")
+        return out
 
 
-def cross_validate(runs: Sequence[Any], fit_one: Callable[[list[Any]], Any]) -> tuple[LawError | None, str]:
+def cross_validate(runs: Sequence[Run], fit_one: Callable[[list[Run]], FitResult]) -> tuple[LawError | None, str]:
     """Measure the law's error on ``runs`` by forward chaining and leave-one-run-out folds.
 
     ``fit_one(runs)`` fits the law with the caller's options and returns a FitResult. Returns the LawError, or
-    None with the reason when fewer than :data:`MIN_ERRORS` fold errors could be measured; and a note for the
-    fit's messages.
+    None when fewer than :data:`MIN_ERRORS` fold errors could be measured; and a note for the fit's messages
+    (what was skipped and why, or why no law error was measured).
     """
     t0 = time.perf_counter()
     runs = list(runs)
-    folds: list[tuple[str, list[Any], list[Any]]] = [
+    folds: list[tuple[str, list[Run], list[Run]]] = [
         (f"forward {frac:.0%}", [h for h in (head(r, frac) for r in runs) if h.after_warmup.any()], runs)
         for frac in FRACTIONS]
     if len(runs) > 1:
         folds += [(f"leave out {r.path}", runs[:i] + runs[i + 1:], [r]) for i, r in enumerate(runs)]
     errors: list[FoldError] = []
     skipped: list[str] = []
-    n_warned = 0
+    warned: dict[str, int] = {}
+    no_decay = False
     for name, fitted, targets in folds:
         if not fitted:
             skipped.append(f"{name}: no rows to fit")
             continue
-        if not any(holds_decay(r) for r in fitted) and any(holds_decay(r) for r in targets):
-            skipped.append(f"{name}: its fitted rows hold no LR decay, a run it predicts has one")
-            continue
+        if not any(holds_decay(r) for r in fitted):
+            hopeless = [r for r in targets if holds_decay(r)]
+            if hopeless:
+                no_decay = True
+                skipped.extend(f"{name if name == f'leave out {r.path}' else f'{name} -> {r.path}'}: the fitted "
+                               "rows hold no LR decay, this run has one" for r in hopeless)
+                targets = [r for r in targets if not holds_decay(r)]
+                if not targets:
+                    continue
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
@@ -158,28 +190,36 @@ def cross_validate(runs: Sequence[Any], fit_one: Callable[[list[Any]], Any]) -> 
             except ScalefitError as exc:
                 skipped.append(f"{name}: {exc}")
                 continue
-        n_warned += bool(caught)
-        last = max(int(r.steps[r.after_warmup].max()) for r in fitted)
+        for w in caught:
+            if issubclass(w.category, (ParameterAtBoundWarning, IllConditionedWarning)):
+                kind = "a parameter at a bound" if issubclass(w.category, ParameterAtBoundWarning) else \
+                    "ill-conditioned"
+                warned[kind] = warned.get(kind, 0) + 1
+        last = res.context.max_step  # the same fitted range predict() measures the horizon from
         for run in targets:
             e = end_error(res, run)
             if math.isfinite(e):
                 errors.append(FoldError(name, run.path, e, int(run.steps[run.after_warmup].max()) / max(last, 1)))
+            else:
+                skipped.append(f"{name} -> {run.path}: the prediction of its end is not finite")
     seconds = time.perf_counter() - t0
     if len(errors) < MIN_ERRORS:
         why = "; ".join(skipped) or "no fold could be fitted"
+        fix = "Add a run with an LR decay." if no_decay else "Add runs, or log more rows."
         return None, (f"law error not measured: {len(errors)} fold error(s), at least {MIN_ERRORS} needed ({why}); "
-                      "intervals carry the noise only. Add runs, or log more rows.")
+                      f"intervals carry the noise only. {fix}")
     e = np.array([f.rel_error for f in errors])
     r = np.array([f.horizon for f in errors])
     scale = float(np.sqrt(np.mean((e / (1.0 + np.log(np.maximum(r, 1.0)))) ** 2)))
     le = LawError(scale=scale, folds=tuple(errors), skipped=tuple(skipped), seconds=seconds)
-    parts = [f"{le.dof} fold errors in {seconds:.1f} s"] + [f"skipped {s}" for s in skipped]
-    if n_warned:
-        parts.append(f"{n_warned} fold fit(s) warned (bounds or conditioning), their errors are kept")
+    parts = [f"{len(errors)} errors from {le.dof} folds"] + [f"skipped {s}" for s in skipped]
+    if warned:
+        parts.append("fold fits warned (" + ", ".join(f"{k}: {n}" for k, n in sorted(warned.items()))
+                     + "); their errors are kept")
     return le, "law error cross-validation: " + "; ".join(parts)
 
 
-def head(run: Any, frac: float) -> Any:
+def head(run: Run, frac: float) -> Run:
     """The run's rows up to ``frac`` of its observed span after warmup (first to last row); the LR schedule stays
     whole."""
     steps = run.steps[run.after_warmup]
@@ -189,7 +229,7 @@ def head(run: Any, frac: float) -> Any:
     return dataclasses.replace(run, steps=run.steps[:m], loss=run.loss[:m], line=run.line[:m], extra=extra)
 
 
-def holds_decay(run: Any) -> bool:
+def holds_decay(run: Run) -> bool:
     """True when at least DECAY_ROWS observed rows after warmup sit at an LR below DECAY_RATIO x the run's peak
     after warmup (the rows that show a law what an LR decay does to the loss)."""
     post = np.asarray(run.lr[int(run.warmup):])
@@ -199,7 +239,7 @@ def holds_decay(run: Any) -> bool:
     return int(np.sum(lr_at_rows < DECAY_RATIO * post.max())) >= DECAY_ROWS
 
 
-def end_error(result: Any, run: Any) -> float:
+def end_error(result: FitResult, run: Run) -> float:
     """Mean relative error ``(L - Lhat) / Lhat`` of ``result`` over the last TAIL_SHARE of ``run``'s rows."""
     rows = np.flatnonzero(run.after_warmup)
     if rows.size == 0:
@@ -207,6 +247,7 @@ def end_error(result: Any, run: Any) -> float:
     rows = rows[-max(1, int(math.ceil(TAIL_SHARE * rows.size))):]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pred = result.predict(run, at=run.index[rows]).loss
+        pred = result.predict(run, at=run.index[rows], method="covariance").loss
     y = run.loss[rows]
-    return float(np.mean((y - pred) / pred))
+    with np.errstate(all="ignore"):
+        return float(np.mean((y - pred) / pred))

@@ -607,8 +607,9 @@ class OptimizedSchedule:
     lr : ndarray, shape (T,)
         The LR of every step, warmup included (``schedules.to_csv`` / :meth:`to_csv` writes it).
     final_loss, lower, upper : float
-        Predicted loss at the last step (nats per token) and its ``interval`` band from the fit's parameter
-        covariance (NaN without a FitResult). This is the number ``scalefit predict --schedule-file`` prints.
+        Predicted loss at the last step (nats per token) and its ``interval`` band, the fit's prediction interval
+        (parameter covariance, plus the cross-validated law error when the fit measured it; NaN without a
+        FitResult). This is the number ``scalefit predict --schedule-file`` prints.
     objective, objective_value : str, float
         What was minimised (``final``, ``last:K``, ``step:S``) and its exact value at ``lr``.
     start_spec, start_value : str, float

@@ -30,7 +30,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from scalefit.errors import ExtrapolationWarning, FitInputError, ResultFileError
+from scalefit.errors import AssumptionWarning, ExtrapolationWarning, FitInputError, ResultFileError
 from scalefit.law_error import LawError
 from scalefit.metrics import METRIC_NAMES, RunMetrics, mean_metrics
 
@@ -155,8 +155,9 @@ class Prediction:
     interval : float
         Nominal coverage of ``lower..upper`` (e.g. 0.9).
     method : str
-        ``"covariance"`` (delta method on the parameter covariance; see the module docstring) or
-        ``"covariance+cv"`` (plus the law's cross-validated error, :mod:`scalefit.law_error`).
+        ``"covariance"`` (delta method on the parameter covariance; see the module docstring),
+        ``"covariance+cv"`` (plus the law's cross-validated error, :mod:`scalefit.law_error`), or ``"cv"`` (the law
+        error alone, when the fit has no covariance; a warning says so).
     extrapolated : bool
         True when the schedule lies far outside the fitted range; ``reason`` says how.
     label : str
@@ -354,8 +355,8 @@ class FitResult:
         method : {"auto", "covariance", "covariance+cv"}
             ``"covariance"``: the delta-method band of the parameter covariance only (what the noise allows).
             ``"covariance+cv"``: that band plus the law's own error measured by cross-validation on the training
-            runs (``law_error``), added in quadrature, with a Student t quantile. ``"auto"`` (default): the
-            latter when the fit measured its law error, else the former.
+            runs (``law_error``), added in quadrature, with a Student t quantile (Welch-Satterthwaite degrees of
+            freedom). ``"auto"`` (default): the latter when the fit measured its law error, else the former.
         n_params : float, optional
             Model size, for laws that use it (``tissue-n``); default: the run's metadata or the fitted size.
         at : ndarray of int, optional
@@ -393,19 +394,35 @@ class FitResult:
             sd = np.full(pred.shape, np.nan)
         from scipy.stats import norm
 
-        z = float(norm.ppf(0.5 + interval / 2.0))
+        z: Any = float(norm.ppf(0.5 + interval / 2.0))
         if method == "covariance+cv":
             law_sd = self.law_error.relative_sd(np.asarray(at) + step0, self.context.max_step) * np.abs(pred)
-            sd = np.sqrt(np.where(np.isfinite(sd), sd, 0.0) ** 2 + law_sd ** 2)
-            z = self.law_error.quantile(interval)
+            if not np.all(np.isfinite(sd)):
+                warnings.warn(
+                    f"prediction for {label}: no parameter covariance (status {self.status.value}), so the interval "
+                    "carries the cross-validated law error only.",
+                    AssumptionWarning,
+                    stacklevel=2,
+                )
+                sd = np.zeros_like(pred)
+                method = "cv"
+            # Welch-Satterthwaite can narrow the band when a known part joins the estimated one; never let the sum
+            # be narrower than either part alone
+            law_q = self.law_error.quantile(interval)
+            total = np.sqrt(sd ** 2 + law_sd ** 2)
+            half = np.maximum.reduce([self.law_error.quantile(interval, sd, law_sd) * total, law_q * law_sd, z * sd])
+            z, sd = 1.0, half
         extrapolated, reason = self._extrapolation(lr, at, n_params)
         if extrapolated:
-            if method == "covariance+cv":
+            if method == "covariance":
+                tail = "so the interval understates the error"
+            elif "peak LR" in reason or "model size" in reason:
+                tail = ("and the law error was measured at the fitted peak LRs and model sizes only, so the interval "
+                        "understates the error")
+            else:
                 far = max(f.horizon for f in self.law_error.folds)
                 tail = (f"the law error was measured up to {far:.2g}x the fitted steps, so the interval beyond that "
                         "rests on its assumed growth")
-            else:
-                tail = "so the interval understates the error"
             warnings.warn(
                 f"prediction for {label} extrapolates: {reason}; the law's fit did not see this range, {tail}.",
                 ExtrapolationWarning,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import warnings
@@ -11,116 +12,215 @@ import numpy as np
 import pytest
 from scipy.stats import norm, t
 
-from scalefit.errors import AssumptionWarning, FitInputError
-from scalefit.fitting import fit
-from scalefit.law_error import LawError, cross_validate, head, holds_decay
+from scalefit import fitting
+from scalefit.errors import AssumptionWarning, ConvergenceError, FitInputError, ResultFileError
+from scalefit.fitting import evaluate, fit
+from scalefit.law_error import cross_validate, head, holds_decay
 from scalefit.results import FitResult
 
 from test_cli_fit import invoke, write_run
 from test_fitting import MPL_TRUTH, TISSUE_TRUTH, sim_run, three_schedules
 
 
-def _pair(law: str, truth: dict[str, float]) -> list:
+def _runs(law: str, truth: dict[str, float], names=("constant", "cosine")) -> list:
     sch = three_schedules()
-    return [sim_run(law, truth, sch[name], seed=i, name=name) for i, name in enumerate(("constant", "cosine"))]
+    return [sim_run(law, truth, sch[name], seed=i, name=name) for i, name in enumerate(names)]
 
 
 def _fit(runs, law: str = "tissue", **kw) -> FitResult:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return fit(runs, law, n_starts=16, law_error=True, **kw)
+        return fit(runs, law, n_starts=16, **kw)
 
 
 @pytest.fixture(scope="module")
 def exact() -> FitResult:
     """Tissue fitted to curves simulated from Tissue: the law is right, only the noise (1e-3) errs."""
-    return _fit(_pair("tissue", TISSUE_TRUTH))
+    return _fit(_runs("tissue", TISSUE_TRUTH))
 
 
-def test_folds_are_forward_chaining_and_leave_one_out_and_the_hopeless_one_is_skipped(exact) -> None:
+def _half(p) -> np.ndarray:
+    return (p.upper - p.lower) / 2
+
+
+def test_the_library_measures_it_by_default_like_the_cli(exact) -> None:
+    assert exact.law_error is not None
+    assert _fit(_runs("tissue", TISSUE_TRUTH), law_error=False).law_error is None
+
+
+def test_folds_are_forward_chaining_and_leave_one_out_and_the_hopeless_target_is_skipped(exact) -> None:
     le = exact.law_error
     assert [f.fold for f in le.folds] == ["forward 50%"] * 2 + ["forward 70%"] * 2 + ["leave out constant.csv"]
-    assert le.dof == 5
-    # the constant run alone holds no LR decay: it cannot predict the cosine run's drop, so that fold is skipped
-    assert len(le.skipped) == 1 and le.skipped[0].startswith("leave out cosine.csv: its fitted rows hold no LR decay, a run")
+    assert le.dof == 3  # errors of one fold share its fit: three fits, five errors
+    # the constant run alone holds no LR decay: it cannot predict the cosine run's drop
+    assert le.skipped == ("leave out cosine.csv: the fitted rows hold no LR decay, this run has one",)
     # horizon: each run's last step over the fold's last fitted step (rows every 10 steps from 100 to 1990: the
     # 50% head ends at the last row <= 100 + 0.5 * 1890)
     assert [f.horizon for f in le.folds[:2]] == pytest.approx([1990 / 1040] * 2, rel=1e-12)
     assert le.folds[-1].horizon == pytest.approx(1.0)
-    assert any("law error cross-validation: 5 fold errors" in m for m in exact.messages)
-    assert "law error:" in exact.report()
+    note = [m for m in exact.messages if m.startswith("law error cross-validation")]
+    assert note == ["law error cross-validation: 5 errors from 3 folds; skipped " + le.skipped[0]]
+    assert "law error: " in exact.report() and "(5 errors from 3 folds, t quantile; 1 skipped)" in exact.report()
 
 
-def test_scale_is_the_rms_of_the_fold_errors_over_the_growth_factor(exact) -> None:
-    le = exact.law_error
-    e = np.array([f.rel_error for f in le.folds])
-    g = 1 + np.log(np.maximum([f.horizon for f in le.folds], 1.0))
-    assert le.scale == pytest.approx(math.sqrt(np.mean((e / g) ** 2)), rel=1e-12)
-    assert le.relative_sd(np.array([500, 1990, 3980]), 1990) == pytest.approx(
-        le.scale * np.array([1.0, 1.0, 1 + math.log(2)]), rel=1e-12)
-    assert le.quantile(0.9) == pytest.approx(t.ppf(0.95, 5))
+def test_scale_is_the_rms_of_the_fold_errors_over_the_log_growth(exact) -> None:
+    e = np.array([f.rel_error for f in exact.law_error.folds])
+    g = 1 + np.log([max(f.horizon, 1.0) for f in exact.law_error.folds])
+    assert exact.law_error.scale == pytest.approx(math.sqrt(np.mean((e / g) ** 2)), rel=1e-12)
 
 
-def test_the_law_error_is_small_when_the_law_is_right_and_large_when_it_is_wrong(exact) -> None:
-    wrong = _fit(_pair("mpl", MPL_TRUTH), "tissue")  # MPL's saturating drop, fitted with Tissue's linear one
-    assert exact.law_error.scale < 2e-3  # the noise is 1e-3 per row, the tail means average it down
-    assert wrong.law_error.scale > 10 * exact.law_error.scale
+def test_without_covariance_the_band_is_the_law_error_alone_growing_with_log_steps(exact) -> None:
+    """Behaviour, from constants only: at the fitted last step the law sd is scale * |loss|, at twice the steps
+    scale * (1 + ln 2) * |loss|, with the t quantile of the folds' degrees of freedom."""
+    bare = dataclasses.replace(exact, covariance=None)
+    lr = three_schedules()["constant"]
+    long = np.concatenate([lr, np.full(lr.size, lr[-1])])
+    last = exact.context.max_step
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        p = bare.predict(long, at=np.array([last, 2 * last]), warmup=100)
+    assert any(issubclass(w.category, AssumptionWarning) and "no parameter covariance" in str(w.message)
+               for w in caught)
+    assert p.method == "cv"
+    q = t.ppf(0.95, exact.law_error.dof)
+    s = exact.law_error.scale
+    assert _half(p) == pytest.approx(q * s * np.abs(p.loss) * np.array([1.0, 1 + math.log(2)]), rel=1e-9)
 
 
-def test_interval_adds_the_law_error_to_the_covariance_band_in_quadrature(exact) -> None:
+def test_with_covariance_the_parts_add_in_quadrature_with_welch_satterthwaite_dof(exact) -> None:
     lr = three_schedules()["wsd"]
     at = np.array([500, 1999])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cov = exact.predict(lr, at=at, interval=0.9, method="covariance")
         both = exact.predict(lr, at=at, interval=0.9)
+        law_only = dataclasses.replace(exact, covariance=None).predict(lr, at=at, interval=0.9)
     assert both.method == "covariance+cv" and cov.method == "covariance"
-    assert both.loss == pytest.approx(cov.loss, rel=0, abs=0)
-    sd_cov = (cov.upper - cov.lower) / 2 / norm.ppf(0.95)
-    sd_law = exact.law_error.relative_sd(at, exact.context.max_step) * both.loss
-    half = exact.law_error.quantile(0.9) * np.sqrt(sd_cov ** 2 + sd_law ** 2)
-    assert (both.upper - both.lower) / 2 == pytest.approx(half, rel=1e-9)
-    assert np.all(both.upper - both.lower > cov.upper - cov.lower)
+    assert np.array_equal(both.loss, cov.loss)
+    sc = _half(cov) / norm.ppf(0.95)
+    sl = _half(law_only) / t.ppf(0.95, exact.law_error.dof)
+    nu = exact.law_error.dof * (1 + sc ** 2 / sl ** 2) ** 2
+    ws = t.ppf(0.95, nu) * np.sqrt(sc ** 2 + sl ** 2)
+    # never narrower than either part alone (Welch-Satterthwaite's quantile falls as the known part grows)
+    assert _half(both) == pytest.approx(np.maximum.reduce([ws, _half(law_only), _half(cov)]), rel=1e-9)
+    assert np.all(_half(both) >= _half(cov)) and np.all(_half(both) >= _half(law_only))
+    # with the noise part as large as the law part, the sum is wider than the law part alone
+    assert exact.law_error.quantile(0.9, 1.0, 1.0) * math.sqrt(2) > exact.law_error.quantile(0.9)
 
 
-def test_method_must_be_known_and_cv_needs_a_measured_law_error(exact) -> None:
-    lr = three_schedules()["wsd"]
-    plain = fit(_pair("tissue", TISSUE_TRUTH), "tissue", n_starts=8)
-    assert plain.law_error is None and plain.predict(lr).method == "covariance"
-    with pytest.raises(FitInputError, match="no measured law error"):
-        plain.predict(lr, method="covariance+cv")
-    with pytest.raises(FitInputError, match="unknown interval method"):
-        exact.predict(lr, method="bootstrap")
+def test_the_law_error_is_small_when_the_law_is_right_and_large_when_it_is_wrong(exact) -> None:
+    wrong = _fit(_runs("mpl", MPL_TRUTH), "tissue")  # MPL's saturating drop, fitted with Tissue's linear one
+    assert exact.law_error.scale < 2e-3  # the noise is 1e-3 per row, the tail means average it down
+    assert wrong.law_error.scale > 10 * exact.law_error.scale
 
 
-def test_law_error_round_trips_through_json_and_is_deterministic(exact, tmp_path: Path) -> None:
-    path = exact.to_json(tmp_path / "fit.json")
-    back = FitResult.from_json(path)
-    assert back.law_error == exact.law_error
-    lr = three_schedules()["cosine"]
-    a, b = exact.predict(lr, at=np.array([1999])), back.predict(lr, at=np.array([1999]))
-    assert (a.lower[0], a.upper[0]) == (b.lower[0], b.upper[0])
-    again = _fit(_pair("tissue", TISSUE_TRUTH))
-    assert again.law_error.to_dict() == {**exact.law_error.to_dict(), "seconds": again.law_error.seconds}
+def test_constant_plus_wsd_keeps_the_folds_that_can_score_the_constant_run() -> None:
+    res = _fit(_runs("tissue", TISSUE_TRUTH, names=("constant", "wsd")))  # the WSD heads hold no decay
+    le = res.law_error
+    assert [(f.fold, f.path) for f in le.folds] == [("forward 50%", "constant.csv"), ("forward 70%", "constant.csv"),
+                                                   ("leave out constant.csv", "constant.csv")]
+    assert [s.split(":")[0] for s in le.skipped] == ["forward 50% -> wsd.csv", "forward 70% -> wsd.csv",
+                                                      "leave out wsd.csv"]
 
 
-def test_old_fit_files_without_a_law_error_read_back_as_none(exact, tmp_path: Path) -> None:
-    path = exact.to_json(tmp_path / "fit.json")
-    data = json.loads(path.read_text())
-    del data["law_error"]
-    path.write_text(json.dumps(data))
-    assert FitResult.from_json(path).law_error is None
+def test_runs_without_any_decay_are_scored_on_each_other() -> None:
+    sch = three_schedules()
+    runs = [sim_run("tissue", TISSUE_TRUTH, sch["constant"], seed=i, name=f"c{i}") for i in range(2)]
+    le = _fit(runs, fixed={"C": 0.4}).law_error
+    assert le.dof == 4 and len(le.folds) == 6 and le.skipped == ()
+
+
+def test_a_fold_that_fails_or_predicts_no_finite_end_is_named_not_dropped() -> None:
+    runs = _runs("tissue", TISSUE_TRUTH)
+
+    class InfOnCosine:
+        def __init__(self, res: FitResult) -> None:
+            self.res, self.context = res, res.context
+
+        def predict(self, run, **kw):
+            p = self.res.predict(run, **kw)
+            return dataclasses.replace(p, loss=np.full_like(p.loss, np.inf)) if run.path == "cosine.csv" else p
+
+    le, note = cross_validate(runs, lambda rs: InfOnCosine(_fit(rs, law_error=False)))
+    assert [f.path for f in le.folds] == ["constant.csv"] * 3
+    assert "forward 50% -> cosine.csv: the prediction of its end is not finite" in le.skipped
+
+    def diverges(rs):
+        raise ConvergenceError("law tissue: the polish ended at a non-finite objective.", best=None)
+
+    le, note = cross_validate(runs, diverges)
+    assert le is None and "forward 50%: law tissue: the polish ended at a non-finite objective." in note
 
 
 def test_too_few_fold_errors_attach_none_and_say_why() -> None:
     few = sim_run("tissue", TISSUE_TRUTH, three_schedules()["constant"], every=380, name="few")  # 5 rows
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = fit([few], "tissue", n_starts=8, law_error=True)
+        res = fit([few], "tissue", n_starts=8)
     assert res.law_error is None
     said = [str(w.message) for w in caught if issubclass(w.category, AssumptionWarning)]
     assert any(s.startswith("law error not measured: 0 fold error(s)") and "cannot determine" in s for s in said)
     assert res.predict(three_schedules()["constant"]).method == "covariance"
+
+
+def test_every_fit_option_reaches_the_fold_fits(monkeypatch) -> None:
+    calls = []
+    real = fitting.fit
+
+    def spy(runs, law="mpl", **kw):
+        calls.append(kw)
+        return real(runs, law, **kw)
+
+    monkeypatch.setattr(fitting, "fit", spy)
+    opts = dict(seed=3, n_starts=8, n_local=2, max_nfev=500, loss="mse", delta=2e-3, fixed={"lam": 0.99},
+                bounds={"alpha": (0.1, 1.5)}, prior={}, errors="iid", max_points=400)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spy(_runs("tissue", TISSUE_TRUTH), "tissue", **opts)
+    assert len(calls) == 1 + 1 + 3  # the call, the main fit, three fold fits
+    for kw in calls[1:]:
+        assert kw["law_error"] is False and {k: kw[k] for k in opts} == opts
+
+
+def test_method_must_be_known_and_cv_needs_a_measured_law_error(exact) -> None:
+    lr = three_schedules()["wsd"]
+    plain = _fit(_runs("tissue", TISSUE_TRUTH), law_error=False)
+    assert plain.predict(lr).method == "covariance"
+    with pytest.raises(FitInputError, match="no measured law error"):
+        plain.predict(lr, method="covariance+cv")
+    with pytest.raises(FitInputError, match="unknown interval method"):
+        exact.predict(lr, method="bootstrap")
+
+
+def test_json_round_trip_keeps_it_and_the_whole_file_is_deterministic(exact, tmp_path: Path) -> None:
+    back = FitResult.from_json(exact.to_json(tmp_path / "a.json"))
+    assert back.law_error == exact.law_error
+    lr = three_schedules()["cosine"]
+    a, b = exact.predict(lr, at=np.array([1999])), back.predict(lr, at=np.array([1999]))
+    assert (a.lower[0], a.upper[0]) == (b.lower[0], b.upper[0])
+    again = json.loads(_fit(_runs("tissue", TISSUE_TRUTH)).to_json(tmp_path / "b.json").read_text())
+    first = json.loads((tmp_path / "a.json").read_text())
+    for d in (first, again):
+        d.pop("fit_seconds")
+        d["law_error"].pop("seconds")
+    assert first == again
+
+
+def test_old_files_read_back_without_it_and_a_damaged_one_is_refused(exact, tmp_path: Path) -> None:
+    path = exact.to_json(tmp_path / "fit.json")
+    data = json.loads(path.read_text())
+    for damage, words in ((lambda d: d.pop("law_error"), None),
+                          (lambda d: d["law_error"].update(folds=[]), "at least 2"),
+                          (lambda d: d["law_error"].update(scale=-1.0), "finite number >= 0"),
+                          (lambda d: d["law_error"].update(model="relative sd = scale"), "not this scalefit's")):
+        broken = json.loads(json.dumps(data))
+        damage(broken)
+        path.write_text(json.dumps(broken))
+        if words is None:
+            assert FitResult.from_json(path).law_error is None
+        else:
+            with pytest.raises(ResultFileError, match=words):
+                FitResult.from_json(path)
 
 
 def test_head_keeps_the_whole_schedule_and_a_decay_needs_rows_in_it() -> None:
@@ -129,36 +229,31 @@ def test_head_keeps_the_whole_schedule_and_a_decay_needs_rows_in_it() -> None:
     first, last = run.steps[run.after_warmup].min(), run.steps[run.after_warmup].max()
     assert h.lr is run.lr and h.steps.max() <= first + 0.5 * (last - first) < h.steps.max() + 10
     assert not holds_decay(h) and holds_decay(run)
-    # a constant-LR log whose last steps fall to 0 (as the Schaipp et al. files do) holds no decay
+    # a constant-LR log whose last step falls to 0 (as the Schaipp et al. files do) holds no decay
     lr = three_schedules()["constant"].copy()
-    lr[-15:] = np.linspace(lr[-16], 0.0, 15)
+    lr[-10:] = np.linspace(lr[-11], 0.0, 10)  # one row (step 1990) sits in it
     assert not holds_decay(sim_run("tissue", TISSUE_TRUTH, lr, name="const"))
 
 
 def test_head_of_a_segment_that_starts_mid_run_keeps_its_first_rows() -> None:
-    run = sim_run("tissue", TISSUE_TRUTH, three_schedules()["cosine"], name="seg", warmup=100)
-    seg = head(run, 1.0)
-    late = seg.__class__(**{**seg.__dict__, "steps": run.steps[150:], "loss": run.loss[150:],
-                            "line": run.line[150:]})  # rows from step 1600 on only
-    h = head(late, 0.5)
+    run = sim_run("tissue", TISSUE_TRUTH, three_schedules()["cosine"], name="seg")
+    late = dataclasses.replace(run, steps=run.steps[150:], loss=run.loss[150:], line=run.line[150:])
+    h = head(late, 0.5)  # rows from step 1600 on only
     assert h.steps.size > 0 and h.steps.min() == late.steps.min() and h.steps.size < late.steps.size
 
 
-def test_cross_validate_reports_failing_folds_without_raising() -> None:
-    runs = _pair("tissue", TISSUE_TRUTH)
-
-    def fails(rs):
-        raise FitInputError("nope")
-
-    le, note = cross_validate(runs, fails)
-    assert le is None and "law error not measured" in note and "forward 50%: nope" in note
-
-
-def test_law_error_from_dict_inverts_to_dict(exact) -> None:
-    assert LawError.from_dict(json.loads(json.dumps(exact.law_error.to_dict()))) == exact.law_error
+def test_evaluate_reports_how_many_held_out_finals_the_intervals_hold() -> None:
+    test = [sim_run("mpl", MPL_TRUTH, three_schedules()["wsd"], seed=7, name="wsd")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wide = evaluate(_runs("mpl", MPL_TRUTH), test, "tissue", n_starts=16)  # the wrong law, but it knows it
+        narrow = evaluate(_runs("mpl", MPL_TRUTH), test, "tissue", n_starts=16, law_error=False)
+    assert wide.final_inside() == {"wsd.csv": True} and narrow.final_inside() == {"wsd.csv": False}
+    assert "inside the 90% interval (covariance + cross-validated law error): 1 of 1" in wide.report()
+    assert "(covariance only): 0 of 1" in narrow.report() and "outside: wsd.csv: observed" in narrow.report()
 
 
-def test_cli_fit_measures_it_by_default_and_predict_says_so(tmp_path: Path) -> None:
+def test_cli_fit_measures_it_and_predict_says_which_interval_it_prints(tmp_path: Path) -> None:
     sch = three_schedules()
     files = [write_run(tmp_path / f"{n}.csv", sim_run("tissue", TISSUE_TRUTH, sch[n], seed=i, name=n))
              for i, n in enumerate(("constant", "cosine"))]
@@ -175,21 +270,9 @@ def test_cli_fit_measures_it_by_default_and_predict_says_so(tmp_path: Path) -> N
     assert "plus the law's cross-validated error" in with_cv.stdout and "law error:" in with_cv.stdout
     noise = invoke("predict", bare, "--schedule", "wsd:decay=0.2")
     assert "the interval is the noise's, not the law's own error" in noise.stdout
-
-
-def test_evaluate_reports_how_many_held_out_finals_the_intervals_hold() -> None:
-    from scalefit.fitting import evaluate
-
-    sch = three_schedules()
-    train = _pair("mpl", MPL_TRUTH)
-    test = [sim_run("mpl", MPL_TRUTH, sch["wsd"], seed=7, name="wsd")]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        wide = evaluate(train, test, "tissue", n_starts=16, law_error=True)  # the wrong law, but it knows it
-        narrow = evaluate(train, test, "tissue", n_starts=16)
-    final = wide.test["wsd.csv"].final_true
-    p, q = wide.predictions["wsd.csv"], narrow.predictions["wsd.csv"]
-    assert wide.final_inside() == {"wsd.csv": bool(p.lower[-1] <= final <= p.upper[-1])}
-    assert wide.final_inside() == {"wsd.csv": True} and narrow.final_inside() == {"wsd.csv": False}
-    assert "inside the 90% interval (covariance + cross-validated law error): 1 of 1" in wide.report()
-    assert "(covariance only): 0 of 1" in narrow.report() and "outside: wsd.csv: observed" in narrow.report()
+    for path, method in ((out, "covariance+cv"), (bare, "covariance")):
+        got = json.loads(invoke("predict", path, "--schedule", "cosine", "--json").stdout)["predictions"][0]
+        assert got["method"] == method and got["interval"] == 0.9
+    opt = invoke("optimize", out, "--steps", "2000", "--peak", "1e-3", "--warmup", "100")
+    assert opt.exit_code == 0, opt.output
+    assert "covariance + cross-validated law error" in opt.stdout and "the law error is shared" in opt.stdout

@@ -158,7 +158,7 @@ def test_predict_curve_interval_and_spec_defaults() -> None:
     pred = res.predict("cosine:final=1e-4", interval=0.9)
     assert pred.steps.shape == pred.loss.shape == (res.context.total_steps[0],)
     assert np.all(pred.lower <= pred.loss) and np.all(pred.loss <= pred.upper)
-    assert pred.method == "covariance" and not pred.extrapolated and pred.label == "cosine:final=1e-4"
+    assert pred.method == "covariance+cv" and not pred.extrapolated and pred.label == "cosine:final=1e-4"
     wider = res.predict("cosine:final=1e-4", interval=0.99)
     assert np.all(wider.upper - wider.lower >= pred.upper - pred.lower)
     truth = res.get_law().predict(TISSUE_TRUTH, schedules.cosine(1e-3, 2000, warmup=100, final=1e-4), warmup=100)

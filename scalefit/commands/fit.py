@@ -49,7 +49,8 @@ def fit(
     """Fit a loss-curve law jointly to runs: Huber on log loss, amplitudes projected out, many starts.
 
     Prints status lines, the parameters (rounded to their errors) and metrics per run, and measures the law's own
-    error by cross-validation on the runs for later prediction intervals. Sparse runs need the LR from step 0: pass --warmup or a per-step --schedule-file / --schedule-dir.
+    error by cross-validation on the runs for later prediction intervals. Sparse runs need the LR from step 0:
+    pass --warmup or a per-step --schedule-file / --schedule-dir.
 
     Example: scalefit fit runs/cosine.csv runs/constant.csv --law mpl --out fit.json --plot fit.png
     """

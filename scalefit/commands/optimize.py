@@ -94,7 +94,9 @@ def optimize(
     others = [b for b in table if b.name != "optimized"]
     if others:
         ref = min(others, key=lambda b: b.final_loss)
-        lines += ["", f"  optimized vs {ref.name}: {opt.final_loss - ref.final_loss:+.4f} nats predicted"]
+        lines += ["", f"  optimized vs {ref.name}: {opt.final_loss - ref.final_loss:+.4f} nats predicted"
+                      + (" (the law error is shared by all rows, so the gap is surer than the intervals suggest)"
+                         if result.law_error is not None else "")]
     con = console()
     con.print(escape("\n".join(lines)))
     for path in written:

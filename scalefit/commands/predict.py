@@ -42,7 +42,7 @@ def predict(
     plot: Annotated[Optional[Path], typer.Option(help="Save the predicted curves as PNG. Example: --plot p.png")]
     = None,
     json: Annotated[bool, typer.Option("--json", help="Print {predictions: [{schedule, final_loss, lower, upper, "
-                                                      "extrapolated}]} as JSON.")] = False,
+                                                      "interval, method, extrapolated}]} as JSON.")] = False,
 ) -> None:
     """Predict the final loss (with an interval) of each schedule from a saved fit; several are ranked.
 
@@ -100,8 +100,8 @@ def predict(
         written.append(plot)
     if json:
         print_json({"predictions": [{k: p.summary()[k] for k in
-                                     ("schedule", "final_step", "final_loss", "lower", "upper", "extrapolated",
-                                      "reason")} for p in ranked]})
+                                     ("schedule", "final_step", "final_loss", "lower", "upper", "interval",
+                                      "method", "extrapolated", "reason")} for p in ranked]})
         return
     width = max(len(p.label) for p in preds)
     pct = f"{interval * 100:g}%"
