@@ -33,8 +33,9 @@ extrapolation (a power law mis-fitted in log-log space drifts linearly in ``ln r
 freedom ``dof`` are the number of folds that gave an error, not the number of errors. The interval adds the
 covariance band and the law error in quadrature, with a Student t quantile whose degrees of freedom are
 Welch-Satterthwaite's for that sum (``dof * (1 + var_cov / var_law)^2``: ``dof`` when the law error dominates,
-the normal quantile when the noise does), and never narrower than either part's own interval. The fold errors also hold the fold fits' own noise, which the covariance
-band counts again: when the law is exact the intervals over-cover (``benchmarks/RESULTS.md``).
+the normal quantile when the noise does), and never narrower than either part's own interval. The fold errors
+also hold the fold fits' own noise, which the covariance band counts again: when the law is exact the intervals
+over-cover (``benchmarks/RESULTS.md``).
 
 Cost: ``2 + number of runs`` extra fits (fewer when folds are skipped). Measured coverage on held-out schedules
 (MPL reference and Schaipp curves): ``benchmarks/law_error.py`` and ``benchmarks/RESULTS.md``.
