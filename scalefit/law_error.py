@@ -25,7 +25,7 @@ named the same way.
 Error model
 -----------
 Each predicted end gives a relative error ``e = mean((L - Lhat) / Lhat)`` over the run's last 5 % of observed rows
-(at least one row; averaging keeps one noisy row from posing as the law's error) at horizon
+(at least one, at most 500 evenly spaced; averaging keeps one noisy row from posing as the law's error) at horizon
 ``r = last step / the fold's last fitted step``. The relative law error is modelled as
 ``sd(r) = scale * (1 + ln(max(r, 1)))``: constant within the fitted steps, growing with the log of the
 extrapolation (a power law mis-fitted in log-log space drifts linearly in ``ln r``). ``scale`` is the RMS of
@@ -60,8 +60,10 @@ if TYPE_CHECKING:
 
 #: Forward-chaining cut points, as fractions of each run's observed span after warmup (first to last row).
 FRACTIONS = (0.5, 0.7)
-#: Share of a run's last observed rows whose mean relative error is the fold's error at that run's end.
+#: Share of a run's last observed rows whose mean relative error is the fold's error at that run's end (at most
+#: TAIL_ROWS of them, evenly spaced).
 TAIL_SHARE = 0.05
+TAIL_ROWS = 500
 #: A run "holds an LR decay" when DECAY_ROWS of its observed rows after warmup lie below DECAY_RATIO x its peak.
 DECAY_RATIO = 0.9
 DECAY_ROWS = 2
@@ -241,11 +243,14 @@ def holds_decay(run: Run) -> bool:
 
 
 def end_error(result: FitResult, run: Run) -> float:
-    """Mean relative error ``(L - Lhat) / Lhat`` of ``result`` over the last TAIL_SHARE of ``run``'s rows."""
+    """Mean relative error ``(L - Lhat) / Lhat`` of ``result`` over the last TAIL_SHARE of ``run``'s rows (at most
+    TAIL_ROWS of them, evenly spaced)."""
     rows = np.flatnonzero(run.after_warmup)
     if rows.size == 0:
         return float("nan")
     rows = rows[-max(1, int(math.ceil(TAIL_SHARE * rows.size))):]
+    if rows.size > TAIL_ROWS:  # a dense log: evenly spaced rows of the tail, the same mean at a fraction of the cost
+        rows = rows[np.unique(np.linspace(0, rows.size - 1, TAIL_ROWS).astype(np.int64))]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pred = result.predict(run, at=run.index[rows], method="covariance").loss
