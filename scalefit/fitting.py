@@ -504,11 +504,11 @@ def fit(
         When no start gives a finite objective (``err.best`` holds the best point found, if any).
     """
     t_start = time.perf_counter()
-    if law_error:
-        return _with_law_error(runs, law, dict(seed=seed, loss=loss, delta=delta, bounds=bounds, fixed=fixed,
-                                               n_starts=n_starts, n_local=n_local, max_nfev=max_nfev,
-                                               max_points=max_points, prior=prior, errors=errors, law_error=False,
-                                               **law_options))
+    # the fold fits of the law error repeat this call with the caller's own options (before defaults resolve)
+    fold_kw = dict(seed=seed, loss=loss, delta=delta, bounds=bounds, fixed=fixed, n_starts=n_starts, n_local=n_local,
+                   max_nfev=max_nfev, max_points=max_points, prior=prior, errors=errors, law_error=False,
+                   **law_options)
+    law_arg = law
     law_obj, law_name, law_options = _resolve_law(law, law_options)
     if loss not in ("huber", "mse"):
         raise FitInputError(f"loss must be 'huber' or 'mse', got {loss!r}.")
@@ -651,7 +651,7 @@ def fit(
     if prior_spec:
         objective_text += " + gaussian prior on log " + ", ".join(
             f"{n} (centre {c:g}, sd {sd:g})" for n, (c, sd) in prior_spec.items())
-    return FitResult(
+    result = FitResult(
         law=law_name,
         law_options=law_options,
         params=params,
@@ -675,18 +675,14 @@ def fit(
         residual_rho=rho,
         variance_factor=factor,
     )
+    if law_error:
+        from scalefit.law_error import cross_validate
 
-
-def _with_law_error(runs: Sequence[Any], law: str | Any, kw: dict[str, Any]) -> FitResult:
-    """:func:`fit` with ``kw``, then the law's error cross-validated by refits with the same options."""
-    from scalefit.law_error import cross_validate
-
-    runs = list(runs)
-    result = fit(runs, law, **kw)
-    law_err, note = cross_validate(runs, lambda rs: fit(rs, law, **kw))
-    if law_err is None:
-        warnings.warn(note, AssumptionWarning, stacklevel=3)
-    return replace(result, law_error=law_err, messages=result.messages + (note,))
+        law_err, note = cross_validate(runs, lambda rs: fit(rs, law_arg, **fold_kw))
+        if law_err is None:
+            warnings.warn(note, AssumptionWarning, stacklevel=2)
+        result = replace(result, law_error=law_err, messages=result.messages + (note,))
+    return result
 
 
 def evaluate(

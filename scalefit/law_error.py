@@ -142,10 +142,17 @@ class LawError:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LawError:
         """Read :meth:`to_dict`'s output back; ValueError when it is not a usable law error of this model."""
+        if not isinstance(data, dict) or not isinstance(data.get("folds"), list):
+            raise ValueError("law_error must be an object with a list of folds")
         out = cls(scale=float(data["scale"]), model=str(data.get("model", MODEL)),
                   seconds=float(data.get("seconds", 0.0)), skipped=tuple(str(s) for s in data.get("skipped", ())),
                   folds=tuple(FoldError(fold=str(f["fold"]), path=str(f["path"]), rel_error=float(f["rel_error"]),
                                         horizon=float(f["horizon"])) for f in data["folds"]))
+        if not isinstance(data.get("skipped", []), list):
+            raise ValueError("law_error skipped must be a list")
+        bad = [f for f in out.folds if not (math.isfinite(f.rel_error) and math.isfinite(f.horizon) and f.horizon > 0)]
+        if bad:
+            raise ValueError(f"law_error fold {bad[0].fold!r} has a non-finite error or a horizon <= 0")
         if out.model != MODEL:
             raise ValueError(f"law_error model {out.model!r} is not this scalefit's ({MODEL!r})")
         if not (math.isfinite(out.scale) and out.scale >= 0):
@@ -164,25 +171,31 @@ def cross_validate(runs: Sequence[Run], fit_one: Callable[[list[Run]], FitResult
     """
     t0 = time.perf_counter()
     runs = list(runs)
-    folds: list[tuple[str, list[Run], list[Run]]] = [
-        (f"forward {frac:.0%}", [h for h in (head(r, frac) for r in runs) if h.after_warmup.any()], runs)
-        for frac in FRACTIONS]
+    labels = run_labels(runs)
+    label = {id(r): lab for r, lab in zip(runs, labels)}
+    folds: list[tuple[str, list[Run], list[Run]]] = []
+    for frac in FRACTIONS:
+        heads = [(r, head(r, frac)) for r in runs]
+        heads = [(r, h) for r, h in heads if h.after_warmup.any()]
+        # a run whose head is the whole run (one row after warmup) is fitted but not scored: its end is not held out
+        scored = [r for r in runs if not any(r is rr and _last(h) >= _last(r) for rr, h in heads)]
+        folds.append((f"forward {frac:.0%}", [h for _, h in heads], scored))
     if len(runs) > 1:
-        folds += [(f"leave out {r.path}", runs[:i] + runs[i + 1:], [r]) for i, r in enumerate(runs)]
+        folds += [(f"leave out {labels[i]}", runs[:i] + runs[i + 1:], [r]) for i, r in enumerate(runs)]
     errors: list[FoldError] = []
     skipped: list[str] = []
     warned: dict[str, int] = {}
     no_decay = False
     for name, fitted, targets in folds:
-        if not fitted:
-            skipped.append(f"{name}: no rows to fit")
+        if not fitted or not targets:
+            skipped.append(f"{name}: {'no rows to fit' if not fitted else 'no run end held out'}")
             continue
         if not any(holds_decay(r) for r in fitted):
             hopeless = [r for r in targets if holds_decay(r)]
             if hopeless:
                 no_decay = True
-                skipped.extend(f"{name if name == f'leave out {r.path}' else f'{name} -> {r.path}'}: the fitted "
-                               "rows hold no LR decay, this run has one" for r in hopeless)
+                skipped.extend(f"{_target(name, label[id(r)])}: the fitted rows hold no LR decay, this run has one"
+                               for r in hopeless)
                 targets = [r for r in targets if not holds_decay(r)]
                 if not targets:
                     continue
@@ -190,21 +203,23 @@ def cross_validate(runs: Sequence[Run], fit_one: Callable[[list[Run]], FitResult
             warnings.simplefilter("always")
             try:
                 res = fit_one(fitted)
-            except ScalefitError as exc:
-                skipped.append(f"{name}: {exc}")
+            except (ScalefitError, ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
+                why = str(exc) if isinstance(exc, ScalefitError) else f"{type(exc).__name__}: {exc}"
+                skipped.append(f"{name}: {why}")
                 continue
-        for w in caught:
-            if issubclass(w.category, (ParameterAtBoundWarning, IllConditionedWarning)):
-                kind = "a parameter at a bound" if issubclass(w.category, ParameterAtBoundWarning) else \
-                    "ill-conditioned"
-                warned[kind] = warned.get(kind, 0) + 1
+        for kind in sorted({_KINDS[c] for c in (w.category for w in caught) if c in _KINDS}):
+            warned[kind] = warned.get(kind, 0) + 1
         last = res.context.max_step  # the same fitted range predict() measures the horizon from
         for run in targets:
-            e = end_error(res, run)
+            try:
+                e = end_error(res, run)
+            except (ScalefitError, ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
+                skipped.append(f"{_target(name, label[id(run)])}: {type(exc).__name__}: {exc}")
+                continue
             if math.isfinite(e):
-                errors.append(FoldError(name, run.path, e, int(run.steps[run.after_warmup].max()) / max(last, 1)))
+                errors.append(FoldError(name, label[id(run)], e, _last(run) / max(last, 1)))
             else:
-                skipped.append(f"{name} -> {run.path}: the prediction of its end is not finite")
+                skipped.append(f"{_target(name, label[id(run)])}: the prediction of its end is not finite")
     seconds = time.perf_counter() - t0
     if len(errors) < MIN_ERRORS:
         why = "; ".join(skipped) or "no fold could be fitted"
@@ -217,9 +232,30 @@ def cross_validate(runs: Sequence[Run], fit_one: Callable[[list[Run]], FitResult
     le = LawError(scale=scale, folds=tuple(errors), skipped=tuple(skipped), seconds=seconds)
     parts = [f"{len(errors)} errors from {le.dof} folds"] + [f"skipped {s}" for s in skipped]
     if warned:
-        parts.append("fold fits warned (" + ", ".join(f"{k}: {n}" for k, n in sorted(warned.items()))
+        parts.append("fold fits that warned (" + ", ".join(f"{k}: {n}" for k, n in sorted(warned.items()))
                      + "); their errors are kept")
     return le, "law error cross-validation: " + "; ".join(parts)
+
+
+_KINDS = {ParameterAtBoundWarning: "a parameter at a bound", IllConditionedWarning: "ill-conditioned or not converged"}
+
+
+def run_labels(runs: Sequence[Run]) -> list[str]:
+    """Each run's path, made unique as the fit's metrics keys are (``path#2``, ... for runs of one file)."""
+    seen: dict[str, int] = {}
+    out = []
+    for r in runs:
+        seen[r.path] = seen.get(r.path, 0) + 1
+        out.append(r.path if seen[r.path] == 1 else f"{r.path}#{seen[r.path]}")
+    return out
+
+
+def _target(fold: str, label: str) -> str:
+    return fold if fold == f"leave out {label}" else f"{fold} -> {label}"
+
+
+def _last(run: Run) -> int:
+    return int(run.steps[run.after_warmup].max())
 
 
 def head(run: Run, frac: float) -> Run:

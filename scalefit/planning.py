@@ -271,8 +271,10 @@ def plan(
                              + ".")
     if "curve law" in losses and (curve_headline or "scaling law" not in losses):
         source_name = "curve law"
-        loss_source = ("curve law (covariance interval)" if getattr(curve, "law_error", None) is None
-                       else "curve law (covariance + cross-validated law error interval)")
+        loss_source = {"covariance": "curve law (covariance interval)",
+                       "cv": "curve law (cross-validated law error interval)",
+                       "covariance+cv": "curve law (covariance + cross-validated law error interval)",
+                       }[getattr(curve, "interval_method", "covariance")]
     elif "scaling law" in losses:
         source_name = "scaling law"
         loss_source = "scaling law (bootstrap interval)" if np.isfinite(losses["scaling law"]["lower"]) else \

@@ -37,6 +37,13 @@ from scalefit.metrics import METRIC_NAMES, RunMetrics, mean_metrics
 SCHEMA = "scalefit.fit/1"
 EVAL_SCHEMA = "scalefit.evaluation/1"
 
+#: Prediction interval methods, and what each carries in words (reports and CLI headers).
+INTERVAL_METHODS = {
+    "covariance": "parameter covariance",
+    "covariance+cv": "parameter covariance + cross-validated law error",
+    "cv": "cross-validated law error only (no parameter covariance)",
+}
+
 #: A prediction is marked extrapolated beyond these multiples of the fitted range (steps, S1 = sum of LR, peak LR).
 EXTRAPOLATION_FACTOR = {"steps": 2.0, "s1": 2.0, "lr": 1.5}
 
@@ -281,6 +288,14 @@ class FitResult:
         return self.covariance is not None
 
     @property
+    def interval_method(self) -> str:
+        """What :meth:`predict`'s intervals carry by default: ``"covariance+cv"`` with a measured law error and a
+        covariance, ``"cv"`` with the law error only, ``"covariance"`` without a law error."""
+        if self.law_error is None:
+            return "covariance"
+        return "cv" if self.covariance is None else "covariance+cv"
+
+    @property
     def has_parameters_at_bound(self) -> bool:
         return any(p.at_bound != 0 for p in self.params.values() if not p.fixed)
 
@@ -352,11 +367,12 @@ class FitResult:
             Warmup steps at the start of the array; default: the spec's, the run's, or the fitted runs'.
         interval : float
             Nominal coverage of the band (0 < interval < 1).
-        method : {"auto", "covariance", "covariance+cv"}
+        method : {"auto", "covariance", "covariance+cv", "cv"}
             ``"covariance"``: the delta-method band of the parameter covariance only (what the noise allows).
             ``"covariance+cv"``: that band plus the law's own error measured by cross-validation on the training
             runs (``law_error``), added in quadrature, with a Student t quantile (Welch-Satterthwaite degrees of
-            freedom). ``"auto"`` (default): the latter when the fit measured its law error, else the former.
+            freedom). ``"cv"``: the law error alone. ``"auto"`` (default): :attr:`interval_method` (``"cv"`` when
+            the fit has a law error but no covariance, with a warning).
         n_params : float, optional
             Model size, for laws that use it (``tissue-n``); default: the run's metadata or the fitted size.
         at : ndarray of int, optional
@@ -374,11 +390,13 @@ class FitResult:
 
         if not 0.0 < interval < 1.0:
             raise FitInputError(f"interval must lie in (0, 1), got {interval}. Example: --interval 0.9")
+        requested = method
         if method == "auto":
             method = "covariance" if self.law_error is None else "covariance+cv"
-        if method not in ("covariance", "covariance+cv"):
-            raise FitInputError(f"unknown interval method {method!r}; use 'auto', 'covariance' or 'covariance+cv'.")
-        if method == "covariance+cv" and self.law_error is None:
+        if method not in INTERVAL_METHODS:
+            raise FitInputError(f"unknown interval method {method!r}; use 'auto', "
+                                + ", ".join(repr(m) for m in INTERVAL_METHODS) + ".")
+        if method in ("covariance+cv", "cv") and self.law_error is None:
             raise FitInputError("this fit has no measured law error: refit with law_error=True (CLI: scalefit fit "
                                 "--law-error), or use method='covariance'.")
         lr, warmup, at, n_params, step0, label = self._resolve_schedule(schedule, warmup, at, n_params, label)
@@ -395,17 +413,18 @@ class FitResult:
         from scipy.stats import norm
 
         z: Any = float(norm.ppf(0.5 + interval / 2.0))
-        if method == "covariance+cv":
+        if method == "covariance+cv" and self.covariance is None and requested != "cv":
+            warnings.warn(
+                f"prediction for {label}: no parameter covariance (status {self.status.value}), so the interval "
+                "carries the cross-validated law error only.",
+                AssumptionWarning,
+                stacklevel=2,
+            )
+            method = "cv"
+        if method in ("covariance+cv", "cv"):
             law_sd = self.law_error.relative_sd(np.asarray(at) + step0, self.context.max_step) * np.abs(pred)
-            if not np.all(np.isfinite(sd)):
-                warnings.warn(
-                    f"prediction for {label}: no parameter covariance (status {self.status.value}), so the interval "
-                    "carries the cross-validated law error only.",
-                    AssumptionWarning,
-                    stacklevel=2,
-                )
+            if method == "cv":
                 sd = np.zeros_like(pred)
-                method = "cv"
             # Welch-Satterthwaite can narrow the band when a known part joins the estimated one; never let the sum
             # be narrower than either part alone
             law_q = self.law_error.quantile(interval)
@@ -821,7 +840,7 @@ class Evaluation:
         inside = self.final_inside()
         if inside:
             p = next(iter(self.predictions.values()))
-            what = "covariance + cross-validated law error" if p.method == "covariance+cv" else "covariance only"
+            what = INTERVAL_METHODS.get(p.method, p.method)
             lines += ["", f"  final loss inside the {p.interval:.0%} interval ({what}): {sum(inside.values())} of "
                           f"{len(inside)} held-out runs"]
             for path, ok in inside.items():

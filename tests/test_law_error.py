@@ -177,7 +177,7 @@ def test_every_fit_option_reaches_the_fold_fits(monkeypatch) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         spy(_runs("tissue", TISSUE_TRUTH), "tissue", **opts)
-    assert len(calls) == 1 + 1 + 3  # the call, the main fit, three fold fits
+    assert len(calls) == 1 + 3  # the call (the main fit), three fold fits
     for kw in calls[1:]:
         assert kw["law_error"] is False and {k: kw[k] for k in opts} == opts
 
@@ -249,8 +249,8 @@ def test_evaluate_reports_how_many_held_out_finals_the_intervals_hold() -> None:
         wide = evaluate(_runs("mpl", MPL_TRUTH), test, "tissue", n_starts=16)  # the wrong law, but it knows it
         narrow = evaluate(_runs("mpl", MPL_TRUTH), test, "tissue", n_starts=16, law_error=False)
     assert wide.final_inside() == {"wsd.csv": True} and narrow.final_inside() == {"wsd.csv": False}
-    assert "inside the 90% interval (covariance + cross-validated law error): 1 of 1" in wide.report()
-    assert "(covariance only): 0 of 1" in narrow.report() and "outside: wsd.csv: observed" in narrow.report()
+    assert "inside the 90% interval (parameter covariance + cross-validated law error): 1 of 1" in wide.report()
+    assert "(parameter covariance): 0 of 1" in narrow.report() and "outside: wsd.csv: observed" in narrow.report()
 
 
 def test_cli_fit_measures_it_and_predict_says_which_interval_it_prints(tmp_path: Path) -> None:
@@ -267,7 +267,8 @@ def test_cli_fit_measures_it_and_predict_says_which_interval_it_prints(tmp_path:
     assert json.loads(bare.read_text())["law_error"] is None
     with_cv = invoke("predict", out, "--schedule", "wsd:decay=0.2")
     assert with_cv.exit_code == 0, with_cv.output
-    assert "plus the law's cross-validated error" in with_cv.stdout and "law error:" in with_cv.stdout
+    assert "(interval 90%: parameter covariance + cross-validated law error)" in with_cv.stdout
+    assert "law error:" in with_cv.stdout
     noise = invoke("predict", bare, "--schedule", "wsd:decay=0.2")
     assert "the interval is the noise's, not the law's own error" in noise.stdout
     for path, method in ((out, "covariance+cv"), (bare, "covariance")):
@@ -275,4 +276,100 @@ def test_cli_fit_measures_it_and_predict_says_which_interval_it_prints(tmp_path:
         assert got["method"] == method and got["interval"] == 0.9
     opt = invoke("optimize", out, "--steps", "2000", "--peak", "1e-3", "--warmup", "100")
     assert opt.exit_code == 0, opt.output
-    assert "covariance + cross-validated law error" in opt.stdout and "the law error is shared" in opt.stdout
+    assert "(90% interval: parameter covariance + cross-validated law error)" in opt.stdout
+    assert "the law error is shared" in opt.stdout
+
+
+def test_runs_of_one_file_get_their_own_folds_and_labels() -> None:
+    sch = three_schedules()
+    runs = [dataclasses.replace(sim_run("tissue", TISSUE_TRUTH, sch[n], seed=i, name=n), path="chart.csv")
+            for i, n in enumerate(("constant", "cosine", "wsd"))]  # e.g. one W&B chart export
+    le = _fit(runs).law_error
+    assert le.dof == 2 + 3  # two forward folds, three leave-one-out folds
+    assert {f.path for f in le.folds} == {"chart.csv", "chart.csv#2", "chart.csv#3"}
+    assert "leave out chart.csv#3" in {f.fold for f in le.folds}
+
+
+def test_a_run_with_one_row_after_warmup_is_fitted_but_not_scored_by_forward_folds() -> None:
+    sch = three_schedules()
+    one = sim_run("tissue", TISSUE_TRUTH, sch["wsd"], name="one")
+    one = dataclasses.replace(one, steps=one.steps[-1:], loss=one.loss[-1:], line=one.line[-1:])
+    runs = _runs("tissue", TISSUE_TRUTH) + [one]
+    le = _fit(runs).law_error
+    assert not any(f.path == "one.csv" and f.fold.startswith("forward") for f in le.folds)
+
+
+def test_welch_satterthwaite_wins_when_the_noise_part_dominates(exact) -> None:
+    le = exact.law_error
+    assert le.quantile(0.9, 1.0, 1.0) == pytest.approx(t.ppf(0.95, 4 * le.dof))
+    assert le.quantile(0.9, 0.0, 0.0) == pytest.approx(norm.ppf(0.95))  # no law part: the normal quantile
+    noisy = dataclasses.replace(exact, covariance=exact.covariance * 400.0)  # the covariance sd x20
+    lr, at = three_schedules()["wsd"], np.array([1999])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cov, both = noisy.predict(lr, at=at, method="covariance"), noisy.predict(lr, at=at)
+        law = dataclasses.replace(exact, covariance=None).predict(lr, at=at)
+    sc, sl = _half(cov) / norm.ppf(0.95), _half(law) / t.ppf(0.95, le.dof)
+    ws = t.ppf(0.95, le.dof * (1 + sc ** 2 / sl ** 2) ** 2) * np.sqrt(sc ** 2 + sl ** 2)
+    assert np.all(ws > _half(cov)) and np.all(ws > _half(law))
+    assert _half(both) == pytest.approx(ws, rel=1e-9)
+
+
+def test_a_zero_law_error_leaves_the_covariance_band(exact) -> None:
+    zero = dataclasses.replace(exact, law_error=dataclasses.replace(exact.law_error, scale=0.0))
+    lr = three_schedules()["wsd"]
+    a, b = zero.predict(lr, method="covariance"), zero.predict(lr)
+    assert b.method == "covariance+cv" and np.allclose(b.upper, a.upper, rtol=0, atol=1e-12)
+
+
+def test_the_end_error_of_a_dense_run_is_read_on_at_most_500_rows() -> None:
+    from scalefit.law_error import TAIL_ROWS, end_error
+
+    lr = three_schedules()["cosine"]
+    run = sim_run("tissue", TISSUE_TRUTH, np.concatenate([lr] * 10), every=1, name="dense", warmup=100)
+    seen = []
+
+    class Spy:
+        def predict(self, r, at, **kw):
+            seen.append(len(at))
+            return dataclasses.replace(_fit([run], law_error=False).predict(r, at=at, **kw))
+
+    end_error(Spy(), run)
+    assert seen == [TAIL_ROWS] and int(np.ceil(0.05 * run.after_warmup.sum())) > TAIL_ROWS
+
+
+@pytest.mark.parametrize("damage, words", [
+    (lambda d: d["law_error"]["folds"][0].update(rel_error=float("nan")), "non-finite error"),
+    (lambda d: d["law_error"]["folds"][0].update(horizon=0.0), "horizon <= 0"),
+    (lambda d: d["law_error"].update(skipped="abc"), "skipped must be a list"),
+    (lambda d: d["law_error"].pop("folds"), "list of folds"),
+])
+def test_more_damage_to_the_law_error_is_refused(exact, tmp_path: Path, damage, words) -> None:
+    path = exact.to_json(tmp_path / "fit.json")
+    data = json.loads(path.read_text())
+    damage(data)
+    path.write_text(json.dumps(data))
+    with pytest.raises(ResultFileError, match=words):
+        FitResult.from_json(path)
+
+
+def test_the_main_fits_warnings_point_at_the_callers_line() -> None:
+    runs = _runs("tissue", TISSUE_TRUTH)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(runs, "tissue", n_starts=8, bounds={"alpha": (0.6, 2.0)})  # truth 0.5: alpha ends on its bound
+    at_bound = [w for w in caught if "alpha" in str(w.message) and "bound" in str(w.message)]
+    assert at_bound and all(w.filename == __file__ for w in at_bound[:1])
+
+
+def test_cv_only_intervals_say_so_in_evaluate_and_the_cli(exact, tmp_path: Path) -> None:
+    bare = dataclasses.replace(exact, covariance=None)
+    assert bare.interval_method == "cv"
+    path = bare.to_json(tmp_path / "nocov.json")
+    res = invoke("predict", path, "--schedule", "wsd:decay=0.2")
+    assert res.exit_code == 0, res.output
+    assert "(interval 90%: cross-validated law error only (no parameter covariance))" in res.stdout
+    got = json.loads(invoke("predict", path, "--schedule", "wsd:decay=0.2", "--json").stdout)["predictions"][0]
+    assert got["method"] == "cv"
+    opt = invoke("optimize", path, "--steps", "2000", "--peak", "1e-3", "--warmup", "100")
+    assert "(90% interval: cross-validated law error only (no parameter covariance))" in opt.stdout

@@ -47,7 +47,7 @@ def optimize(
     Example: scalefit optimize fit.json --steps 24000 --peak 3e-4 --warmup 2160 --out lr.csv --plot lr.png
     """
     from scalefit.optimize import baselines, optimize_schedule
-    from scalefit.results import FitResult
+    from scalefit.results import INTERVAL_METHODS, FitResult
 
     result = FitResult.from_json(fit_json)
     opt = optimize_schedule(result, steps=steps, peak=peak, warmup=warmup, floor=floor, objective=objective,
@@ -88,7 +88,7 @@ def optimize(
              f"  search: {opt.seconds:.2f} s, {opt.iterations} iterations, {opt.evaluations} evaluations "
              f"({opt.message})", "",
              f"  {'schedule':<{width}}  {'final loss':>10}  {'lower':>8}  {'upper':>8}  spec ({pct} interval: "
-             + ("parameter covariance)" if result.law_error is None else "covariance + cross-validated law error)")]
+             f"{INTERVAL_METHODS[result.interval_method]})"]
     for b in table:
         lines.append(f"  {b.name:<{width}}  {b.final_loss:>10.4f}  {b.lower:>8.4f}  {b.upper:>8.4f}  {b.spec}")
     others = [b for b in table if b.name != "optimized"]
@@ -96,7 +96,7 @@ def optimize(
         ref = min(others, key=lambda b: b.final_loss)
         lines += ["", f"  optimized vs {ref.name}: {opt.final_loss - ref.final_loss:+.4f} nats predicted"
                       + (" (the law error is shared by all rows, so the gap is surer than the intervals suggest)"
-                         if result.law_error is not None else "")]
+                         if result.interval_method != "covariance" else "")]
     con = console()
     con.print(escape("\n".join(lines)))
     for path in written:

@@ -105,14 +105,17 @@ def predict(
         return
     width = max(len(p.label) for p in preds)
     pct = f"{interval * 100:g}%"
-    if result.law_error is None:
+    from scalefit.results import INTERVAL_METHODS
+
+    method = preds[0].method
+    if method == "covariance":
         what = [f"Predictions of law {result.law} from {fit_json} (interval {pct}: parameter covariance, "
                 "delta method), ranked by final loss",
                 f"  stderr: {result.errors_text()}; the interval is the noise's, not the law's own error (refit "
                 "with --law-error to add it)"]
     else:
-        what = [f"Predictions of law {result.law} from {fit_json} (interval {pct}: parameter covariance plus the "
-                "law's cross-validated error), ranked by final loss",
+        what = [f"Predictions of law {result.law} from {fit_json} (interval {pct}: {INTERVAL_METHODS[method]}), "
+                "ranked by final loss",
                 f"  stderr: {result.errors_text()}",
                 f"  law error: {result.law_error.text()}"]
     lines = what + ["",
