@@ -60,6 +60,10 @@ def test_fit_all_laws_prints_a_comparison(run_files) -> None:
     assert res.exit_code == 0, res.output
     assert "Fit of law mpl" in res.stdout and "Fit of law tissue" in res.stdout
     assert "law        status" in res.stdout
+    header = next(line for line in res.stdout.splitlines() if line.startswith("law        status"))
+    assert header.endswith("law error")
+    rows = [line for line in res.stdout.splitlines() if line.startswith(("mpl ", "tissue "))]
+    assert len(rows) == 2 and all(row.endswith("%") for row in rows)  # each law's cross-validated error
 
 
 def test_fit_bounds_and_fix(run_files) -> None:

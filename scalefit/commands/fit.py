@@ -116,14 +116,16 @@ def per_law(fit_kw: dict[str, Any], name: str, laws: list[str]) -> dict[str, Any
 
 
 def comparison_table(results: list[Any]) -> str:
-    """One line per law: status, objective, free parameters and mean in-sample metrics."""
+    """One line per law: status, objective, free parameters, mean in-sample metrics and the cross-validated law
+    error (``-`` when not measured)."""
     lines = [f"{'law':<10} {'status':<14} {'objective':>11} {'k':>3} {'R2':>8} {'PredE':>8} {'WorstE':>8} "
-             f"{'seconds':>8}"]
+             f"{'seconds':>8} {'law error':>9}"]
     for r in sorted(results, key=lambda r: r.objective_value):
         m = r.mean_metrics
         k = sum(not p.fixed for p in r.params.values())
+        law_err = "-" if r.law_error is None else f"{r.law_error.scale * 100:.2g}%"
         lines.append(f"{r.law:<10} {r.status.value:<14} {r.objective_value:>11.4e} {k:>3} {m['r2']:>8.5f} "
-                     f"{m['pred_e']:>8.5f} {m['worst_e']:>8.5f} {r.fit_seconds:>8.2f}")
+                     f"{m['pred_e']:>8.5f} {m['worst_e']:>8.5f} {r.fit_seconds:>8.2f} {law_err:>9}")
     return "\n".join(lines)
 
 
