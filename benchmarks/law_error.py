@@ -208,10 +208,25 @@ def schaipp() -> dict[str, Any]:
             sr = summarize([r for r in mine if rule_of[r["group"]] == rule])
             summary[law]["by_rule"][rule] = sr
             print_row(f"{law} {RULE_LABEL.get(rule.split(' (')[0], rule)}", sr)
+    # does the smaller law-error scale pick the better law per group? (mean abs error of the final train loss)
+    scale = {(r["group"], r["law"]): r["scale"] for r in group_rows}
+    errs: dict[tuple[str, str], dict[str, float]] = {}
+    for r in per_run:
+        errs.setdefault((r["group"], r["run"]), {})[r["law"]] = r["abs_error"]
+    both = {k: v for k, v in errs.items() if len(v) == len(LAWS) and all(scale[(k[0], law)] is not None
+                                                                            for law in LAWS)}
+    pick = {k: min(LAWS, key=lambda law: scale[(k[0], law)]) for k in both}
+    selection = {"runs": len(both), "by_smaller_scale": float(np.mean([both[k][pick[k]] for k in both])),
+                 **{f"always_{law}": float(np.mean([v[law] for v in both.values()])) for law in LAWS},
+                 "oracle": float(np.mean([min(v.values()) for v in both.values()]))}
+    print("choosing the law per group by the smaller law-error scale: mean abs error "
+          f"{selection['by_smaller_scale']:.4f} over {selection['runs']} runs ("
+          + ", ".join(f"always {law} {selection[f'always_{law}']:.4f}" for law in LAWS)
+          + f", per-run oracle {selection['oracle']:.4f})")
     wall = time.perf_counter() - t_all
     print(f"Schaipp section {wall:.0f} s ({len(excluded)} files excluded, as in curve_fit.py)")
     return {"summary": summary, "groups": group_rows, "per_run": per_run, "excluded": excluded,
-            "section_seconds": wall}
+            "law_choice": selection, "section_seconds": wall}
 
 
 def simulation(seeds: int) -> dict[str, Any]:
