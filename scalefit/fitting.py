@@ -487,8 +487,8 @@ def fit(
     law_error : bool
         Also measure the law's own error by cross-validation on these runs (:mod:`scalefit.law_error`: forward
         chaining at 50 % / 70 % and leave-one-run-out, each a refit with these options), so that prediction
-        intervals carry it besides the noise (default, as ``scalefit fit``). Costs up to ``2 + len(runs)`` extra
-        fits; ``False`` skips them (``fit_seconds`` is the main fit's either way).
+        intervals carry it besides the noise (default, as ``scalefit fit``). Costs 2 extra fits, plus one per run
+        when there are several; ``False`` skips them (``fit_seconds`` is the main fit's either way).
     **law_options
         Passed to ``get_law`` (e.g. ``lam=0.99`` for Tissue).
 

@@ -37,7 +37,7 @@ the normal quantile when the noise does), and never narrower than either part's 
 also hold the fold fits' own noise, which the covariance band counts again: when the law is exact the intervals
 over-cover (``benchmarks/RESULTS.md``).
 
-Cost: ``2 + number of runs`` extra fits (fewer when folds are skipped). Measured coverage on held-out schedules
+Cost: 2 extra fits, plus one per run when there are several (fewer when folds are skipped). Measured coverage on held-out schedules
 (MPL reference and Schaipp curves): ``benchmarks/law_error.py`` and ``benchmarks/RESULTS.md``.
 """
 

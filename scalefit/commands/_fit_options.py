@@ -26,8 +26,8 @@ LawErrorOpt = Annotated[
     bool,
     typer.Option("--law-error/--no-law-error",
                  help="Measure the law's own error by cross-validation on the runs (forward chaining at 50%/70% "
-                      "and leave-one-run-out: 2 + runs extra fits) and add it to prediction intervals; without "
-                      "it intervals carry the noise only."),
+                      "and leave-one-run-out: 2 extra fits, plus one per run when there are several) and add it to "
+                      "prediction intervals; without it intervals carry the noise only."),
 ]
 Resumed = Annotated[
     bool,
