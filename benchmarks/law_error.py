@@ -43,6 +43,7 @@ sys.path.insert(0, str(HERE))
 from _machine import machine  # noqa: E402
 
 from scalefit.fitting import fit  # noqa: E402
+from scalefit.jsonio import write_text  # noqa: E402
 
 LAWS = ("mpl", "tissue")
 LEVELS = (0.5, 0.8, 0.9)
@@ -293,11 +294,7 @@ def main() -> int:
     if not args.no_sim:
         out["simulation"] = simulation(args.seeds)
     out["seconds"] = time.perf_counter() - t0
-    path = HERE / "results" / "law_error.json"
-    path.parent.mkdir(exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(out, indent=1, default=float) + "\n")
-    tmp.replace(path)
+    path = write_text(HERE / "results" / "law_error.json", json.dumps(out, indent=1, default=float) + "\n")
     print(f"wrote {path} ({out['seconds']:.0f} s)")
     return 0
 

@@ -175,11 +175,11 @@ def cross_validate(runs: Sequence[Run], fit_one: Callable[[list[Run]], FitResult
     label = {id(r): lab for r, lab in zip(runs, labels)}
     folds: list[tuple[str, list[Run], list[Run]]] = []
     for frac in FRACTIONS:
-        heads = [(r, head(r, frac)) for r in runs]
-        heads = [(r, h) for r, h in heads if h.after_warmup.any()]
+        pairs = [(r, head(r, frac)) for r in runs]
+        fitted = [h for _, h in pairs if h.after_warmup.any()]
         # a run whose head is the whole run (one row after warmup) is fitted but not scored: its end is not held out
-        scored = [r for r in runs if not any(r is rr and _last(h) >= _last(r) for rr, h in heads)]
-        folds.append((f"forward {frac:.0%}", [h for _, h in heads], scored))
+        scored = [r for r, h in pairs if not (h.after_warmup.any() and _last(h) >= _last(r))]
+        folds.append((f"forward {frac:.0%}", fitted, scored))
     if len(runs) > 1:
         folds += [(f"leave out {labels[i]}", runs[:i] + runs[i + 1:], [r]) for i, r in enumerate(runs)]
     errors: list[FoldError] = []
@@ -203,7 +203,7 @@ def cross_validate(runs: Sequence[Run], fit_one: Callable[[list[Run]], FitResult
             warnings.simplefilter("always")
             try:
                 res = fit_one(fitted)
-            except (ScalefitError, ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
+            except _FOLD_FAILURES as exc:
                 why = str(exc) if isinstance(exc, ScalefitError) else f"{type(exc).__name__}: {exc}"
                 skipped.append(f"{name}: {why}")
                 continue
@@ -213,7 +213,7 @@ def cross_validate(runs: Sequence[Run], fit_one: Callable[[list[Run]], FitResult
         for run in targets:
             try:
                 e = end_error(res, run)
-            except (ScalefitError, ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
+            except _FOLD_FAILURES as exc:
                 skipped.append(f"{_target(name, label[id(run)])}: {type(exc).__name__}: {exc}")
                 continue
             if math.isfinite(e):
@@ -237,6 +237,8 @@ def cross_validate(runs: Sequence[Run], fit_one: Callable[[list[Run]], FitResult
     return le, "law error cross-validation: " + "; ".join(parts)
 
 
+#: What a fold's fit or prediction may raise without ending the main fit: the fold is skipped and named instead.
+_FOLD_FAILURES = (ScalefitError, ArithmeticError, ValueError, np.linalg.LinAlgError)
 _KINDS = {ParameterAtBoundWarning: "a parameter at a bound", IllConditionedWarning: "ill-conditioned or not converged"}
 
 

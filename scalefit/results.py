@@ -392,7 +392,7 @@ class FitResult:
             raise FitInputError(f"interval must lie in (0, 1), got {interval}. Example: --interval 0.9")
         requested = method
         if method == "auto":
-            method = "covariance" if self.law_error is None else "covariance+cv"
+            method = self.interval_method
         if method not in INTERVAL_METHODS:
             raise FitInputError(f"unknown interval method {method!r}; use 'auto', "
                                 + ", ".join(repr(m) for m in INTERVAL_METHODS) + ".")
@@ -413,7 +413,7 @@ class FitResult:
         from scipy.stats import norm
 
         z: Any = float(norm.ppf(0.5 + interval / 2.0))
-        if method == "covariance+cv" and self.covariance is None and requested != "cv":
+        if method != "covariance" and self.covariance is None and requested != "cv":
             warnings.warn(
                 f"prediction for {label}: no parameter covariance (status {self.status.value}), so the interval "
                 "carries the cross-validated law error only.",
