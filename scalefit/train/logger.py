@@ -213,7 +213,7 @@ class RunLogger:
             if err is None:
                 raise
             kept = "no rows" if self.last_step is None else f"every row up to step {self.last_step}"
-            err.message += f" The file keeps {kept}; the run can resume from its checkpoint."
+            err.message += f" The file keeps {kept}."
             raise err from None
         self._size += len(data)
         self.last_step = step

@@ -28,6 +28,10 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 
+#: Seconds to wait for the kernel to release the lock of a writer that has died.
+STALE_GRACE_S = 10.0
+
+
 class RunLockedError(ScalefitError):
     """Another live process holds the lock of this run file."""
 
@@ -65,6 +69,7 @@ class RunLock:
     def acquire(self) -> "RunLock":
         """Take the lock or raise :class:`RunLockedError`; a refused lock file is an ``OutputFileError``."""
         deadline = time.monotonic() + self.wait_s
+        grace = False
         while True:
             try:
                 got = self._try_flock() if fcntl is not None else self._try_exclusive()
@@ -72,6 +77,11 @@ class RunLock:
                 raise (output_error(exc, self.path, "cannot create the lock file of the run") or exc) from None
             if got:
                 return self
+            if not grace and self._holder_died():
+                # the kernel releases a killed process's locks a moment after it dies (its files are closed
+                # asynchronously): a sweep started again at once waits for that instead of failing
+                grace = True
+                deadline = max(deadline, time.monotonic() + STALE_GRACE_S)
             if time.monotonic() >= deadline:
                 raise RunLockedError(
                     f"another process ({self.holder_text()}) is writing this {self.what} (lock {self.path.name}). "
@@ -88,6 +98,10 @@ class RunLock:
         except OSError:
             pass
         os.close(fd)
+
+    def _holder_died(self) -> bool:
+        pid, host = _read_owner(self.path)
+        return pid is not None and host == socket.gethostname() and not _alive(pid)
 
     def holder_text(self) -> str:
         """``pid N`` (``on HOST`` when another host) of the lock's holder, from the lock file."""
@@ -169,6 +183,7 @@ def _read_owner(path: Path) -> tuple[int | None, str | None]:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` (on this host) still runs; a zombie (dead, not yet reaped) does not."""
     if os.name != "posix":  # pragma: no cover - no safe liveness probe: treat as running
         return True
     try:
@@ -177,4 +192,8 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[-1].split()[:1] not in (["Z"], ["X"])
+    except OSError:  # no /proc (macOS): os.kill said it exists
+        return True
