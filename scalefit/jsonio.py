@@ -249,6 +249,17 @@ class _Sink:
     def tell(self) -> int:
         return self._pos
 
+    def seekable(self) -> bool:
+        return False
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Only a no-op seek (some writers, such as matplotlib's SVG and PDF backends, ask where they are)."""
+        if (whence == os.SEEK_CUR and offset == 0) or (whence == os.SEEK_SET and offset == self._pos):
+            return self._pos
+        import io
+
+        raise io.UnsupportedOperation("an atomic output file is written front to back")
+
     def flush(self) -> None:
         return None
 

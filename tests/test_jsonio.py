@@ -204,3 +204,21 @@ def test_other_os_errors_are_not_disguised(tmp_path, monkeypatch) -> None:
         write_text(tmp_path / "a.txt", "hello")
     assert not isinstance(info.value, OutputFileError) and info.value.errno == errno.EBADF
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
+def test_open_atomic_takes_a_matplotlib_figure(tmp_path, fmt) -> None:
+    """plots.save can write through open_atomic: every backend matplotlib picks by suffix accepts its file."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3])
+    with open_atomic(tmp_path / f"fig.{fmt}") as fh:
+        fig.savefig(fh, format=fmt)
+    plt.close(fig)
+    head = (tmp_path / f"fig.{fmt}").read_bytes()[:5]
+    assert head == {"png": b"\x89PNG\r", "svg": b"<?xml", "pdf": b"%PDF-"}[fmt]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"fig.{fmt}"]
