@@ -227,7 +227,8 @@ def test_two_writers_on_one_run_file_is_a_one_line_error_and_no_row_is_lost(tmp_
                                             "--steps", "100000", "--seq-len", "16", "--eval-every", "0", "--data",
                                             "synthetic:vocab=16,order=2", "--threads", "1", "--out-dir",
                                             str(tmp_path)]))
-        assert f"1 of the sweep's 1 run files are being written by another process (pid {first.pid} holds {name})" in err
+        assert (f"1 of the sweep's 1 run files are being written by another process (pid {first.pid} holds {name})"
+                in err)
         rows = _rows(out)
     finally:
         first.kill()
@@ -277,10 +278,10 @@ def test_killing_a_sweep_kills_its_workers(tmp_path) -> None:
 def test_die_with_parent_by_each_means(use_prctl) -> None:
     child_code = ("import sys, time; from scalefit.train.parent_watch import die_with_parent; "
                   f"print(die_with_parent(int(sys.argv[1]), use_prctl={use_prctl}, poll_s=0.05), flush=True); "
-                  "time.sleep(600)")
+                  "time.sleep(120)")
     parent_code = ("import os, subprocess, sys, time; "
                    f"c = subprocess.Popen([sys.executable, '-c', {child_code!r}, str(os.getpid())]); "
-                   "print(c.pid, flush=True); time.sleep(600)")
+                   "print(c.pid, flush=True); time.sleep(120)")
     parent = subprocess.Popen([sys.executable, "-c", parent_code], stdout=subprocess.PIPE, text=True)
     child = int(parent.stdout.readline())
     means = parent.stdout.readline().strip()
@@ -349,8 +350,9 @@ def test_disk_full_at_a_checkpoint_is_one_line_and_the_run_resumes_to_the_same_f
 def test_disk_full_in_a_row_cuts_the_file_back_to_its_last_complete_line(tmp_path, monkeypatch) -> None:
     cfg = _cfg(tmp_path, steps=60, ckpt_every=0)
     fill_disk(monkeypatch, 1500)  # the metadata (~700 bytes), then rows of ~40 bytes until one is cut
-    with pytest.raises(OutputFileError, match=r"run\.csv: cannot write the row of step (\d+): no space left on the "
-                                              r"device \(ENOSPC\)\. .*The file keeps every row up to step \d+\.$") as info:
+    words = (r"run\.csv: cannot write the row of step (\d+): no space left on the device \(ENOSPC\)\. .*"
+             r"The file keeps every row up to step \d+\.$")
+    with pytest.raises(OutputFileError, match=words) as info:
         train(cfg)
     monkeypatch.undo()
     step = int(info.value.message.split("row of step ")[1].split(":")[0])
@@ -363,7 +365,7 @@ def test_disk_full_in_a_row_cuts_the_file_back_to_its_last_complete_line(tmp_pat
 def test_cli_train_on_a_refusing_disk_is_one_line(tmp_path, monkeypatch, code) -> None:
     fill_disk(monkeypatch, 0, code)
     err = _one_line(runner.invoke(app, ["train", *FLAGS, "--steps", "3", "--out", str(tmp_path / "r.csv")]))
-    assert f"r.csv: cannot write: " in err and f"({errno.errorcode[code]})" in err
+    assert "r.csv: cannot write: " in err and f"({errno.errorcode[code]})" in err
     assert os.listdir(tmp_path) == []
 
 
