@@ -386,7 +386,7 @@ class FitResult:
         """
         import warnings
 
-        from scalefit.fitting import prediction_with_gradient
+        from scalefit.laws.base import prediction_with_gradient
 
         if not 0.0 < interval < 1.0:
             raise FitInputError(f"interval must lie in (0, 1), got {interval}. Example: --interval 0.9")

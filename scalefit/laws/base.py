@@ -22,7 +22,7 @@ method          meaning
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -228,3 +228,58 @@ class Law:
         """Predicted loss at ``at`` (default: every step), shape (M,). Fixed parameters default."""
         prep = self.prepare(lr, warmup=warmup, at=at, n_params=n_params)
         return self.linear_values(values) @ self.design(values, prep)
+
+
+def fd_row(func: Any, theta: np.ndarray, j: int, lo: float, hi: float) -> np.ndarray:
+    """Finite-difference derivative of ``func(theta)`` w.r.t. ``theta[j]`` (central, one-sided at a bound)."""
+    h = 1e-6 * max(abs(theta[j]), 1e-3)
+    tp, tm = theta.copy(), theta.copy()
+    tp[j] = min(theta[j] + h, hi)
+    tm[j] = max(theta[j] - h, lo)
+    return (np.asarray(func(tp)) - np.asarray(func(tm))) / (tp[j] - tm[j])
+
+
+def prediction_with_gradient(
+    law: Any,
+    param_order: Sequence[str],
+    values: np.ndarray,
+    lr: np.ndarray,
+    warmup: int,
+    at: np.ndarray,
+    n_params: float | None,
+    fd_names: Sequence[str] = (),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted loss at ``at`` and its gradient with respect to every parameter (rows in ``param_order``).
+
+    Returns ``(pred, grad)`` with shapes (M,) and (P, M); used for the delta-method interval. Gradients of
+    nonlinear parameters the law does not differentiate (held fixed by the law) are finite differences when
+    named in ``fd_names``, else 0.
+    """
+    prep = law.prepare(lr, warmup=warmup, at=np.asarray(at, dtype=np.int64), n_params=n_params)
+    order = list(param_order)
+    vals = np.asarray(values, dtype=np.float64)
+    specs = {p.name: p for p in law.params}
+    nonlin_all = [n for n in order if not specs[n].linear]
+    lin = [order.index(n) for n in law.linear_names]
+    theta_all = np.array([vals[order.index(n)] for n in nonlin_all])
+    amps = vals[lin]
+
+    def design(theta: np.ndarray) -> np.ndarray:
+        return np.asarray(law.design(dict(zip(nonlin_all, map(float, theta))), prep), dtype=np.float64)
+
+    dmat = design(theta_all)  # (k, M)
+    pred = amps @ dmat
+    grad = np.zeros((len(order), pred.size))
+    grad[lin] = dmat
+    law_rows = tuple(law.nonlinear_names)
+    djac = law.design_jac(dict(zip(nonlin_all, map(float, theta_all))), prep) if law_rows else None
+    for j, name in enumerate(nonlin_all):
+        if djac is not None and name in law_rows:
+            row = np.asarray(djac[law_rows.index(name)], dtype=np.float64)
+        elif name in fd_names or (djac is None and name in law_rows):
+            s = specs[name]
+            row = fd_row(design, theta_all, j, s.lower, s.upper)
+        else:
+            continue
+        grad[order.index(name)] = amps @ row
+    return pred, grad
