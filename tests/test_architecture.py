@@ -24,7 +24,6 @@ ALLOWED = {
     # split by the next commits of this branch (issue 15):
     "scalefit.laws.multipower": "to split: the law vs its compressed-sum machinery",
     "scalefit.optimize": "to split into a package",
-    "scalefit.results": "to split into a package",
     "scalefit.schedules": "to split into a package",
 }
 
