@@ -84,14 +84,11 @@ __all__ = [
     "baselines",
     "family_search",
     "make_objective",
-    "mpl_loss_and_grad",
     "optimize_schedule",
     "parse_objective",
-    "tissue_loss_and_grad",
 ]
 
 METHODS = ("lbfgsb", "adam")
-SUPPORTED_LAWS = ("mpl", "tissue", "tissue-n")
 _LOW = 1e-9  # lowest LR searched, relative to the peak (with floor 0). Below it the law's suffix sums
 # S_k = P_n - P_{k-1} keep too few digits (absolute rounding error ~1e-16 P_n, P_n ~ T peak): a search that goes
 # lower fits rounding error (measured: a drop to 1e-15 "gained" 0.004 nats that an exact sum does not give).
@@ -125,116 +122,29 @@ def parse_objective(objective: str, steps: int, first: int) -> np.ndarray:
                         value=objective)
 
 
-def mpl_loss_and_grad(values: Mapping[str, float], lr: np.ndarray, *, first: int,
-                      grad: bool = True) -> tuple[float, np.ndarray | None]:
-    """MPL predicted loss at the last index of ``lr`` and its gradient w.r.t. ``lr[first:]``, O(T).
-
-    ``L = L0 + A P_n^-alpha - B sum_{k>=first} d_k G(x_k)``, ``d_k = lr[k-1] - lr[k]``, ``x_k = eta_k^-gamma S_k``,
-    ``S_k = P_n - P_{k-1}`` (suffix sums), ``G(x) = 1 - (1 + C x)^-beta``. ``first = max(W, 1)`` is the paper's
-    form (decrements after the warmup only); ``first = 1`` is the official code's (see
-    :mod:`scalefit.laws.multipower`). The gradient, for ``j >= first``:
-    ``dL/d eta_j = -alpha A P_n^(-alpha-1) - B [G(x_{j+1}) - G(x_j) + sum_{first<=k<=j} d_k G'(x_k) eta_k^-gamma
-    - gamma d_j G'(x_j) x_j / eta_j]`` (``G(x_{n+1}) = 0``). Equal to
-    :func:`scalefit.laws.multipower.final_loss_and_grad` (tested) and faster: no Python work per step, no BLAS call
-    (threaded BLAS stalls on a busy 2-core machine), few temporaries. Without the gradient only the nonzero
-    decrements are evaluated (a zero decrement adds exactly 0), so a WSD or a step schedule costs little more than
-    its cooldown. LRs of 0 are floored at ``1e-12 max(lr)`` inside ``eta^-gamma``, as in the law.
-    """
-    L0, A, B = float(values["L0"]), float(values["A"]), float(values["B"])
-    alpha, C = float(values["alpha"]), float(values["C"])
-    beta, gamma = float(values["beta"]), float(values["gamma"])
-    tiny = 1e-12 * float(lr.max())
-    P = np.cumsum(lr)  # (T,)
-    Pn = float(P[-1])
-    d = lr[first - 1:-1] - lr[first:]  # (n,) decrements d_k, k = first..T-1
-    area = L0 + A * Pn ** -alpha
-    if not grad:
-        nz = np.flatnonzero(d)  # (m,) the steps whose decrement is not 0
-        if nz.size == 0:
-            return area, None
-        d = d[nz]
-        S = Pn - P[first - 1 + nz]  # (m,)
-        eta = np.maximum(lr[first + nz], tiny)  # (m,)
-        x = S / eta if gamma == 1.0 else S * np.exp(-gamma * np.log(eta))
-        yb = np.exp(-beta * np.log1p(C * x))  # (1 + C x)^-beta
-        return area - B * float(np.einsum("i,i->", d, 1.0 - yb)), None
-    S = Pn - P[first - 1:-1]  # (n,) S_k = P_n - P_{k-1}
-    eta = np.maximum(lr[first:], tiny)  # (n,)
-    c = 1.0 / eta if gamma == 1.0 else np.exp(-gamma * np.log(eta))  # eta^-gamma
-    x = c * S
-    cx = C * x
-    u = 1.0 + cx
-    yb = np.exp(-beta * np.log1p(cx))  # (1 + C x)^-beta
-    G = 1.0 - yb
-    loss = area - B * float(np.einsum("i,i->", d, G))
-    r = yb / u
-    r *= (C * beta) * d  # d_k G'(x_k)
-    g = np.cumsum(r * c)
-    r *= x
-    r /= eta
-    r *= gamma
-    g -= r
-    g[:-1] += G[1:]
-    g -= G
-    g *= -B
-    g -= alpha * A * Pn ** (-alpha - 1.0)
-    return loss, g
-
-
-def tissue_loss_and_grad(values: Mapping[str, float], lr: np.ndarray, *, warmup: int, first: int,
-                         n_params: float | None = None, grad: bool = True) -> tuple[float, np.ndarray | None]:
-    """Tissue (LR-annealing law) predicted loss at the last index of ``lr`` and its gradient w.r.t. ``lr[first:]``.
-
-    ``L = L0 + A S1^-alpha - C S2`` (plus ``B N^-beta`` and ``C N^gamma`` for "tissue-n"), warmup counted at the
-    peak. S2 at step n is linear in the LR: ``S2 = sum_k dec_k w_k``, ``w_k = (1 - lam^(n-k+1)) / (1 - lam)``,
-    so ``dS2/d eta_j = w_{j+1} - w_j`` (``w_{n+1} = 0``). O(T).
-    """
-    L0, A, alpha, C = (float(values[k]) for k in ("L0", "A", "alpha", "C"))
-    lam = float(values.get("lam", 0.999))
-    extra = 0.0
-    if "beta" in values and "B" in values:  # tissue-n
-        if n_params is None:
-            raise FitInputError("law 'tissue-n' needs the model size: pass n_params (the run's 'params').")
-        extra = float(values["B"]) * n_params ** -float(values["beta"])
-        C = C * n_params ** float(values.get("gamma", 0.0))
-    eta = lr.copy()
-    if warmup > 0:
-        eta[:warmup] = lr[warmup - 1]
-    n = eta.size
-    S1 = float(np.sum(eta))
-    dec = np.zeros(n)
-    dec[1:] = eta[:-1] - eta[1:]
-    w = -np.expm1((n - np.arange(n)) * math.log(lam)) / (1.0 - lam)  # (T,) w_k
-    loss = L0 + extra + A * S1 ** -alpha - C * float(np.sum(dec * w))
-    if not grad:
-        return loss, None
-    ds2 = -w[first:].copy()
-    ds2[:-1] += w[first + 1:]
-    return loss, -alpha * A * S1 ** (-alpha - 1.0) - C * ds2
-
-
 def make_objective(law: str, values: Mapping[str, float], *, steps: int, warmup: int, index: np.ndarray,
                    law_options: Mapping[str, Any] | None = None,
                    n_params: float | None = None) -> Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]]:
-    """``f(lr, grad) -> (mean predicted loss over index, gradient w.r.t. lr[max(W, 1):])`` for a law.
+    """``f(lr, grad) -> (mean predicted loss over index, gradient w.r.t. lr[max(W, 1):])`` for a registered law
+    (its ``final_loss_and_grad``).
 
     Cost O(len(index) * T). Raises FitInputError for laws without an optimiser objective.
     """
-    first = max(int(warmup), 1)
-    opts = dict(law_options or {})
-    if law == "mpl":
-        variant = opts.get("variant", "paper")
-        law_first = 1 if variant == "official" else first
+    from scalefit.laws import get_law, optimizable_laws
 
-        def single(lr: np.ndarray, grad: bool) -> tuple[float, np.ndarray | None]:
-            loss, g = mpl_loss_and_grad(values, lr, first=law_first, grad=grad)
-            return loss, (None if g is None else g[first - law_first:])
-    elif law in ("tissue", "tissue-n"):
-        def single(lr: np.ndarray, grad: bool) -> tuple[float, np.ndarray | None]:
-            return tissue_loss_and_grad(values, lr, warmup=warmup, first=first, n_params=n_params, grad=grad)
-    else:
-        raise FitInputError(f"schedule optimisation supports the laws {', '.join(SUPPORTED_LAWS)}; got {law!r}. "
-                            "Fit with --law mpl.", value=law)
+    first = max(int(warmup), 1)
+    try:
+        law_obj = get_law(law, **dict(law_options or {}))
+    except KeyError:
+        law_obj = None
+    if law_obj is None or not law_obj.optimizable:
+        good = optimizable_laws(degenerate=False)
+        raise FitInputError(f"schedule optimisation supports the laws {', '.join(optimizable_laws())}; got {law!r}. "
+                            f"Fit with --law {good[0] if good else 'mpl'}.", value=law)
+
+    def single(lr: np.ndarray, grad: bool) -> tuple[float, np.ndarray | None]:
+        return law_obj.final_loss_and_grad(values, lr, warmup=warmup, n_params=n_params, grad=grad)
+
     idx = np.asarray(index, dtype=np.int64)
     n_var = steps - first
 
@@ -708,6 +618,32 @@ def _check(steps: Any, peak: Any, warmup: Any, floor: Any, ceiling: Any, method:
     return T, pk, W
 
 
+def _warn_law(law_name: str, law_options: Mapping[str, Any], fit: Any, monotone: bool, method: str) -> None:
+    """The law's own warnings about its optimum (declared on the law: ``degenerate_optimum``, ``drop_shape`` at a
+    bound, ``non_monotone_warning``)."""
+    from scalefit.laws import get_law, optimizable_laws
+
+    try:
+        law = get_law(law_name, **dict(law_options))
+    except (KeyError, TypeError):
+        return  # make_objective says what is wrong
+    if law.degenerate_optimum:
+        good = " or ".join(f"--law {n}" for n in optimizable_laws(degenerate=False)) or "another law"
+        warnings.warn(
+            f"optimising the {law.title} ({law_name}): {law.degenerate_optimum}. The schedule below is that optimum; "
+            f"do not train with it. Fit {good} to optimise a schedule.", DegenerateOptimumWarning, stacklevel=3)
+    stuck = [n for n in law.drop_shape if fit is not None and n in fit.params and fit.params[n].at_bound]
+    if stuck:
+        warnings.warn(
+            f"the fit's loss-drop shape ({', '.join(stuck)}) sits at its bounds: the fitted runs do not "
+            "determine how fast the loss follows an LR drop, and the optimum may be a drop in the last few "
+            "steps that real training does not reward (measured: benchmarks/RESULTS.md, closed loop). Fit "
+            "runs that contain cooldowns (WSD, step) before trusting this schedule.",
+            IllConditionedWarning, stacklevel=3)
+    if law.non_monotone_warning and not monotone and method != "adam":
+        warnings.warn(law.non_monotone_warning, DegenerateOptimumWarning, stacklevel=3)
+
+
 def optimize_schedule(
     fit_or_values: Any,
     *,
@@ -794,28 +730,7 @@ def optimize_schedule(
     T, pk, W = _check(steps, peak, warmup, floor, ceiling, method, max_iter, polish, refine)
     fl = float(floor)
     law_name, values, law_options, fit = _law_of(fit_or_values, law)
-    if law_name in ("tissue", "tissue-n"):
-        warnings.warn(
-            f"optimising the LR-annealing law ({law_name}): its predicted loss is linear in the LR decrements, so "
-            "its optimum is degenerate: hold the peak, then drop to the floor within one or two steps "
-            "(Luo et al. 2025, Theorem 2). The schedule below is that optimum; do not train with it. Fit --law mpl "
-            "to optimise a schedule.", DegenerateOptimumWarning, stacklevel=2)
-    if law_name.startswith("mpl") and fit is not None:
-        stuck = [n for n in ("C", "beta", "gamma") if n in fit.params and fit.params[n].at_bound]
-        if stuck:
-            warnings.warn(
-                f"the fit's loss-drop shape ({', '.join(stuck)}) sits at its bounds: the fitted runs do not "
-                "determine how fast the loss follows an LR drop, and the optimum may be a drop in the last few "
-                "steps that real training does not reward (measured: benchmarks/RESULTS.md, closed loop). Fit "
-                "runs that contain cooldowns (WSD, step) before trusting this schedule.",
-                IllConditionedWarning, stacklevel=2)
-    if law_name.startswith("mpl") and not monotone and method != "adam":
-        warnings.warn(
-            "optimising MPL without the monotone constraint: its loss-drop term credits every LR decrease at the "
-            "lower LR it ends on (eta_k^-gamma) and charges every increase at the higher one, so an LR that goes up "
-            "and down again earns a net drop the law was never fitted to; the optimum oscillates and its predicted "
-            "loss is not trustworthy. Keep the default monotone search to train with the result.",
-            DegenerateOptimumWarning, stacklevel=2)
+    _warn_law(law_name, law_options, fit, monotone, method)
     if n_params is None and fit is not None and fit.context.n_params:
         n_params = float(fit.context.n_params[-1])
     if not monotone and method == "adam":

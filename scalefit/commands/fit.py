@@ -131,16 +131,15 @@ def comparison_table(results: list[Any]) -> str:
 
 def _law_names(law: str) -> list[str]:
     from scalefit.errors import FitInputError
+    from scalefit.laws import LAWS, comparable_laws, get_law
 
     name = law.strip().lower()
     if name == "all":
-        return ["mpl", "tissue"]
-    from scalefit.laws import get_law
-
+        return comparable_laws()
     try:
         get_law(name)
     except (KeyError, ValueError, TypeError):
-        raise FitInputError(f"unknown law {law!r}. Use mpl, tissue, tissue-n or all. Example: --law mpl") from None
+        raise FitInputError(f"unknown law {law!r}. Use {', '.join(LAWS)} or all. Example: --law mpl") from None
     return [name]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import numpy as np
 
@@ -18,18 +18,37 @@ from scalefit.errors import AssumptionWarning, FitInputError
 from scalefit.fitting.problem import Problem
 
 
-#: Default prior per law, ``{name: (centre, sd)}`` of a Gaussian on log(parameter): MPL's loss-drop shape held near
-#: the official code's starting point (evidence: ``docs/fitting.md``, ``benchmarks/mpl_prior.py``).
-DEFAULT_PRIORS: dict[str, dict[str, tuple[float, float]]] = {
-    "mpl": {"C": (1.0, 0.01), "beta": (0.5, 0.01), "gamma": (0.5, 0.01)},
-}
+class _DefaultPriors(Mapping):
+    """``{law name: its default prior}`` for the registered laws that declare one (``Law.default_prior``), read from
+    the registry on access."""
+
+    def __getitem__(self, name: str) -> dict[str, tuple[float, float]]:
+        from scalefit.laws import LAWS
+
+        prior = dict(LAWS[name].default_prior)
+        if not prior:
+            raise KeyError(name)
+        return prior
+
+    def __iter__(self) -> Iterator[str]:
+        from scalefit.laws import LAWS
+
+        return (name for name in list(LAWS) if LAWS[name].default_prior)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+#: The default prior of each law that declares one, ``{law: {name: (centre, sd)}}`` of a Gaussian on log(parameter)
+#: (MPL: its loss-drop shape held near the official code's start; evidence: ``docs/fitting.md``).
+DEFAULT_PRIORS: Mapping[str, dict[str, tuple[float, float]]] = _DefaultPriors()
 
 
 def default_prior(problem: Problem, law_name: str, messages: list[str]) -> dict[str, tuple[float, float]]:
-    """The law's :data:`DEFAULT_PRIORS` on the parameters the user left free; an entry whose bounds exclude its
-    centre, or do not keep the parameter positive (the prior is on its log), is left out with a message."""
+    """The law's default prior (``Law.default_prior``) on the parameters the user left free; an entry whose bounds
+    exclude its centre, or do not keep the parameter positive (the prior is on its log), is left out with a message."""
     out = {}
-    for name, (centre, sd) in DEFAULT_PRIORS.get(law_name, {}).items():
+    for name, (centre, sd) in dict(problem.law.default_prior).items():
         if name not in problem.names or not problem.free[problem.names.index(name)]:
             continue  # a parameter the user fixed needs no prior
         i = problem.names.index(name)

@@ -18,12 +18,34 @@ method          meaning
 
 ``theta`` is either a mapping by name (missing fixed parameters take ``ParamSpec.default``) or a 1-D array in
 ``nonlinear_names`` order (what the fitter passes).
+
+What the rest of scalefit needs to know about a law is declared on its class, so that adding a law is one file
+plus one line in :data:`scalefit.laws.LAWS` (the fitter, optimizer, planner, CLI and JSON read these):
+
+========================  ========================================================================================
+declaration               meaning (default)
+========================  ========================================================================================
+``name``, ``citation``    the registered name (``--law``) and the paper
+``title``                 the law in words, for messages ("Multi-Power Law")
+``params``                the :class:`ParamSpec` table
+``default_prior``         ``{name: (centre, sd)}``: the Gaussian prior on log(parameter) the fitter applies unless
+                          the caller gives one (``{}``)
+``size_aware``            True when the law uses the model size N (``prepare(n_params=)``); ``--law all`` leaves
+                          such laws out and the planner uses them at other sizes (False)
+``final_loss_and_grad``   method: the loss at a schedule's last step and its gradient w.r.t. every post-warmup LR,
+                          what the schedule optimizer minimises; a law without one cannot be optimised
+``degenerate_optimum``    why the law's optimal schedule is degenerate, or "" (the optimizer warns, the planner
+                          falls back to a default schedule)
+``non_monotone_warning``  the warning for an optimisation without the monotone constraint, or ""
+``drop_shape``            parameters that set how the loss follows an LR drop: at a bound, the optimizer warns (())
+========================  ========================================================================================
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -128,12 +150,19 @@ class Law:
     """Base class of a loss-curve law: a ParamSpec table and the design contract (see the module docstring).
 
     Subclasses set ``name``, ``citation`` and ``params`` and implement :meth:`prepare`, :meth:`design` and
-    (optionally) :meth:`design_jac`. The constructor options are kept in ``options`` (recorded in fit results).
+    (optionally) :meth:`design_jac` and :meth:`final_loss_and_grad`; the other declarations (module docstring) have
+    defaults. The constructor options are kept in ``options`` (recorded in fit results).
     """
 
     name: str = ""
     citation: str = ""
+    title: str = ""
     params: tuple[ParamSpec, ...] = ()
+    default_prior: Mapping[str, tuple[float, float]] = MappingProxyType({})
+    size_aware: bool = False
+    degenerate_optimum: str = ""
+    non_monotone_warning: str = ""
+    drop_shape: tuple[str, ...] = ()
 
     def __init__(self, **options: Any) -> None:
         self._options = dict(options)
@@ -228,6 +257,19 @@ class Law:
         """Predicted loss at ``at`` (default: every step), shape (M,). Fixed parameters default."""
         prep = self.prepare(lr, warmup=warmup, at=at, n_params=n_params)
         return self.linear_values(values) @ self.design(values, prep)
+
+    # ---- the schedule optimizer's objective ---------------------------------------------------------------------
+    def final_loss_and_grad(self, values: Mapping[str, float], lr: np.ndarray, *, warmup: int,
+                            n_params: float | None = None, grad: bool = True) -> tuple[float, np.ndarray | None]:
+        """Predicted loss at the last step of ``lr`` (T,) and its gradient w.r.t. ``lr[max(warmup, 1):]``, exact and
+        O(T) (the gradient None when ``grad`` is False): what :mod:`scalefit.optimize` minimises. A law without it
+        raises NotImplementedError and cannot be optimised (:attr:`optimizable`)."""
+        raise NotImplementedError(f"law {self.name!r} has no final-loss gradient for the schedule optimizer")
+
+    @property
+    def optimizable(self) -> bool:
+        """Whether the law implements :meth:`final_loss_and_grad` (the schedule optimizer needs it)."""
+        return type(self).final_loss_and_grad is not Law.final_loss_and_grad
 
 
 def fd_row(func: Any, theta: np.ndarray, j: int, lo: float, hi: float) -> np.ndarray:

@@ -70,6 +70,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -87,8 +88,8 @@ _PAIRS_PER_CHUNK = 2_000_000  # (observation, term) pairs evaluated at once: bou
 #: paper's theory and fits: beta and gamma in (0, 1] (the paper suggests this range; its fits give beta ~ 0.59,
 #: gamma ~ 0.63), alpha ~ 0.4-0.6 in its fits (bounded by the same power-law range as Tissue's alpha), C > 0 sets
 #: the scale at which the drop saturates (fits of order 0.1-10; the log-scale bounds cover 1e-3..1e3). The defaults
-#: of C, beta, gamma (1, 0.5, 0.5) are the official code's starting point and the centre of the fitter's default
-#: prior on the loss-drop shape (scalefit.fitting.DEFAULT_PRIORS; evidence in benchmarks/mpl_prior.py).
+#: of C, beta, gamma (1, 0.5, 0.5) are the official code's starting point and the centre of the law's default
+#: prior on the loss-drop shape (MultiPowerLaw.default_prior; evidence in benchmarks/mpl_prior.py).
 PARAMS = (
     ParamSpec("L0", 0.0, np.inf, True, 3.0, "irreducible loss L0 (nats/token), MPL eq. (6)"),
     ParamSpec("A", 0.0, np.inf, True, 0.5, "amplitude of the LR-area power law A (S1 + S_W)^-alpha"),
@@ -223,7 +224,17 @@ class MultiPowerLaw(Law):
 
     name = "mpl"
     citation = CITATION
+    title = "Multi-Power Law"
     params = PARAMS
+    #: The loss-drop shape held near the official code's start (1, 0.5, 0.5), sd 0.01 on log scale (evidence:
+    #: ``docs/fitting.md``, ``benchmarks/mpl_prior.py``).
+    default_prior = MappingProxyType({"C": (1.0, 0.01), "beta": (0.5, 0.01), "gamma": (0.5, 0.01)})
+    drop_shape = ("C", "beta", "gamma")
+    non_monotone_warning = (
+        "optimising MPL without the monotone constraint: its loss-drop term credits every LR decrease at the lower "
+        "LR it ends on (eta_k^-gamma) and charges every increase at the higher one, so an LR that goes up and down "
+        "again earns a net drop the law was never fitted to; the optimum oscillates and its predicted loss is not "
+        "trustworthy. Keep the default monotone search to train with the result.")
 
     def __init__(self, *, variant: str = "paper", compress: bool = True, near: int = 64, block: int = 16,
                  eta_tol: float = 0.02) -> None:
@@ -237,6 +248,15 @@ class MultiPowerLaw(Law):
         super().__init__(**{k: v for k, v in opts.items() if v != defaults[k]})
         self.variant, self.compress = variant, bool(compress)
         self.near, self.block, self.eta_tol = int(near), int(block), float(eta_tol)
+
+    def final_loss_and_grad(self, values: Mapping[str, float], lr: np.ndarray, *, warmup: int,
+                            n_params: float | None = None, grad: bool = True) -> tuple[float, np.ndarray | None]:
+        """Loss at the last step of ``lr`` and its gradient w.r.t. ``lr[max(warmup, 1):]``, O(T) (the optimizer's
+        objective; the official variant also sums the decrements inside the warmup, which stays fixed)."""
+        first = max(int(warmup), 1)
+        law_first = 1 if self.variant == "official" else first
+        loss, g = _final_loss_and_grad(values, lr, first=law_first, grad=grad)
+        return loss, (None if g is None else g[first - law_first:])
 
     # ---- features -------------------------------------------------------------------------------------------
     def prepare(self, lr: Any, *, warmup: int, at: Any = None, n_params: float | None = None) -> MPLPrepared:
@@ -668,59 +688,57 @@ def ld_naive(theta: Mapping[str, float], lr: Any, *, warmup: int, at: Any = None
     return out
 
 
-def final_loss_and_grad(values: Mapping[str, float], lr: Any, *, warmup: int,
-                        objective_index: Any = None) -> tuple[float, np.ndarray]:
-    """Predicted MPL loss (paper form) at the last step, or averaged over ``objective_index``, and its gradient.
+def _final_loss_and_grad(values: Mapping[str, float], lr: np.ndarray, *, first: int,
+                         grad: bool = True) -> tuple[float, np.ndarray | None]:
+    """MPL predicted loss at the last index of ``lr`` and its gradient w.r.t. ``lr[first:]``, O(T).
 
-    Parameters
-    ----------
-    values : mapping
-        L0, A, B, alpha, C, beta, gamma.
-    lr : array, shape (T,)
-        Per-step LR, warmup included. The warmup (and so eta_0 = ``lr[warmup-1]``) is held fixed.
-    objective_index : int or array of int, optional
-        Indices into ``lr`` whose predicted losses are averaged (default: the last step, ``T - 1``).
-
-    Returns
-    -------
-    loss : float
-    dloss_dlr : ndarray, shape (T - warmup,)
-        d loss / d lr[warmup + j] for every post-warmup step, exact, O(T) per objective index: with
-        ``x_k = eta_k^-gamma S_k``, ``S_k = P_n - P_{k-1}`` (suffix sums),
-        ``dLD/d eta_j = B [G(x_{j+1}) - G(x_j) + sum_{k<=j} d_k G'(x_k) eta_k^-gamma - gamma d_j G'(x_j) x_j/eta_j]``.
+    ``L = L0 + A P_n^-alpha - B sum_{k>=first} d_k G(x_k)``, ``d_k = lr[k-1] - lr[k]``, ``x_k = eta_k^-gamma S_k``,
+    ``S_k = P_n - P_{k-1}`` (suffix sums), ``G(x) = 1 - (1 + C x)^-beta``. ``first = max(W, 1)`` is the paper's
+    form (decrements after the warmup only); ``first = 1`` is the official code's (see the module docstring).
+    The gradient, for ``j >= first``:
+    ``dL/d eta_j = -alpha A P_n^(-alpha-1) - B [G(x_{j+1}) - G(x_j) + sum_{first<=k<=j} d_k G'(x_k) eta_k^-gamma
+    - gamma d_j G'(x_j) x_j / eta_j]`` (``G(x_{n+1}) = 0``). Equal to the naive per-index sums of
+    ``tests/mpl_reference.py`` (tested); no Python work per step, no BLAS call (threaded BLAS stalls on a busy
+    machine), few temporaries. Without the gradient only the nonzero decrements are evaluated (a zero decrement
+    adds exactly 0), so a WSD or a step schedule costs little more than its cooldown. LRs of 0 are floored at
+    ``1e-12 max(lr)`` inside ``eta^-gamma``, as in the law.
     """
-    lr, warmup, _ = check_schedule(lr, warmup, None)
-    T = lr.size
-    idx = np.atleast_1d(np.asarray(T - 1 if objective_index is None else objective_index, dtype=np.int64))
-    if idx.size == 0 or idx.min() < warmup or idx.max() >= T:
-        raise FitInputError(f"objective_index must lie in [{warmup}, {T - 1}] (after the warmup); got {idx}.")
-    L0, A, B = (float(values[n]) for n in ("L0", "A", "B"))
-    alpha, C, beta, gamma = (float(values[n]) for n in ("alpha", "C", "beta", "gamma"))
-    floor = 1e-12 * float(lr.max()) if lr.max() > 0 else 1e-300
-    eta = np.maximum(lr, floor)
-    first = max(warmup, 1)
-    P = np.cumsum(lr)
-    Pprev = np.concatenate(([0.0], P[:-1]))
-    dec = np.zeros(T)
-    dec[first:] = lr[first - 1:-1] - lr[first:]
-    c = eta ** -gamma
-    total, grad = 0.0, np.zeros(T - warmup)
-    for n in idx:
-        n = int(n)
-        ks = np.arange(first, n + 1)
-        x = c[ks] * (P[n] - Pprev[ks])  # (n-first+1,)
-        ly, G, yb = _g_parts(x, C, beta)
-        Gp = C * beta * yb / (1.0 + C * x)
-        LD = B * float(dec[ks] @ G)
-        total += L0 + A * P[n] ** -alpha - LD
-        # gradient over post-warmup j = warmup..n (positions j - warmup)
-        Gfull = np.zeros(n + 2)  # G(x_k) for k in [first, n], zero elsewhere (index k)
-        Gfull[first:n + 1] = G
-        term = np.zeros(n + 1)  # d_k G'(x_k) eta_k^-gamma at k
-        term[first:] = dec[ks] * Gp * c[ks]
-        own = np.zeros(n + 1)  # -gamma d_j G'(x_j) x_j / eta_j
-        own[first:] = -gamma * dec[ks] * Gp * x / eta[ks]
-        j = np.arange(warmup, n + 1)
-        dLD = B * (Gfull[j + 1] - Gfull[j] + np.cumsum(term)[j] + own[j])
-        grad[: n + 1 - warmup] += -alpha * A * P[n] ** (-alpha - 1.0) - dLD
-    return total / idx.size, grad / idx.size
+    L0, A, B = float(values["L0"]), float(values["A"]), float(values["B"])
+    alpha, C = float(values["alpha"]), float(values["C"])
+    beta, gamma = float(values["beta"]), float(values["gamma"])
+    tiny = 1e-12 * float(lr.max())
+    P = np.cumsum(lr)  # (T,)
+    Pn = float(P[-1])
+    d = lr[first - 1:-1] - lr[first:]  # (n,) decrements d_k, k = first..T-1
+    area = L0 + A * Pn ** -alpha
+    if not grad:
+        nz = np.flatnonzero(d)  # (m,) the steps whose decrement is not 0
+        if nz.size == 0:
+            return area, None
+        d = d[nz]
+        S = Pn - P[first - 1 + nz]  # (m,)
+        eta = np.maximum(lr[first + nz], tiny)  # (m,)
+        x = S / eta if gamma == 1.0 else S * np.exp(-gamma * np.log(eta))
+        yb = np.exp(-beta * np.log1p(C * x))  # (1 + C x)^-beta
+        return area - B * float(np.einsum("i,i->", d, 1.0 - yb)), None
+    S = Pn - P[first - 1:-1]  # (n,) S_k = P_n - P_{k-1}
+    eta = np.maximum(lr[first:], tiny)  # (n,)
+    c = 1.0 / eta if gamma == 1.0 else np.exp(-gamma * np.log(eta))  # eta^-gamma
+    x = c * S
+    cx = C * x
+    u = 1.0 + cx
+    yb = np.exp(-beta * np.log1p(cx))  # (1 + C x)^-beta
+    G = 1.0 - yb
+    loss = area - B * float(np.einsum("i,i->", d, G))
+    r = yb / u
+    r *= (C * beta) * d  # d_k G'(x_k)
+    g = np.cumsum(r * c)
+    r *= x
+    r /= eta
+    r *= gamma
+    g -= r
+    g[:-1] += G[1:]
+    g -= G
+    g *= -B
+    g -= alpha * A * Pn ** (-alpha - 1.0)
+    return loss, g
