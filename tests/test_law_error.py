@@ -149,7 +149,8 @@ def test_a_fold_that_fails_or_predicts_no_finite_end_is_named_not_dropped() -> N
         raise ConvergenceError("law tissue: the polish ended at a non-finite objective.", best=None)
 
     le, note = cross_validate(runs, diverges)
-    assert le is None and "forward 50%: law tissue: the polish ended at a non-finite objective." in note
+    assert le is None and "forward 50%: law tissue: the polish ended at a non-finite objective." in note.message
+    assert note.kind == "law_error" and note.warning is AssumptionWarning and note.data["measured"] is False
 
 
 def test_too_few_fold_errors_attach_none_and_say_why() -> None:

@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
-from scalefit.errors import IllConditionedWarning, ParameterAtBoundWarning, ScalefitError
+from scalefit.errors import AssumptionWarning, IllConditionedWarning, ParameterAtBoundWarning, ScalefitError
 from scalefit.fitting.inputs import unique_labels
 from scalefit.law_error import MIN_ERRORS, FoldError, LawError
+from scalefit.results import Note
 
 if TYPE_CHECKING:
     from scalefit.results import FitResult
@@ -49,12 +50,12 @@ DECAY_RATIO = 0.9
 DECAY_ROWS = 2
 
 
-def cross_validate(runs: Sequence[Run], fit_one: Callable[[list[Run]], FitResult]) -> tuple[LawError | None, str]:
+def cross_validate(runs: Sequence[Run], fit_one: Callable[[list[Run]], FitResult]) -> tuple[LawError | None, Note]:
     """Measure the law's error on ``runs`` by forward chaining and leave-one-run-out folds.
 
     ``fit_one(runs)`` fits the law with the caller's options and returns a FitResult. Returns the LawError, or
-    None when fewer than :data:`MIN_ERRORS` fold errors could be measured; and a note for the fit's messages
-    (what was skipped and why, or why no law error was measured).
+    None when fewer than :data:`MIN_ERRORS` fold errors could be measured; and a note for the fit (what was
+    skipped and why; an AssumptionWarning saying why when no law error was measured).
     """
     t0 = time.perf_counter()
     runs = list(runs)
@@ -86,15 +87,15 @@ def cross_validate(runs: Sequence[Run], fit_one: Callable[[list[Run]], FitResult
                 targets = [r for r in targets if not holds_decay(r)]
                 if not targets:
                     continue
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a fold's warnings are counted from its notes below
             try:
                 res = fit_one(fitted)
             except _FOLD_FAILURES as exc:
                 why = str(exc) if isinstance(exc, ScalefitError) else f"{type(exc).__name__}: {exc}"
                 skipped.append(f"{name}: {why}")
                 continue
-        for kind in sorted({_KINDS[c] for c in (w.category for w in caught) if c in _KINDS}):
+        for kind in sorted({_KINDS[n.warning] for n in getattr(res, "notes", ()) if n.warning in _KINDS}):
             warned[kind] = warned.get(kind, 0) + 1
         last = res.context.max_step  # the same fitted range predict() measures the horizon from
         for run in targets:
@@ -111,8 +112,9 @@ def cross_validate(runs: Sequence[Run], fit_one: Callable[[list[Run]], FitResult
     if len(errors) < MIN_ERRORS:
         why = "; ".join(skipped) or "no fold could be fitted"
         fix = "Add a run with an LR decay." if no_decay else "Add runs, or log more rows."
-        return None, (f"law error not measured: {len(errors)} fold error(s), at least {MIN_ERRORS} needed ({why}); "
-                      f"intervals carry the noise only. {fix}")
+        return None, Note("law_error", f"law error not measured: {len(errors)} fold error(s), at least {MIN_ERRORS} "
+                          f"needed ({why}); intervals carry the noise only. {fix}", AssumptionWarning,
+                          {"measured": False, "errors": len(errors), "skipped": skipped})
     e = np.array([f.rel_error for f in errors])
     r = np.array([f.horizon for f in errors])
     scale = float(np.sqrt(np.mean((e / (1.0 + np.log(np.maximum(r, 1.0)))) ** 2)))
@@ -121,7 +123,9 @@ def cross_validate(runs: Sequence[Run], fit_one: Callable[[list[Run]], FitResult
     if warned:
         parts.append("fold fits that warned (" + ", ".join(f"{k}: {n}" for k, n in sorted(warned.items()))
                      + "); their errors are kept")
-    return le, "law error cross-validation: " + "; ".join(parts)
+    return le, Note("law_error", "law error cross-validation: " + "; ".join(parts), None,
+                    {"measured": True, "scale": scale, "errors": len(errors), "folds": le.dof, "skipped": skipped,
+                     "warned": warned})
 
 
 #: What a fold's fit or prediction may raise without ending the main fit: the fold is skipped and named instead.

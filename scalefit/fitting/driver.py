@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import math
 import time
-import warnings
 from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from scalefit.errors import AssumptionWarning, FitInputError, IllConditionedWarning, ParameterAtBoundWarning
+from scalefit.errors import AssumptionWarning, FitInputError
 from scalefit.fitting import crossval, inputs, priors, search, uncertainty
 from scalefit.metrics import RunMetrics, curve_metrics
-from scalefit.results import FitResult, thin_curve
+from scalefit.results import FitResult, Note, thin_curve
+from scalefit.results.options import (DEFAULT_DELTA, DEFAULT_LOCAL, DEFAULT_MAX_NFEV, DEFAULT_MAX_POINTS,
+                                      DEFAULT_STARTS, FitOptions)
 
-#: Default Huber threshold on log-loss residuals (0.1 % of the loss).
-DEFAULT_DELTA = 1e-3
-#: Default number of deterministic starts of the nonlinear search.
-DEFAULT_STARTS = 64
-#: How many of the best starts are searched locally.
-DEFAULT_LOCAL = 3
-#: Observed rows per run above which a run is thinned for the fit (dense 1e6-step logs).
-DEFAULT_MAX_POINTS = 5000
 
 
 def fit(
@@ -36,7 +28,7 @@ def fit(
     fixed: Mapping[str, float] | None = None,
     n_starts: int = DEFAULT_STARTS,
     n_local: int = DEFAULT_LOCAL,
-    max_nfev: int = 2000,
+    max_nfev: int = DEFAULT_MAX_NFEV,
     max_points: int | None = DEFAULT_MAX_POINTS,
     prior: Mapping[str, float | tuple[float, float]] | None = None,
     errors: str = "ar1",
@@ -86,31 +78,29 @@ def fit(
         When no start gives a finite objective (``err.best`` holds the best point found, if any).
     """
     t_start = time.perf_counter()
-    # the fold fits of the law error repeat this call with the caller's own options (before defaults resolve)
-    fold_kw = dict(seed=seed, loss=loss, delta=delta, bounds=bounds, fixed=fixed, n_starts=n_starts, n_local=n_local,
-                   max_nfev=max_nfev, max_points=max_points, prior=prior, errors=errors, law_error=False,
-                   **law_options)
-    law_arg = law
+    options = FitOptions(seed=seed, loss=loss, delta=delta, bounds=dict(bounds or {}), fixed=dict(fixed or {}),
+                         prior=None if prior is None else dict(prior), errors=errors, n_starts=n_starts,
+                         n_local=n_local, max_nfev=max_nfev, max_points=max_points, law_error=law_error)
+    caller_law, caller_law_options = law, dict(law_options)  # what the law error's fold fits repeat
     law_obj, law_name, law_options = _resolve_law(law, law_options)
-    _check_options(loss, errors, delta, n_starts)
+    options.check()
     runs = list(runs)
-    huber = loss == "huber"
-    # ---- the problem: checked runs, thinned rows, bounds, fixed values, prior rows ----
-    problem, messages = inputs.build_problem(law_obj, law_name, runs, bounds, fixed, huber, delta, max_points)
-    default_prior = prior is None
-    if default_prior:
-        prior = priors.default_prior(problem, law_name, messages)
-    prior_spec = priors.resolve_prior(problem, law_name, prior)
+    # ---- the problem: checked runs, fitted rows, bounds, fixed values, prior rows ----
+    problem, notes = _problem(law_obj, law_name, runs, options, options.max_points)
+    _emit(notes, 0)
+    done = len(notes)
+    prior_spec = priors.default_prior(problem, law_name, notes) if options.prior is None else options.prior
+    _emit(notes, done)
+    prior_spec = priors.resolve_prior(problem, law_name, prior_spec)
     n_free, n_points = int(problem.free.sum()), int(problem.loss.size)
     if n_points < n_free:
         raise FitInputError(
             f"{n_points} observed loss values across {len(runs)} run(s) cannot determine {n_free} free parameters "
             f"of law {law_name}. Log the loss more often, add runs, or fix parameters."
         )
-    thinned = problem  # the search runs on at most SEARCH_POINTS rows per run
+    thinned = problem  # the starts and local searches see at most SEARCH_POINTS rows per run
     if max(problem.sizes) > search.SEARCH_POINTS:
-        thinned, _ = inputs.build_problem(law_obj, law_name, runs, bounds, fixed, huber, delta, search.SEARCH_POINTS,
-                                          announce=False)
+        thinned, _ = _problem(law_obj, law_name, runs, options, search.SEARCH_POINTS)
         thinned.prior_idx, thinned.prior_mu, thinned.prior_w = problem.prior_idx, problem.prior_mu, problem.prior_w
     # ---- search, polish ----
     theta, n_starts_used, n_evals = search.search(problem, thinned, n_starts=n_starts, n_local=n_local, seed=seed,
@@ -119,44 +109,50 @@ def fit(
     n_evals += int(res.nfev)
     p_final = problem.full(res.x)
     # ---- status, covariance, notes ----
-    status, params, covariance, more, (rho, factor) = uncertainty.assess(problem, p_final, res, law_name, n_starts,
-                                                                         errors=errors)
-    messages.extend(more)
-    for m in more:
-        if "the prior holds them" in m:  # a note, not a problem: the prior is there for this
-            continue
-        cls = ParameterAtBoundWarning if "bound" in m else IllConditionedWarning
-        warnings.warn(m, cls, stacklevel=2)
-    if default_prior:  # the tool's assumption, so it says when the data disagree
-        for m in priors.prior_pulls(problem, p_final, prior_spec, law_name):
-            messages.append(m)
-            warnings.warn(m, AssumptionWarning, stacklevel=2)
+    found = uncertainty.assess(problem, p_final, res, law_name, n_starts, errors=errors)
+    done = len(notes)
+    notes.extend(found.notes)
+    if options.prior is None:  # the tool's assumption, so it says when the data disagree
+        notes.extend(priors.prior_pulls(problem, p_final, prior_spec, law_name))
     context = inputs.fit_context(runs)
-    for m in _below_floor(problem, p_final, context.irreducible_loss, law_name):
-        messages.append(m)
-        warnings.warn(m, AssumptionWarning, stacklevel=2)
+    notes.extend(_below_floor(problem, p_final, context.irreducible_loss, law_name))
+    _emit(notes, done)
     # ---- per-run metrics and curves, the result ----
-    metrics, curves = _in_sample(problem, runs, p_final, max_points)
+    metrics, curves = _in_sample(problem, runs, p_final, options.max_points)
     from scalefit import __version__
 
-    objective_text = f"huber(delta={delta:g}) on log loss" if huber else "half squared log-loss residuals"
+    objective_text = f"huber(delta={delta:g}) on log loss" if problem.huber else "half squared log-loss residuals"
     if prior_spec:
         objective_text += " + gaussian prior on log " + ", ".join(
             f"{n} (centre {c:g}, sd {sd:g})" for n, (c, sd) in prior_spec.items())
     result = FitResult(
-        law=law_name, law_options=law_options, params=params, covariance=covariance, param_order=problem.names,
-        status=status, messages=tuple(messages), metrics=metrics, objective=objective_text,
-        objective_value=objective_value, n_points=n_points, n_starts=n_starts_used, n_evals=n_evals, seed=seed,
-        data_hash=inputs.data_hash(runs), scalefit_version=__version__, fit_seconds=time.perf_counter() - t_start,
-        context=context, curves=tuple(curves), errors=errors, residual_rho=rho, variance_factor=factor,
+        law=law_name, law_options=law_options, params=found.params, covariance=found.covariance,
+        param_order=problem.names, status=found.status, messages=tuple(n.message for n in notes), metrics=metrics,
+        objective=objective_text, objective_value=objective_value, n_points=n_points, n_starts=n_starts_used,
+        n_evals=n_evals, seed=seed, data_hash=inputs.data_hash(runs), scalefit_version=__version__,
+        fit_seconds=time.perf_counter() - t_start, context=context, curves=tuple(curves), errors=errors,
+        residual_rho=found.rho, variance_factor=found.factor, notes=tuple(notes), options=options,
+        prior=dict(prior_spec),
     )
     if not law_error:
         return result
-    # ---- the law's own error, by refits on the training runs ----
-    law_err, note = crossval.cross_validate(runs, lambda rs: fit(rs, law_arg, **fold_kw))
-    if law_err is None:
-        warnings.warn(note, AssumptionWarning, stacklevel=2)
-    return replace(result, law_error=law_err, messages=result.messages + (note,))
+    # ---- the law's own error, by refits on the training runs with the caller's options ----
+    fold_kw = {**options.kwargs(law_error=False), **caller_law_options}
+    law_err, note = crossval.cross_validate(runs, lambda rs: fit(rs, caller_law, **fold_kw))
+    _emit([note], 0)
+    return replace(result, law_error=law_err, messages=result.messages + (note.message,), notes=result.notes + (note,))
+
+
+def _problem(law: Any, law_name: str, runs: list[Any], options: FitOptions, max_points: int | None) -> Any:
+    """The fit problem on at most ``max_points`` rows per run, and its notes."""
+    return inputs.build_problem(law, law_name, runs, options.bounds, options.fixed, options.loss == "huber",
+                                options.delta, max_points)
+
+
+def _emit(notes: Sequence[Note], start: int) -> None:
+    """Warn the notes from ``start`` on (those that carry a warning class), pointing at ``fit``'s caller."""
+    for note in notes[start:]:
+        note.emit(stacklevel=3)
 
 
 def _resolve_law(law: Any, options: dict[str, Any]) -> tuple[Any, str, dict[str, Any]]:
@@ -172,19 +168,8 @@ def _resolve_law(law: Any, options: dict[str, Any]) -> tuple[Any, str, dict[str,
     return law, str(getattr(law, "name", type(law).__name__)), dict(getattr(law, "options", {}) or {})
 
 
-def _check_options(loss: str, errors: str, delta: float, n_starts: int) -> None:
-    if loss not in ("huber", "mse"):
-        raise FitInputError(f"loss must be 'huber' or 'mse', got {loss!r}.")
-    if errors not in ("ar1", "iid"):
-        raise FitInputError(f"errors must be 'ar1' or 'iid', got {errors!r}. Example: --errors iid")
-    if not (delta > 0 and math.isfinite(delta)):
-        raise FitInputError(f"delta must be a positive number, got {delta!r}.")
-    if n_starts < 1:
-        raise FitInputError(f"n_starts must be >= 1, got {n_starts}.")
-
-
-def _below_floor(problem: Any, p: np.ndarray, floor: float | None, law_name: str) -> list[str]:
-    """A message when the fitted L0 lies below the data's known irreducible loss (run metadata)."""
+def _below_floor(problem: Any, p: np.ndarray, floor: float | None, law_name: str) -> list[Note]:
+    """A note when the fitted L0 lies below the data's known irreducible loss (run metadata)."""
     if floor is None or "L0" not in problem.names:
         return []
     i = problem.names.index("L0")
@@ -194,9 +179,11 @@ def _below_floor(problem: Any, p: np.ndarray, floor: float | None, law_name: str
     head = (f"fit {law_name}: L0 = {value:.6g} lies below the data's irreducible loss {floor!r} (run "
             "metadata), the floor no model can go below")
     if problem.free[i]:
-        return [head + f": the runs do not pin the asymptote. Fix it (--fix L0=...) or bound it "
-                f"(--bounds L0={floor!r}:inf) if you trust the floor."]
-    return [head + ": you fixed it there; predictions near the asymptote inherit that."]
+        text = (head + f": the runs do not pin the asymptote. Fix it (--fix L0=...) or bound it "
+                f"(--bounds L0={floor!r}:inf) if you trust the floor.")
+    else:
+        text = head + ": you fixed it there; predictions near the asymptote inherit that."
+    return [Note("below_floor", text, AssumptionWarning, {"L0": value, "floor": floor, "fixed": not problem.free[i]})]
 
 
 def _in_sample(problem: Any, runs: Sequence[Any], p: np.ndarray,

@@ -4,14 +4,13 @@ user's bounds and fixed values, and what a result records about its data (hash, 
 from __future__ import annotations
 
 import hashlib
-import warnings
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from scalefit.errors import AssumptionWarning, FitInputError
 from scalefit.fitting.problem import Problem
-from scalefit.results import FitContext
+from scalefit.results import FitContext, Note
 from scalefit.thinning import evenly_spaced
 
 
@@ -64,14 +63,13 @@ def build_problem(
     huber: bool,
     delta: float,
     max_points: int | None = None,
-    announce: bool = True,
-) -> tuple[Problem, list[str]]:
+) -> tuple[Problem, list[Note]]:
     """The runs as a fit :class:`Problem` (checked, thinned to ``max_points`` rows per run, the law prepared on each)
-    with ``bounds`` and ``fixed`` applied, and the notes on what was assumed (warned when ``announce``)."""
+    with ``bounds`` and ``fixed`` applied, and the notes on what was assumed or repaired."""
     check_runs(runs, law_name)
     specs = {p.name: p for p in law.params}
     names = tuple(specs)
-    messages: list[str] = []
+    notes: list[Note] = []
     lower = np.array([specs[n].lower for n in names], dtype=np.float64)
     upper = np.array([specs[n].upper for n in names], dtype=np.float64)
     free = np.array([not specs[n].fixed for n in names])
@@ -86,7 +84,8 @@ def build_problem(
         lower[i], upper[i] = lo, hi
         if not free[i]:
             free[i] = True
-            messages.append(f"{name} is fitted within {lo:g}:{hi:g} (law {law_name} holds it fixed by default).")
+            notes.append(Note("freed", f"{name} is fitted within {lo:g}:{hi:g} (law {law_name} holds it fixed by "
+                              "default).", data={"param": name, "lower": lo, "upper": hi}))
         values[i] = min(max(values[i], lo), hi)
     for name, value in (fixed or {}).items():
         if name not in specs:
@@ -99,19 +98,16 @@ def build_problem(
         rows = fit_rows(run, max_points)
         n_warm = int(run.observed.sum() - run.after_warmup.sum())
         if n_warm:
-            messages.append(
-                f"{run.path}: {n_warm} observed row(s) inside the {int(run.warmup)}-step warmup are not fitted; "
-                "the laws describe the loss after warmup."
-            )
-            if announce:
-                warnings.warn(messages[-1], AssumptionWarning, stacklevel=3)
+            notes.append(Note(
+                "warmup_rows", f"{run.path}: {n_warm} observed row(s) inside the {int(run.warmup)}-step warmup are not "
+                "fitted; the laws describe the loss after warmup.", AssumptionWarning,
+                {"path": run.path, "rows": n_warm, "warmup": int(run.warmup)}))
         if rows.size < int(run.after_warmup.sum()):
-            messages.append(
-                f"{run.path}: {int(run.after_warmup.sum())} observed rows after warmup; the fit and its in-sample "
-                f"metrics use {rows.size} evenly spaced ones (max_points={max_points})."
-            )
-            if announce:
-                warnings.warn(messages[-1], AssumptionWarning, stacklevel=3)
+            notes.append(Note(
+                "thinned", f"{run.path}: {int(run.after_warmup.sum())} observed rows after warmup; the fit and its "
+                f"in-sample metrics use {rows.size} evenly spaced ones (max_points={max_points}).", AssumptionWarning,
+                {"path": run.path, "rows": int(run.after_warmup.sum()), "used": int(rows.size),
+                 "max_points": max_points}))
         at = np.asarray(run.index[rows], dtype=np.int64)
         n_params = run.meta.get("params") if isinstance(run.meta, Mapping) else None
         try:
@@ -144,7 +140,7 @@ def build_problem(
         huber=huber,
         delta=delta,
     )
-    return problem, messages
+    return problem, notes
 
 
 def fit_rows(run: Any, max_points: int | None) -> np.ndarray:

@@ -9,13 +9,13 @@ from the default's centre; a prior the user gave is the user's choice and is not
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Iterator, Mapping
 
 import numpy as np
 
 from scalefit.errors import AssumptionWarning, FitInputError
 from scalefit.fitting.problem import Problem
+from scalefit.results import Note
 
 
 class _DefaultPriors(Mapping):
@@ -44,7 +44,7 @@ class _DefaultPriors(Mapping):
 DEFAULT_PRIORS: Mapping[str, dict[str, tuple[float, float]]] = _DefaultPriors()
 
 
-def default_prior(problem: Problem, law_name: str, messages: list[str]) -> dict[str, tuple[float, float]]:
+def default_prior(problem: Problem, law_name: str, notes: list[Note]) -> dict[str, tuple[float, float]]:
     """The law's default prior (``Law.default_prior``) on the parameters the user left free; an entry whose bounds
     exclude its centre, or do not keep the parameter positive (the prior is on its log), is left out with a message."""
     out = {}
@@ -58,9 +58,9 @@ def default_prior(problem: Problem, law_name: str, messages: list[str]) -> dict[
             continue
         why = (f"its lower bound {lo:g} is not positive" if lo <= 0 else
                f"your bounds {lo:g}:{hi:g} exclude its centre {centre:g}")
-        messages.append(f"fit {law_name}: the default prior on log {name} is left out: {why}. Pass --prior to set one "
-                        "that fits your bounds.")
-        warnings.warn(messages[-1], AssumptionWarning, stacklevel=3)
+        notes.append(Note("prior_dropped", f"fit {law_name}: the default prior on log {name} is left out: {why}. Pass "
+                          "--prior to set one that fits your bounds.", AssumptionWarning,
+                          {"param": name, "centre": centre, "lower": lo, "upper": hi}))
     return out
 
 
@@ -101,8 +101,8 @@ PRIOR_PULL = 3.0
 
 
 def prior_pulls(problem: Problem, p: np.ndarray, prior_spec: Mapping[str, tuple[float, float]],
-                 law_name: str) -> list[str]:
-    """Messages for parameters the data pull more than :data:`PRIOR_PULL` prior sd from the default prior's centre:
+                law_name: str) -> list[Note]:
+    """Notes for parameters the data pull more than :data:`PRIOR_PULL` prior sd from the default prior's centre:
     the runs then say something the prior overrides (for MPL, a loss-drop shape of their own). A prior the user
     gave is the user's choice and is not second-guessed."""
     out = []
@@ -110,7 +110,9 @@ def prior_pulls(problem: Problem, p: np.ndarray, prior_spec: Mapping[str, tuple[
         value = float(p[problem.names.index(name)])
         z = math.log(value / centre) / sd
         if abs(z) > PRIOR_PULL:
-            out.append(f"fit {law_name}: the data pull {name} to {value:.4g}, {abs(z):.0f} sd from the default prior's "
-                       f"centre {centre:g}: the runs carry information the prior overrides. Compare with --prior "
-                       "none (or a wider --prior) on held-out runs.")
+            out.append(Note(
+                "prior_pull", f"fit {law_name}: the data pull {name} to {value:.4g}, {abs(z):.0f} sd from the default "
+                f"prior's centre {centre:g}: the runs carry information the prior overrides. Compare with --prior "
+                "none (or a wider --prior) on held-out runs.", AssumptionWarning,
+                {"param": name, "value": value, "centre": centre, "sd": sd, "z": z}))
     return out

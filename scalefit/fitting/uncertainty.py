@@ -6,37 +6,113 @@ determine each parameter, and the status. ``docs/fitting.md`` explains the choic
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
+from scalefit.errors import IllConditionedWarning, ParameterAtBoundWarning
 from scalefit.fitting.problem import Problem
-from scalefit.results import FitStatus, ParamEstimate
+from scalefit.results import FitStatus, Note, ParamEstimate
 
 #: Condition number of the correlation matrix above which the fit is called ill-conditioned.
 ILL_CONDITION = 1e10
 
 
-def assess(
-    problem: Problem, p: np.ndarray, res: Any, law_name: str, n_starts: int, errors: str = "ar1"
-) -> tuple[FitStatus, dict[str, ParamEstimate], np.ndarray | None, list[str], tuple[float | None, float | None]]:
-    """Status, parameter estimates with stderr, covariance over all parameters, messages, and (the residuals'
-    lag-1 autocorrelation, the factor it puts on the residual variance) for ``errors="ar1"`` (:func:`ar1_rho`;
-    (None, None) for ``"iid"``)."""
+@dataclass(frozen=True)
+class Assessment:
+    """What :func:`assess` finds at the optimum."""
+
+    status: FitStatus
+    params: dict[str, ParamEstimate]
+    covariance: np.ndarray | None  # (P, P) over all parameters; None when singular
+    notes: tuple[Note, ...]
+    rho: float | None  # the residuals' lag-1 autocorrelation (errors="ar1"), else None
+    factor: float | None  # the AR(1) factor on the residual variance (errors="ar1"), else None
+
+
+def assess(problem: Problem, p: np.ndarray, res: Any, law_name: str, n_starts: int,
+           errors: str = "ar1") -> Assessment:
+    """Status, parameter estimates with stderr, covariance over all parameters, the notes on the optimum (bounds
+    hit, conditioning, the prior's role), and for ``errors="ar1"`` the residuals' lag-1 autocorrelation and the
+    factor it puts on the residual variance (:func:`ar1_rho`)."""
     names = problem.names
-    P = len(names)
     lo, hi = problem.lower, problem.upper
     span = np.where(np.isfinite(hi - lo), hi - lo, np.maximum(np.abs(p), 1.0))
     tol = 1e-6 * span
-    at_bound = np.zeros(P, dtype=np.int64)
-    active = np.zeros(P, dtype=np.int64)
+    at_bound = np.zeros(len(names), dtype=np.int64)
+    active = np.zeros(len(names), dtype=np.int64)
     active[problem.free] = res.active_mask
     at_bound[(p - lo <= tol) | (active == -1)] = -1
     at_bound[(hi - p <= tol) | (active == 1)] = 1
     at_bound[~problem.free] = 0
-    messages: list[str] = []
-    # covariance over the free parameters that are not on a bound
-    est = problem.free & (at_bound == 0)
+    est = problem.free & (at_bound == 0)  # the covariance is over the free parameters not on a bound
+    cov = _covariance(problem, p, est, errors)
+    notes = list(cov.notes(law_name))
+    for i, name in enumerate(names):
+        if at_bound[i]:
+            side, bound = ("lower", lo[i]) if at_bound[i] < 0 else ("upper", hi[i])
+            fix = suggest(lo[i], hi[i], side)
+            notes.append(Note(
+                "at_bound", f"fit {law_name}: {name} at its {side} bound {bound:g} after {n_starts} starts; its stderr "
+                f"is unreliable. Try --bounds {name}={fix}.", ParameterAtBoundWarning,
+                {"param": name, "side": side, "bound": float(bound), "suggest": fix}))
+    notes.extend(_conditioning(problem, p, est, cov, law_name))
+    if res.status == 0:
+        status = FitStatus.MAX_EVALS
+        notes.append(Note("max_evals", f"fit {law_name}: the polish stopped after {res.nfev} evaluations before "
+                          "converging.", IllConditionedWarning, {"nfev": int(res.nfev)}))
+    elif cov.covariance is None and est.any():
+        status = FitStatus.NO_COVARIANCE
+    elif at_bound.any():
+        status = FitStatus.AT_BOUND
+    else:
+        status = FitStatus.CONVERGED
+    if cov.held:  # a note, not a problem: the prior is there for this
+        held = [names[i] for i in cov.held]
+        notes.append(Note("prior_holds", f"fit {law_name}: the data alone leave {', '.join(held)} poorly determined "
+                          "(stderr larger than the value without the prior); the prior holds them, and their stderr "
+                          "include it.", None, {"params": held}))
+    specs = {s.name: s for s in problem.law.params}
+    params = {
+        name: ParamEstimate(
+            value=float(p[i]),
+            stderr=float(cov.stderr[i]),
+            lower=float(lo[i]),
+            upper=float(hi[i]),
+            at_bound=int(at_bound[i]),
+            linear=bool(specs[name].linear),
+            fixed=not bool(problem.free[i]),
+        )
+        for i, name in enumerate(names)
+    }
+    return Assessment(status, params, cov.covariance, tuple(notes), cov.rho, cov.factor)
+
+
+@dataclass
+class _Covariance:
+    covariance: np.ndarray | None
+    stderr: np.ndarray  # (P,) NaN where unknown, 0 for fixed parameters
+    rho: float | None
+    factor: float | None
+    cond: float  # condition number of the correlation-scaled Hessian (NaN when not computed)
+    flat: str  # its flattest direction in words
+    held: list[int]  # parameters the data alone leave poorly determined but the prior holds
+
+    def notes(self, law_name: str) -> list[Note]:
+        if self.rho is None or self.rho < 0.99:
+            return []
+        return [Note("autocorrelation_cap", f"fit {law_name}: the residuals' lag-1 autocorrelation is at its 0.99 "
+                     f"cap, so stderr are x{math.sqrt(199):.0f} those of independent residuals: the law misses the "
+                     "curves systematically (look at the residual plot, --plot), not only by noise.",
+                     IllConditionedWarning, {"rho": self.rho})]
+
+
+def _covariance(problem: Problem, p: np.ndarray, est: np.ndarray, errors: str) -> _Covariance:
+    """Gauss-Newton covariance over the parameters ``est`` with Huber's variance factor (times the AR(1) factor
+    for ``errors="ar1"``), the prior's information included; and the conditioning of the problem."""
+    names = problem.names
+    P = len(names)
     n = problem.n_data
     r = problem.residuals(p[problem.free])[:n]  # data rows (prior rows follow)
     covariance = None
@@ -46,7 +122,7 @@ def assess(
     stderr[~problem.free] = 0.0
     cond = math.nan
     flat = ""
-    held: list[int] = []  # parameters the data alone leave poorly determined but the prior holds
+    held: list[int] = []
     if est.any():
         jac_all = problem.jacobian(p[problem.free])[:, est[problem.free]]  # (n + k, n_est)
         jac, jac_p = jac_all[:n], jac_all[n:]
@@ -60,11 +136,6 @@ def assess(
             # sigma^2 tr A(0)), then its long-run variance
             factor = shrink * (1.0 + rho) / (1.0 - rho)
             s2 *= factor
-            if rho >= 0.99:
-                messages.append(
-                    f"fit {law_name}: the residuals' lag-1 autocorrelation is at its 0.99 cap, so stderr are "
-                    f"x{math.sqrt(199):.0f} those of independent residuals: the law misses the curves "
-                    "systematically (look at the residual plot, --plot), not only by noise.")
         # a prior row w (log p - mu) with w = delta / sd adds the information 1/sd^2 of that parameter
         h = h_data + (s2 / problem.delta**2) * (jac_p.T @ jac_p) if jac_p.size else h_data
         d = np.sqrt(np.diag(h))
@@ -88,62 +159,32 @@ def assess(
             sel = np.flatnonzero(est)
             held = [int(sel[j]) for j in range(sel.size) if int(sel[j]) in set(problem.prior_idx.tolist())
                     and not sd_data[j] <= abs(p[sel[j]])]
-    # messages
-    for i, name in enumerate(names):
-        if at_bound[i]:
-            side, bound = ("lower", lo[i]) if at_bound[i] < 0 else ("upper", hi[i])
-            messages.append(
-                f"fit {law_name}: {name} at its {side} bound {bound:g} after {n_starts} starts; its stderr is "
-                f"unreliable. Try --bounds {name}={suggest(lo[i], hi[i], side)}."
-            )
-    if covariance is None and est.any():
-        messages.append(
-            f"fit {law_name}: the Jacobian at the optimum is singular, so parameters are not separately "
-            f"determined and no stderr is reported (flattest direction {flat}). Fix a parameter (e.g. --fix) or "
-            "add runs with other schedules."
-        )
-    elif covariance is not None:
-        poor = [i for i in np.flatnonzero(est) if p[i] != 0 and stderr[i] > abs(p[i])]
-        if cond > ILL_CONDITION or poor:
-            if poor:
-                i = poor[0]
-                which = ", ".join(names[j] for j in poor) + " poorly determined (stderr larger than the value"
-                fix = f"narrow the range, e.g. --bounds {names[i]}={suggest(lo[i], hi[i], 'narrow', p[i])}"
-            else:
-                which = "a combination of parameters poorly determined ("
-                fix = "fix a parameter"
-            messages.append(
-                f"fit {law_name}: {which}{', ' if poor else ''}condition number {cond:.2g}; flattest direction "
-                f"{flat}). Add runs with different schedules, or {fix}."
-            )
-    notes: list[str] = []
-    if held:
-        notes.append(f"fit {law_name}: the data alone leave {', '.join(names[i] for i in held)} poorly determined "
-                     "(stderr larger than the value without the prior); the prior holds them, and their stderr "
-                     "include it.")
-    if res.status == 0:
-        status = FitStatus.MAX_EVALS
-        messages.append(f"fit {law_name}: the polish stopped after {res.nfev} evaluations before converging.")
-    elif covariance is None and est.any():
-        status = FitStatus.NO_COVARIANCE
-    elif at_bound.any():
-        status = FitStatus.AT_BOUND
+    return _Covariance(covariance, stderr, rho, factor, cond, flat, held)
+
+
+def _conditioning(problem: Problem, p: np.ndarray, est: np.ndarray, cov: _Covariance, law_name: str) -> list[Note]:
+    """A note when the covariance is singular, or when parameters (or a combination) are poorly determined."""
+    names, lo, hi = problem.names, problem.lower, problem.upper
+    if cov.covariance is None and est.any():
+        return [Note("no_covariance", f"fit {law_name}: the Jacobian at the optimum is singular, so parameters are not "
+                     f"separately determined and no stderr is reported (flattest direction {cov.flat}). Fix a "
+                     "parameter (e.g. --fix) or add runs with other schedules.", IllConditionedWarning,
+                     {"direction": cov.flat})]
+    if cov.covariance is None:
+        return []
+    poor = [int(i) for i in np.flatnonzero(est) if p[i] != 0 and cov.stderr[i] > abs(p[i])]
+    if not (cov.cond > ILL_CONDITION or poor):
+        return []
+    if poor:
+        i = poor[0]
+        which = ", ".join(names[j] for j in poor) + " poorly determined (stderr larger than the value"
+        fix = f"narrow the range, e.g. --bounds {names[i]}={suggest(lo[i], hi[i], 'narrow', p[i])}"
     else:
-        status = FitStatus.CONVERGED
-    specs = {s.name: s for s in problem.law.params}
-    params = {
-        name: ParamEstimate(
-            value=float(p[i]),
-            stderr=float(stderr[i]),
-            lower=float(lo[i]),
-            upper=float(hi[i]),
-            at_bound=int(at_bound[i]),
-            linear=bool(specs[name].linear),
-            fixed=not bool(problem.free[i]),
-        )
-        for i, name in enumerate(names)
-    }
-    return status, params, covariance, messages + notes, (rho, factor)
+        which = "a combination of parameters poorly determined ("
+        fix = "fix a parameter"
+    return [Note("ill_conditioned", f"fit {law_name}: {which}{', ' if poor else ''}condition number {cov.cond:.2g}; "
+                 f"flattest direction {cov.flat}). Add runs with different schedules, or {fix}.", IllConditionedWarning,
+                 {"params": [names[j] for j in poor], "condition": cov.cond, "direction": cov.flat})]
 
 
 def direction(v: np.ndarray, names: Sequence[str]) -> str:

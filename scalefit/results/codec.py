@@ -13,6 +13,8 @@ import numpy as np
 from scalefit.errors import ResultFileError
 from scalefit.law_error import LawError
 from scalefit.metrics import RunMetrics
+from scalefit.results.notes import Note
+from scalefit.results.options import FitOptions
 from scalefit.results.parts import Curve, FitContext, FitStatus, ParamEstimate
 
 if TYPE_CHECKING:
@@ -56,6 +58,9 @@ def summary(result: FitResult) -> dict[str, Any]:
         "residual_rho": result.residual_rho,
         "variance_factor": result.variance_factor,
         "law_error": None if result.law_error is None else result.law_error.to_dict(),
+        "notes": [n.to_dict() for n in result.notes],
+        "options": None if result.options is None else result.options.to_dict(),
+        "prior": None if result.prior is None else {k: [c, sd] for k, (c, sd) in result.prior.items()},
         "context": {
             "max_step": result.context.max_step,
             "max_s1": result.context.max_s1,
@@ -162,6 +167,10 @@ def fields(path: str | Path) -> dict[str, Any]:
             residual_rho=None if data.get("residual_rho") is None else float(data["residual_rho"]),
             variance_factor=None if data.get("variance_factor") is None else float(data["variance_factor"]),
             law_error=None if data.get("law_error") is None else LawError.from_dict(data["law_error"]),
+            notes=tuple(Note.from_dict(n) for n in data.get("notes", ())),
+            options=None if data.get("options") is None else FitOptions.from_dict(data["options"]),
+            prior=None if data.get("prior") is None else {str(k): (float(v[0]), float(v[1]))
+                                                          for k, v in data["prior"].items()},
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ResultFileError(

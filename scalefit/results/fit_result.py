@@ -17,6 +17,8 @@ import numpy as np
 from scalefit.law_error import LawError
 from scalefit.metrics import RunMetrics, mean_metrics
 from scalefit.results import codec, prediction, report
+from scalefit.results.notes import Note
+from scalefit.results.options import FitOptions
 from scalefit.results.parts import Curve, FitContext, FitStatus, ParamEstimate
 from scalefit.results.prediction import Prediction
 
@@ -57,6 +59,13 @@ class FitResult:
     law_error : LawError or None
         The law's own error, cross-validated on the training runs (``fit(..., law_error=True)``,
         :mod:`scalefit.law_error`); when present, prediction intervals add it to the covariance band.
+    notes : tuple of Note
+        The fit's messages as typed data (:mod:`scalefit.results.notes`: kind, warning class, numbers); empty for
+        results read from files written before they were recorded.
+    options : FitOptions or None
+        The options the fit was made with (:mod:`scalefit.results.options`); None when read from an older file.
+    prior : dict of str to (centre, sd), or None
+        The Gaussian prior on log(parameter) the fit applied (``{}``: none); None when read from an older file.
     """
 
     law: str
@@ -82,6 +91,9 @@ class FitResult:
     residual_rho: float | None = None
     variance_factor: float | None = None
     law_error: LawError | None = None
+    notes: tuple[Note, ...] = ()
+    options: FitOptions | None = None
+    prior: dict[str, tuple[float, float]] | None = None
 
     # ---- views ----
     @property
