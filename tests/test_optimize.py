@@ -11,17 +11,10 @@ import pytest
 from scalefit import schedules
 from scalefit.errors import DegenerateOptimumWarning, ExtrapolationWarning, FitInputError
 from scalefit.laws import get_law
-from scalefit.optimize import (
-    _LOW,
-    _knots,
-    _lbfgs_box,
-    _Param,
-    _project_capped_simplex,
-    family_search,
-    make_objective,
-    optimize_schedule,
-    parse_objective,
-)
+from scalefit.optimize import family_search, make_objective, optimize_schedule, parse_objective
+from scalefit.optimize.box import _lbfgs_box, _project_capped_simplex
+from scalefit.optimize.knots import _knots, _Param
+from scalefit.optimize.objective import _LOW
 
 from mpl_reference import final_loss_and_grad
 
