@@ -23,7 +23,6 @@ ALLOWED = {
     "scalefit.train.trainer": "the train helper's file",
     # split by the next commits of this branch (issue 15):
     "scalefit.laws.multipower": "to split: the law vs its compressed-sum machinery",
-    "scalefit.schedules": "to split into a package",
 }
 
 
