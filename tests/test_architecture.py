@@ -21,8 +21,6 @@ ALLOWED = {
     "scalefit.tables": "the readers/compute helpers' file",
     "scalefit.laws.hyperparams": "the compute helper's file (issue 15, point 7)",
     "scalefit.train.trainer": "the train helper's file",
-    # split by the next commits of this branch (issue 15):
-    "scalefit.laws.multipower": "to split: the law vs its compressed-sum machinery",
 }
 
 

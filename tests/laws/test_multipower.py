@@ -12,7 +12,7 @@ from hypothesis.extra.numpy import arrays
 
 from scalefit.errors import FitInputError
 from scalefit.laws import get_law
-from scalefit.laws import multipower
+from scalefit.laws import mpl_drop
 from scalefit.laws.multipower import ld_error_bound, ld_naive
 
 THETA = {"alpha": 0.5, "C": 2.0, "beta": 0.6, "gamma": 0.6}
@@ -90,7 +90,7 @@ def test_block_sums_by_series_equal_the_exact_sums():
         exact = dataclasses.replace(prep, series=None, _flat={})
         assert prep.series is not None
         for gamma in (0.01, 0.6, 1.0):
-            np.testing.assert_allclose(law._block_sums(gamma, prep, True), law._block_sums(gamma, exact, True),
+            np.testing.assert_allclose(mpl_drop.block_sums(gamma, prep, True), mpl_drop.block_sums(gamma, exact, True),
                                        rtol=1e-12, atol=0)
             U, U_exact = law.design({**THETA, "gamma": gamma}, prep)[2], law.design({**THETA, "gamma": gamma}, exact)[2]
             np.testing.assert_allclose(U, U_exact, rtol=1e-13, atol=1e-14 * np.abs(U_exact).max())
@@ -130,7 +130,7 @@ def test_chunked_pairs_give_the_same_drop(monkeypatch):
     law = get_law("mpl", near=8, block=4)
     whole = law.prepare(lr, warmup=50, at=np.arange(50, 2000))
     d, j = law.design(THETA, whole), law.design_jac(THETA, whole)
-    monkeypatch.setattr(multipower, "_PAIRS_PER_CHUNK", 500)  # many chunks: nothing cached between calls
+    monkeypatch.setattr(mpl_drop, "_PAIRS_PER_CHUNK", 500)  # many chunks: nothing cached between calls
     chunked = law.prepare(lr, warmup=50, at=np.arange(50, 2000))
     np.testing.assert_array_equal(law.design(THETA, chunked), d)
     np.testing.assert_array_equal(law.design_jac(THETA, chunked), j)
