@@ -7,7 +7,6 @@ Imports here must stay light (typer, rich): this module is loaded for ``scalefit
 from __future__ import annotations
 
 import functools
-import json
 import sys
 import warnings
 from typing import Any, Callable, TypeVar
@@ -79,11 +78,6 @@ def _flush(caught: list[warnings.WarningMessage]) -> None:
             seen.add(text)
             warn(escape(text))
     caught.clear()
-
-
-def dumps_compact(obj: Any) -> str:
-    """One-line JSON, for tables embedded in messages."""
-    return json.dumps(obj, separators=(",", ":"))
 
 
 def multi_value_command(*options: str) -> type:

@@ -34,6 +34,7 @@ from scalefit.errors import AssumptionWarning, IllConditionedWarning, ParameterA
 from scalefit.fitting.inputs import unique_labels
 from scalefit.law_error import MIN_ERRORS, FoldError, LawError
 from scalefit.results import Note
+from scalefit.thinning import evenly_spaced
 
 if TYPE_CHECKING:
     from scalefit.results import FitResult
@@ -169,7 +170,7 @@ def end_error(result: FitResult, run: Run) -> float:
         return float("nan")
     rows = rows[-max(1, int(math.ceil(TAIL_SHARE * rows.size))):]
     if rows.size > TAIL_ROWS:  # a dense log: evenly spaced rows of the tail, the same mean at a fraction of the cost
-        rows = rows[np.unique(np.linspace(0, rows.size - 1, TAIL_ROWS).astype(np.int64))]
+        rows = rows[evenly_spaced(rows.size, TAIL_ROWS)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pred = result.predict(run, at=run.index[rows], method="covariance").loss
