@@ -17,10 +17,11 @@ module              stage
 ``crossval``        the law's own error by refits on the training runs
 ``driver``          :func:`fit`, the recipe: it emits each stage's notes (:class:`~scalefit.results.Note`) as
                     warnings of the note's class, and records them and the options in the result
-``evaluation``      :func:`evaluate` on held-out runs
+``evaluation``      :func:`evaluate` on held-out runs; ``comparison``: :func:`compare`, several laws side by side
 ==================  ============================================================================================
 """
 
+from scalefit.fitting.comparison import Comparison, compare
 from scalefit.fitting.crossval import cross_validate
 from scalefit.fitting.driver import fit
 from scalefit.fitting.evaluation import evaluate
@@ -33,5 +34,5 @@ from scalefit.results.options import (DEFAULT_DELTA, DEFAULT_LOCAL, DEFAULT_MAX_
                                       DEFAULT_STARTS, FitOptions)
 
 __all__ = ["DEFAULT_DELTA", "DEFAULT_LOCAL", "DEFAULT_MAX_NFEV", "DEFAULT_MAX_POINTS", "DEFAULT_PRIORS",
-           "DEFAULT_STARTS", "ILL_CONDITION", "PRIOR_PULL", "SEARCH_POINTS", "FitOptions", "cross_validate",
-           "data_hash", "evaluate", "fit", "fit_rows", "prediction_with_gradient"]
+           "DEFAULT_STARTS", "ILL_CONDITION", "PRIOR_PULL", "SEARCH_POINTS", "Comparison", "FitOptions", "compare",
+           "cross_validate", "data_hash", "evaluate", "fit", "fit_rows", "prediction_with_gradient"]

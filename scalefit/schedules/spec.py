@@ -103,6 +103,10 @@ SCHEDULES: dict[str, ScheduleKind] = {
 }
 
 
+#: The CLI option that gives a spec key's default, where it is named differently (one name per thing: --steps).
+_CLI_OPTION = {"total": "steps"}
+
+
 def _names_help() -> str:
     return ", ".join(SCHEDULES)
 
@@ -217,7 +221,8 @@ def from_spec(
     if missing:
         raise ScheduleSpecError(
             f"schedule spec '{parsed.text or parsed.name}' is missing {', '.join(missing)}. Add "
-            f"{', '.join(k + '=...' for k in missing)} to the spec (the CLI also takes --{missing[0]}). "
+            f"{', '.join(k + '=...' for k in missing)} to the spec (the CLI also takes "
+            f"--{_CLI_OPTION.get(missing[0], missing[0])}). "
             f"Valid keys: {kind.keys_help()}. Example: {kind.example}", column=missing[0])
     if parsed.name == "file":
         return from_file(kwargs["path"])
