@@ -207,8 +207,7 @@ class FitResult:
             Curve, interval and an extrapolation mark; an :class:`~scalefit.errors.ExtrapolationWarning` is
             emitted when the schedule lies beyond ``EXTRAPOLATION_FACTOR`` times the fitted range.
         """
-        return prediction.predict(self, schedule, warmup=warmup, interval=interval, method=method, n_params=n_params,
-                                  at=at, label=label)
+        return prediction.predict(self, schedule, warmup, interval, method, n_params, at, label)
 
     def schedule_from_spec(
         self, spec: str, *, peak: float | None = None, total: int | None = None, warmup: int | None = None

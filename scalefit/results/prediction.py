@@ -97,17 +97,8 @@ class Prediction:
         }
 
 
-def predict(
-    result: FitResult,
-    schedule: Any,
-    *,
-    warmup: int | None = None,
-    interval: float = 0.9,
-    method: str = "auto",
-    n_params: float | None = None,
-    at: np.ndarray | None = None,
-    label: str | None = None,
-) -> Prediction:
+def predict(result: FitResult, schedule: Any, warmup: int | None, interval: float, method: str, n_params: float | None,
+            at: np.ndarray | None, label: str | None) -> Prediction:
     """The work of :meth:`FitResult.predict <scalefit.results.FitResult.predict>` (its docstring has the parameters)."""
     if not 0.0 < interval < 1.0:
         raise FitInputError(f"interval must lie in (0, 1), got {interval}. Example: --interval 0.9")
