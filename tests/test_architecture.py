@@ -20,7 +20,6 @@ ALLOWED = {
     "scalefit.readers._core": "the readers helper splits it (issue 15, readers part)",
     "scalefit.tables": "the readers/compute helpers' file",
     "scalefit.laws.hyperparams": "the compute helper's file (issue 15, point 7)",
-    "scalefit.train.trainer": "the train helper's file",
 }
 
 
