@@ -70,7 +70,7 @@ def test_plot_fit_with_residuals(tissue_fit, tmp_path: Path) -> None:
     fig = ax.figure
     assert len(fig.axes) == 2  # loss panel and residual panel
     res_ax = next(a for a in fig.axes if a is not ax)
-    assert ax.get_ylabel() == "loss (nats per token)" and "tissue fit" in ax.get_title()
+    assert ax.get_ylabel() == "loss" and "tissue fit" in ax.get_title()
     assert res_ax.get_xlabel() == "optimizer step" and "% of loss" in res_ax.get_ylabel()
     labels = _legend(ax)
     assert {"constant (data)", "constant (tissue fit)", "cosine (data)", "cosine (tissue fit)"} <= set(labels)
@@ -88,7 +88,7 @@ def test_plot_fit_on_given_axes(tissue_fit) -> None:
 def test_plot_predictions(tissue_fit, runs, tmp_path: Path) -> None:
     preds = [tissue_fit.predict(s, interval=0.9) for s in ("cosine", "wsd:decay=0.2", "constant")]
     ax = plots.plot_predictions(preds, data=runs)
-    assert ax.get_xlabel() == "optimizer step" and ax.get_ylabel() == "loss (nats per token)"
+    assert ax.get_xlabel() == "optimizer step" and ax.get_ylabel() == "loss"
     assert "90% band" in ax.get_title()
     labels = _legend(ax)
     assert len(labels) == 3 and all(": final " in t for t in labels)

@@ -28,6 +28,7 @@ def evaluate(
     result = fit(train_runs, law, **kw)
     test: dict[str, RunMetrics] = {}
     predictions: dict[str, Prediction] = {}
+    observed: dict[str, Any] = {}
     with warnings.catch_warnings():
         # held-out runs are expected to lie outside the training range: that is the point of evaluating
         warnings.simplefilter("ignore", ExtrapolationWarning)
@@ -35,4 +36,5 @@ def evaluate(
             pred = result.predict(run)
             test[key] = curve_metrics(run.loss[run.after_warmup], pred.loss)
             predictions[key] = pred
-    return Evaluation(fit=result, test=test, predictions=predictions)
+            observed[key] = run.loss[run.after_warmup]
+    return Evaluation(fit=result, test=test, predictions=predictions, observed=observed)
