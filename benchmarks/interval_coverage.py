@@ -28,6 +28,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -151,12 +152,295 @@ def reference_coverage() -> list[dict]:
     return rows
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Intervals under the default MPL shape prior (issue 14, item 2; ``--shape``, ``--shape-real``)
+# ---------------------------------------------------------------------------------------------------------------
+#: Published MPL fits (the MPL repository's README: all nine curves of a size). The simulated truths use their
+#: amplitudes with either their own shape ("published") or the default prior's centre ("centre").
+PUBLISHED = {"25M": {"L0": 3.040, "A": 0.525, "alpha": 0.508, "B": 363.788, "C": 2.066, "beta": 0.583, "gamma": 0.641},
+             "100M": {"L0": 2.651, "A": 0.601, "alpha": 0.453, "B": 437.946, "C": 2.132, "beta": 0.598,
+                      "gamma": 0.655}}
+CENTRE_SHAPE = {"C": 1.0, "beta": 0.5, "gamma": 0.5}
+#: AR(1) log-noise of the simulated curves, (sd, lag-1 autocorrelation). "val-like": what the MPL reference curves'
+#: residuals around the default fit show (per curve sd 3e-4 to 2e-3, lag-1 0.2 to 0.98; ``shape.noise`` in the
+#: JSON); "noisier": 3x the sd, less memory (the bundled val_loss curves' rho 0.56-0.80).
+SHAPE_NOISES = {"val-like": (1e-3, 0.8), "noisier": (3e-3, 0.5)}
+#: The 2,000-step design's amplitudes (``tests/test_fitting.py``'s MPL truth, peak LR 1e-3).
+SHORT_AMPLITUDES = {"L0": 2.6, "A": 0.5, "alpha": 0.45, "B": 400.0}
+SPREAD_SCALES = (0.5, 1.0, 2.0)
+CANDIDATES = ("default", "default+cv", "no prior", "spread prior", "pull as variance", "hull x0.5", "hull",
+              "hull x2", "hull+cv")
+
+
+def shape_designs() -> dict[str, dict[str, Any]]:
+    """Training and held-out schedules of each simulated design: the MPL reference schedules (24,000-step runs, a
+    row every 128 steps, protocols a and b of ``curve_fit.py``; held out: every other schedule, the 72,000-step ones
+    included) and a 2,000-step design with sharp LR drops (a row every 10 steps)."""
+    from curve_fit import PROTOCOLS, REF, SCHEDULES
+
+    out: dict[str, dict[str, Any]] = {}
+    if REF.is_dir():
+        lrs = {n: schedules.from_file(REF / "schedules" / f"{n}.csv") for n in SCHEDULES}
+        for proto, train in PROTOCOLS.items():
+            out[f"mpl-{proto}"] = {"warmup": 2160, "every": 128, "amplitudes": "published",
+                                   "train": {n: lrs[n] for n in train},
+                                   "held": {n: lr for n, lr in lrs.items() if n not in train}}
+    t, w, peak = 2000, 100, 1e-3
+    out["short"] = {"warmup": w, "every": 10, "amplitudes": SHORT_AMPLITUDES, "train": {
+        "constant": schedules.constant(peak, t, warmup=w),
+        "cosine": schedules.cosine(peak, t, warmup=w, final=peak / 10),
+        "multistep 0.5/0.75": schedules.multistep(peak, t, warmup=w, milestones=(0.5, 0.75))}, "held": {
+        "wsd 0.2 linear": schedules.wsd(peak, t, warmup=w, decay=0.2),
+        "wsd 0.1 exp": schedules.wsd(peak, t, warmup=w, decay=0.1, shape="exp"),
+        "linear": schedules.linear(peak, t, warmup=w),
+        "cyclic 2": schedules.cyclic(peak, t, warmup=w, cycles=2),
+        "cosine 2x": schedules.cosine(peak, 2 * t, warmup=w)}}
+    return out
+
+
+def shape_truth(design: dict[str, Any], size: str, shape: str) -> dict[str, float]:
+    amps = PUBLISHED[size] if design["amplitudes"] == "published" else design["amplitudes"]
+    truth = {k: amps[k] for k in ("L0", "A", "alpha", "B")}
+    truth.update({k: PUBLISHED[size][k] for k in CENTRE_SHAPE} if shape == "published" else CENTRE_SHAPE)
+    return truth
+
+
+def sim_run(name: str, lr: np.ndarray, truth: dict[str, float], warmup: int, every: int, sd: float, phi: float,
+            rng: np.random.Generator) -> Run:
+    from scipy.signal import lfilter
+
+    steps = np.arange(warmup, lr.size, every, dtype=np.int64)
+    z = rng.standard_normal(steps.size) * sd * np.sqrt(1 - phi * phi)
+    z[0] = rng.standard_normal() * sd
+    clean = get_law("mpl").predict(truth, lr, warmup=warmup, at=steps)
+    return Run(path=f"{name}.csv", steps=steps, loss=clean * np.exp(lfilter([1.0], [1.0, -phi], z)), lr=lr,
+               step0=0, warmup=warmup, line=np.arange(steps.size) + 2, meta={})
+
+
+def pull_as_variance(res: Any, prior: dict[str, tuple[float, float]], spread: dict[str, float]) -> Any:
+    """The candidate without a refit: the default fit's point, its covariance with the prior's information swapped
+    for the spread prior's (``Cov^-1 = H_data / s2 + diag(1 / (sd^2 p^2))``, so only the diagonal terms change)."""
+    import dataclasses
+
+    cov = res.covariance
+    est = np.flatnonzero(np.diag(cov) > 0)
+    prec = np.linalg.inv(cov[np.ix_(est, est)])
+    for name, (_, sd) in prior.items():
+        k = int(np.flatnonzero(est == res.param_order.index(name))[0])
+        prec[k, k] += (1.0 / spread[name] ** 2 - 1.0 / sd ** 2) / res.params[name].value ** 2
+    out = np.zeros_like(cov)
+    out[np.ix_(est, est)] = np.linalg.inv(prec)
+    return dataclasses.replace(res, covariance=out)
+
+
+def shape_bands(runs: list[Run], held: dict[str, np.ndarray], warmup: int) -> dict[str, dict[str, tuple]]:
+    """Every candidate's (point, lower, upper) of each held-out schedule's final loss at 90%, from one default fit
+    (with its law error), one fit without a prior, and one refit per spread scale."""
+    import dataclasses
+
+    from scalefit import shape_uncertainty as su
+    from scalefit.fitting import DEFAULT_PRIORS
+
+    prior = DEFAULT_PRIORS["mpl"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        main = fit(runs, "mpl")
+        plain = fit(runs, "mpl", prior={}, law_error=False)
+        shapes = {k: su.measure(main, prior, lambda p: fit(runs, "mpl", prior=p, law_error=False),
+                                spread={n: k * s for n, s in su.SHAPE_SPREAD["mpl"].items()})[0]
+                  for k in SPREAD_SCALES}
+        pull = pull_as_variance(main, prior, su.SHAPE_SPREAD["mpl"])
+        wide = shapes[1.0].apply_to(main)
+        out: dict[str, dict[str, tuple]] = {}
+        for name, lr in held.items():
+            kw = {"warmup": warmup, "at": np.array([lr.size - 1]), "interval": 0.9}
+
+            def band(r: Any, method: str = "covariance", shape: Any = None) -> tuple[float, float, float]:
+                p = r.predict(lr, method=method, **kw) if shape is None else su.predict(r, shape, lr, method=method,
+                                                                                           **kw)
+                return float(p.loss[0]), float(p.lower[0]), float(p.upper[0])
+
+            out[name] = {"default": band(main), "default+cv": band(main, "covariance+cv"),
+                         "no prior": band(dataclasses.replace(plain, law_error=None)), "spread prior": band(wide),
+                         "pull as variance": band(pull), "hull x0.5": band(main, shape=shapes[0.5]),
+                         "hull": band(main, shape=shapes[1.0]), "hull x2": band(main, shape=shapes[2.0]),
+                         "hull+cv": band(main, "covariance+cv", shapes[1.0])}
+    return out
+
+
+def shape_simulation(reps: int, designs: list[str] | None = None) -> dict[str, Any]:
+    """Coverage of the true final losses of held-out schedules by each candidate's 90% interval, simulated from the
+    MPL law at the default prior's centre and at the published shapes (alternating the 25M and 100M fits)."""
+    rows, per_final = [], []
+    all_designs = shape_designs()
+    for dname, design in all_designs.items():
+        if designs and dname not in designs:
+            continue
+        for noise, (sd, phi) in SHAPE_NOISES.items():
+            for shape in ("centre", "published"):
+                t0 = time.perf_counter()
+                recs = []
+                for rep in range(reps):
+                    size = ("25M", "100M")[rep % 2]
+                    truth = shape_truth(design, size, shape)
+                    rng = np.random.default_rng([rep, int(sd * 1e6), int(phi * 10), shape == "published"])
+                    runs = [sim_run(n, lr, truth, design["warmup"], design["every"], sd, phi, rng)
+                            for n, lr in design["train"].items()]
+                    bands = shape_bands(runs, design["held"], design["warmup"])
+                    for held_name, cands in bands.items():
+                        lr = design["held"][held_name]
+                        true_final = float(get_law("mpl").predict(truth, lr, warmup=design["warmup"],
+                                                                  at=[lr.size - 1])[0])
+                        recs.append({"design": dname, "noise": noise, "truth": shape, "rep": rep, "size": size,
+                                     "held": held_name, "true_final": true_final,
+                                     "bands": {c: list(b) for c, b in cands.items()}})
+                per_final.extend(recs)
+                for c in CANDIDATES:
+                    rows.append({"design": dname, "noise": noise, "truth": shape, "candidate": c,
+                                 **coverage_summary(recs, c), "seconds": time.perf_counter() - t0})
+                print_shape_rows(rows[-len(CANDIDATES):])
+    return {"setup": {"designs": {k: {"train": list(v["train"]), "held": list(v["held"]), "warmup": v["warmup"],
+                                      "every": v["every"], "amplitudes": v["amplitudes"]}
+                                  for k, v in all_designs.items()},
+                      "noises": SHAPE_NOISES, "published": PUBLISHED, "centre": CENTRE_SHAPE, "reps": reps,
+                      "interval": 0.9, "spread_scales": SPREAD_SCALES},
+            "rows": rows, "per_final": per_final}
+
+
+def coverage_summary(recs: list[dict[str, Any]], cand: str) -> dict[str, Any]:
+    """Coverage of ``cand``'s intervals over ``recs``, its standard error clustered by replicate (the finals of one
+    fit are not independent), median half-width and mean absolute error of its point."""
+    hit = np.array([r["bands"][cand][1] <= r["true_final"] <= r["bands"][cand][2] for r in recs], dtype=float)
+    reps = np.array([r["rep"] for r in recs])
+    per_rep = np.array([hit[reps == k].mean() for k in np.unique(reps)])
+    return {"finals": int(hit.size), "reps": int(per_rep.size), "coverage": float(hit.mean()),
+            "coverage_se": float(per_rep.std(ddof=1) / np.sqrt(per_rep.size)) if per_rep.size > 1 else None,
+            "median_half_width": float(np.median([(r["bands"][cand][2] - r["bands"][cand][1]) / 2 for r in recs])),
+            "mean_abs_error": float(np.mean([abs(r["bands"][cand][0] - r["true_final"]) for r in recs]))}
+
+
+def print_shape_rows(rows: list[dict[str, Any]]) -> None:
+    for r in rows:
+        se = "" if r.get("coverage_se") is None else f" +- {r['coverage_se'] * 100:.0f}"
+        print(f"{r['design']:<7} {r['noise']:<9} {r['truth']:<10} {r['candidate']:<17} {r['finals']:>4} "
+              f"{r['coverage'] * 100:>5.0f}%{se:<6} {r['median_half_width']:>9.4f} {r['mean_abs_error']:>9.4f}",
+              flush=True)
+
+
+def real_noise() -> list[dict[str, Any]]:
+    """The MPL reference curves' residuals around the default fit of all nine curves of a size: relative sd and
+    lag-1 autocorrelation per curve (what ``SHAPE_NOISES["val-like"]`` imitates)."""
+    from curve_fit import REF, SCHEDULES, load
+
+    if not REF.is_dir():
+        return []
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for size in ("25M", "100M"):
+            runs = load(size, SCHEDULES)
+            res = fit(runs, "mpl", law_error=False)
+            for run in runs:
+                ok = run.observed & run.after_warmup
+                e = np.log(run.loss[ok]) - np.log(res.predict(run, at=run.index[ok], method="covariance").loss)
+                rows.append({"size": size, "run": Path(run.path).stem, "sd": float(e.std()),
+                             "rho": float(np.corrcoef(e[1:], e[:-1])[0, 1])})
+    return rows
+
+
+def shape_real() -> dict[str, Any]:
+    """Held-out finals of the real curves (MPL reference: both sizes and protocols, 26 finals; Schaipp: 111, as
+    ``benchmarks/law_error.py`` reads them): coverage and width of the default interval and the shape hull, with
+    and without the law error, and the point error of the default fit against the spread-prior refit's."""
+    from curve_fit import SCHAIPP, schaipp_load, schaipp_split, smoothed_final
+    from mpl_prior import reference_data
+
+    from scalefit import shape_uncertainty as su
+    from scalefit.fitting import DEFAULT_PRIORS
+
+    prior = DEFAULT_PRIORS["mpl"]
+    sets: list[tuple[str, list[Run], list[tuple[Run, float]]]] = []
+    for (size, proto), (train, test) in reference_data().items():
+        sets.append((f"MPL {size} ({proto})", train, [(r, float(r.loss[r.observed][-1])) for r in test]))
+    if SCHAIPP.is_dir():
+        groups, _ = schaipp_load()
+        for key, members in sorted(groups.items()):
+            train, test, _ = schaipp_split(members)
+            if test:
+                sets.append((f"Schaipp {key[0]} L{key[1]} lr{key[6]}", [m["run"] for m in train],
+                             [(m["run"], smoothed_final(m["run"])) for m in test]))
+    recs = []
+    t0 = time.perf_counter()
+    for label, train, test in sets:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            main = fit(train, "mpl")
+            shape, _ = su.measure(main, prior, lambda p: fit(train, "mpl", prior=p, law_error=False))
+            wide = shape.apply_to(main)
+            for run, truth in test:
+                last = run.index[run.observed][-1:]
+                rec = {"set": label, "run": Path(run.path).stem, "truth": truth}
+                for cand, (res, method, sh) in {"default": (main, "covariance", None),
+                                                "default+cv": (main, "covariance+cv", None),
+                                                "hull": (main, "covariance", shape),
+                                                "hull+cv": (main, "covariance+cv", shape),
+                                                "spread prior+cv": (wide, "covariance+cv", None)}.items():
+                    p = res.predict(run, at=last, method=method) if sh is None else su.predict(res, sh, run, at=last,
+                                                                                              method=method)
+                    rec[cand] = [float(p.loss[-1]), float(p.lower[-1]), float(p.upper[-1])]
+                recs.append(rec)
+    rows = []
+    for source in ("MPL", "Schaipp"):
+        mine = [r for r in recs if r["set"].startswith(source)]
+        if not mine:
+            continue
+        for cand in ("default", "default+cv", "hull", "hull+cv", "spread prior+cv"):
+            hit = [r[cand][1] <= r["truth"] <= r[cand][2] for r in mine]
+            rows.append({"source": source, "candidate": cand, "finals": len(mine), "covered": int(sum(hit)),
+                         "mean_half_width": float(np.mean([(r[cand][2] - r[cand][1]) / 2 for r in mine])),
+                         "mean_abs_error": float(np.mean([abs(r[cand][0] - r["truth"]) for r in mine]))})
+            print(f"{source:<8} {cand:<16} {rows[-1]['covered']:>4} of {len(mine):<4} half-width "
+                  f"{rows[-1]['mean_half_width']:.4f}  mean |error| {rows[-1]['mean_abs_error']:.4f}", flush=True)
+    return {"rows": rows, "per_final": recs, "seconds": time.perf_counter() - t0}
+
+
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=40)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reps", type=int, default=40, help="repetitions per cell of the AR(1) section")
+    ap.add_argument("--no-ar1", action="store_true", help="skip the AR(1) sections (simulation, real rho, reference)")
+    ap.add_argument("--shape", action="store_true", help="the shape-prior simulation (key 'shape')")
+    ap.add_argument("--shape-reps", type=int, default=30, help="replicates per cell of --shape (default 30)")
+    ap.add_argument("--shape-designs", default="", help="comma-separated subset of the --shape designs")
+    ap.add_argument("--shape-real", action="store_true", help="the shape hull on the real curves (key 'shape_real')")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    rows = [row for law in ("tissue", "mpl") for phi in PHIS for row in coverage(law, phi, args.reps)]
+    path = HERE / "results" / "interval_coverage.json"
+    out: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    out.update({"benchmark": "interval_coverage", "machine": machine(), "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    if not args.no_ar1:
+        out.update(ar1_sections(args.reps))
+    if args.shape:
+        print(f"\n{'design':<7} {'noise':<9} {'truth':<10} {'candidate':<17} {'n':>4} {'cover 90%':>12} "
+              f"{'half-width':>9} {'|error|':>9}")
+        t1 = time.perf_counter()
+        out["shape"] = {"command": "python benchmarks/interval_coverage.py " + " ".join(sys.argv[1:]),
+                        "noise": real_noise(),
+                        **shape_simulation(args.shape_reps, [d for d in args.shape_designs.split(",") if d])}
+        out["shape"]["seconds"] = time.perf_counter() - t1
+    if args.shape_real:
+        out["shape_real"] = {"command": "python benchmarks/interval_coverage.py " + " ".join(sys.argv[1:]),
+                             **shape_real()}
+    from scalefit.jsonio import write_text
+
+    write_text(path, json.dumps(out, indent=1, default=float) + "\n")
+    print(f"wrote {path} ({time.perf_counter() - t0:.0f} s)")
+    return 0
+
+
+def ar1_sections(reps: int) -> dict[str, Any]:
+    """The AR(1) sections: simulation table, measured rho on real curves, MPL reference coverage."""
+    t0 = time.perf_counter()
+    rows = [row for law in ("tissue", "mpl") for phi in PHIS for row in coverage(law, phi, reps)]
     print(f"{'law':<7} {'phi':>4} {'errors':<6} {'coverage of 90%':>16} {'median width':>13} {'median rho':>11}")
     for r in rows:
         rho = "-" if r["median_rho"] is None else f"{r['median_rho']:.2f}"
@@ -174,17 +458,9 @@ def main() -> int:
         label, covered = f"{r['size']} ({r['protocol']})", f"{r['covered']} of {r['curves']}"
         print(f"{label:<14} {r['errors']:<6} {covered:>21} {r['median_half_width']:>18.4f} "
               f"{r['median_abs_error']:>15.4f}")
-    out = {"benchmark": "interval_coverage", "machine": machine(), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-           "setup": {"steps": T, "warmup": WARMUP, "peak": PEAK, "every": EVERY, "noise_sd": SD, "truth": TRUTH,
-                     "held_out": "wsd decay 0.2 to 0", "interval": 0.9},
-           "simulation": rows, "real_data": real, "reference_coverage": ref, "seconds": time.perf_counter() - t0}
-    path = HERE / "results" / "interval_coverage.json"
-    path.parent.mkdir(exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(out, indent=1) + "\n")
-    tmp.replace(path)
-    print(f"wrote {path} ({out['seconds']:.0f} s)")
-    return 0
+    return {"setup": {"steps": T, "warmup": WARMUP, "peak": PEAK, "every": EVERY, "noise_sd": SD, "truth": TRUTH,
+                      "held_out": "wsd decay 0.2 to 0", "interval": 0.9},
+            "simulation": rows, "real_data": real, "reference_coverage": ref, "seconds": time.perf_counter() - t0}
 
 
 if __name__ == "__main__":
