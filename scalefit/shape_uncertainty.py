@@ -92,7 +92,7 @@ class ShapeUncertainty:
     def text(self) -> str:
         """One line for reports."""
         spread = ", ".join(f"{n} {sd:g}" for n, (_, sd) in self.prior.items())
-        return (f"hull with a refit under the shapes' measured spread (sd on log {spread}: "
+        return (f"a refit's band under the shapes' measured spread (sd on log {spread}: "
                 + ", ".join(f"{n} = {self.values[n]:.3g}" for n in self.prior) + ")")
 
     def to_dict(self) -> dict[str, Any]:
@@ -222,43 +222,41 @@ def measure(result: FitResult, prior: Mapping[str, tuple[float, float]],
                           f"{why}); intervals carry the default prior's stderr of {', '.join(wide)} only.")
     out = ShapeUncertainty(prior=wide, values=dict(alt.values), covariance=alt.covariance, shares=shares,
                            seconds=time.perf_counter() - t0)
-    note = (f"shape uncertainty: intervals are the hull of this fit's band and a refit's with the shapes' measured "
-            f"spread ({', '.join(f'sd {sd:g} on log {n}' for n, (_, sd) in wide.items())}; refit "
+    note = (f"shape uncertainty: intervals are those of a refit with the shapes' measured spread, stretched to hold "
+            f"this fit's point ( ({', '.join(f'sd {sd:g} on log {n}' for n, (_, sd) in wide.items())}; refit "
             + ", ".join(f"{n} = {out.values[n]:.3g}" for n in wide) + ")")
     return out, note
 
 
 def shaped(method: str) -> str:
-    """The interval method's name once the shape hull is applied (``"covariance+cv"`` -> ``"covariance+shape+cv"``)."""
+    """The interval method's name once the shape band is applied (``"covariance+cv"`` -> ``"covariance+shape+cv"``)."""
     return {"covariance": "covariance+shape", "covariance+cv": "covariance+shape+cv", "cv": "shape+cv"}.get(
         method, method)
 
 
-def hull(main: Prediction, alt: Prediction) -> Prediction:
-    """``main``'s prediction with the elementwise hull of both bands (same steps). The point stays ``main``'s.
+def combine(main: Prediction, alt: Prediction) -> Prediction:
+    """``main``'s prediction with ``alt``'s band, stretched where needed to hold ``main``'s point (same steps).
 
-    A band that is not finite (no covariance) counts as its point."""
+    ``main`` is the default fit's (the point that predicts held-out schedules best), ``alt`` the refit's under the
+    shapes' measured spread (the band that carries the shape). A band that is not finite (no covariance) counts as
+    its point."""
     if main.steps.shape != alt.steps.shape or not np.array_equal(main.steps, alt.steps):
-        raise ValueError("hull needs two predictions at the same steps")
-
-    def edges(p: Prediction) -> tuple[np.ndarray, np.ndarray]:
-        lo = np.where(np.isfinite(p.lower), p.lower, p.loss)
-        hi = np.where(np.isfinite(p.upper), p.upper, p.loss)
-        return lo, hi
-
-    (lo_m, hi_m), (lo_a, hi_a) = edges(main), edges(alt)
-    return dataclasses.replace(main, lower=np.minimum(lo_m, lo_a), upper=np.maximum(hi_m, hi_a),
+        raise ValueError("combine needs two predictions at the same steps")
+    lo = np.where(np.isfinite(alt.lower), alt.lower, alt.loss)
+    hi = np.where(np.isfinite(alt.upper), alt.upper, alt.loss)
+    return dataclasses.replace(main, lower=np.minimum(lo, main.loss), upper=np.maximum(hi, main.loss),
                                method=shaped(main.method))
 
 
 def predict(result: FitResult, shape: ShapeUncertainty, schedule: Any, **kw: Any) -> Prediction:
-    """``result.predict(schedule, **kw)`` with the interval widened to the hull with the refit's (the refit's
-    warnings are left out: the main prediction gives the same ones)."""
+    """``result.predict(schedule, **kw)`` with the interval of the refit under the shapes' measured spread, stretched
+    to hold ``result``'s point (:func:`combine`; the refit's warnings are left out: the main prediction gives the
+    same ones)."""
     main = result.predict(schedule, **kw)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         alt = shape.apply_to(result).predict(schedule, **kw)
-    return hull(main, alt)
+    return combine(main, alt)
 
 
 def _stderr(cov: np.ndarray | None, i: int, fixed: bool) -> float:
