@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import math
 import sys
 import time
 import warnings
@@ -162,14 +163,14 @@ PUBLISHED = {"25M": {"L0": 3.040, "A": 0.525, "alpha": 0.508, "B": 363.788, "C":
                       "gamma": 0.655}}
 CENTRE_SHAPE = {"C": 1.0, "beta": 0.5, "gamma": 0.5}
 #: AR(1) log-noise of the simulated curves, (sd, lag-1 autocorrelation). "val-like": what the MPL reference curves'
-#: residuals around the default fit show (per curve sd 3e-4 to 2e-3, lag-1 0.2 to 0.98; ``shape.noise`` in the
-#: JSON); "noisier": 3x the sd, less memory (the bundled val_loss curves' rho 0.56-0.80).
+#: residuals around the default fit of all nine curves of a size show (per curve sd 5e-4 to 2e-3, lag-1
+#: autocorrelation 0.59-0.98; ``shape.noise`` in the JSON); "noisier": 3x the sd, less memory.
 SHAPE_NOISES = {"val-like": (1e-3, 0.8), "noisier": (3e-3, 0.5)}
 #: The 2,000-step design's amplitudes (``tests/test_fitting.py``'s MPL truth, peak LR 1e-3).
 SHORT_AMPLITUDES = {"L0": 2.6, "A": 0.5, "alpha": 0.45, "B": 400.0}
 SPREAD_SCALES = (0.5, 1.0, 2.0)
-CANDIDATES = ("default", "default+cv", "no prior", "spread prior", "pull as variance", "hull x0.5", "hull",
-              "hull x2", "hull+cv")
+CANDIDATES = ("default", "default+cv", "no prior", "pull as variance", "spread prior", "spread prior+cv", "hull",
+              "hull+cv", "shape x0.5", "shape", "shape x2", "shape+cv")
 
 
 def shape_designs() -> dict[str, dict[str, Any]]:
@@ -235,7 +236,8 @@ def pull_as_variance(res: Any, prior: dict[str, tuple[float, float]], spread: di
 
 def shape_bands(runs: list[Run], held: dict[str, np.ndarray], warmup: int) -> dict[str, dict[str, tuple]]:
     """Every candidate's (point, lower, upper) of each held-out schedule's final loss at 90%, from one default fit
-    (with its law error), one fit without a prior, and one refit per spread scale."""
+    (with its law error), one fit without a prior, and one refit per spread scale. "shape" is the library's
+    (:func:`scalefit.shape_uncertainty.predict`: the spread refit's band stretched to hold the default point)."""
     import dataclasses
 
     from scalefit import shape_uncertainty as su
@@ -245,27 +247,47 @@ def shape_bands(runs: list[Run], held: dict[str, np.ndarray], warmup: int) -> di
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         main = fit(runs, "mpl")
-        plain = fit(runs, "mpl", prior={}, law_error=False)
+        plain = dataclasses.replace(fit(runs, "mpl", prior={}, law_error=False), law_error=None)
         shapes = {k: su.measure(main, prior, lambda p: fit(runs, "mpl", prior=p, law_error=False),
                                 spread={n: k * s for n, s in su.SHAPE_SPREAD["mpl"].items()})[0]
                   for k in SPREAD_SCALES}
         pull = pull_as_variance(main, prior, su.SHAPE_SPREAD["mpl"])
-        wide = shapes[1.0].apply_to(main)
         out: dict[str, dict[str, tuple]] = {}
         for name, lr in held.items():
             kw = {"warmup": warmup, "at": np.array([lr.size - 1]), "interval": 0.9}
 
-            def band(r: Any, method: str = "covariance", shape: Any = None) -> tuple[float, float, float]:
-                p = r.predict(lr, method=method, **kw) if shape is None else su.predict(r, shape, lr, method=method,
-                                                                                           **kw)
+            def band(r: Any, method: str = "covariance") -> tuple[float, float, float]:
+                p = r.predict(lr, method=method, **kw)
                 return float(p.loss[0]), float(p.lower[0]), float(p.upper[0])
 
-            out[name] = {"default": band(main), "default+cv": band(main, "covariance+cv"),
-                         "no prior": band(dataclasses.replace(plain, law_error=None)), "spread prior": band(wide),
-                         "pull as variance": band(pull), "hull x0.5": band(main, shape=shapes[0.5]),
-                         "hull": band(main, shape=shapes[1.0]), "hull x2": band(main, shape=shapes[2.0]),
-                         "hull+cv": band(main, "covariance+cv", shapes[1.0])}
+            b = {"default": band(main), "default+cv": band(main, "covariance+cv"), "no prior": band(plain),
+                 "pull as variance": band(pull), "spread prior+cv": band(shapes[1.0].apply_to(main), "covariance+cv")}
+            for k in SPREAD_SCALES:
+                b[f"spread prior{scale_label(k)}"] = band(shapes[k].apply_to(main))
+            for k in SPREAD_SCALES:  # the recommended interval, derived from the two bands
+                b[f"shape{scale_label(k)}"] = stretch(b["default"], b[f"spread prior{scale_label(k)}"])
+            b["shape+cv"] = stretch(b["default+cv"], b["spread prior+cv"])
+            b["hull"] = hull_of(b["default"], b["spread prior"])
+            b["hull+cv"] = hull_of(b["default+cv"], b["spread prior+cv"])
+            for method, key in (("covariance", "shape"), ("covariance+cv", "shape+cv")):  # the library gives the same
+                p = su.predict(main, shapes[1.0], lr, method=method, **kw)
+                assert np.allclose(b[key], (p.loss[0], p.lower[0], p.upper[0]), rtol=0, atol=1e-12), (b[key], p)
+            out[name] = b
     return out
+
+
+def scale_label(k: float) -> str:
+    return "" if k == 1.0 else f" x{k:g}"
+
+
+def stretch(main: tuple, alt: tuple) -> tuple[float, float, float]:
+    """``alt``'s band stretched to hold ``main``'s point; the point is ``main``'s."""
+    return main[0], min(alt[1], main[0]), max(alt[2], main[0])
+
+
+def hull_of(main: tuple, alt: tuple) -> tuple[float, float, float]:
+    """Both bands' hull; the point is ``main``'s."""
+    return main[0], min(main[1], alt[1]), max(main[2], alt[2])
 
 
 def shape_simulation(reps: int, designs: list[str] | None = None) -> dict[str, Any]:
@@ -348,10 +370,14 @@ def real_noise() -> list[dict[str, Any]]:
     return rows
 
 
+REAL_CANDIDATES = ("default", "default+cv", "spread prior", "spread prior+cv", "shape", "shape+cv", "hull+cv")
+
+
 def shape_real() -> dict[str, Any]:
     """Held-out finals of the real curves (MPL reference: both sizes and protocols, 26 finals; Schaipp: 111, as
-    ``benchmarks/law_error.py`` reads them): coverage and width of the default interval and the shape hull, with
-    and without the law error, and the point error of the default fit against the spread-prior refit's."""
+    ``benchmarks/law_error.py`` reads them): coverage and width of the default interval and the shape candidates, with
+    and without the law error, and the point error of the default fit against the spread-prior refit's (the shape
+    candidates keep the default point)."""
     from curve_fit import SCHAIPP, schaipp_load, schaipp_split, smoothed_final
     from mpl_prior import reference_data
 
@@ -380,21 +406,22 @@ def shape_real() -> dict[str, Any]:
             for run, truth in test:
                 last = run.index[run.observed][-1:]
                 rec = {"set": label, "run": Path(run.path).stem, "truth": truth}
-                for cand, (res, method, sh) in {"default": (main, "covariance", None),
-                                                "default+cv": (main, "covariance+cv", None),
-                                                "hull": (main, "covariance", shape),
-                                                "hull+cv": (main, "covariance+cv", shape),
-                                                "spread prior+cv": (wide, "covariance+cv", None)}.items():
-                    p = res.predict(run, at=last, method=method) if sh is None else su.predict(res, sh, run, at=last,
-                                                                                              method=method)
+                for cand, (res, method) in {"default": (main, "covariance"), "default+cv": (main, "covariance+cv"),
+                                            "spread prior": (wide, "covariance"),
+                                            "spread prior+cv": (wide, "covariance+cv")}.items():
+                    p = res.predict(run, at=last, method=method)
                     rec[cand] = [float(p.loss[-1]), float(p.lower[-1]), float(p.upper[-1])]
+                for method, key in (("covariance", "shape"), ("covariance+cv", "shape+cv")):
+                    p = su.predict(main, shape, run, at=last, method=method)
+                    rec[key] = [float(p.loss[-1]), float(p.lower[-1]), float(p.upper[-1])]
+                rec["hull+cv"] = list(hull_of(rec["default+cv"], rec["spread prior+cv"]))
                 recs.append(rec)
     rows = []
     for source in ("MPL", "Schaipp"):
         mine = [r for r in recs if r["set"].startswith(source)]
         if not mine:
             continue
-        for cand in ("default", "default+cv", "hull", "hull+cv", "spread prior+cv"):
+        for cand in REAL_CANDIDATES:
             hit = [r[cand][1] <= r["truth"] <= r[cand][2] for r in mine]
             rows.append({"source": source, "candidate": cand, "finals": len(mine), "covered": int(sum(hit)),
                          "mean_half_width": float(np.mean([(r[cand][2] - r[cand][1]) / 2 for r in mine])),
@@ -404,6 +431,184 @@ def shape_real() -> dict[str, Any]:
     return {"rows": rows, "per_final": recs, "seconds": time.perf_counter() - t0}
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Profile likelihood of the shape, our own against lmfit's conf_interval (issue 15, item 6; ``--profile``)
+# ---------------------------------------------------------------------------------------------------------------
+PROFILE_POINTS = 7  # grid points per shape parameter (log-spaced, +-2.5 spread sd around the spread refit)
+CHI2_90 = 2.705543454095404  # chi-square quantile, 1 degree of freedom, 0.9
+
+
+class Deviance:
+    """``D(theta) = 2 huber(theta) / s2 + sum z^2``: the data's Huber objective scaled by the fit's noise variance
+    (Huber's factor times the AR(1) factor, as the covariance uses) plus the spread prior's squared z-scores; a
+    difference of D is a likelihood-ratio statistic that respects the residuals' autocorrelation."""
+
+    def __init__(self, runs: list[Run], warmup: int, ref: Any, prior: dict[str, tuple[float, float]]) -> None:
+        from scalefit.fitting import DEFAULT_DELTA, _scale2
+
+        self.law, self.warmup, self.prior, self.delta = get_law("mpl"), warmup, prior, DEFAULT_DELTA
+        self.obs = [(r.lr, r.index[r.observed & r.after_warmup], np.log(r.loss[r.observed & r.after_warmup]))
+                    for r in runs]
+        r = self.residuals(ref.values)
+        n_free = sum(not p.fixed for p in ref.params.values())
+        self.s2 = _scale2(r, True, self.delta, n_free) * (ref.variance_factor or 1.0)
+
+    def residuals(self, values: dict[str, float]) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return np.concatenate([np.log(self.law.predict(values, lr, warmup=self.warmup, at=at)) - y
+                                   for lr, at, y in self.obs])
+
+    def huber(self, r: np.ndarray) -> float:
+        a, d = np.abs(r), self.delta
+        return float(np.sum(np.where(a <= d, 0.5 * r * r, d * (a - 0.5 * d))))
+
+    def __call__(self, values: dict[str, float]) -> float:
+        z = [(math.log(values[n]) - math.log(c)) / sd for n, (c, sd) in self.prior.items()]
+        r = self.residuals(values)
+        return 2.0 * self.huber(r) / self.s2 + float(np.dot(z, z)) if np.all(np.isfinite(r)) else math.inf
+
+
+def own_profile(runs: list[Run], warmup: int, ref: Any, prior: dict[str, tuple[float, float]]) -> list[dict]:
+    """Profile of each shape parameter on a log grid (+-2.5 spread sd around ``ref``): at each point the other
+    parameters are refitted (the spread prior on the other shape parameters), and the point's deviance recorded."""
+    dev = Deviance(runs, warmup, ref, prior)
+    d0 = dev(ref.values)
+    points = []
+    for name, (_, sd) in prior.items():
+        rest = {n: v for n, v in prior.items() if n != name}
+        for u in np.linspace(-2.5, 2.5, PROFILE_POINTS):
+            value = ref.values[name] * math.exp(u * sd)
+            lo, hi = ref.params[name].lower, ref.params[name].upper
+            if not lo < value < hi:
+                continue
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    res = fit(runs, "mpl", prior=rest, fixed={name: value}, law_error=False, n_starts=8)
+            except Exception:  # noqa: BLE001 - a profile point that cannot be fitted is left out
+                continue
+            points.append({"name": name, "value": value, "values": res.values, "d": dev(res.values) - d0})
+    return points, dev
+
+
+def lmfit_profile(runs: list[Run], warmup: int, ref: Any, prior: dict[str, tuple[float, float]],
+                  ar1_aware: bool) -> tuple[dict, dict, float]:
+    """lmfit's ``conf_interval`` on C, beta, gamma at 90%, from our fit as the start. Residuals ``sign(r)
+    sqrt(2 huber(r))`` (their sum of squares is twice our objective) and the spread prior's rows. Its default
+    F-test assumes independent residuals; ``ar1_aware`` passes a ``prob_func`` with our deviance's scale instead."""
+    import lmfit
+    from scipy.stats import chi2
+
+    dev = Deviance(runs, warmup, ref, prior)
+
+    def resid(params: Any) -> np.ndarray:
+        v = params.valuesdict()
+        r = dev.residuals(v)
+        a = np.abs(r)
+        rho = np.where(a <= dev.delta, 0.5 * r * r, dev.delta * (a - 0.5 * dev.delta))
+        pr = [dev.delta * (math.log(v[n]) - math.log(c)) / sd for n, (c, sd) in prior.items()]
+        out = np.concatenate([np.sign(r) * np.sqrt(2 * rho), pr])
+        return np.where(np.isfinite(out), out, 1e3)
+
+    params = ref.lmfit_params()
+    for p in params.values():
+        p.stderr, p.correl = None, None
+    t0 = time.perf_counter()
+    mini = lmfit.Minimizer(resid, params)
+    best = mini.minimize(method="leastsq")
+    kw = {}
+    if ar1_aware:
+        # lmfit's chi-square is 2 huber + delta^2 sum z^2; the statistic is D's difference (data part over s2)
+        def prob(best: Any, new: Any) -> float:
+            def d(res: Any) -> float:
+                z2 = sum(((math.log(res.params[n].value) - math.log(c)) / sd) ** 2 for n, (c, sd) in prior.items())
+                return (res.chisqr - dev.delta ** 2 * z2) / dev.s2 + z2
+
+            return float(chi2.cdf(max(d(new) - d(best), 0.0), best.nvarys - new.nvarys))
+
+        kw["prob_func"] = prob
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ci, trace = lmfit.conf_interval(mini, best, p_names=list(prior), sigmas=[0.9], trace=True, **kw)
+    return ci, trace, time.perf_counter() - t0
+
+
+def profile_section(reps: int, lmfit_reps: int) -> dict[str, Any]:
+    """Coverage of a profile-likelihood prediction interval (the range of the final loss over our profile points
+    with deviance <= chi2(1, 0.9)) against the recommended shape interval, and lmfit's conf_interval against our
+    profile in time and in the shape intervals they give."""
+    from scalefit import shape_uncertainty as su
+    from scalefit.fitting import DEFAULT_PRIORS
+
+    prior = DEFAULT_PRIORS["mpl"]
+    wide = su.spread_prior("mpl", prior)
+    designs = shape_designs()
+    rows, lm_rows = [], []
+    for dname in ("mpl-b", "short"):
+        if dname not in designs:
+            continue
+        design = designs[dname]
+        sd, phi = SHAPE_NOISES["val-like"]
+        for shape in ("centre", "published"):
+            recs, t_own = [], []
+            for rep in range(reps):
+                size = ("25M", "100M")[rep % 2]
+                truth = shape_truth(design, size, shape)
+                rng = np.random.default_rng([rep, int(sd * 1e6), int(phi * 10), shape == "published"])
+                runs = [sim_run(n, lr, truth, design["warmup"], design["every"], sd, phi, rng)
+                        for n, lr in design["train"].items()]
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    main = fit(runs, "mpl", law_error=False)
+                    t0 = time.perf_counter()
+                    shp, _ = su.measure(main, prior, lambda p: fit(runs, "mpl", prior=p, law_error=False))
+                    ref = shp.apply_to(main)
+                    points, dev = own_profile(runs, design["warmup"], ref, wide)
+                    t_own.append(time.perf_counter() - t0)
+                    inside = [p for p in points if p["d"] <= CHI2_90] + [{"values": ref.values}]
+                    for held, lr in design["held"].items():
+                        at = np.array([lr.size - 1])
+                        true_final = float(get_law("mpl").predict(truth, lr, warmup=design["warmup"], at=at)[0])
+                        finals = [float(get_law("mpl").predict(p["values"], lr, warmup=design["warmup"], at=at)[0])
+                                  for p in inside]
+                        rec_shape = su.predict(main, shp, lr, warmup=design["warmup"], at=at, method="covariance")
+                        band = ref.predict(lr, warmup=design["warmup"], at=at, method="covariance")
+                        point = float(rec_shape.loss[0])
+                        prof = (point, min(finals + [point, float(band.lower[0])]),
+                                max(finals + [point, float(band.upper[0])]))
+                        recs.append({"rep": rep, "held": held, "true_final": true_final, "bands": {
+                            "shape interval": [point, float(rec_shape.lower[0]), float(rec_shape.upper[0])],
+                            "profile": list(prof)}})
+                if rep < lmfit_reps and shape == "published":
+                    lm = {"design": dname, "truth": shape, "rep": rep, "own_seconds": t_own[-1],
+                          "own_points": len(points), "own_ci": {}, "truth_shape": {n: truth[n] for n in wide}}
+                    for name in wide:
+                        mine = sorted([p for p in points if p["name"] == name] + [
+                            {"value": ref.values[name], "d": 0.0}], key=lambda p: p["value"])
+                        ok = [p["value"] for p in mine if p["d"] <= CHI2_90]
+                        lm["own_ci"][name] = [min(ok), max(ok)]
+                    for aware in (False, True):
+                        try:
+                            ci, _, secs = lmfit_profile(runs, design["warmup"], ref, wide, aware)
+                            lm[f"lmfit_{'ar1' if aware else 'ftest'}"] = {
+                                "seconds": secs, "ci": {n: [ci[n][0][1], ci[n][-1][1]] for n in wide}}
+                        except Exception as exc:  # noqa: BLE001 - lmfit's failure is a result here
+                            lm[f"lmfit_{'ar1' if aware else 'ftest'}"] = {"error": f"{type(exc).__name__}: {exc}"}
+                    lm_rows.append(lm)
+                    print(f"lmfit vs own [{dname} {shape} rep {rep}]: own {lm['own_seconds']:.1f} s, lmfit "
+                          + ", ".join(f"{k[6:]} {v.get('seconds', float('nan')):.1f} s" for k, v in lm.items()
+                                      if k.startswith("lmfit_"))
+                          + "; 90% CI of gamma: own " + "{:.3f}-{:.3f}".format(*lm["own_ci"]["gamma"]) + ", "
+                          + ", ".join(f"{k[6:]} " + ("{:.3f}-{:.3f}".format(*v["ci"]["gamma"]) if "ci" in v
+                                                     else v["error"][:60]) for k, v in lm.items()
+                                      if k.startswith("lmfit_")) + f" (truth {truth['gamma']})", flush=True)
+            for cand in ("shape interval", "profile"):
+                rows.append({"design": dname, "noise": "val-like", "truth": shape, "candidate": cand,
+                             **coverage_summary(recs, cand), "own_profile_seconds_median": float(np.median(t_own))})
+            print_shape_rows(rows[-2:])
+    return {"rows": rows, "lmfit": lm_rows, "points_per_parameter": PROFILE_POINTS, "reps": reps}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=40, help="repetitions per cell of the AR(1) section")
@@ -411,7 +616,11 @@ def main() -> int:
     ap.add_argument("--shape", action="store_true", help="the shape-prior simulation (key 'shape')")
     ap.add_argument("--shape-reps", type=int, default=30, help="replicates per cell of --shape (default 30)")
     ap.add_argument("--shape-designs", default="", help="comma-separated subset of the --shape designs")
-    ap.add_argument("--shape-real", action="store_true", help="the shape hull on the real curves (key 'shape_real')")
+    ap.add_argument("--shape-real", action="store_true", help="the shape interval on the real curves (key 'shape_real')")
+    ap.add_argument("--profile", action="store_true", help="profile likelihood, ours and lmfit's (key 'profile')")
+    ap.add_argument("--profile-reps", type=int, default=20, help="replicates per cell of --profile (default 20)")
+    ap.add_argument("--lmfit-reps", type=int, default=1,
+                    help="replicates at the published shape where lmfit's conf_interval also runs (default 1)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     path = HERE / "results" / "interval_coverage.json"
@@ -430,6 +639,9 @@ def main() -> int:
     if args.shape_real:
         out["shape_real"] = {"command": "python benchmarks/interval_coverage.py " + " ".join(sys.argv[1:]),
                              **shape_real()}
+    if args.profile:
+        out["profile"] = {"command": "python benchmarks/interval_coverage.py " + " ".join(sys.argv[1:]),
+                          **profile_section(args.profile_reps, args.lmfit_reps)}
     from scalefit.jsonio import write_text
 
     write_text(path, json.dumps(out, indent=1, default=float) + "\n")
