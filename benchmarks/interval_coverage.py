@@ -16,7 +16,19 @@ measured rho of the default fit (and its L0 stderr over the ``errors="iid"`` one
 runs (val_loss on fixed batches every 50 steps, and the per-step training loss) and on the MPL reference curves
 (when ``../shared/reference`` is present).
 
-Usage: python benchmarks/interval_coverage.py [--reps 40]   (writes benchmarks/results/interval_coverage.json)
+Intervals under the default MPL shape prior (issue 14, item 2; each section optional, merged into the JSON):
+  ``--shape``: runs simulated from the MPL law at the default prior's centre (C, beta, gamma = 1, 0.5, 0.5) and at
+  the published shapes (the MPL repository's 25M / 100M fits, alternating), three designs (the MPL reference
+  schedules with protocol a's and b's training runs, 24,000 steps, a row every 128, every other schedule held out;
+  a 2,000-step design with sharp LR drops), two AR(1) noise levels (the reference curves' and 3x), 30 replicates;
+  how often each candidate's 90% interval holds the true final loss of each held-out schedule (the candidates are
+  listed in ``shape_bands``; "shape" is :mod:`scalefit.shape_uncertainty`'s).
+  ``--shape-real``: the same candidates on the MPL reference curves' 26 held-out finals and the Schaipp curves' 111.
+  ``--profile``: a profile-likelihood prediction interval over the shape, our own profile against lmfit's
+  ``conf_interval`` (issue 15, item 6).
+
+Usage: python benchmarks/interval_coverage.py [--reps 40] [--no-ar1] [--shape [--shape-reps 30]] [--shape-real]
+       [--profile [--profile-reps 20] [--lmfit-reps 1]]   (writes benchmarks/results/interval_coverage.json)
 """
 
 from __future__ import annotations
@@ -533,6 +545,42 @@ def lmfit_profile(runs: list[Run], warmup: int, ref: Any, prior: dict[str, tuple
     return ci, trace, time.perf_counter() - t0
 
 
+def json_float(x: float) -> float | str:
+    """JSON has no infinity: an open end of a confidence interval is written "inf" or "-inf"."""
+    return float(x) if math.isfinite(x) else ("inf" if x > 0 else "-inf")
+
+
+def lmfit_row(runs: list[Run], warmup: int, ref: Any, wide: dict[str, tuple[float, float]], points: list[dict],
+              own_seconds: float, truth: dict[str, float]) -> dict[str, Any]:
+    """90% intervals of the shape parameters from our profile points and from lmfit's conf_interval (F-test, and
+    AR(1)-aware), with the seconds each took."""
+    lm: dict[str, Any] = {"own_seconds": own_seconds, "own_points": len(points), "own_ci": {},
+                          "truth_shape": {n: truth[n] for n in wide}}
+    for name in wide:
+        ok = [p["value"] for p in points if p["name"] == name and p["d"] <= CHI2_90] + [ref.values[name]]
+        lm["own_ci"][name] = [min(ok), max(ok)]
+    for aware in (False, True):
+        key = f"lmfit_{'ar1' if aware else 'ftest'}"
+        try:
+            ci, _, secs = lmfit_profile(runs, warmup, ref, wide, aware)
+            lm[key] = {"seconds": secs, "ci": {n: [json_float(ci[n][0][1]), json_float(ci[n][-1][1])] for n in wide}}
+        except Exception as exc:  # noqa: BLE001 - lmfit's failure is a result here
+            lm[key] = {"error": f"{type(exc).__name__}: {exc}"}
+    return lm
+
+
+def print_lmfit_row(label: str, lm: dict[str, Any]) -> None:
+    def ci(v: list) -> str:
+        return "-".join(f"{x:.3f}" if isinstance(x, float) else x for x in v)
+
+    others = [(k[6:], v) for k, v in lm.items() if k.startswith("lmfit_")]
+    print(f"lmfit vs own [{label}]: own {lm['own_seconds']:.1f} s, lmfit "
+          + ", ".join(f"{k} {v.get('seconds', float('nan')):.1f} s" for k, v in others)
+          + f"; 90% CI of gamma: own {ci(lm['own_ci']['gamma'])}, "
+          + ", ".join(f"{k} " + (ci(v["ci"]["gamma"]) if "ci" in v else v["error"][:60]) for k, v in others)
+          + f" (truth {lm['truth_shape']['gamma']})", flush=True)
+
+
 def profile_section(reps: int, lmfit_reps: int) -> dict[str, Any]:
     """Coverage of a profile-likelihood prediction interval (the range of the final loss over our profile points
     with deviance <= chi2(1, 0.9)) against the recommended shape interval, and lmfit's conf_interval against our
@@ -563,7 +611,7 @@ def profile_section(reps: int, lmfit_reps: int) -> dict[str, Any]:
                     t0 = time.perf_counter()
                     shp, _ = su.measure(main, prior, lambda p: fit(runs, "mpl", prior=p, law_error=False))
                     ref = shp.apply_to(main)
-                    points, dev = own_profile(runs, design["warmup"], ref, wide)
+                    points, _ = own_profile(runs, design["warmup"], ref, wide)
                     t_own.append(time.perf_counter() - t0)
                     inside = [p for p in points if p["d"] <= CHI2_90] + [{"values": ref.values}]
                     for held, lr in design["held"].items():
@@ -580,28 +628,9 @@ def profile_section(reps: int, lmfit_reps: int) -> dict[str, Any]:
                             "shape interval": [point, float(rec_shape.lower[0]), float(rec_shape.upper[0])],
                             "profile": list(prof)}})
                 if rep < lmfit_reps and shape == "published":
-                    lm = {"design": dname, "truth": shape, "rep": rep, "own_seconds": t_own[-1],
-                          "own_points": len(points), "own_ci": {}, "truth_shape": {n: truth[n] for n in wide}}
-                    for name in wide:
-                        mine = sorted([p for p in points if p["name"] == name] + [
-                            {"value": ref.values[name], "d": 0.0}], key=lambda p: p["value"])
-                        ok = [p["value"] for p in mine if p["d"] <= CHI2_90]
-                        lm["own_ci"][name] = [min(ok), max(ok)]
-                    for aware in (False, True):
-                        try:
-                            ci, _, secs = lmfit_profile(runs, design["warmup"], ref, wide, aware)
-                            lm[f"lmfit_{'ar1' if aware else 'ftest'}"] = {
-                                "seconds": secs, "ci": {n: [ci[n][0][1], ci[n][-1][1]] for n in wide}}
-                        except Exception as exc:  # noqa: BLE001 - lmfit's failure is a result here
-                            lm[f"lmfit_{'ar1' if aware else 'ftest'}"] = {"error": f"{type(exc).__name__}: {exc}"}
-                    lm_rows.append(lm)
-                    print(f"lmfit vs own [{dname} {shape} rep {rep}]: own {lm['own_seconds']:.1f} s, lmfit "
-                          + ", ".join(f"{k[6:]} {v.get('seconds', float('nan')):.1f} s" for k, v in lm.items()
-                                      if k.startswith("lmfit_"))
-                          + "; 90% CI of gamma: own " + "{:.3f}-{:.3f}".format(*lm["own_ci"]["gamma"]) + ", "
-                          + ", ".join(f"{k[6:]} " + ("{:.3f}-{:.3f}".format(*v["ci"]["gamma"]) if "ci" in v
-                                                     else v["error"][:60]) for k, v in lm.items()
-                                      if k.startswith("lmfit_")) + f" (truth {truth['gamma']})", flush=True)
+                    lm_rows.append({"design": dname, "truth": shape, "rep": rep,
+                                    **lmfit_row(runs, design["warmup"], ref, wide, points, t_own[-1], truth)})
+                    print_lmfit_row(f"{dname} {shape} rep {rep}", lm_rows[-1])
             for cand in ("shape interval", "profile"):
                 rows.append({"design": dname, "noise": "val-like", "truth": shape, "candidate": cand,
                              **coverage_summary(recs, cand), "own_profile_seconds_median": float(np.median(t_own))})
@@ -616,7 +645,8 @@ def main() -> int:
     ap.add_argument("--shape", action="store_true", help="the shape-prior simulation (key 'shape')")
     ap.add_argument("--shape-reps", type=int, default=30, help="replicates per cell of --shape (default 30)")
     ap.add_argument("--shape-designs", default="", help="comma-separated subset of the --shape designs")
-    ap.add_argument("--shape-real", action="store_true", help="the shape interval on the real curves (key 'shape_real')")
+    ap.add_argument("--shape-real", action="store_true",
+                    help="the shape interval on the real curves (key 'shape_real')")
     ap.add_argument("--profile", action="store_true", help="profile likelihood, ours and lmfit's (key 'profile')")
     ap.add_argument("--profile-reps", type=int, default=20, help="replicates per cell of --profile (default 20)")
     ap.add_argument("--lmfit-reps", type=int, default=1,
