@@ -25,10 +25,14 @@ Diagnosis only (``--shape-grid``, not used to choose anything): the MPL referenc
 Also (``--centres``): the prior's centre, chosen on the Schaipp curves like the sd: the official start against the
 paper's fitted beta ~0.59, gamma ~0.63.
 
+``--spread`` measures the real spread of the shape (issue 14, item 2): the published fits' log distance from the
+centre, and fits without a prior on every reference data set (do the data themselves determine the shape?); then
+the held-out accuracy of a prior with that spread as a point predictor (:mod:`scalefit.shape_uncertainty`).
+
 ``--schaipp-resumed`` repeats step 1 on the Schaipp files read with ``--resumed`` (137 held-out runs, not 111).
 
 Usage: python benchmarks/mpl_prior.py [--no-schaipp] [--no-mpl] [--no-bundled] [--shape-grid] [--centres]
-       [--schaipp-resumed]
+       [--spread] [--schaipp-resumed]
 (writes benchmarks/results/mpl_prior.json)
 """
 
