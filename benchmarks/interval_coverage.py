@@ -456,14 +456,15 @@ class Deviance:
     difference of D is a likelihood-ratio statistic that respects the residuals' autocorrelation."""
 
     def __init__(self, runs: list[Run], warmup: int, ref: Any, prior: dict[str, tuple[float, float]]) -> None:
-        from scalefit.fitting import DEFAULT_DELTA, _scale2
+        from scalefit.fitting import DEFAULT_DELTA
+        from scalefit.fitting.uncertainty import scale2
 
         self.law, self.warmup, self.prior, self.delta = get_law("mpl"), warmup, prior, DEFAULT_DELTA
         self.obs = [(r.lr, r.index[r.observed & r.after_warmup], np.log(r.loss[r.observed & r.after_warmup]))
                     for r in runs]
         r = self.residuals(ref.values)
         n_free = sum(not p.fixed for p in ref.params.values())
-        self.s2 = _scale2(r, True, self.delta, n_free) * (ref.variance_factor or 1.0)
+        self.s2 = scale2(r, True, self.delta, n_free) * (ref.variance_factor or 1.0)
 
     def residuals(self, values: dict[str, float]) -> np.ndarray:
         with np.errstate(all="ignore"):
