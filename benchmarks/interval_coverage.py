@@ -230,6 +230,16 @@ def sim_run(name: str, lr: np.ndarray, truth: dict[str, float], warmup: int, eve
                step0=0, warmup=warmup, line=np.arange(steps.size) + 2, meta={})
 
 
+def replicate(design: dict[str, Any], shape: str, rep: int, sd: float, phi: float) -> tuple[str, dict, list[Run]]:
+    """Replicate ``rep`` of a cell: the published fit it takes its amplitudes (and shape) from, the truth, and the
+    training runs (seeded by the replicate, the noise and the truth, so that every candidate sees the same runs)."""
+    size = ("25M", "100M")[rep % 2]
+    truth = shape_truth(design, size, shape)
+    rng = np.random.default_rng([rep, int(sd * 1e6), int(phi * 10), shape == "published"])
+    return size, truth, [sim_run(n, lr, truth, design["warmup"], design["every"], sd, phi, rng)
+                         for n, lr in design["train"].items()]
+
+
 def pull_as_variance(res: Any, prior: dict[str, tuple[float, float]], spread: dict[str, float]) -> Any:
     """The candidate without a refit: the default fit's point, its covariance with the prior's information swapped
     for the spread prior's (``Cov^-1 = H_data / s2 + diag(1 / (sd^2 p^2))``, so only the diagonal terms change)."""
@@ -315,11 +325,7 @@ def shape_simulation(reps: int, designs: list[str] | None = None) -> dict[str, A
                 t0 = time.perf_counter()
                 recs = []
                 for rep in range(reps):
-                    size = ("25M", "100M")[rep % 2]
-                    truth = shape_truth(design, size, shape)
-                    rng = np.random.default_rng([rep, int(sd * 1e6), int(phi * 10), shape == "published"])
-                    runs = [sim_run(n, lr, truth, design["warmup"], design["every"], sd, phi, rng)
-                            for n, lr in design["train"].items()]
+                    size, truth, runs = replicate(design, shape, rep, sd, phi)
                     bands = shape_bands(runs, design["held"], design["warmup"])
                     for held_name, cands in bands.items():
                         lr = design["held"][held_name]
@@ -601,11 +607,7 @@ def profile_section(reps: int, lmfit_reps: int) -> dict[str, Any]:
         for shape in ("centre", "published"):
             recs, t_own = [], []
             for rep in range(reps):
-                size = ("25M", "100M")[rep % 2]
-                truth = shape_truth(design, size, shape)
-                rng = np.random.default_rng([rep, int(sd * 1e6), int(phi * 10), shape == "published"])
-                runs = [sim_run(n, lr, truth, design["warmup"], design["every"], sd, phi, rng)
-                        for n, lr in design["train"].items()]
+                _, truth, runs = replicate(design, shape, rep, sd, phi)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     main = fit(runs, "mpl", law_error=False)

@@ -117,30 +117,37 @@ def centres() -> list[dict[str, Any]]:
     Candidates: the official code's start (:data:`CENTRE`) and the paper's fitted shape (beta ~0.59, gamma ~0.63 at
     every size, C kept at 1: the paper's C is not given), each at sd 0.01 and 0.03.
     """
-    import curve_fit
-
-    from scalefit.fitting import evaluate
-
     data = reference_data()
     rows = []
     for name, centre in CANDIDATE_CENTRES.items():
         for sd in (0.01, 0.03):
             prior = {n: (c, sd) for n, c in centre.items()}
-            with contextlib.redirect_stdout(io.StringIO()):
-                res = curve_fit.run_schaipp(["mpl"], {"prior": prior})
-            errs = [abs(r["laws"]["mpl"]["val_err"]) for r in res["runs"] if np.isfinite(r["laws"]["mpl"]["val_err"])]
-            row: dict[str, Any] = {"centre": name, "values": centre, "sd": sd, "schaipp_runs": len(errs),
-                                   "schaipp_val_abs_err_mean": float(np.mean(errs)), "mpl_reference": {}}
-            for (size, proto), (train, test) in data.items():
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    m = evaluate(train, test, "mpl", prior=prior, law_error=False).mean
-                row["mpl_reference"][f"{size} {proto}"] = {k: m[k] for k in ("r2", "pred_e", "worst_e")}
+            row: dict[str, Any] = {"centre": name, "values": centre, "sd": sd, **prior_accuracy(prior, data)}
             rows.append(row)
             ref = "  ".join(f"{k} {v['r2']:.5f}/{v['pred_e']:.5f}" for k, v in row["mpl_reference"].items())
             print(f"centre {name:<15} sd {sd:<5g} schaipp |dVal| {row['schaipp_val_abs_err_mean']:.4f} "
-                  f"(n={len(errs)})  mpl-ref R2/PredE {ref}", flush=True)
+                  f"(n={row['schaipp_runs']})  mpl-ref R2/PredE {ref}", flush=True)
     return rows
+
+
+def prior_accuracy(prior: dict[str, tuple[float, float]], data: dict) -> dict[str, Any]:
+    """Held-out accuracy of MPL fits with ``prior``: the Schaipp selection's mean abs error of the final val loss, and
+    R2 / PredE / WorstE on each MPL reference setting of ``data`` (:func:`reference_data`)."""
+    import curve_fit
+
+    from scalefit.fitting import evaluate
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        res = curve_fit.run_schaipp(["mpl"], {"prior": prior})
+    errs = [abs(r["laws"]["mpl"]["val_err"]) for r in res["runs"] if np.isfinite(r["laws"]["mpl"]["val_err"])]
+    out: dict[str, Any] = {"schaipp_runs": len(errs), "schaipp_val_abs_err_mean": float(np.mean(errs)),
+                           "mpl_reference": {}}
+    for (size, proto), (train, test) in data.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = evaluate(train, test, "mpl", prior=prior, law_error=False).mean
+        out["mpl_reference"][f"{size} {proto}"] = {k: m[k] for k in ("r2", "pred_e", "worst_e")}
+    return out
 
 
 def reference_data() -> dict[tuple[str, str], tuple[list, list]]:
@@ -319,28 +326,17 @@ def spread() -> dict[str, Any]:
 def spread_accuracy() -> dict[str, Any]:
     """Held-out accuracy of the spread prior (:data:`scalefit.shape_uncertainty.SHAPE_SPREAD`) as a point
     predictor, against the default prior: the Schaipp selection's error and the MPL reference PredE, as above."""
-    import curve_fit
-
-    from scalefit.fitting import DEFAULT_PRIORS, evaluate
+    from scalefit.fitting import DEFAULT_PRIORS
     from scalefit.shape_uncertainty import spread_prior
 
     priors = {"default (sd 0.01)": DEFAULT_PRIORS["mpl"], "spread": spread_prior("mpl", DEFAULT_PRIORS["mpl"])}
     data = reference_data()
     out = []
     for name, prior in priors.items():
-        with contextlib.redirect_stdout(io.StringIO()):
-            res = curve_fit.run_schaipp(["mpl"], {"prior": prior})
-        errs = [abs(r["laws"]["mpl"]["val_err"]) for r in res["runs"] if np.isfinite(r["laws"]["mpl"]["val_err"])]
-        row: dict[str, Any] = {"prior": name, "values": prior, "schaipp_runs": len(errs),
-                               "schaipp_val_abs_err_mean": float(np.mean(errs)), "mpl_reference": {}}
-        for (size, proto), (train, test) in data.items():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                m = evaluate(train, test, "mpl", prior=prior, law_error=False).mean
-            row["mpl_reference"][f"{size} {proto}"] = {k: m[k] for k in ("r2", "pred_e", "worst_e")}
+        row: dict[str, Any] = {"prior": name, "values": prior, **prior_accuracy(prior, data)}
         row["mpl_reference_mean_pred_e"] = float(np.mean([v["pred_e"] for v in row["mpl_reference"].values()]))
         out.append(row)
-        print(f"prior {name:<18} Schaipp |dVal| {row['schaipp_val_abs_err_mean']:.4f} (n={len(errs)})  MPL ref "
+        print(f"prior {name:<18} Schaipp |dVal| {row['schaipp_val_abs_err_mean']:.4f} (n={row['schaipp_runs']})  MPL ref "
               f"mean PredE {row['mpl_reference_mean_pred_e']:.5f}  "
               + "  ".join(f"{k} {v['pred_e']:.5f}" for k, v in row["mpl_reference"].items()), flush=True)
     return {"rows": out}

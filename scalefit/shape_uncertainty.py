@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
-from scalefit.errors import ScalefitError
+from scalefit.errors import AssumptionWarning, ScalefitError
+from scalefit.results.notes import Note
 
 if TYPE_CHECKING:
     from scalefit.results import FitResult, Prediction
@@ -47,6 +48,10 @@ if TYPE_CHECKING:
 SHAPE_SPREAD: dict[str, dict[str, float]] = {"mpl": {"C": 0.74, "beta": 0.17, "gamma": 0.26}}
 #: A parameter whose prior supplies more than this share of its precision is "set by the prior".
 SET_BY_PRIOR = 0.5
+#: The kinds of the notes this module makes (for :data:`scalefit.results.notes.KINDS`).
+NOTE_KINDS = {"shape_uncertainty": "the refit under the shapes' measured spread that widens the intervals, or why "
+                                   "there is none",
+              "set_by_prior": "parameters whose precision the default prior, not the data, supplies"}
 #: What a refit may raise without ending the main fit: the shape part is then left out and the note says why.
 _REFIT_FAILURES = (ScalefitError, ArithmeticError, ValueError, np.linalg.LinAlgError)
 
@@ -188,29 +193,32 @@ def prior_shares(result: FitResult, prior: Mapping[str, tuple[float, float]]) ->
     return out
 
 
-def held_note(law: str, shares: Mapping[str, float]) -> str:
-    """The status line's words for parameters the prior sets (share above :data:`SET_BY_PRIOR`); "" when none."""
+def held_note(law: str, shares: Mapping[str, float]) -> Note | None:
+    """A note naming the parameters the prior sets (share above :data:`SET_BY_PRIOR`), for the notes and the status
+    line; None when there are none."""
     held = [n for n, s in shares.items() if s > SET_BY_PRIOR]
     if not held:
-        return ""
+        return None
     pct = ", ".join(f"{n} {shares[n]:.0%}" for n in held)
-    return (f"fit {law}: {', '.join(held)} set by the default prior, not by the data (share of their precision from "
-            f"the prior: {pct}); their stderr are the prior's.")
+    return Note("set_by_prior", f"fit {law}: {', '.join(held)} set by the default prior, not by the data (share of "
+                f"their precision from the prior: {pct}); their stderr are the prior's.", None,
+                {"params": held, "shares": {n: float(shares[n]) for n in held}})
 
 
 def measure(result: FitResult, prior: Mapping[str, tuple[float, float]],
             refit: Callable[[dict[str, tuple[float, float]]], FitResult],
-            spread: Mapping[str, float] | None = None) -> tuple[ShapeUncertainty | None, str]:
+            spread: Mapping[str, float] | None = None) -> tuple[ShapeUncertainty | None, Note | None]:
     """Refit under the shapes' measured spread, for intervals that carry the shape the default prior holds.
 
     ``prior`` is the default prior in effect in ``result`` (``{name: (centre, sd)}``: a prior the user gave is the
     user's belief, and a fit without a prior has nothing to widen: pass neither). ``refit(prior)`` fits the same
     runs with the same options and that prior instead (without the law error's cross-validation). Returns the
-    ShapeUncertainty (None when the law has no measured spread or the refit fails) and a note for the fit's messages.
+    ShapeUncertainty (None when the law has no measured spread or the refit fails) and a note for the fit (None when
+    there is nothing to say; an :class:`~scalefit.errors.AssumptionWarning` when the refit failed).
     """
     wide = spread_prior(result.law, prior, spread)
     if not wide:
-        return None, ""
+        return None, None
     shares = prior_shares(result, prior)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
@@ -219,14 +227,17 @@ def measure(result: FitResult, prior: Mapping[str, tuple[float, float]],
             alt = refit(wide)
         except _REFIT_FAILURES as exc:
             why = str(exc) if isinstance(exc, ScalefitError) else f"{type(exc).__name__}: {exc}"
-            return None, (f"shape uncertainty not measured (the refit under the shapes' measured spread failed: "
-                          f"{why}); intervals carry the default prior's stderr of {', '.join(wide)} only.")
+            return None, Note("shape_uncertainty", f"shape uncertainty not measured (the refit under the shapes' "
+                              f"measured spread failed: {why}); intervals carry the default prior's stderr of "
+                              f"{', '.join(wide)} only.", AssumptionWarning, {"error": why})
     out = ShapeUncertainty(prior=wide, values=dict(alt.values), covariance=alt.covariance, shares=shares,
                            seconds=time.perf_counter() - t0)
-    note = (f"shape uncertainty: intervals are those of a refit with the shapes' measured spread, stretched to hold "
-            f"this fit's point ( ({', '.join(f'sd {sd:g} on log {n}' for n, (_, sd) in wide.items())}; refit "
+    text = (f"shape uncertainty: intervals are those of a refit with the shapes' measured spread, stretched to hold "
+            f"this fit's point ({', '.join(f'sd {sd:g} on log {n}' for n, (_, sd) in wide.items())}; refit "
             + ", ".join(f"{n} = {out.values[n]:.3g}" for n in wide) + ")")
-    return out, note
+    return out, Note("shape_uncertainty", text, None, {"spread": {n: sd for n, (_, sd) in wide.items()},
+                                                        "refit": {n: out.values[n] for n in wide},
+                                                        "seconds": out.seconds})
 
 
 def shaped(method: str) -> str:

@@ -75,9 +75,11 @@ def test_the_default_prior_sets_the_shape_and_the_note_says_so(published_fit) ->
     assert set(shares) == {"C", "beta", "gamma"}
     assert all(s > su.SET_BY_PRIOR for s in shares.values()), shares
     note = su.held_note("mpl", shares)
-    assert "C, beta, gamma set by the default prior" in note and "stderr are the prior's" in note
+    assert note.kind == "set_by_prior" and note.warning is None and note.data["params"] == ["C", "beta", "gamma"]
+    assert "C, beta, gamma set by the default prior" in note.message and "stderr are the prior's" in note.message
     assert shape.set_by_prior == ("C", "beta", "gamma")
-    assert su.held_note("mpl", {"C": 0.2}) == ""
+    assert su.held_note("mpl", {"C": 0.2}) is None
+    assert set(su.NOTE_KINDS) == {"shape_uncertainty", "set_by_prior"}
 
 
 def test_shape_interval_covers_the_published_shape_where_the_default_band_misses(published_fit) -> None:
@@ -94,7 +96,9 @@ def test_shape_interval_covers_the_published_shape_where_the_default_band_misses
     assert widened.loss[0] == default.loss[0]  # the point stays the default fit's
     assert widened.method == "covariance+shape"
     assert set(shape.prior) == {"C", "beta", "gamma"} and shape.prior["C"] == (1.0, su.SHAPE_SPREAD["mpl"]["C"])
-    assert "stretched to hold this fit's point" in note and "sd 0.74 on log C" in note
+    assert note.kind == "shape_uncertainty" and note.warning is None
+    assert "stretched to hold this fit's point" in note.message and "sd 0.74 on log C" in note.message
+    assert note.data["spread"] == su.SHAPE_SPREAD["mpl"] and note.data["refit"]["C"] == shape.values["C"]
 
 
 def test_same_inputs_same_shape_uncertainty(published_fit) -> None:
@@ -153,13 +157,14 @@ def test_combine_takes_the_refit_band_stretched_to_the_default_point() -> None:
 
 def test_nothing_to_widen_without_a_measured_spread_and_a_failed_refit_is_named(published_fit) -> None:
     _, main, _, _ = published_fit
-    assert su.measure(main, {}, lambda p: pytest.fail("no refit without a prior")) == (None, "")
+    assert su.measure(main, {}, lambda p: pytest.fail("no refit without a prior")) == (None, None)
     tissue = SimpleNamespace(law="tissue")
-    assert su.measure(tissue, {"C": (1.0, 0.01)}, lambda p: pytest.fail("no spread for tissue")) == (None, "")
+    assert su.measure(tissue, {"C": (1.0, 0.01)}, lambda p: pytest.fail("no spread for tissue")) == (None, None)
 
     def broken(prior):
         raise ConvergenceError("law mpl: none of 8 starts gives a finite objective", best=None)
 
     shape, note = su.measure(main, PRIOR, broken)
     assert shape is None
-    assert note.startswith("shape uncertainty not measured") and "none of 8 starts" in note
+    assert note.kind == "shape_uncertainty" and note.warning is AssumptionWarning
+    assert note.message.startswith("shape uncertainty not measured") and "none of 8 starts" in note.message
