@@ -67,7 +67,8 @@ class ShapeUncertainty:
     values : dict of str to float
         The refit's parameters (every parameter of the law, in the fit's ``param_order``).
     covariance : ndarray, shape (P, P), or None
-        The refit's covariance over ``param_order`` (None when it had none: its band is its point).
+        The refit's covariance over ``param_order`` (None when it had none, or not a finite one: its band is then
+        its point).
     shares : dict of str to float
         The default fit's :func:`prior_shares` (share of each prior-held parameter's precision from the prior).
     seconds : float
@@ -230,7 +231,8 @@ def measure(result: FitResult, prior: Mapping[str, tuple[float, float]],
             return None, Note("shape_uncertainty", f"shape uncertainty not measured (the refit under the shapes' "
                               f"measured spread failed: {why}); intervals carry the default prior's stderr of "
                               f"{', '.join(wide)} only.", AssumptionWarning, {"error": why})
-    out = ShapeUncertainty(prior=wide, values=dict(alt.values), covariance=alt.covariance, shares=shares,
+    cov = alt.covariance if alt.covariance is not None and np.all(np.isfinite(alt.covariance)) else None
+    out = ShapeUncertainty(prior=wide, values=dict(alt.values), covariance=cov, shares=shares,
                            seconds=time.perf_counter() - t0)
     text = (f"shape uncertainty: intervals are those of a refit with the shapes' measured spread, stretched to hold "
             f"this fit's point ({', '.join(f'sd {sd:g} on log {n}' for n, (_, sd) in wide.items())}; refit "
