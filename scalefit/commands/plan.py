@@ -62,9 +62,13 @@ def plan(
         result = make_plan(flops, hparams=hp, scaling=sc, curve=cv, params=params, tokens=tokens, interval=interval)
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    bad = [str(w.message) for w in caught if issubclass(w.category, FitFailedWarning)]  # a loss that is no result
     if json:
-        print_json(result.summary())
+        print_json({**result.summary(), "not_a_result": bad} if bad else result.summary())
     else:
         console().print(escape(result.report()))
-    if any(issubclass(w.category, FitFailedWarning) for w in caught):  # a curve fit or loss that is not a result
+        if bad:
+            console().print("NOT A RESULT: the curve law's loss cannot be true (a loss <= 0, or a fit that FAILED; "
+                            "the warnings say which): do not plan on it.")
+    if bad:
         raise typer.Exit(FAILED_EXIT)
