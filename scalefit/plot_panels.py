@@ -122,6 +122,8 @@ def draw_evaluation(ax: Any, evaluation: Any, ylabel: str | None = None) -> None
             ok = f"NOT A RESULT: {p.impossible}"
         ax.plot(p.steps, p.loss, "-", lw=1.4, color=color, label=f"{name}: final {ok} the band")
         ax.fill_between(p.steps, p.lower, p.upper, color=color, alpha=0.2, lw=0)
+        if np.isfinite(p.lower).any():
+            lows.append(float(np.nanmin(p.lower)))
     _limits(ax, lows, highs, False)
     n_in, n = sum(inside.values()), len(inside)
     first = next(iter(evaluation.predictions.values()), None)
