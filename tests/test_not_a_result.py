@@ -155,3 +155,15 @@ def test_intervals_are_symmetric_in_log_loss_and_stay_positive() -> None:
     half = math.log(calm.upper[-1] / calm.loss[-1])
     assert not calm.uninformative and NO_INFORMATION not in h.report() and half < 2e-3
     assert abs((calm.upper[-1] + calm.lower[-1]) / 2 / calm.loss[-1] - 1) <= half ** 2
+
+
+def test_the_comparison_table_marks_failed_laws_and_a_law_error_beyond_the_loss(failed) -> None:
+    from scalefit.fitting.comparison import Comparison
+
+    le = LawError(scale=8.7, folds=(FoldError("forward 50%", "a.csv", 8.7, 1.0),
+                                    FoldError("forward 70%", "a.csv", -8.7, 1.0)))
+    wild = dataclasses.replace(hand_result(), law_error=le)
+    table = Comparison((wild, failed)).table()
+    assert "870%!" in table and "!: the law error is larger than the loss itself" in table
+    assert "FAILED: tissue does not describe these runs" in table
+    assert "FAILED" not in Comparison((hand_result(),)).table()
