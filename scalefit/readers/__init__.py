@@ -37,11 +37,11 @@ FORMATS = ("csv", "wandb-history", "wandb-chart", "lightning", "hf", "jsonl", "t
 PathLike = str | os.PathLike[str]
 
 
-def detect_format(path: PathLike, raw: bytes | None = None) -> str:
-    """The format of ``path`` (one of :data:`FORMATS`, or ``dir``), from its name and first bytes (``raw``: the
-    file's bytes when already read; a pipe can be read only once)."""
+def detect_format(path: PathLike, source: Any = None) -> str:
+    """The format of ``path`` (one of :data:`FORMATS`, or ``dir``), from its name and first bytes (``source``:
+    its :class:`~scalefit.readers.source.Source` when already open; a pipe can be read only once)."""
     from scalefit.readers import hf, jsonl, lightning, tensorboard, wandb
-    from scalefit.readers.source import head_text, read_bytes
+    from scalefit.readers.source import Source, head_text
     from scalefit.readers.text import sniff_header
 
     p = Path(path)
@@ -49,7 +49,7 @@ def detect_format(path: PathLike, raw: bytes | None = None) -> str:
         return "tensorboard" if tensorboard.event_dirs(p) else "dir"
     if p.name.startswith("events.out.tfevents"):
         return "tensorboard"
-    text = head_text(read_bytes(p) if raw is None else raw)
+    text = head_text((source or Source(p)).head())
     if p.suffix.lower() == ".json" or hf.looks_like(text):
         return "hf"
     if jsonl.looks_like(p.name, text):
@@ -188,24 +188,24 @@ def read_run(
 def _read_one(path: str, opts: Any, fmt: str) -> list[Run]:
     from scalefit.readers import csv as csv_reader
     from scalefit.readers import hf, jsonl, lightning, tensorboard, wandb
-    from scalefit.readers.source import read_bytes
+    from scalefit.readers.source import Source
 
     p = Path(path)
     if fmt == "tensorboard" or (fmt == "auto" and (p.is_dir() or p.name.startswith("events.out.tfevents"))):
         if not p.exists():
             raise RunFileError("not found. Check the path.", path=path)
         return tensorboard.read(p, opts)
-    raw = read_bytes(p)  # once: a pipe cannot be read twice
-    kind = detect_format(p, raw) if fmt == "auto" else fmt
+    src = Source(p)  # a pipe is read once, here; a file in blocks as the parser asks
+    kind = detect_format(p, src) if fmt == "auto" else fmt
     if kind == "hf":
-        return hf.read(path, raw, opts)
+        return hf.read(src, opts)
     if kind == "jsonl":
-        return jsonl.read(path, raw, opts)
+        return jsonl.read(src, opts)
     if kind == "wandb-chart":
-        return wandb.read_chart(path, raw, opts)
+        return wandb.read_chart(src, opts)
     if kind == "lightning":
-        return lightning.read(path, raw, opts)
-    return csv_reader.read(path, raw, opts, fmt=kind)
+        return lightning.read(src, opts)
+    return csv_reader.read(src, opts, fmt=kind)
 
 
 __all__ = ["FORMATS", "detect_format", "expand", "read_run", "read_runs"]

@@ -119,7 +119,7 @@ def build_run(table: Table, opts: ReadOptions) -> Run:
         table.warns.insert(0, rewound)
     for text in dict.fromkeys(table.warns):
         warnings.warn(f"{table.path}: {text}", AssumptionWarning, stacklevel=4)
-    return Run(path=table.path, steps=steps, loss=np.array(loss, dtype=np.float64), lr=sched.lr,
+    return Run(path=table.path, steps=steps, loss=np.asarray(loss, dtype=np.float64), lr=sched.lr,
                step0=int(sched.step0), warmup=run_warmup, line=line, target=opts.target, meta=meta,
                notes=tuple(dict.fromkeys(table.notes)), extra=extra, dense=sched.dense, fmt=table.fmt,
                window=window, target_unit=unit, left_out=dict(table.left_out), warmup_from=warmup_from)
@@ -228,13 +228,22 @@ def _check_steps(table: Table, col: Column) -> list[Problem]:
 def _check_order(table: Table, col: Column) -> Problem:
     """Steps strictly increase (merging formats: never decrease), compared between rows with valid steps."""
     v = col.values
-    ok = np.flatnonzero(~col.empty & ~col.text & np.isfinite(v) & (v == np.round(v)))
-    d = np.diff(v[ok])
-    hit = (d < 0) if table.merge_steps else (d <= 0)
-    rows, prev = ok[1:][hit], ok[:-1][hit]
+    valid = ~col.empty & ~col.text & np.isfinite(v) & (v == np.round(v))
+    if valid.all():  # the common case, without index arrays (a large log's memory)
+        d = np.diff(v)
+        hit = (d < 0) if table.merge_steps else (d <= 0)
+        del d
+        rows = np.flatnonzero(hit) + 1
+        prev = rows - 1
+        vals = v
+    else:
+        ok = np.flatnonzero(valid)
+        vals = v[ok]
+        d = np.diff(vals)
+        hit = (d < 0) if table.merge_steps else (d <= 0)
+        rows, prev = ok[1:][hit], ok[:-1][hit]
     prev_of = dict(zip(rows[:1000].tolist(), prev[:1000].tolist()))
     name = col.name
-    vals = v[ok]
     reordered = rows.size and not table.merge_steps and np.unique(vals).size == vals.size
     resumed = "Was a resumed run appended to its earlier segment? Then pass --resumed to keep the later rows."
     fix = ("No step repeats, so the rows are only out of order (segments of a resumed run saved in the wrong "

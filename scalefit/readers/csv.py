@@ -23,10 +23,11 @@ from __future__ import annotations
 
 from scalefit.readers.contract import ReadOptions
 from scalefit.readers.multirun import build_runs
+from scalefit.readers.source import Source
 from scalefit.readers.text import parse_csv
 from scalefit.runs import Run
 
 
-def read(path: str, raw: bytes, opts: ReadOptions, fmt: str = "csv") -> list[Run]:
+def read(src: Source, opts: ReadOptions, fmt: str = "csv") -> list[Run]:
     """Read a native run-file CSV (also W&B history exports, which are the same shape) into runs."""
-    return build_runs(parse_csv(path, fmt=fmt, raw=raw), opts)
+    return build_runs(parse_csv(src, fmt=fmt), opts)

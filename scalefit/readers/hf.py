@@ -23,7 +23,7 @@ from scalefit.errors import RunFileError
 from scalefit.readers import records
 from scalefit.readers.contract import ReadOptions
 from scalefit.readers.multirun import build_runs
-from scalefit.readers.source import decode
+from scalefit.readers.source import Source
 from scalefit.readers.table import Table
 from scalefit.runs import Run
 
@@ -48,9 +48,10 @@ def load_json(text: str, path: str, what: str) -> Any:
                            path=path) from None
 
 
-def read(path: str, raw: bytes, opts: ReadOptions) -> list[Run]:
+def read(src: Source, opts: ReadOptions) -> list[Run]:
     """Read a trainer_state.json into one Run."""
-    state = load_json(decode(raw, path), path, "trainer_state.json the Trainer saved")
+    path = src.path
+    state = load_json(src.text(), path, "trainer_state.json the Trainer saved")
     if not isinstance(state, dict) or not isinstance(state.get("log_history"), list):
         raise RunFileError("no 'log_history' list; this is not a Hugging Face trainer_state.json.", path=path)
     history: list[Any] = state["log_history"]

@@ -17,7 +17,7 @@ from scalefit.errors import RunFileError
 from scalefit.readers import records
 from scalefit.readers.contract import ReadOptions
 from scalefit.readers.multirun import build_runs
-from scalefit.readers.source import decode
+from scalefit.readers.source import Source
 from scalefit.readers.table import Table
 from scalefit.runs import Run
 
@@ -35,9 +35,10 @@ def looks_like(name: str, text: str) -> bool:
         return False
 
 
-def read(path: str, raw: bytes, opts: ReadOptions) -> list[Run]:
+def read(src: Source, opts: ReadOptions) -> list[Run]:
     """Read a JSON lines log into runs."""
-    text = decode(raw, path)
+    path = src.path
+    text = src.text()
     lines = text.splitlines()
     rows: list[dict[str, Any]] = []
     numbers: list[int] = []

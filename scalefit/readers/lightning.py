@@ -14,6 +14,7 @@ from pathlib import Path
 
 from scalefit.readers.contract import ReadOptions
 from scalefit.readers.multirun import build_runs
+from scalefit.readers.source import Source
 from scalefit.readers.text import parse_csv
 from scalefit.runs import Run
 
@@ -33,9 +34,9 @@ def looks_like(name: str, header: list[str]) -> bool:
     return "epoch" in lower and any(_LR.match(h) or h.endswith(("_step", "_epoch")) for h in header)
 
 
-def read(path: str, raw: bytes, opts: ReadOptions) -> list[Run]:
+def read(src: Source, opts: ReadOptions) -> list[Run]:
     """Read a Lightning metrics.csv (rows merged by step) into one Run."""
-    table = parse_csv(path, fmt="lightning", raw=raw)
+    table = parse_csv(src, fmt="lightning")
     table.merge_steps = True
     lr_cols = tuple(c.name for c in table.columns if _LR.match(c.name))
     table.prefer = {**PREFER, "lr": lr_cols}

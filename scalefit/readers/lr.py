@@ -59,7 +59,10 @@ def build_lr(table: Table, steps: np.ndarray, loss: np.ndarray, lr_col: Column |
                         "schedule file", 1)
     assert lr_col is not None
     known = ~lr_col.empty
-    ks, kv = steps[known], lr_col.values[known]  # (m,) steps and LRs of the rows that log one
+    if known.all():  # no copies for a log with an LR on every row
+        ks, kv = steps, lr_col.values  # (m,) steps and LRs of the rows that log one
+    else:
+        ks, kv = steps[known], lr_col.values[known]
     if ks.size == 0:
         raise RunFileError(f"{table.what} '{lr_col.name}' is empty on every row. Log the learning rate, or pass "
                            "--schedule-file F with the per-step LR.", path=table.path, line=table.header_line,
@@ -77,21 +80,20 @@ def build_lr(table: Table, steps: np.ndarray, loss: np.ndarray, lr_col: Column |
     reach = klast + max(interval, 1) if ks.size > 1 else klast
     _leave(table, keep, steps > reach, loss, f"after the last logged LR (step {klast}): final evaluation or test "
                                              "rows, whose LR is unknown")
-    if not keep.any() or not np.isfinite(loss[keep]).any():
+    if not (keep & np.isfinite(loss)).any():
         raise RunFileError(
             f"no row with a target value lies where the LR is known (steps {step0}..{reach}). Pass "
             "--schedule-file F with the per-step LR, or --warmup W when the LR before the first row is a warmup.",
             path=table.path, line=table.header_line, column=lr_col.name)
-    last = int(steps[keep][-1])
-    grid = np.arange(step0, last + 1, dtype=np.int64)  # (T,)
-    lr = np.interp(grid, ks, kv)  # exact at the rows, linear between them
+    last = int(steps[np.flatnonzero(keep)[-1]])
+    lr = _per_step(ks, kv, step0, last)  # (T,) exact at the rows, linear between them
     if fill is not None:
-        lead = grid < k0
-        lr[lead] = fill(grid[lead])
-    tail = grid > klast
-    if tail.any():
+        lead = np.arange(step0, k0, dtype=np.int64)
+        lr[: lead.size] = fill(lead)
+    if last > klast:
+        after = np.arange(klast + 1, last + 1)
         slope = (kv[-1] - kv[-2]) / (ks[-1] - ks[-2]) if ks.size > 1 else 0.0
-        lr[tail] = np.clip(kv[-1] + min(slope, 0.0) * (grid[tail] - klast), 0.0, kv[-1])
+        lr[after - step0] = np.clip(kv[-1] + min(slope, 0.0) * (after - klast), 0.0, kv[-1])
         rows = np.flatnonzero(keep & (steps > klast))
         text = (f"LR of steps {klast + 1}..{last} (after the last logged LR, within one logging interval) "
                 f"extrapolated along the last two logged LRs ({table.lines_text(rows)})")
@@ -100,16 +102,26 @@ def build_lr(table: Table, steps: np.ndarray, loss: np.ndarray, lr_col: Column |
     if missing.size:
         _say(table, f"LR missing on {missing.size} rows ({table.lines_text(missing)}); interpolated linearly from "
                     "the neighbouring rows", warn=True)
-    gaps = np.diff(steps[keep])
-    if gaps.size and gaps.max() > 1:
+    kept = steps if keep.all() else steps[keep]
+    gaps = np.diff(kept)
+    biggest = int(gaps.max()) if gaps.size else 1
+    if biggest > 1:
         at = int(np.argmax(gaps)) + 1
-        rows = np.flatnonzero(keep)
-        _say(table, f"LR interpolated between rows; largest gap {int(gaps.max())} steps at "
-                    f"{table.lines_text(np.array([rows[at]]))}", warn=True)
-    rows_dense = not gaps.size or gaps.max() <= 1
-    first = int(steps[keep][0])
+        row = at if keep.all() else int(np.flatnonzero(keep)[at])
+        _say(table, f"LR interpolated between rows; largest gap {biggest} steps at "
+                    f"{table.lines_text(np.array([row]))}", warn=True)
+    del gaps
+    rows_dense = biggest <= 1
+    first = int(kept[0])
     dense = bool(rows_dense and not missing.size and (first == step0 or (first == 1 and step0 == 0)))
     return Schedule(lr, step0, dense, keep, start, max(interval, 1))
+
+
+def _per_step(ks: np.ndarray, kv: np.ndarray, step0: int, last: int) -> np.ndarray:
+    """The LR of every step ``step0 .. last``: the logged values, linear between them, flat outside."""
+    if ks[0] == step0 and ks[-1] == last and ks.size == last - step0 + 1:
+        return np.array(kv, dtype=np.float64)  # a row every step: nothing to interpolate
+    return np.interp(np.arange(step0, last + 1, dtype=np.int64), ks, kv)
 
 
 def _start(table: Table, ks: np.ndarray, kv: np.ndarray, interval: int, warmup: int | None,

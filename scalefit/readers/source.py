@@ -1,19 +1,170 @@
-"""A run file's bytes, read once: regular files, pipes and FIFOs (``scalefit inspect <(cat run.csv)``) alike.
+"""A run file's bytes, read without holding more than the data needs.
 
-Text checks that need no parsing live here too: binary data (a NUL byte), UTF-16, invalid UTF-8, each reported
-with the editor line where it starts. A large ASCII file is checked without making a second copy of it.
+A regular file is read in blocks when a reader asks (its size does not count against memory: a 244 MB log is
+parsed block by block and never held whole); a pipe or FIFO (``scalefit inspect <(cat run.csv)``) is read once,
+to its end, and kept. Text checks that need no parsing live here too: binary data (a NUL byte), UTF-16, invalid
+UTF-8, each reported with the editor line where it starts.
 """
 
 from __future__ import annotations
 
-import codecs
+import io
+import os
+import stat
 from pathlib import Path
-from typing import Type
+from typing import BinaryIO, Iterator, Type
+
+import numpy as np
 
 from scalefit.errors import RunFileError, ScalefitError
 
 #: Bytes of a file's start decoded for format detection (the header, metadata lines, the first rows).
 HEAD_BYTES = 1 << 16
+#: Bytes per block when a file is scanned.
+BLOCK_BYTES = 1 << 23
+
+
+class Source:
+    """The bytes of one run file: ``raw`` when held in memory (pipes, small files read whole), else read from
+    ``path`` in blocks."""
+
+    def __init__(self, path: str | os.PathLike[str], error: Type[ScalefitError] = RunFileError,
+                 raw: bytes | None = None) -> None:
+        self.path = str(path)
+        self.error = error
+        self.raw = raw
+        if raw is None:
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                raise error("file not found. Check the path.", path=self.path) from None
+            except OSError as exc:
+                raise error(f"cannot read the file ({exc.strerror or exc}).", path=self.path) from None
+            if stat.S_ISDIR(st.st_mode):
+                raise error("is a directory, expected a file.", path=self.path)
+            if not stat.S_ISREG(st.st_mode):
+                self.raw = read_bytes(path, error)  # a pipe or FIFO: read once, from its start
+        self._starts: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        if self.raw is not None:
+            return len(self.raw)
+        try:
+            return os.path.getsize(self.path)
+        except OSError as exc:
+            raise self.error(f"cannot read the file ({exc.strerror or exc}).", path=self.path) from None
+
+    def open(self) -> BinaryIO:
+        """A binary file object from the start (for pandas' parser)."""
+        if self.raw is not None:
+            return io.BytesIO(self.raw)
+        try:
+            return open(self.path, "rb")
+        except OSError as exc:
+            raise self.error(f"cannot read the file ({exc.strerror or exc}).", path=self.path) from None
+
+    def read(self, start: int = 0, n: int = -1) -> bytes:
+        """``n`` bytes from offset ``start`` (all to the end when ``n`` < 0)."""
+        if self.raw is not None:
+            return self.raw[start:] if n < 0 else self.raw[start:start + n]
+        with self.open() as fh:
+            fh.seek(start)
+            try:
+                return fh.read(n)
+            except MemoryError:
+                raise self.error("the file does not fit in memory. Pass a smaller log or an excerpt.",
+                                 path=self.path) from None
+
+    def head(self) -> bytes:
+        return self.read(0, HEAD_BYTES)
+
+    def blocks(self, start: int = 0) -> Iterator[tuple[int, bytes]]:
+        """(offset, bytes) of consecutive blocks from ``start``, each ending at a newline (the last: at the end)."""
+        if self.raw is not None:
+            pos, total = start, len(self.raw)
+            while pos < total:
+                end = min(total, pos + BLOCK_BYTES)
+                if end < total:
+                    cut = self.raw.rfind(b"\n", pos, end)
+                    if cut < 0:
+                        cut = self.raw.find(b"\n", end)
+                    end = total if cut < 0 else cut + 1
+                yield pos, self.raw[pos:end]
+                pos = end
+            return
+        with self.open() as fh:
+            fh.seek(start)
+            pos, carry = start, b""
+            while True:
+                chunk = fh.read(BLOCK_BYTES)
+                if not chunk:
+                    if carry:
+                        yield pos, carry
+                    return
+                data = carry + chunk
+                cut = data.rfind(b"\n")
+                if cut < 0:
+                    carry = data
+                    continue
+                yield pos, data[:cut + 1]
+                pos += cut + 1
+                carry = data[cut + 1:]
+
+    def ends_with_newline(self) -> bool:
+        size = self.size
+        return size == 0 or self.read(size - 1, 1) in (b"\n", b"\r")
+
+    def line_starts(self) -> np.ndarray:
+        """Byte offset of the start of every line (found once, when first asked), shape (lines,)."""
+        if self._starts is None:
+            parts = [np.zeros(1, dtype=np.int64)]
+            for pos, block in self.blocks():
+                a = np.frombuffer(block, np.uint8)
+                parts.append(np.flatnonzero(a == 10).astype(np.int64) + pos + 1)
+            starts = np.concatenate(parts)
+            self._starts = starts[starts < self.size] if starts.size > 1 else starts
+        return self._starts
+
+    def line(self, number: int) -> str:
+        """The text of 1-based line ``number`` (without its line break), '' past the end."""
+        s = self.line_starts()
+        if number < 1 or number > s.size:
+            return ""
+        lo = int(s[number - 1])
+        hi = int(s[number]) - 1 if number < s.size else self.size
+        return self.read(lo, hi - lo).decode("utf-8", errors="replace").rstrip("\r\n").lstrip("\ufeff")
+
+    def check_text(self) -> None:
+        """Raise when the file is not UTF-8 text: UTF-16, a NUL byte (binary data), an invalid UTF-8 sequence."""
+        path, error = self.path, self.error
+        if self.head().startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise error("the file is UTF-16 text (e.g. Excel's 'Unicode text'). Save it as CSV UTF-8.", path=path,
+                        line=1)
+        lines = 0
+        bad_utf8: ScalefitError | None = None  # a NUL byte anywhere says more (binary data): look on for one
+        for pos, block in self.blocks():  # blocks end at newlines, so no character is cut between two
+            nul = block.find(b"\x00")
+            if nul >= 0:
+                raise error(f"binary data (a NUL byte at byte {pos + nul}); this is not a text log. Give the CSV or "
+                            "JSON run file (a TensorBoard event file goes in as its directory).", path=path,
+                            line=lines + block.count(b"\n", 0, nul) + 1)
+            if bad_utf8 is None and not block.isascii():
+                try:
+                    block.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    at = exc.start
+                    bad_utf8 = error(f"byte 0x{block[at:at + 1].hex()} (at byte {pos + at}) is not valid UTF-8; the "
+                                     "file is binary or in another encoding. Save it as CSV UTF-8.", path=path,
+                                     line=lines + block.count(b"\n", 0, at) + 1)
+            lines += block.count(b"\n")
+        if bad_utf8 is not None:
+            raise bad_utf8
+
+    def text(self) -> str:
+        """The whole file as text (a BOM dropped), checked first."""
+        self.check_text()
+        return self.read().decode("utf-8-sig")
 
 
 def read_bytes(path: str | Path, error: Type[ScalefitError] = RunFileError) -> bytes:
@@ -32,37 +183,6 @@ def read_bytes(path: str | Path, error: Type[ScalefitError] = RunFileError) -> b
         raise error(f"cannot read the file ({exc.strerror or exc}).", path=name) from None
 
 
-def check_text(raw: bytes, path: str, error: Type[ScalefitError] = RunFileError) -> None:
-    """Raise when ``raw`` is not UTF-8 text: UTF-16, a NUL byte (binary data), or an invalid UTF-8 sequence."""
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise error("the file is UTF-16 text (e.g. Excel's 'Unicode text'). Save it as CSV UTF-8.", path=path, line=1)
-    nul = raw.find(b"\x00")
-    if nul >= 0:
-        line = raw.count(b"\n", 0, nul) + 1
-        raise error(f"binary data (a NUL byte at byte {nul}); this is not a text log. Give the CSV or JSON run "
-                    "file (a TensorBoard event file goes in as its directory).", path=path, line=line)
-    if raw.isascii():
-        return
-    dec = codecs.getincrementaldecoder("utf-8")()
-    step = 1 << 22
-    for start in range(0, len(raw), step):
-        pending = len(dec.getstate()[0])  # bytes of a character cut by the previous chunk
-        try:
-            dec.decode(raw[start:start + step], final=start + step >= len(raw))
-        except UnicodeDecodeError as exc:
-            at = max(0, min(start - pending + exc.start, len(raw) - 1))
-            line = raw.count(b"\n", 0, at) + 1
-            byte = raw[at: at + 1].hex()
-            raise error(f"byte 0x{byte} (at byte {at}) is not valid UTF-8; the file is binary or in another "
-                        "encoding. Save it as CSV UTF-8.", path=path, line=line) from None
-
-
-def decode(raw: bytes, path: str, error: Type[ScalefitError] = RunFileError) -> str:
-    """UTF-8 text of a run file (a BOM dropped); binary or undecodable bytes raise an error with the line."""
-    check_text(raw, path, error)
-    return raw.decode("utf-8-sig")
-
-
-def head_text(raw: bytes) -> str:
+def head_text(head: bytes) -> str:
     """The start of the file as text, for format detection (a cut multi-byte character is replaced)."""
-    return raw[:HEAD_BYTES].decode("utf-8-sig", errors="replace")
+    return head.decode("utf-8-sig", errors="replace")

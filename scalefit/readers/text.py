@@ -20,7 +20,6 @@ the header, or a cell shorter than the row above's, it is left out with a note (
 from __future__ import annotations
 
 import csv as _csv
-import io
 import re
 import warnings
 from pathlib import Path
@@ -29,12 +28,11 @@ from typing import Any, Callable, Type
 import numpy as np
 
 from scalefit.errors import RunFileError, ScalefitError
-from scalefit.readers.source import check_text, read_bytes
+from scalefit.readers.source import Source
 from scalefit.readers.table import Column, Problem, Table, parse_scalar
 
 _META = re.compile(r"^#\s*([A-Za-z_][A-Za-z0-9_.\-]*)\s*:\s*(.*?)\s*$")
-#: Bytes per block of the vectorised line scan, and rows per block of the C parser.
-SCAN_BYTES = 1 << 23
+#: Rows per block of the C parser.
 PARSE_ROWS = 1 << 19
 #: Line-break characters other than \n and \r\n that an editor (and str.splitlines) also breaks lines at.
 _ODD_BREAKS = re.compile(rb"[\x0b\x0c\x1c\x1d\x1e]|\xc2\x85|\xe2\x80[\xa8\xa9]|\r(?!\n)")
@@ -59,46 +57,19 @@ def _delimiter(header: str) -> str:
     return ","
 
 
-def parse_csv(path: str | Path, fmt: str = "csv", raw: bytes | None = None,
-              error: Type[ScalefitError] = RunFileError) -> Table:
-    """Parse a CSV file (its bytes ``raw``, read from ``path`` when not given) into a :class:`Table`.
+def parse_csv(path: str | Path | Source, fmt: str = "csv", error: Type[ScalefitError] = RunFileError) -> Table:
+    """Parse a CSV file (a path, or a :class:`~scalefit.readers.source.Source`) into a :class:`Table`.
 
     Structure errors (binary data, no header, a duplicated column name, a whitespace-separated file) raise
     ``error`` with the line; ragged rows become problems of the table, raised with the others by the caller.
     Cells stay cells: the table says which are empty and which are text; the run-file rules come later.
     """
-    name = str(path)
-    if raw is None:
-        raw = read_bytes(path, error)
-    check_text(raw, name, error)
-    bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
+    src = path if isinstance(path, Source) else Source(path, error)
+    name = src.path
+    src.check_text()
     meta: dict[str, Any] = {}
     notes: list[str] = []
-    pos, number = bom, 0
-    header_text = None
-    while pos < len(raw):
-        end = raw.find(b"\n", pos)
-        end = len(raw) if end < 0 else end
-        line = raw[pos:end].decode("utf-8").rstrip("\r")
-        number += 1
-        pos = end + 1
-        stripped = line.strip()
-        if not stripped:
-            continue
-        if stripped.startswith("#"):
-            m = _META.match(stripped)
-            if m:
-                meta[m.group(1)] = parse_scalar(m.group(2))
-            continue
-        header_text = line
-        break
-    if header_text is None:
-        if not any(meta) and not raw[bom:].strip():
-            raise error("the file is empty. A run file has a header 'step,lr,loss' and one row per logged step.",
-                        path=name)
-        raise error("no header line, only '#' metadata. Add the header 'step,lr,loss' and the rows.", path=name,
-                    line=number)
-    header_line = number
+    header_text, header_line, body_start = _preamble(src, meta)
     delim = _delimiter(header_text)
     if delim != ",":
         notes.append(f"read as {'tab' if delim == chr(9) else repr(delim)}-separated (the header has no comma)")
@@ -115,67 +86,63 @@ def parse_csv(path: str | Path, fmt: str = "csv", raw: bytes | None = None,
                         "name must be unique. Rename or delete one.", path=name, line=header_line, column=col,
                         value=col)
         seen[col] = j
-    body_start = min(pos, len(raw))
-    lines = LineIndex(raw)
-    fast = _fast_body(raw, body_start, header_line, delim, header, lines)
+    fast = _fast_body(src, body_start, header_line, delim, header)
     if fast is not None:
         columns, line_arr = fast
         problems: list[Problem] = []
     else:
-        columns, line_arr, problems = _exact_body(raw, body_start, header_line, delim, header, name, error)
+        columns, line_arr, problems = _exact_body(src, body_start, header_line, delim, header, error)
     table = Table(path=name, columns=columns, line=line_arr, fmt=fmt, header_line=header_line, meta=meta,
                   notes=notes, problems=problems)
-    return _cut_last_line(table, raw, lines, delim)
+    return _cut_last_line(table, src, delim)
 
 
-class LineIndex:
-    """The text of any line of a file's bytes, by 1-based line number (line starts found once, when first asked)."""
-
-    def __init__(self, raw: bytes) -> None:
-        self.raw = raw
-        self._starts: np.ndarray | None = None
-
-    def starts(self) -> np.ndarray:
-        if self._starts is None:
-            parts = [np.zeros(1, dtype=np.int64)]
-            for lo in range(0, len(self.raw), SCAN_BYTES):
-                a = np.frombuffer(self.raw, np.uint8, count=min(SCAN_BYTES, len(self.raw) - lo), offset=lo)
-                parts.append(np.flatnonzero(a == 10).astype(np.int64) + lo + 1)
-            self._starts = np.concatenate(parts)
-        return self._starts
-
-    def line(self, number: int) -> str:
-        s = self.starts()
-        if number < 1 or number > s.size:
-            return ""
-        lo = int(s[number - 1])
-        hi = int(s[number]) - 1 if number < s.size else len(self.raw)
-        return self.raw[lo:hi].decode("utf-8", errors="replace").rstrip("\r").lstrip("\ufeff")
-
-    def cell(self, number: int, j: int, delim: str) -> str:
-        cells = next(_csv.reader([self.line(number)], delimiter=delim), [])
-        return cells[j].strip() if j < len(cells) else ""
+def _preamble(src: Source, meta: dict[str, Any]) -> tuple[str, int, int]:
+    """(header text, its 1-based line, byte offset of the line after it); ``# key: value`` lines go to ``meta``."""
+    number, seen_text = 0, False
+    for pos, block in src.blocks():
+        at = 3 if pos == 0 and block.startswith(b"\xef\xbb\xbf") else 0
+        while at < len(block):
+            end = block.find(b"\n", at)
+            end = len(block) if end < 0 else end
+            line = block[at:end].decode("utf-8").rstrip("\r")
+            number += 1
+            at = end + 1
+            stripped = line.strip()
+            if not stripped:
+                continue
+            seen_text = True
+            if stripped.startswith("#"):
+                m = _META.match(stripped)
+                if m:
+                    meta[m.group(1)] = parse_scalar(m.group(2))
+                continue
+            return line, number, min(pos + at, src.size)
+    if not seen_text:
+        raise src.error("the file is empty. A run file has a header 'step,lr,loss' and one row per logged step.",
+                        path=src.path)
+    raise src.error("no header line, only '#' metadata. Add the header 'step,lr,loss' and the rows.", path=src.path,
+                    line=number)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # the streaming parser
 # ---------------------------------------------------------------------------------------------------------------
-def _fast_body(raw: bytes, start: int, header_line: int, delim: str, header: list[str],
-               lines: LineIndex) -> tuple[list[Column], np.ndarray] | None:
+def _fast_body(src: Source, start: int, header_line: int, delim: str,
+               header: list[str]) -> tuple[list[Column], np.ndarray] | None:
     """Columns and editor lines of the rows after the header, or None when the body needs the exact parser."""
     width = len(header)
-    if start >= len(raw):
+    if start >= src.size:
         return [Column.from_values(h, np.zeros(0)) for h in header], np.zeros(0, dtype=np.int64)
-    if _ODD_BREAKS.search(raw, start):
-        return None
-    keep = _scan(raw, start, ord(delim), width)
+    keep = _scan(src, start, ord(delim), width)
     if keep is None:
         return None
     first = header_line + 1  # editor line of the first body line
-    kept = np.flatnonzero(keep)
-    line_arr = (kept + first).astype(np.int64)
-    n = kept.size
+    line_arr = np.flatnonzero(keep).astype(np.int64)
+    line_arr += first
+    n = line_arr.size
     skip = set(range(header_line)) | set((np.flatnonzero(~keep) + header_line).tolist())
+    del keep
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover - pandas is a dependency
@@ -185,10 +152,11 @@ def _fast_body(raw: bytes, start: int, header_line: int, delim: str, header: lis
     text = [np.zeros(n, dtype=bool) for _ in header]
     raws: list[list[np.ndarray] | None] = [[] for _ in header]
     row = 0
+    fh = src.open()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            reader = pd.read_csv(io.BytesIO(raw), sep=delim, header=None, names=list(range(width)), index_col=False,
+            reader = pd.read_csv(fh, sep=delim, header=None, names=list(range(width)), index_col=False,
                                  keep_default_na=False, na_values=[""], skip_blank_lines=False,
                                  skipinitialspace=True, skiprows=skip, engine="c", encoding="utf-8",
                                  chunksize=PARSE_ROWS, quotechar='"', comment=None)
@@ -205,34 +173,37 @@ def _fast_body(raw: bytes, start: int, header_line: int, delim: str, header: lis
                 row += m
     except (ValueError, OverflowError, MemoryError, UnicodeDecodeError, pd.errors.ParserError):
         return None
+    finally:
+        fh.close()
     if row != n:
         return None
     columns = []
     for j, h in enumerate(header):
         parts = raws[j]
         raw_j = np.concatenate(parts) if parts else None
-        source = _cell_source(lines, line_arr, j, delim)
+        source = _cell_source(src, line_arr, j, delim)
         columns.append(Column(h, values[j], empty[j], text[j], raw_j, source))
     return columns, line_arr
 
 
-def _cell_source(lines: LineIndex, line_arr: np.ndarray, j: int, delim: str) -> Callable[[int], str]:
-    return lambda i: lines.cell(int(line_arr[i]), j, delim)
+def _cell_source(src: Source, line_arr: np.ndarray, j: int, delim: str) -> Callable[[int], str]:
+    return lambda i: _cell(src.line(int(line_arr[i])), j, delim)
 
 
-def _scan(raw: bytes, start: int, delim: int, width: int) -> np.ndarray | None:
+def _cell(line: str, j: int, delim: str) -> str:
+    cells = next(_csv.reader([line], delimiter=delim), [])
+    return cells[j].strip() if j < len(cells) else ""
+
+
+def _scan(src: Source, start: int, delim: int, width: int) -> np.ndarray | None:
     """Per line after ``start``: True for a data row, False for a blank or ``#`` line. None when some line needs
-    the exact parser (a ragged row, a quoted delimiter or line break, a line starting with white space)."""
+    the exact parser (a ragged row, a quoted delimiter or line break, a line starting with white space, a line
+    break other than \\n and \\r\\n)."""
     out = []
-    pos, total = start, len(raw)
-    while pos < total:
-        end = min(total, pos + SCAN_BYTES)
-        if end < total:
-            cut = raw.rfind(b"\n", pos, end)
-            if cut < 0:
-                cut = raw.find(b"\n", end)
-            end = total if cut < 0 else cut + 1
-        a = np.frombuffer(raw, np.uint8, count=end - pos, offset=pos)  # (k,) one block of whole lines
+    for _, block in src.blocks(start):
+        if _ODD_BREAKS.search(block):
+            return None
+        a = np.frombuffer(block, np.uint8)  # (k,) one block of whole lines
         nl = np.flatnonzero(a == 10)
         if a[-1] == 10:
             starts, ends = np.r_[0, nl[:-1] + 1], nl
@@ -260,7 +231,6 @@ def _scan(raw: bytes, start: int, delim: int, width: int) -> np.ndarray | None:
             if dp.size and np.any(np.searchsorted(dp, pairs[:, 1]) > np.searchsorted(dp, pairs[:, 0])):
                 return None
         out.append(data)
-        pos = end
     return np.concatenate(out) if out else np.zeros(0, dtype=bool)
 
 
@@ -295,10 +265,11 @@ def _convert(series: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
 # ---------------------------------------------------------------------------------------------------------------
 # the exact parser
 # ---------------------------------------------------------------------------------------------------------------
-def _exact_body(raw: bytes, start: int, header_line: int, delim: str, header: list[str], name: str,
+def _exact_body(src: Source, start: int, header_line: int, delim: str, header: list[str],
                 error: Type[ScalefitError]) -> tuple[list[Column], np.ndarray, list[Problem]]:
     """Columns, editor lines and ragged-row problems of the body, parsed with Python's csv module."""
-    text = raw[start:].decode("utf-8")
+    name = src.path
+    text = src.read(start).decode("utf-8")
     rest = text.splitlines()
     width = len(header)
     keep = [k for k, s in enumerate(rest) if s.strip() and not s.lstrip().startswith("#")]
@@ -332,21 +303,20 @@ def _exact_body(raw: bytes, start: int, header_line: int, delim: str, header: li
 # ---------------------------------------------------------------------------------------------------------------
 # a last line cut mid-write
 # ---------------------------------------------------------------------------------------------------------------
-def _cut_last_line(table: Table, raw: bytes, lines: LineIndex, delim: str) -> Table:
+def _cut_last_line(table: Table, src: Source, delim: str) -> Table:
     """Leave out the last row when the file does not end with a newline and that row may have been cut."""
-    if table.n == 0 or raw.endswith((b"\n", b"\r")):
+    if table.n == 0 or src.ends_with_newline():
         return table
     last_line = int(table.line[-1])
-    tail = raw[raw.rfind(b"\n") + 1:].strip()
-    if not tail or tail.startswith(b"#"):
+    if last_line != src.line_starts().size:  # the file ends with a comment or blank line, not a row
         return table
-    cells = [c.strip() for c in next(_csv.reader([lines.line(last_line)], delimiter=delim), [])]
+    cells = [c.strip() for c in next(_csv.reader([src.line(last_line)], delimiter=delim), [])]
     width = len(table.columns)
     why = None
     if len(cells) < width:
         why = f"it has {len(cells)} of {width} cells"
     elif table.n > 1:
-        above = [c.strip() for c in next(_csv.reader([lines.line(int(table.line[-2]))], delimiter=delim), [])]
+        above = [c.strip() for c in next(_csv.reader([src.line(int(table.line[-2]))], delimiter=delim), [])]
         short = [j for j in range(min(width, len(above))) if len(cells[j]) < len(above[j])]
         if short:
             j = short[0]

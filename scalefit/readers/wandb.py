@@ -19,6 +19,7 @@ from scalefit.errors import RunFileError
 from scalefit.readers.contract import ReadOptions, build_run
 from scalefit.readers.multirun import select
 from scalefit.readers.table import Table, raise_problems
+from scalefit.readers.source import Source
 from scalefit.readers.text import parse_csv
 from scalefit.runs import Run
 
@@ -30,9 +31,9 @@ def is_chart_export(header: list[str]) -> bool:
     return bool(header) and any(h == "Step" for h in header) and any(SEP in h for h in header)
 
 
-def read_chart(path: str, raw: bytes, opts: ReadOptions) -> list[Run]:
+def read_chart(src: Source, opts: ReadOptions) -> list[Run]:
     """One Run per W&B run in a chart-export CSV (those named in ``opts.runs`` when given)."""
-    table = parse_csv(path, fmt="wandb-chart", raw=raw)
+    table = parse_csv(src, fmt="wandb-chart")
     raise_problems(table, table.problems)  # ragged rows are problems of the whole file
     step_col = next(c for c in table.columns if c.name == "Step")
     groups: dict[str, list] = {}
