@@ -31,9 +31,11 @@ def _mapped(old: Table, new: Table, cols: Sequence[Column | None]) -> tuple[Colu
 
 
 def merge(table: Table, cols: Sequence[Column | None]) -> tuple[Table, tuple[Column | None, ...]]:
-    """Merge rows sharing a step (formats that log each metric on its own row); conflicting values are an error.
+    """Merge rows sharing a step (formats that log each metric on its own row).
 
-    ``cols[0]`` is the step column; the other given columns come back mapped into the merged table.
+    ``cols`` are the step column and the columns the run uses (lr, target), mapped into the merged table on
+    return. Two values of a used column on one step are an error; in any other column (an evaluation's runtime
+    logged again by a final evaluate()) the last value is kept and a note counts the steps.
     """
     steps = cols[0].values  # type: ignore[union-attr]
     new_group = np.r_[True, steps[1:] != steps[:-1]]
@@ -42,6 +44,8 @@ def merge(table: Table, cols: Sequence[Column | None]) -> tuple[Table, tuple[Col
     ngroups = start.size
     problems: list[Problem] = []
     merged: list[Column] = []
+    used = {id(c) for c in cols if c is not None}
+    relogged: list[str] = []
     for col in table.columns:
         rows = np.flatnonzero(~col.empty)
         g = group[rows]
@@ -50,7 +54,11 @@ def merge(table: Table, cols: Sequence[Column | None]) -> tuple[Table, tuple[Col
         pick[ug] = rows[first_pos]
         ref = pick[g]
         bad = rows[~same_cells(col, rows, ref)]
-        if bad.size:
+        if bad.size and id(col) not in used:
+            _, last_pos = np.unique(g[::-1], return_index=True)
+            pick[ug] = rows[::-1][last_pos]  # the last filled row per group
+            relogged.append(f"'{col.name}' ({np.unique(group[bad]).size})")
+        elif bad.size:
             def say(i: int, col: Column = col, ref_of=dict(zip(rows.tolist(), ref.tolist()))) -> str:
                 j = ref_of[i]
                 step = cols[0].show(i)  # type: ignore[union-attr]
@@ -67,6 +75,9 @@ def merge(table: Table, cols: Sequence[Column | None]) -> tuple[Table, tuple[Col
         merged.append(new)
     raise_problems(table, problems)
     table.notes.append(f"merged {table.n - ngroups} rows that share a step with another row (one metric per row)")
+    if relogged:
+        table.notes.append(f"{table.what}s logged twice with different values on some steps, the last value kept: "
+                           f"{', '.join(relogged[:5])}{', ...' if len(relogged) > 5 else ''} (steps)")
     label = None if table.label is None else (lambda i, f=table.label, s=start: f(int(s[i])))
     out = Table(path=table.path, columns=merged, line=table.line[start], fmt=table.fmt, header_line=table.header_line,
                 meta=table.meta, notes=table.notes, has_lines=table.has_lines, label=label, merge_steps=True,

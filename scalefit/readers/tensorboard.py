@@ -21,6 +21,7 @@ import numpy as np
 
 from scalefit.errors import RunFileError, require
 from scalefit.readers.contract import ReadOptions, build_run
+from scalefit.readers.contract import columns as contract_columns
 from scalefit.readers.multirun import select
 from scalefit.readers.table import Column, Table
 from scalefit.runs import Run
@@ -63,7 +64,7 @@ def _read_dir(d: Path, opts: ReadOptions) -> Run:
                            "add_scalar.", path=name)
     all_steps = np.unique(np.concatenate([s for s, _ in series.values()]))  # (n,) sorted union
     columns = [Column.from_values("step", all_steps.astype(np.float64))]
-    conflicts: list[str] = []
+    conflicts: dict[str, str] = {}
     for tag, (steps, values) in series.items():
         out = np.full(all_steps.size, np.nan)
         pos = np.searchsorted(all_steps, steps)
@@ -72,7 +73,7 @@ def _read_dir(d: Path, opts: ReadOptions) -> Run:
         dup = np.flatnonzero(np.diff(pos) == 0)
         if dup.size and np.any(vals[dup] != vals[dup + 1]):
             j = int(dup[np.flatnonzero(vals[dup] != vals[dup + 1])[0]])
-            conflicts.append(f"tag '{tag}' has {vals[j]:.6g} and {vals[j + 1]:.6g} at step {int(all_steps[pos[j]])}")
+            conflicts[tag] = f"tag '{tag}' has {vals[j]:.6g} and {vals[j + 1]:.6g} at step {int(all_steps[pos[j]])}"
         out[pos] = vals  # the last value of a repeated step
         col = Column.from_values(tag, out)
         col.empty = ~np.isin(np.arange(all_steps.size), pos)
@@ -84,18 +85,23 @@ def _read_dir(d: Path, opts: ReadOptions) -> Run:
     if meta:
         notes.append("metadata from the Trainer's arguments (text summary 'args'): "
                      + ", ".join(f"{k}={v}" for k, v in meta.items()))
-    if conflicts and not opts.resumed:
-        raise RunFileError(f"{conflicts[0]}; a step may hold one value per tag. Was a resumed run logged twice "
-                           "into this directory? Pass --resumed to keep each step's last value, or delete the "
-                           "stale event file.", path=name)
-    warns = []
-    if conflicts:
-        warns.append(f"--resumed: {len(conflicts)} tag(s) hold two values at a step ({conflicts[0]}); kept the last "
-                     "one the event files give")
-        notes.append(warns[-1])
     table = Table(path=name, columns=columns, line=np.arange(1, all_steps.size + 1), fmt="tensorboard",
-                  header_line=None, meta=meta, notes=notes, has_lines=False, warns=warns,
+                  header_line=None, meta=meta, notes=notes, has_lines=False,
                   label=lambda i: f"step {int(all_steps[i])}", what="tag")
+    used = [c.name for c in contract_columns(table, opts) if c is not None]
+    clash = [conflicts[t] for t in used if t in conflicts]
+    if clash and not opts.resumed:
+        raise RunFileError(f"{clash[0]}; a step may hold one value per tag. Was a resumed run logged twice into this "
+                           "directory? Pass --resumed to keep each step's last value, or delete the stale event "
+                           "file.", path=name)
+    if clash:
+        table.warns.append(f"--resumed: {len(clash)} tag(s) hold two values at a step ({clash[0]}); kept the last "
+                           "one the event files give")
+        notes.append(table.warns[-1])
+    others = [t for t in conflicts if t not in used]
+    if others:
+        notes.append(f"tags logged twice with different values at a step, the last kept: {', '.join(others[:5])}"
+                     f"{', ...' if len(others) > 5 else ''}")
     return build_run(table, opts)
 
 
