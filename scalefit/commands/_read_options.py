@@ -92,12 +92,7 @@ def load_runs(
         )
     kw: dict[str, Any] = {"target": target, "warmup": warmup, "resumed": resumed, "runs": runs,
                           "min_step": min_step, "max_step": max_step}
-    if not files:
-        return list(read_runs([str(p) for p in paths], **kw))
-    out = []
-    for path, sched in zip(paths, files):
-        out.extend(read_runs([str(path)], schedule_file=str(sched), **kw))
-    return out
+    return list(read_runs([str(p) for p in paths], schedule_file=[str(f) for f in files] or None, **kw))
 
 
 def match_schedule(run_path: Path, folder: Path) -> Path:

@@ -26,6 +26,7 @@ naming the first precisely) and builds the run, with :mod:`.lr` (the per-step LR
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -90,7 +91,7 @@ def read_runs(
     *,
     target: str = "loss",
     warmup: int | None = None,
-    schedule_file: PathLike | None = None,
+    schedule_file: PathLike | Sequence[PathLike | None] | None = None,
     fmt: str = "auto",
     resumed: bool = False,
     runs: Sequence[str] | str | None = None,
@@ -115,7 +116,7 @@ def read_runs(
         A value that contradicts the LR or the metadata gets a note naming both.
     schedule_file
         A per-step ``step,lr`` CSV (steps 0..T-1) giving the LR of every step; it must cover the last step and
-        agree with a logged lr column within 1e-6 (relative).
+        agree with a logged lr column within 1e-6 (relative). A list gives one per path, in order.
     fmt
         ``"auto"`` (detect) or one of :data:`FORMATS`.
     resumed
@@ -124,8 +125,8 @@ def read_runs(
         column its last value), the rows go in step order, and a warning names the lines left out. Off by
         default: a step that goes back is then an error, because it may also be two runs logged into one file.
     runs
-        Names of the runs to keep from files that hold several (:attr:`Run.name`); a file holding several runs
-        but none of these names is an error listing its runs.
+        Names of the runs to keep from files that hold several (:attr:`Run.name`; files holding one run are kept
+        whole); a name that no file holds is an error listing the runs there are.
     min_step, max_step
         The fit window (inclusive steps; :attr:`Run.window`): rows outside it are not fitted, while the LR history
         stays whole. Without either, a run whose first loss is far above its final level and that logs no warmup
@@ -145,6 +146,14 @@ def read_runs(
 
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
+    paths = list(paths)
+    if schedule_file is None or isinstance(schedule_file, (str, os.PathLike)):
+        scheds: list[PathLike | None] = [schedule_file] * len(paths)
+    else:
+        scheds = list(schedule_file)
+        if len(scheds) != len(paths):
+            raise RunFileError(f"{len(scheds)} schedule files for {len(paths)} paths: give one for all or one per "
+                               "path.", column="schedule_file")
     if fmt != "auto" and fmt not in FORMATS:
         raise RunFileError(f"unknown format '{fmt}'. Use one of: auto, {', '.join(FORMATS)}.", column="fmt",
                            value=fmt)
@@ -155,11 +164,20 @@ def read_runs(
         raise RunFileError(f"--min-step {min_step} is after --max-step {max_step}; the fit window would be empty.",
                            column="--min-step", value=min_step)
     wanted = (runs,) if isinstance(runs, str) else tuple(runs or ())
-    opts = ReadOptions(target=target, warmup=warmup, schedule_file=None if schedule_file is None else
-                       str(schedule_file), resumed=resumed, min_step=min_step, max_step=max_step, runs=wanted)
+    opts = ReadOptions(target=target, warmup=warmup, resumed=resumed, min_step=min_step, max_step=max_step,
+                       runs=wanted)
     out: list[Run] = []
-    for path in expand(paths):
-        out.extend(_read_one(path, opts, fmt))
+    for given, sched in zip(paths, scheds):
+        each = opts if sched is None else replace(opts, schedule_file=str(sched))
+        for path in expand([given]):
+            out.extend(_read_one(path, each, fmt))
+    unknown = [n for n in wanted if n not in opts.seen and n not in {r.name for r in out}]
+    if unknown or (wanted and not out):
+        names = sorted(opts.seen)
+        shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+        raise RunFileError(f"--run {(unknown or list(wanted))[0]}: no run of that name in the files given (their "
+                           f"runs: {shown or 'none'}). Pass --run with one of those names.", column="run",
+                           value=(unknown or list(wanted))[0])
     return out
 
 

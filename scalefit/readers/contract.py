@@ -17,7 +17,7 @@ rows with target values left out, several epochs, an averaged loss), are also em
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -43,6 +43,7 @@ class ReadOptions:
     min_step: int | None = None
     max_step: int | None = None
     runs: tuple[str, ...] = ()
+    seen: set[str] = field(default_factory=set, compare=False)  # run names met while reading (for --run)
 
 
 def columns(table: Table, opts: ReadOptions) -> tuple[Column, Column | None, Column]:

@@ -43,16 +43,14 @@ def split(table: Table, target: str, resumed: bool) -> list[Table]:
     return [table]
 
 
-def select(names: Sequence[str], wanted: Sequence[str], path: str) -> list[int]:
-    """Indices of the runs named in ``wanted`` (all when it is empty); an error when none of them is here."""
+def select(names: Sequence[str], wanted: Sequence[str], seen: set[str] | None = None) -> list[int]:
+    """Indices of the runs named in ``wanted`` (all when it is empty, or when the file holds one run); the names
+    go to ``seen`` so that the caller can say which wanted names no file holds."""
+    if seen is not None:
+        seen.update(names)
     if not wanted or len(names) <= 1:
         return list(range(len(names)))
-    keep = [k for k, n in enumerate(names) if n in set(wanted)]
-    if not keep:
-        shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
-        raise RunFileError(f"holds {len(names)} runs ({shown}); none is named {', '.join(wanted)}. Pass --run with "
-                           "one of those names.", path=path, column="run", value=list(wanted))
-    return keep
+    return [k for k, n in enumerate(names) if n in set(wanted)]
 
 
 def _run_column(table: Table) -> Column | None:
@@ -172,4 +170,4 @@ def build_runs(table: Table, opts: "ReadOptions") -> list["Run"]:
 
     parts = split(table, opts.target, opts.resumed)
     names = [str(p.meta.get("run_name") or Path(p.path).stem) for p in parts]
-    return [build_run(parts[k], opts) for k in select(names, opts.runs, table.path)]
+    return [build_run(parts[k], opts) for k in select(names, opts.runs, opts.seen)]

@@ -42,7 +42,7 @@ def read(path: str | Path, opts: ReadOptions) -> list[Run]:
     dirs = event_dirs(Path(path))
     if not dirs:
         raise RunFileError(f"no TensorBoard event files ({EVENT_GLOB}) in this directory.", path=str(path))
-    keep = select([d.name for d in dirs], opts.runs, str(path))
+    keep = select([d.name for d in dirs], opts.runs, opts.seen)
     return [_read_dir(dirs[k], opts) for k in keep]
 
 

@@ -55,7 +55,7 @@ def read_chart(src: Source, opts: ReadOptions) -> list[Run]:
                            path=table.path, line=table.header_line)
     runs = []
     names = list(groups)
-    for run_name in [names[k] for k in select(names, opts.runs, table.path)]:
+    for run_name in [names[k] for k in select(names, opts.runs, opts.seen)]:
         cols = groups[run_name]
         filled = np.zeros(table.n, dtype=bool)
         for _, c in cols:
