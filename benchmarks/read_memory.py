@@ -10,7 +10,8 @@ baseline (the same process after importing numpy, pandas and scalefit.readers, b
   one-line error in constant memory (they asked for 6.9 GB and 7 PiB before).
 - ``text-column``: a 20 MB log with a text column (the exact parser for that column's blocks).
 
-Run: ``OMP_NUM_THREADS=1 python benchmarks/read_memory.py [--rows 4900000] [--json benchmarks/results/read_memory.json]``
+Run: ``OMP_NUM_THREADS=1 python benchmarks/read_memory.py [--rows 4900000]``
+``[--json benchmarks/results/read_memory.json]``
 """
 
 from __future__ import annotations
@@ -106,11 +107,11 @@ def main() -> None:
                 extra = (res["peak_kib"] - res["baseline_kib"]) * 1024
                 res["peak_minus_baseline_over_file"] = round(extra / size, 2)
             results.append(res)
+            ratio = res.get("peak_minus_baseline_over_file", float("nan"))
+            what = f"rows {res.get('rows')}" if not res.get("error") else "error: " + res["error"][:90]
             print(f"{name:12s} file {size / 1e6:9.3f} MB  baseline {res.get('baseline_kib', 0) / 1024:7.0f} MiB  "
-                  f"peak {res.get('peak_kib', 0) / 1024:7.0f} MiB  (peak-baseline)/file "
-                  f"{res.get('peak_minus_baseline_over_file', float('nan')):6.2f}  read {res.get('seconds', 0):6.2f} s  "
-                  f"{'rows ' + str(res.get('rows')) if not res.get('error') else 'error: ' + res['error'][:90]}",
-                  flush=True)
+                  f"peak {res.get('peak_kib', 0) / 1024:7.0f} MiB  (peak-baseline)/file {ratio:6.2f}  "
+                  f"read {res.get('seconds', 0):6.2f} s  {what}", flush=True)
     if args.json:
         from scalefit.jsonio import write_text
 

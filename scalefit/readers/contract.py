@@ -138,14 +138,14 @@ def _warmup(table: Table, sched: Any, warmup: int | None, meta_w: int | None) ->
 
     if warmup is not None:
         w, source = int(warmup), "option"
-        if disagree(w) and sched.start not in ("option", "schedule file"):
+        if disagree(w):
             table.notes.append(f"--warmup {w} but the logged LR reaches its peak after {from_lr} steps; --warmup wins")
             table.warns.append(table.notes[-1])
         if meta_w is not None and meta_w != w:
             table.notes.append(f"--warmup {w} but the metadata says warmup_steps {meta_w}; --warmup wins")
         return w, source
     if meta_w is not None:
-        if disagree(meta_w) and sched.start != "metadata":
+        if disagree(meta_w):
             table.notes.append(f"the metadata says warmup_steps {meta_w} but the logged LR reaches its peak after "
                                f"{from_lr} steps; the metadata wins")
             table.warns.append(table.notes[-1])
