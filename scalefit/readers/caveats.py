@@ -66,7 +66,7 @@ def averaged(table: Table, target: Column, loss: np.ndarray, interval: int) -> N
                     "to 4 decimals; the laws describe the loss at a step, so each row lags its step by about half an "
                     "interval")
     else:
-        _say(table, "HF's 'loss' is rounded to 4 decimals", warn=False)
+        _say(table, "HF's 'loss' is rounded to 4 decimals: changes below 5e-05 are lost")
 
 
 def rounded(table: Table, target: Column, loss: np.ndarray) -> None:

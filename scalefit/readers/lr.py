@@ -73,14 +73,21 @@ def build_lr(table: Table, steps: np.ndarray, loss: np.ndarray, lr_col: Column |
     step0, start, fill = _start(table, ks, kv, interval, warmup, meta_warmup)
     if step0 > 0:
         before = steps < step0
-        _leave(table, keep, before, loss, f"before the first logged LR (step {step0}), where the LR is unknown")
+        _leave(table, keep, before, loss, f"before the first logged LR (step {step0}), where the LR is unknown",
+               "before the LR is known")
 
-    # rows after the last logged LR: a final eval / test; one logging interval is a run's end, later is unknown
+    # rows after the last logged LR: a final eval / test, left out; a target value within one logging interval of
+    # it is the run's end, kept with the LR extrapolated
     klast = int(ks[-1])
+    has = np.isfinite(loss)
     reach = klast + max(interval, 1) if ks.size > 1 else klast
-    _leave(table, keep, steps > reach, loss, f"after the last logged LR (step {klast}): final evaluation or test "
-                                             "rows, whose LR is unknown")
-    if not (keep & np.isfinite(loss)).any():
+    _leave(table, keep, (steps > klast) & ~(has & (steps <= reach)), loss,
+           f"after the last logged LR (step {klast}): final evaluation or test rows, whose LR is unknown",
+           "after the last logged LR")
+    # rows that log neither the LR nor the target: other metrics at their own steps (an evaluation's batch index)
+    _leave(table, keep, lr_col.empty & ~has, loss, "that log neither the LR nor the target (other metrics at their "
+                                                   "own steps)", "neither LR nor target")
+    if not (keep & has).any():
         raise RunFileError(
             f"no row with a target value lies where the LR is known (steps {step0}..{reach}). Pass "
             "--schedule-file F with the per-step LR, or --warmup W when the LR before the first row is a warmup.",
@@ -95,23 +102,22 @@ def build_lr(table: Table, steps: np.ndarray, loss: np.ndarray, lr_col: Column |
         slope = (kv[-1] - kv[-2]) / (ks[-1] - ks[-2]) if ks.size > 1 else 0.0
         lr[after - step0] = np.clip(kv[-1] + min(slope, 0.0) * (after - klast), 0.0, kv[-1])
         rows = np.flatnonzero(keep & (steps > klast))
-        text = (f"LR of steps {klast + 1}..{last} (after the last logged LR, within one logging interval) "
-                f"extrapolated along the last two logged LRs ({table.lines_text(rows)})")
-        _say(table, text, warn=bool(np.isfinite(loss[rows]).any()))
+        _say(table, f"LR of steps {klast + 1}..{last} (after the last logged LR, within one logging interval) "
+                    f"extrapolated along the last two logged LRs, for {rows.size} row(s) with a target value "
+                    f"({table.lines_text(rows)})", warn=True)
     missing = np.flatnonzero(lr_col.empty & keep & (steps > k0) & (steps < klast))
     if missing.size:
-        _say(table, f"LR missing on {missing.size} rows ({table.lines_text(missing)}); interpolated linearly from "
-                    "the neighbouring rows", warn=True)
+        _say(table, f"LR missing on {missing.size} rows with a target value ({table.lines_text(missing)}); "
+                    "interpolated linearly from the neighbouring rows", warn=True)
     kept = steps if keep.all() else steps[keep]
-    gaps = np.diff(kept)
-    biggest = int(gaps.max()) if gaps.size else 1
-    if biggest > 1:
-        at = int(np.argmax(gaps)) + 1
-        row = at if keep.all() else int(np.flatnonzero(keep)[at])
-        _say(table, f"LR interpolated between rows; largest gap {biggest} steps at "
+    rows_dense = kept.size < 2 or int(np.diff(kept).max()) <= 1
+    lr_gaps = np.diff(ks)
+    if not rows_dense and lr_gaps.size and lr_gaps.max() > 1:  # (dense rows with missing cells: said above)
+        at = int(np.argmax(lr_gaps)) + 1
+        row = at if known.all() else int(np.flatnonzero(known)[at])
+        _say(table, f"LR interpolated between rows; largest gap {int(lr_gaps.max())} steps at "
                     f"{table.lines_text(np.array([row]))}", warn=True)
-    del gaps
-    rows_dense = biggest <= 1
+    del lr_gaps
     first = int(kept[0])
     dense = bool(rows_dense and not missing.size and (first == step0 or (first == 1 and step0 == 0)))
     return Schedule(lr, step0, dense, keep, start, max(interval, 1))
@@ -165,15 +171,15 @@ def _start(table: Table, ks: np.ndarray, kv: np.ndarray, interval: int, warmup: 
     return k0, "unknown", None
 
 
-def _leave(table: Table, keep: np.ndarray, rows: np.ndarray, loss: np.ndarray, where: str) -> None:
-    """Mark ``rows`` (a mask) as left out, counted and said (a warning when some hold a target value)."""
+def _leave(table: Table, keep: np.ndarray, rows: np.ndarray, loss: np.ndarray, where: str, reason: str) -> None:
+    """Mark ``rows`` (a mask) as left out, counted under ``reason`` and said (a warning when some hold a target
+    value)."""
     rows = rows & keep
     if not rows.any():
         return
     idx = np.flatnonzero(rows)
     n_target = int(np.isfinite(loss[idx]).sum())
     keep &= ~rows
-    reason = "before the LR is known" if "before" in where else "after the last logged LR"
     table.left_out[reason] = table.left_out.get(reason, 0) + idx.size
     held = f", {n_target} of them with a target value" if n_target else ", none with a target value"
     _say(table, f"left out {idx.size} {'row' if idx.size == 1 else 'rows'} {where} ({table.lines_text(idx)}"

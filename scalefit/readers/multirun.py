@@ -101,8 +101,9 @@ def _runs_table(table: Table, col: Column, what: str) -> RunFileError:
     cells = [c for c in _cells(col).tolist() if c][:4]
     return RunFileError(
         f"{what}: a summary of {table.n} runs ({', '.join(cells)}{', ...' if table.n > 4 else ''}), one row each, "
-        "not a training curve. Give each run's logged history (W&B: the run's history export, or a chart of the "
-        "loss and the LR); a table of final losses goes to scalefit scaling or scalefit hparams.",
+        "not a training curve (a row per logged step). Give each run's logged history, a step column with the loss "
+        "and the LR (W&B: the run's history export, or a chart of the loss and the LR); a table of final losses "
+        "goes to scalefit scaling or scalefit hparams.",
         path=table.path, line=table.header_line)
 
 

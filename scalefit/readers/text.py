@@ -32,6 +32,10 @@ from scalefit.readers.source import Source
 from scalefit.readers.table import Column, Problem, Table, parse_scalar
 
 _META = re.compile(r"^#\s*([A-Za-z_][A-Za-z0-9_.\-]*)\s*:\s*(.*?)\s*$")
+#: Header cells that are data, not names: a bare number (no header line), a decimal number or 'name: value'
+#: inside a cell (a text log such as nanoGPT's 'step 0: train loss 10.98, val loss 10.99').
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+_DATA = re.compile(r"[A-Za-z_]:\s*[-+]?\.?\d|\s\d+:|[A-Za-z]\s+[-+]?\d+\.\d+")
 #: Rows per block of the C parser.
 PARSE_ROWS = 1 << 19
 #: Line-break characters other than \n and \r\n that an editor (and str.splitlines) also breaks lines at.
@@ -74,6 +78,13 @@ def parse_csv(path: str | Path | Source, fmt: str = "csv", error: Type[ScalefitE
     if delim != ",":
         notes.append(f"read as {'tab' if delim == chr(9) else repr(delim)}-separated (the header has no comma)")
     header = [c.strip() for c in next(_csv.reader([header_text], delimiter=delim))]
+    if any(_NUMBER.fullmatch(c) for c in header):
+        raise error(f"line {header_line} holds numbers, not column names ({header_text.strip()[:60]!r}): the file has "
+                    "no header. Add the header line, e.g. step,lr,loss.", path=name, line=header_line)
+    if any(_DATA.search(c) for c in header):
+        raise error(f"line {header_line} is not a CSV header ({header_text.strip()[:60]!r}): this looks like a text "
+                    "log. Convert it to a comma-separated CSV with a header, e.g. step,lr,loss.", path=name,
+                    line=header_line)
     if len(header) == 1 and len(header_text.split()) > 1:
         raise error(f"the header {header_text.strip()!r} has no comma; the file looks whitespace-separated. Save it "
                     "as comma-separated (step,lr,loss).", path=name, line=header_line)

@@ -176,7 +176,7 @@ def test_missing_lr_column_is_fine_with_a_schedule_file(tmp_path: Path) -> None:
 
 def test_empty_lr_cells_between_rows_are_interpolated(tmp_path: Path) -> None:
     p = write(tmp_path, "e.csv", "step,lr,loss\n0,1.0,3\n1,,2.9\n2,0.5,2.8\n")
-    with pytest.warns(AssumptionWarning, match=r"LR missing on 1 rows \(line 3\)"):
+    with pytest.warns(AssumptionWarning, match=r"LR missing on 1 rows with a target value \(line 3\)"):
         run = read_run(p)
     np.testing.assert_allclose(run.lr, [1.0, 0.75, 0.5])
     assert not run.dense

@@ -99,10 +99,14 @@ def test_entries_without_a_step_are_left_out(tmp_path: Path) -> None:
 def test_an_eval_at_step_0_before_any_lr_is_not_a_missing_lr(tmp_path: Path) -> None:
     history = [{"eval_loss": 10.4, "step": 0, "epoch": 0}, *hf_rows()]
     run, said = read(hf_state(tmp_path, history))
-    r = run[0]
-    assert r.step0 == 0 and r.left_out == {} and r.steps[0] == 0 and r.lr[0] == 0.0  # the warmup ramp from 0
-    assert np.isnan(r.loss[0]) and r.extra["val_loss"][0] == 10.4
-    assert not any("LR missing" in n for n in r.notes)
+    r = run[0]  # fitting 'loss': the eval row holds neither the LR nor the target, so it is left out, counted
+    assert r.step0 == 0 and r.left_out == {"neither LR nor target": 1} and r.steps[0] == 10
+    assert r.lr[0] == 0.0  # the LR of step 0 is the warmup ramp's start, not a missing value
+    assert not any("LR missing" in n for n in r.notes) and not said == []
+    val, said = read(hf_state(tmp_path, history), target="val_loss")
+    v = val[0]  # fitting 'val_loss': the eval row is a target row at step 0, inside the LR's history
+    assert v.steps[0] == 0 and v.loss[0] == 10.4 and v.lr[0] == 0.0 and v.step0 == 0
+    assert not any("LR missing" in m for m in said)
 
 
 # ---- 4. logs that start at step 1 or later ----------------------------------------------------------------------
