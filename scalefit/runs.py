@@ -25,7 +25,7 @@ import math
 import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -170,6 +170,17 @@ class Run:
             f"target={self.target!r}, observed={int(self.observed.sum())}, warmup={self.warmup}"
             + (f", window={self.window}" if self.window != (None, None) else "") + ")"
         )
+
+
+def unique_labels(runs: Sequence[Run]) -> list[str]:
+    """A label per run, unique within ``runs``: its path, then ``path#2``, ``path#3``, ... for further runs of one
+    file (a W&B chart, a run column, restarts). The one helper for keys of per-run results (metrics, folds)."""
+    seen: dict[str, int] = {}
+    out = []
+    for r in runs:
+        seen[r.path] = seen.get(r.path, 0) + 1
+        out.append(r.path if seen[r.path] == 1 else f"{r.path}#{seen[r.path]}")
+    return out
 
 
 def stated_floor(meta: Mapping[str, Any]) -> float | None:

@@ -65,11 +65,14 @@ def _run_column(table: Table) -> Column | None:
 
 
 def _cells(col: Column) -> np.ndarray:
+    """Each cell's text: as written when kept, else the number (and the few text cells read back)."""
     if col.raw is not None:
         return np.asarray(col.raw, dtype=str)
-    if col.text.any() or col.source is not None and col.values.size <= 100_000:
-        return np.array([col.cell(i) for i in range(col.values.size)], dtype=str)
-    return np.array([f"{v:.10g}" for v in col.values.tolist()], dtype=str)
+    out = np.array([f"{v:.10g}" for v in col.values.tolist()], dtype=object)
+    out[col.empty] = ""
+    for i in np.flatnonzero(col.text).tolist():
+        out[i] = col.cell(i)
+    return out.astype(str)
 
 
 def _by_column(table: Table, col: Column) -> list[Table]:

@@ -12,11 +12,11 @@ that differ only in case, both matching, are an error rather than a silent choic
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Type
 
 import numpy as np
 
-from scalefit.errors import RunFileError
+from scalefit.errors import RunFileError, ScalefitError
 
 # column aliases: data, not code. Exact names first, then case-insensitive; the first name found in the list wins.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -207,8 +207,9 @@ class Problem:
     describe: Callable[[int], str]
 
 
-def raise_problems(table: Table, problems: list[Problem]) -> None:
-    """Raise one RunFileError naming the first problem (by row) and counting the other rows with problems."""
+def raise_problems(table: Table, problems: list[Problem], error: Type[ScalefitError] = RunFileError) -> None:
+    """Raise one error (a RunFileError unless ``error`` says) naming the first problem (by row) and counting the
+    other rows with problems."""
     problems = [p for p in problems if p.rows.size]
     if not problems:
         return
@@ -225,7 +226,7 @@ def raise_problems(table: Table, problems: list[Problem]) -> None:
         listed = table.lines_text(others)
         end = "" if listed.endswith(".") else "."
         message += f" And {n} more {'row' if n == 1 else 'rows'} with problems: {listed}{end}"
-    err = RunFileError(message, path=table.path, line=line, column=prob.column, value=prob.value(first_row))
+    err = error(message, path=table.path, line=line, column=prob.column, value=prob.value(first_row))
     err.n_rows = int(others.size) + 1  # type: ignore[attr-defined]
     rows = [first_row, *others[:1000].tolist()]
     #: rows with a problem (the first 1001), as file lines (text formats) or labels like 'log_history[12]'

@@ -92,3 +92,36 @@ def test_a_source_reads_a_regular_file_in_blocks_and_a_pipe_once(tmp_path: Path)
     assert len(blocks) > 10 and b"".join(b for _, b in blocks) == p.read_bytes()
     assert all(b.endswith(b"\n") for _, b in blocks)
     assert src.line(3) == TEXTS["many_rows"].splitlines()[2]
+
+
+def test_a_summary_table_reads_through_the_same_reader_with_its_own_error(tmp_path: Path) -> None:
+    """How tables.py can use this reader: its error class, editor lines, cells as written."""
+    from scalefit.errors import TableError
+    from scalefit.readers.table import raise_problems
+
+    p = tmp_path / "t.csv"
+    p.write_text("# a summary\nparams,tokens,loss\n1e8,2e9,3.1\n2e8,4e9,2.9,extra\n")
+    t = text.parse_csv(p, fmt="table", error=TableError)
+    with pytest.raises(TableError, match=r"t\.csv:4: row has 4 cells but the header \(line 2\) has 3 columns"):
+        raise_problems(t, t.problems, error=TableError)
+    assert t.names() == ["params", "tokens", "loss"] and t.line.tolist() == [3, 4]
+    assert t.columns[0].cell(0) == "1e8" and t.columns[2].values[0] == 3.1
+    with pytest.raises(TableError, match="the file is empty"):
+        text.parse_csv(_empty(tmp_path), error=TableError)
+
+
+def _empty(tmp_path: Path) -> Path:
+    p = tmp_path / "e.csv"
+    p.write_text("")
+    return p
+
+
+def test_unique_labels_of_runs_of_one_file() -> None:
+    from scalefit.runs import unique_labels
+
+    class R:
+        def __init__(self, path: str) -> None:
+            self.path = path
+
+    assert unique_labels([R("a.csv"), R("b.csv"), R("a.csv"), R("a.csv")]) == ["a.csv", "b.csv", "a.csv#2",
+                                                                              "a.csv#3"]
