@@ -51,10 +51,12 @@ def detect_format(path: PathLike, source: Any = None) -> str:
     if p.name.startswith("events.out.tfevents"):
         return "tensorboard"
     text = head_text((source or Source(p)).head())
-    if p.suffix.lower() == ".json" or hf.looks_like(text):
+    if hf.looks_like(text):
         return "hf"
     if jsonl.looks_like(p.name, text):
         return "jsonl"
+    if p.suffix.lower() == ".json":
+        return "hf"
     sniffed = sniff_header(text)
     if sniffed is None:
         return "csv"  # the csv reader reports an empty file or a missing header

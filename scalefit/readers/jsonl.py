@@ -23,14 +23,14 @@ from scalefit.runs import Run
 
 
 def looks_like(name: str, text: str) -> bool:
-    """A ``.jsonl`` / ``.ndjson`` name, or a first line that is a whole JSON object."""
+    """A ``.jsonl`` / ``.ndjson`` name, or a start of two lines that are each a whole JSON object."""
     if name.lower().endswith((".jsonl", ".ndjson")):
         return True
-    first = next((ln for ln in text.splitlines() if ln.strip()), "").strip()
-    if not (first.startswith("{") and first.endswith("}")):
+    first = [ln.strip() for ln in text.splitlines() if ln.strip()][:2]
+    if len(first) < 2:
         return False
     try:
-        return isinstance(json.loads(first), dict)
+        return all(ln.startswith("{") and ln.endswith("}") and isinstance(json.loads(ln), dict) for ln in first)
     except (ValueError, RecursionError):
         return False
 

@@ -57,8 +57,7 @@ def sniff_header(text: str) -> tuple[list[str], int, str] | None:
         if not stripped or stripped.startswith("#"):
             continue
         delim = _delimiter(line)
-        cells = next(_csv.reader([line], delimiter=delim))
-        return [c.strip() for c in cells], number, delim
+        return [c.strip() for c in _split(line, delim)], number, delim
     return None
 
 
@@ -79,13 +78,20 @@ def parse_csv(path: str | Path | Source, fmt: str = "csv", error: Type[ScalefitE
     src = path if isinstance(path, Source) else Source(path, error)
     name = src.path
     src.check_text()
+    head = src.head()
+    if head.count(b"\r") != head.count(b"\r\n"):  # old Mac line ends (a lone CR), as an editor breaks them
+        src = Source(name, error, raw=src.read().replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
     meta: dict[str, Any] = {}
     notes: list[str] = []
     header_text, header_line, body_start = _preamble(src, meta)
     delim = _delimiter(header_text)
     if delim != ",":
         notes.append(f"read as {'tab' if delim == chr(9) else repr(delim)}-separated (the header has no comma)")
-    header = [c.strip() for c in next(_csv.reader([header_text], delimiter=delim))]
+    try:
+        header = [c.strip() for c in next(_csv.reader([header_text], delimiter=delim))]
+    except _csv.Error as exc:
+        raise error(f"the header line cannot be read as CSV ({exc}). Save the file as CSV UTF-8 with a header "
+                    "step,lr,loss.", path=name, line=header_line) from None
     if any(_NUMBER.fullmatch(c) for c in header):
         raise error(f"line {header_line} holds numbers, not column names ({header_text.strip()[:60]!r}): the file has "
                     "no header. Add the header line, e.g. step,lr,loss.", path=name, line=header_line)
@@ -210,8 +216,16 @@ def _cell_source(src: Source, line_arr: np.ndarray, j: int, delim: str) -> Calla
 
 
 def _cell(line: str, j: int, delim: str) -> str:
-    cells = next(_csv.reader([line], delimiter=delim), [])
+    cells = _split(line, delim)
     return cells[j].strip() if j < len(cells) else ""
+
+
+def _split(line: str, delim: str) -> list[str]:
+    """The cells of one line (plain splitting when the csv module refuses it: a cell over its size limit)."""
+    try:
+        return next(_csv.reader([line], delimiter=delim), [])
+    except _csv.Error:
+        return line.split(delim)
 
 
 def _scan(src: Source, start: int, delim: int, width: int) -> np.ndarray | None:
@@ -294,7 +308,14 @@ def _exact_body(src: Source, start: int, header_line: int, delim: str, header: l
     keep = [k for k, s in enumerate(rest) if s.strip() and not s.lstrip().startswith("#")]
     body = [rest[k] for k in keep]
     numbers = np.asarray(keep, dtype=np.int64) + header_line + 1
-    rows = list(_csv.reader(body, delimiter=delim, strict=False))
+    rows: list[list[str]] = []
+    try:
+        for r in _csv.reader(body, delimiter=delim, strict=False):
+            rows.append(r)
+    except _csv.Error as exc:
+        at = int(numbers[len(rows)]) if len(rows) < numbers.size else header_line
+        raise error(f"the row cannot be read as CSV ({exc}). Fix or delete that row.", path=name,
+                    line=at) from None
     if len(rows) != len(body):
         raise error("a quoted cell spans several lines; a run file has one row per line. Remove the line break "
                     "inside the quotes.", path=name, line=header_line)
@@ -329,13 +350,13 @@ def _cut_last_line(table: Table, src: Source, delim: str) -> Table:
     last_line = int(table.line[-1])
     if last_line != src.line_starts().size:  # the file ends with a comment or blank line, not a row
         return table
-    cells = [c.strip() for c in next(_csv.reader([src.line(last_line)], delimiter=delim), [])]
+    cells = [c.strip() for c in _split(src.line(last_line), delim)]
     width = len(table.columns)
     why = None
     if len(cells) < width:
         why = f"it has {len(cells)} of {width} cells"
     elif table.n > 1:
-        above = [c.strip() for c in next(_csv.reader([src.line(int(table.line[-2]))], delimiter=delim), [])]
+        above = [c.strip() for c in _split(src.line(int(table.line[-2])), delim)]
         short = [j for j in range(min(width, len(above))) if len(cells[j]) < len(above[j])]
         if short:
             j = short[0]

@@ -90,6 +90,11 @@ def _csv_cases() -> list[tuple[str, Any, str, dict | None, str | None]]:
         ("good_val_loss_sparse", "step,lr,loss,val_loss\n" + "".join(
             ln.strip() + ("," + str(LOSS[k] + 0.1) if k % 10 == 0 else ",") + "\n" for k, ln in enumerate(lines)),
          "ok", ok_facts(), None),
+        ("good_cr_line_ends", good_csv().replace("\n", "\r"), "ok", ok_facts(), None),
+        ("good_trailing_comma_everywhere", "step,lr,loss,\n" + "".join(ln.strip() + ",\n" for ln in lines), "ok",
+         ok_facts(), None),
+        ("good_json_lines_named_csv", "".join(json.dumps({"step": int(s), "lr": float(a), "loss": float(b)}) + "\n"
+                                               for s, a, b in zip(STEPS, LR, LOSS)), "ok", ok_facts(), None),
         ("good_trailing_eval_rows", "step,lr,loss,val_loss\n" + "".join(ln.strip() + ",\n" for ln in lines)
          + "1000,,,2.6\n1010,,,2.5\n", "ok", ok_facts(), None),
         # ---- errors
@@ -149,6 +154,11 @@ def _csv_cases() -> list[tuple[str, Any, str, dict | None, str | None]]:
         ("one_row_per_run", "run_name,step,lr,loss\n" + "".join(f"r{k},100,1e-3,{2 + k / 10}\n" for k in range(5)),
          "error", None, ":1"),
         ("only_lr_after_loss", H + "0,,3\n10,,2.9\n20,0.001,\n", "error", None, None),
+        ("cell_over_the_csv_limit", H.rstrip("\n") + ",note\n0,0.001,3," + "x" * 200_000 + "\n1,0.001,\"2,9\",y\n",
+         "error", None, ":2"),
+        ("header_over_the_csv_limit", 'step,lr,loss,"' + "x" * 200_000 + '"\n' + body, "error", None, ":1"),
+        ("excel_sep_line", "sep=,\n" + good_csv(), "error", None, ":1"),
+        ("trailing_comma_rows_only", H + "".join(ln.strip() + ",\n" for ln in lines), "error", None, ":2"),
         ("single_row", H + "0,0.001,3\n", "read", ok_facts(1, 3.0), None),
         ("three_rows", H + "0,0.001,3\n1,0.001,2.9\n2,0.001,2.8\n", "read", ok_facts(3, 2.8), None),
     ]
@@ -245,6 +255,7 @@ def _jsonl_cases() -> list[tuple[str, Any, str, dict | None, str | None]]:
          + json.dumps({"step": 590, "eval": {"loss": 2.7}}) + "\n", "ok", ok_facts(), None),
         ("good_blank_lines", "\n".join(recs), "ok", ok_facts(), None),
         ("good_last_line_cut", "".join(recs) + '{"step": 600, "lr": 0.0', "ok", ok_facts(), None),
+        ("good_named_json", "".join(recs), "ok", ok_facts(), None),
         ("bad_line", "".join(recs[:5]) + "{not json}\n" + "".join(recs[5:]), "error", None, ":6"),
         ("array_line", "".join(recs[:5]) + "[1, 2]\n" + "".join(recs[5:]), "error", None, ":6"),
         ("empty", "\n\n", "error", None, None),
@@ -313,6 +324,8 @@ def make_all(out: Path) -> list[Case]:
             d = out / f"{fmt}_{name}"
             d.mkdir(exist_ok=True)
             fname = {"hf": "trainer_state.json", "lightning": "metrics.csv"}.get(fmt, f"{name}{suffix}")
+            if name == "good_named_json":
+                fname = "metrics.json"
             p = d / fname
             if isinstance(content, bytes):
                 p.write_bytes(content)
