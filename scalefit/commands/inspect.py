@@ -100,10 +100,19 @@ def run_facts(run: Any, fmt: str | None = None) -> dict[str, Any]:
 _WARMUP_FROM = {"option": "--warmup", "metadata": "from the metadata", "lr": "from the LR", "": ""}
 
 
+def _visible(text: str) -> str:
+    """Control characters (an ANSI escape in a column or file name) shown as escapes, not sent to the terminal."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
 def _print_tables(facts: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
-    from scalefit.commands._common import console, escape
+    from scalefit.commands._common import console
+    from scalefit.commands._common import escape as _escape
+
+    def escape(text: str) -> str:
+        return _escape(_visible(text))
 
     out = console()
     for f in facts:

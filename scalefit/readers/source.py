@@ -167,12 +167,32 @@ class Source:
         return self.read().decode("utf-8-sig")
 
 
+#: The most bytes read from a pipe, FIFO or device (a regular file has no such limit: it is read in blocks).
+PIPE_LIMIT = 1 << 31
+
+
 def read_bytes(path: str | Path, error: Type[ScalefitError] = RunFileError) -> bytes:
-    """The file's bytes, read once from the start (a pipe or FIFO is read to its end), or an error naming it."""
+    """The bytes of a pipe, FIFO or device, read once from the start in blocks: binary data (a NUL byte, as
+    ``/dev/zero`` gives) and more than :data:`PIPE_LIMIT` bytes stop the read with an error naming it."""
     name = str(path)
+    parts: list[bytes] = []
+    total = 0
     try:
         with open(path, "rb") as fh:
-            return fh.read()
+            while True:
+                block = fh.read(1 << 20)
+                if not block:
+                    return b"".join(parts)
+                nul = block.find(b"\x00")
+                if nul >= 0:
+                    raise error(f"binary data (a NUL byte at byte {total + nul}); this is not a text log. Give the "
+                                "CSV or JSON run file.", path=name,
+                                line=sum(p.count(b"\n") for p in parts) + block.count(b"\n", 0, nul) + 1)
+                total += len(block)
+                if total > PIPE_LIMIT:
+                    raise error(f"more than {PIPE_LIMIT >> 30} GiB from a pipe or device; write the log to a file "
+                                "and pass its path.", path=name)
+                parts.append(block)
     except FileNotFoundError:
         raise error("file not found. Check the path.", path=name) from None
     except IsADirectoryError:

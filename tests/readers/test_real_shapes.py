@@ -342,3 +342,16 @@ def test_inspect_reads_a_fifo_once(tmp_path: Path) -> None:
     finally:
         writer.join(timeout=10)
     assert facts[0]["rows"] == 3 and facts[0]["loss_last"] == 2.8
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_a_device_of_endless_zeros_is_one_line_at_once() -> None:
+    result = runner.invoke(app, ["inspect", "/dev/zero"])
+    assert result.exit_code == 2 and "/dev/zero:1: binary data (a NUL byte at byte 0)" in result.stderr
+
+
+def test_control_characters_in_names_are_shown_as_escapes(tmp_path: Path) -> None:
+    p = tmp_path / "a.csv"
+    p.write_text("step,lr,loss,\x1b[31mred\n0,0.001,3,x\n1,0.001,2.9,y\n")
+    result = runner.invoke(app, ["inspect", str(p)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and "\x1b" not in result.stdout and "\\x1b[31mred" in result.stdout
