@@ -121,5 +121,5 @@ def default_window(table: Table, steps: np.ndarray, loss: np.ndarray, warmup: in
     _say(table, f"fit window starts at step {start} by default: the loss starts at {v[0]:.4g}, far above its final "
                 f"level {final:.4g}, and stays above {TRANSIENT_FACTOR:g}x that level until then, an initial "
                 f"transient the laws do not describe ({k} observed rows left out of the fit; the LR history is "
-                "kept). Pass --min-step 0 to fit them", warn=False)
+                "kept). Pass --min-step 0 to fit them", warn=True)
     return start, None
