@@ -126,10 +126,10 @@ def test_fit_context_takes_the_runs_target_and_unit(runs) -> None:
     assert (fit_context(runs).target, fit_context(runs).target_unit) == ("loss", None)
     ctx = fit_context([dataclasses.replace(r, target="val_loss") for r in runs])
     assert ctx.target == "val_loss" and ctx.target_label == "val_loss"
-    nats = [SimpleNamespace(**{f: getattr(r, f) for f in ("index", "observed", "lr", "warmup", "meta", "steps",
-                                                           "step0", "n_steps", "irreducible_loss")},
-                            target="loss", target_unit="nats") for r in runs]
+    nats = [dataclasses.replace(r, target_unit="nats") for r in runs]
     assert fit_context(nats).target_label == "loss (nats)"
+    mixed = [nats[0], dataclasses.replace(runs[1], target_unit="bits")]
+    assert fit_context(mixed).target_unit is None and fit_context(mixed).target_label == "loss"
 
 
 def test_plot_predictions_with_a_differences_panel_and_log_y(tissue_fit, tmp_path: Path) -> None:

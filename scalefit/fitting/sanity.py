@@ -43,7 +43,8 @@ def verdict(law: Any, law_name: str, names: Sequence[str], p: np.ndarray, runs: 
                     f"mean in-sample R2 {mean:.3g} (worst {worst}: {r2[worst]:.3g})")
             notes.append(Note(
                 "failed", f"fit {law_name} FAILED: the law does not describe these runs: {what} < 0, worse than "
-                f"each run's mean loss. {ADVICE}", FitFailedWarning,
+                f"each run's mean loss (or the curve is flat within its noise: nothing for a law to extrapolate). "
+                f"{ADVICE}", FitFailedWarning,
                 {"reason": "negative_r2", "r2": mean, "runs": r2}))
         else:
             for label, value in r2.items():
