@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from scalefit.errors import ExtrapolationWarning, FitInputError, ResultFileError
-from scalefit.laws.hyperparams import HparamFit, fit_hparams
+from scalefit.scaling.hparam_result import HparamFit
+from scalefit.scaling.hparams import fit_hparams
 
 LR = (50.0, -0.75, 0.2)  # lr* = 50 N^-0.75 D^0.2
 BS = (0.3, 0.6)  # B* = 0.3 D^0.6 (tokens)
@@ -151,7 +152,7 @@ def test_refuses_too_few_cells_and_fixed_lr() -> None:
 def test_reproduces_steplaw_released_data(reference_dir: Path) -> None:
     import warnings
 
-    from scalefit.laws.hyperparams import fit_table
+    from scalefit.scaling.hparams import fit_table
     from scalefit.tables import read_table
 
     with warnings.catch_warnings():
