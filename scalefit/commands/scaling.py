@@ -195,14 +195,18 @@ def _approaches(method: str, inputs: list[Path], table: Any, bootstrap: int, see
         summary["optimal"] = result.optimal(flops, interval)
     if out is not None:
         write_json(out, {"schema": f"scalefit.{method}/1", **summary})
+    if plot is not None and iso is None:
+        import warnings
+
+        from scalefit.errors import AssumptionWarning
+
+        warnings.warn("no plot written: --plot draws the isoFLOP profiles, and these runs form no compute budgets "
+                      "(see the isoFLOP row).", AssumptionWarning, stacklevel=2)
+        plot = None
     if plot is not None:
         from scalefit import plots
-        from scalefit.errors import FitInputError
         from scalefit.scaling.plots import isoflop_figure
 
-        if iso is None:
-            raise FitInputError("--plot draws the isoFLOP profiles, which these runs do not give (see the "
-                                "isoFLOP row); drop --plot or use --method isoflop with budgets.")
         plots.save(isoflop_figure(iso, table.params, table.loss, result if method == "all" else None), plot)
     if json:
         print_json(summary)

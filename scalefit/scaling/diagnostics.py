@@ -1,8 +1,11 @@
 """When the runs cannot pin a loss law: one typed line per problem, each saying what to add to the sweep.
 
 * a parameter on a bound (E at 0: the runs never show the loss levelling off; an exponent at its limit);
-* log N and log D nearly collinear (every run at about the same tokens per parameter): the N term and the D term
-  cannot be told apart, so an over-trained or under-trained run is an extrapolation in a direction never seen;
+* log N and log D nearly collinear: at a given N the runs' D varies less than 10x (every run at about the same
+  tokens per parameter, or one ratio per size), so the N term and the D term cannot be told apart and an
+  over-trained or under-trained run is an extrapolation in a direction never seen. The spread is measured off the
+  line: ``exp(range of the residuals of log D regressed on log N)``; the line reports the correlation of log N and
+  log D and the condition number of their correlation matrix too;
 * bootstrap spreads as large as the values (E or an exponent whose bootstrap sd is at least half its value): the
   fit is unconstrained whatever its point estimate says. Amplitudes are exempt: they trade off with their
   exponents even in well-determined fits (Epoch's B has sd 0.6 B on Chinchilla's own points).
@@ -21,9 +24,9 @@ import numpy as np
 from scalefit.errors import IllConditionedWarning, ParameterAtBoundWarning, ScalefitWarning
 from scalefit.laws.scaling_base import ScalingLaw
 
-#: |corr(log N, log D)| at or above this is "nearly collinear" (a sweep at 5, 10 and 20 tokens per parameter
-#: over a 30x range of sizes has 0.89; Epoch's Chinchilla points 0.34; the Step Law grid 0.22).
-COLLINEAR_CORR = 0.85
+#: D varying less than this factor at a given N is "nearly collinear" (a sweep at 5, 10 and 20 tokens per
+#: parameter: 4x, correlation 0.89 over a 30x range of sizes; Epoch's Chinchilla points: 700x, correlation 0.34).
+MIN_D_SPREAD = 10.0
 #: E below this fraction of the smallest loss is "at its lower bound 0".
 E_AT_ZERO = 1e-3
 #: Bootstrap sd at or above this fraction of |value| (E and exponents) is "as large as the value".
@@ -53,13 +56,16 @@ class Diagnostic:
         return cls(str(d["kind"]), str(d["message"]), category, data)
 
 
-def collinearity(N: np.ndarray, D: np.ndarray) -> tuple[float, float]:
-    """Correlation of log N and log D, and the condition number of their correlation matrix ((1+|r|)/(1-|r|))."""
+def collinearity(N: np.ndarray, D: np.ndarray) -> tuple[float, float, float]:
+    """Correlation of log N and log D, the condition number of their correlation matrix ((1+|r|)/(1-|r|)), and
+    the factor by which D varies at a given N (exp of the range of log D's residuals regressed on log N)."""
     lN, lD = np.log(N), np.log(D)
     if np.ptp(lN) == 0 or np.ptp(lD) == 0:
-        return 1.0, float("inf")
+        return 1.0, float("inf"), float(np.exp(np.ptp(lD)))
     r = float(np.corrcoef(lN, lD)[0, 1])
-    return r, float((1 + abs(r)) / (1 - abs(r))) if abs(r) < 1 else float("inf")
+    slope, intercept = np.polyfit(lN, lD, 1)
+    spread = float(np.exp(np.ptp(lD - (slope * lN + intercept))))
+    return r, float((1 + abs(r)) / (1 - abs(r))) if abs(r) < 1 else float("inf"), spread
 
 
 def assess(law: ScalingLaw, values: np.ndarray, bootstrap: np.ndarray, N: np.ndarray, D: np.ndarray,
@@ -81,14 +87,16 @@ def assess(law: ScalingLaw, values: np.ndarray, bootstrap: np.ndarray, N: np.nda
                     "at_bound", f"{p.name} sits at its {side} bound {b:g}; its interval is unreliable. Add runs "
                     "over a wider range of sizes and token counts.", ParameterAtBoundWarning,
                     {"parameter": p.name, "value": v[p.name], "bound": b}))
-    r, cond = collinearity(N, D)
-    if abs(r) >= COLLINEAR_CORR:
+    r, cond, spread = collinearity(N, D)
+    if spread < MIN_D_SPREAD:
         M = D / N
         out.append(Diagnostic(
-            "collinear", f"log N and log D are nearly collinear (correlation {r:.3f}, condition number {cond:.3g}; "
-            f"tokens per parameter {M.min():.3g} .. {M.max():.3g}): the N and D terms cannot be told apart. Add runs "
-            "off that line: the same sizes trained 4x shorter and 4x longer.", IllConditionedWarning,
-            {"correlation": r, "condition_number": cond, "tokens_per_param": [float(M.min()), float(M.max())]}))
+            "collinear", f"log N and log D are nearly collinear (correlation {r:.3f}, condition number {cond:.3g}): at "
+            f"a given N, D varies only {spread:.3g}x (tokens per parameter {M.min():.3g} .. {M.max():.3g}), so the N "
+            "and D terms cannot be told apart. Add runs off that line: the same sizes trained 4x shorter and 4x "
+            "longer.", IllConditionedWarning,
+            {"correlation": r, "condition_number": cond, "d_spread": spread,
+             "tokens_per_param": [float(M.min()), float(M.max())]}))
     if bootstrap.shape[0] >= 2:
         sd = bootstrap.std(axis=0, ddof=1)
         for name, s in zip(law.names, sd):

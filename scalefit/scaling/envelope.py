@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from scalefit.errors import FitInputError
-from scalefit.scaling.isoflop import PowerLawFit
+from scalefit.scaling.isoflop import PowerLawFit, frontier_optimal
 
 #: Grid points of the envelope (Hoffmann et al. used 1,500).
 N_GRID = 400
@@ -78,6 +78,10 @@ class EnvelopeFit:
     messages: tuple[str, ...] = ()
 
     method = "envelope"
+
+    def optimal(self, flops: float, interval: float = 0.9) -> dict[str, float]:
+        """N* and D* at C from the fitted power laws, with bootstrap intervals."""
+        return frontier_optimal(self.n_opt, self.d_opt, flops, interval)
 
     def summary(self) -> dict[str, Any]:
         return {"method": "envelope", "source": self.source, "n_opt": self.n_opt.summary(),

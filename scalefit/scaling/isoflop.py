@@ -61,6 +61,14 @@ class PowerLawFit:
         return {"coef": self.coef, "exponent": self.exponent, "lower": self.lower, "upper": self.upper}
 
 
+def frontier_optimal(n_opt: PowerLawFit, d_opt: PowerLawFit, flops: float, interval: float = 0.9) -> dict[str, float]:
+    """``params``, ``tokens`` at C from a fitted frontier, with ``*_lower`` / ``*_upper`` bootstrap bounds."""
+    out = {"params": float(n_opt(flops)), "tokens": float(d_opt(flops))}
+    out["params_lower"], out["params_upper"] = n_opt.interval(flops, interval)
+    out["tokens_lower"], out["tokens_upper"] = d_opt.interval(flops, interval)
+    return out
+
+
 @dataclass(frozen=True)
 class Budget:
     """One compute budget: its runs (row indices), the parabola ``loss = c0 + c1 x + c2 x^2`` in x = ln N, and its
@@ -152,10 +160,7 @@ class IsoflopFit:
 
     def optimal(self, flops: float, interval: float = 0.9) -> dict[str, float]:
         """N* and D* at C from the fitted power laws, with bootstrap intervals."""
-        out = {"params": float(self.n_opt(flops)), "tokens": float(self.d_opt(flops))}
-        out["params_lower"], out["params_upper"] = self.n_opt.interval(flops, interval)
-        out["tokens_lower"], out["tokens_upper"] = self.d_opt.interval(flops, interval)
-        return out
+        return frontier_optimal(self.n_opt, self.d_opt, flops, interval)
 
     def summary(self) -> dict[str, Any]:
         """The ``--json`` object of ``scalefit scaling --method isoflop``."""
@@ -265,8 +270,9 @@ def fit_isoflop(params: Any, tokens: Any, loss: Any, *, flops: Any = None, tol: 
         warnings.warn(msg, AssumptionWarning, stacklevel=2)
     used = np.array([b.used for b in out], bool)
     if used.sum() < MIN_BUDGETS:
-        raise FitInputError(f"only {int(used.sum())} compute budget(s) with a bracketed minimum ({len(out)} found "
-                            f"within +-{tol:.0%}); the isoFLOP frontier needs at least {MIN_BUDGETS}. Add budgets, "
+        raise FitInputError(f"only {int(used.sum())} compute budget(s) with a bracketed minimum ({len(out)} budget(s) "
+                            f"of {MIN_RUNS}+ runs within +-{tol:.0%}); the isoFLOP frontier needs at least "
+                            f"{MIN_BUDGETS}. Add budgets, "
                             "or sweep sizes on both sides of each budget's best run (or widen --flops-tolerance).")
     lc = np.log([b.flops for b in out])[used]
     laws = []

@@ -12,8 +12,8 @@ import numpy as np
 
 
 def isoflop_figure(iso: Any, params: Any, loss: Any, approaches: Any = None) -> Any:
-    """Two panels: loss against N for each budget with its parabola and minimum (90% interval as a bar; budgets
-    left out of the frontier hollow and grey), and N*(C), D*(C) against C with the fitted power laws.
+    """Two panels: loss against N for each budget with its parabola and minimum (its interval as a bar; budgets
+    left out of the frontier grey, hollow, without a bar), and N*(C), D*(C) against C with the fitted power laws.
 
     ``approaches`` (a :class:`~scalefit.scaling.approaches.Approaches`) adds the other approaches' N*(C) lines.
     Returns the Figure.
@@ -34,7 +34,7 @@ def isoflop_figure(iso: Any, params: Any, loss: Any, approaches: Any = None) -> 
             x = np.linspace(np.log(b.n_range[0]), np.log(b.n_range[1]), 100)
             c0, c1, c2 = b.coef
             ax.plot(np.exp(x), c0 + c1 * x + c2 * x * x, color=colour, lw=1.2, ls="-" if b.used else ":")
-        xerr = None if not np.isfinite(b.lower) else [[b.n_opt - b.lower], [b.upper - b.n_opt]]
+        xerr = None if not (b.used and np.isfinite(b.lower)) else [[b.n_opt - b.lower], [b.upper - b.n_opt]]
         ax.errorbar([b.n_opt], [b.loss_opt], xerr=xerr, fmt="o", ms=6, mfc=colour if b.used else "none",
                     mec="black", ecolor="black", capsize=2, zorder=5)
     ax.scatter([], [], color="0.6", s=14, label="left out (minimum at the edge)")
