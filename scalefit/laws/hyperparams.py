@@ -56,14 +56,16 @@ class PowerLaw:
         logs = np.array([np.log(x[k]) for k in self.exponents])  # (k,)
         draws = self.bootstrap[:, 0] + self.bootstrap[:, 1:] @ logs  # (n_boot,)
         q = (1 - level) / 2
-        return float(np.exp(np.quantile(draws, q))), float(np.exp(np.quantile(draws, 1 - q)))
+        with np.errstate(over="ignore"):
+            return float(np.exp(np.quantile(draws, q))), float(np.exp(np.quantile(draws, 1 - q)))
 
     def stderr(self) -> dict[str, float]:
         """Bootstrap sd of ``coef`` and of each exponent (NaN without a bootstrap)."""
         if self.bootstrap.shape[0] < 2:
             return {k: float("nan") for k in ("coef", *self.exponents)}
         sd = self.bootstrap.std(axis=0, ddof=1)
-        coef_sd = float(np.exp(self.bootstrap[:, 0]).std(ddof=1))
+        with np.errstate(over="ignore", invalid="ignore"):  # inf when an exponent is not identifiable
+            coef_sd = float(np.exp(self.bootstrap[:, 0]).std(ddof=1))
         return {"coef": coef_sd, **{k: float(s) for k, s in zip(self.exponents, sd[1:])}}
 
     def formula(self, name: str) -> str:

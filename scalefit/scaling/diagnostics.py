@@ -1,11 +1,11 @@
 """When the runs cannot pin a loss law: one typed line per problem, each saying what to add to the sweep.
 
 * a parameter on a bound (E at 0: the runs never show the loss levelling off; an exponent at its limit);
-* log N and log D nearly collinear: at a given N the runs' D varies less than 10x (every run at about the same
-  tokens per parameter, or one ratio per size), so the N term and the D term cannot be told apart and an
-  over-trained or under-trained run is an extrapolation in a direction never seen. The spread is measured off the
-  line: ``exp(range of the residuals of log D regressed on log N)``; the line reports the correlation of log N and
-  log D and the condition number of their correlation matrix too;
+* log N and log D nearly collinear (|correlation| >= 0.85: every run near one tokens-per-parameter ratio, or
+  ratios that grow with size): the N term and the D term cannot be told apart, and an over-trained or
+  under-trained run is an extrapolation in a direction never seen. The line gives the correlation, the condition
+  number of their correlation matrix, and how much D varies at a given N (``exp`` of the range of the residuals of
+  log D regressed on log N);
 * bootstrap spreads as large as the values (E or an exponent whose bootstrap sd is at least half its value): the
   fit is unconstrained whatever its point estimate says. Amplitudes are exempt: they trade off with their
   exponents even in well-determined fits (Epoch's B has sd 0.6 B on Chinchilla's own points).
@@ -24,9 +24,9 @@ import numpy as np
 from scalefit.errors import IllConditionedWarning, ParameterAtBoundWarning, ScalefitWarning
 from scalefit.laws.scaling_base import ScalingLaw
 
-#: D varying less than this factor at a given N is "nearly collinear" (a sweep at 5, 10 and 20 tokens per
-#: parameter: 4x, correlation 0.89 over a 30x range of sizes; Epoch's Chinchilla points: 700x, correlation 0.34).
-MIN_D_SPREAD = 10.0
+#: |corr(log N, log D)| at or above this is "nearly collinear" (a sweep at 5, 10 and 20 tokens per parameter over
+#: a 30x range of sizes has 0.89; Epoch's Chinchilla points 0.34; the Step Law grid 0.22; a full N x D grid 0).
+COLLINEAR_CORR = 0.85
 #: E below this fraction of the smallest loss is "at its lower bound 0".
 E_AT_ZERO = 1e-3
 #: Bootstrap sd at or above this fraction of |value| (E and exponents) is "as large as the value".
@@ -88,7 +88,7 @@ def assess(law: ScalingLaw, values: np.ndarray, bootstrap: np.ndarray, N: np.nda
                     "over a wider range of sizes and token counts.", ParameterAtBoundWarning,
                     {"parameter": p.name, "value": v[p.name], "bound": b}))
     r, cond, spread = collinearity(N, D)
-    if spread < MIN_D_SPREAD:
+    if abs(r) >= COLLINEAR_CORR:
         M = D / N
         out.append(Diagnostic(
             "collinear", f"log N and log D are nearly collinear (correlation {r:.3f}, condition number {cond:.3g}): at "

@@ -64,7 +64,10 @@ class ExtrapolationError:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ExtrapolationError:
-        return cls(float(d["sigma"]), float(d["residual_sd"]), int(d["n_folds"]),
+        def num(x: Any) -> float:  # JSON writes NaN as null
+            return float("nan") if x is None else float(x)
+
+        return cls(num(d["sigma"]), num(d["residual_sd"]), int(d["n_folds"]),
                    tuple(map(float, d.get("errors", ()))), tuple(map(float, d.get("distances", ()))))
 
 

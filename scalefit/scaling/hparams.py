@@ -45,7 +45,8 @@ def _power_law(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], draws: np.n
     ci: dict[str, tuple[float, float]] = {}
     if boot.shape[0] >= 2:
         lo, hi = np.quantile(boot, q, axis=0), np.quantile(boot, 1 - q, axis=0)
-        ci["coef"] = (float(np.exp(lo[0])), float(np.exp(hi[0])))
+        with np.errstate(over="ignore"):  # an unidentifiable exponent can send the coefficient to inf: say so
+            ci["coef"] = (float(np.exp(lo[0])), float(np.exp(hi[0])))
         for j, k in enumerate(names, start=1):
             ci[k] = (float(lo[j]), float(hi[j]))
     else:

@@ -208,6 +208,10 @@ class ScalingFit:
         e = self.optimal_exponents()
         ci = (f" [{e['a_lower']:.3f}, {e['a_upper']:.3f}]" if np.isfinite(e["a_lower"]) else "")
         lines.append(f"  N* ~ C^{e['a']:.3f}{ci}, D* ~ C^{e['b']:.3f}")
+        if self.law == "overtrain":
+            M = (self.values["b"] / self.values["a"]) ** (1 / (2 * self.values["eta"]))
+            lines.append(f"  compute-optimal tokens per parameter M* = {M:.3g}; this form fixes N* ~ C^0.5 (for the split "
+                         "itself: --method isoflop, or --law chinchilla)")
         if self.bootstrap.shape[0] < 2:
             lines.append("  note: no bootstrap: pass --bootstrap 100 to see whether the runs pin the law.")
         lines.extend(f"  note: {m}" for m in self.messages)

@@ -34,7 +34,7 @@ def isoflop(budgets=(1e17, 3e17, 1e18, 3e18, 1e19, 3e19), per: int = 9, span: fl
     return tuple(np.array(c) for c in zip(*rows))  # type: ignore[return-value]
 
 
-def grid(sizes=(1e7, 3e7, 1e8, 3e8, 1e9), ratios=(5, 10, 20, 40, 80), noise: float = 0.002, seed: int = 0,
+def grid(sizes=(1e7, 3e7, 1e8, 3e8, 1e9), ratios=(4, 16, 64, 256, 1024), noise: float = 0.002, seed: int = 0,
          law: Callable | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(N, D, loss) on sizes x tokens-per-parameter ratios, loss from TRUTH (or ``law(N, D)``) with noise."""
     rng = np.random.default_rng(seed)

@@ -60,8 +60,8 @@ def test_overtrain_fit_recovers_its_truth() -> None:
     assert fit.optimal_exponents()["a"] == 0.5
 
 
-def test_grid_method_reaches_the_vp_optimum_for_every_law() -> None:
-    N, D, L = grid(sizes=(1e7, 1e8, 1e9), ratios=(5, 20, 80), noise=0.003, seed=2)
+def test_more_polished_starts_find_no_better_optimum() -> None:
+    N, D, L = grid(sizes=(1e7, 1e8, 1e9), ratios=(4, 32, 256), noise=0.003, seed=2)
     for name in LOSS_LAWS:
         vp = fit_scaling(N, D, L, law=name, law_error=False)
         assert vp.objective <= sv.solve(get_loss_law(name), N, D, L, np.ones_like(L), method="vp",

@@ -49,7 +49,7 @@ def test_the_extrapolation_error_is_measured_by_forward_folds(fit) -> None:
 
 def test_predictions_widen_beyond_the_data_and_cover_the_truth(fit) -> None:
     with pytest.warns(ExtrapolationWarning, match=r"1 of 2 prediction\(s\) lie outside the fitted range.*row 2: "
-                                                  r"flops 225x beyond it"):
+                                                  r"params 30x beyond it"):
         inside, far = predict_losses(fit, [1e8, 3e10], [2e9, 6e11])
     assert inside.extrapolated == [] and inside.factors["params"] == 1.0
     assert far.factors["params"] == pytest.approx(30.0) and "params" in far.extrapolated
@@ -100,3 +100,43 @@ def test_an_approach_the_data_cannot_support_gets_its_reason() -> None:
     iso = next(r for r in res.rows if r.approach == 2)
     assert iso.error.startswith("only") and np.isnan(iso.a)
     assert "only" in res.report()
+
+
+def test_json_round_trip_and_older_files(tmp_path) -> None:
+    """A fit with no forward fold (3 sizes: sigma NaN, written as null) reads back; a file without a 'law' key (the
+    format before the loss-law registry) is a Chinchilla fit."""
+    import json
+
+    from scalefit.scaling.result import ScalingFit
+
+    N, D, L = grid(sizes=(1e7, 1e8, 1e9), ratios=(4, 32, 256))
+    fit = fit_scaling(N, D, L, law="overtrain", bootstrap=5, seed=0)
+    assert fit.extrapolation.n_folds == 0 and np.isnan(fit.extrapolation.sigma)
+    fit.to_json(tmp_path / "ot.json")
+    back = ScalingFit.from_json(tmp_path / "ot.json")
+    assert back.law == "overtrain" and back.values == fit.values and np.isnan(back.extrapolation.sigma)
+    assert back.prediction(3e9, 3e11) == fit.prediction(3e9, 3e11)
+    old = json.loads((tmp_path / "ot.json").read_text())
+    for k in ("law", "residuals", "extrapolation", "diagnostics", "a", "b", "eta"):
+        old.pop(k)
+    old.update({"A": 400.0, "B": 1200.0, "alpha": 0.33, "beta": 0.27, "bootstrap": []})
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    older = ScalingFit.from_json(tmp_path / "old.json")
+    assert older.law == "chinchilla" and older.extrapolation is None
+    assert float(older.predict(1e8, 2e9)) == pytest.approx(float(ch.loss({**older.values}, 1e8, 2e9)))
+
+
+def test_plan_uses_the_default_law() -> None:
+    """scalefit.plan takes any loss law's fit: the over-training law allocates at its M* tokens per parameter."""
+    from scalefit.planning import plan
+
+    N, D, L = grid(noise=0.002)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_scaling(N, D, L, bootstrap=10, seed=0)
+        p = plan(1e21, scaling=fit)
+    assert fit.law == "overtrain"
+    v = fit.values
+    M = (v["b"] / v["a"]) ** (1 / (2 * v["eta"]))
+    assert p.tokens / p.params == pytest.approx(M) and 6 * p.params * p.tokens == pytest.approx(1e21)
+    assert p.lower <= p.final_loss <= p.upper
