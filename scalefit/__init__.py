@@ -18,6 +18,7 @@ _LAZY = {
     "schedules": "scalefit.schedules:",
     "fit": "scalefit.fitting:fit",
     "evaluate": "scalefit.fitting:evaluate",
+    "compare": "scalefit.fitting:compare",
     "FitResult": "scalefit.results:FitResult",
     "Prediction": "scalefit.results:Prediction",
     "FitStatus": "scalefit.results:FitStatus",

@@ -7,9 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 
+from scalefit.laws import LAWS
+
 PRIOR_HELP = ("Gaussian prior on log(parameter) as name=sd (centred on the law's typical value) or "
               "name=centre:sd (repeatable); 'none' drops the law's default prior. Example: --prior beta=1")
-LAWS_HELP = "Law: mpl (Luo et al. 2025), tissue (Tissue et al. 2024), tissue-n, or all (fit each and compare)."
+LAWS_HELP = f"Law: {LAWS.help_text()}, or all (fit each and compare)."
 
 Law = Annotated[str, typer.Option(help=LAWS_HELP + " Example: --law tissue")]
 Warmup = Annotated[

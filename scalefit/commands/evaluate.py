@@ -46,8 +46,10 @@ def evaluate(
     Example: scalefit evaluate --train cos.csv --train const.csv --test wsd.csv --schedule-dir schedules --law mpl
     """
     from scalefit import fitting
-    from scalefit.commands.fit import _law_names, load_runs, parse_bounds, parse_fixed, parse_prior, per_law
+    from scalefit.commands._fit_parsers import law_names, parse_bounds, parse_fixed, parse_prior
+    from scalefit.commands.fit import load_runs
     from scalefit.errors import FitInputError
+    from scalefit.fitting.comparison import options_for
 
     files = list(schedule_file or [])
     n_train, n_test = len(train), len(test)
@@ -65,8 +67,8 @@ def evaluate(
     kw: dict[str, Any] = {"seed": seed, "n_starts": starts, "bounds": parse_bounds(bounds),
                           "fixed": parse_fixed(fix), "prior": parse_prior(prior), "errors": errors,
                           "law_error": law_error}
-    laws = _law_names(law)
-    evaluations = [fitting.evaluate(train_runs, test_runs, name, **per_law(kw, name, laws)) for name in laws]
+    laws = law_names(law)
+    evaluations = [fitting.evaluate(train_runs, test_runs, name, **options_for(name, laws, kw)) for name in laws]
     if json:
         if len(evaluations) == 1:
             print_json(evaluations[0].summary())
