@@ -10,19 +10,18 @@
   fit is unconstrained whatever its point estimate says. Amplitudes are exempt: they trade off with their
   exponents even in well-determined fits (Epoch's B has sd 0.6 B on Chinchilla's own points).
 
-Each :class:`Diagnostic` carries its warning class, its line and its numbers, so callers test ``kind`` and
-``data`` rather than message text.
+Each is a :class:`~scalefit.results.Note` (the curve fitter's typed notes): kind ``at_bound`` or
+``ill_conditioned``, its warning class, its line, and its numbers in ``data`` (``problem``: ``"at_bound"``,
+``"collinear"`` or ``"unconstrained"``), so callers test ``kind`` and ``data`` rather than message text.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 import numpy as np
 
-from scalefit.errors import IllConditionedWarning, ParameterAtBoundWarning, ScalefitWarning
+from scalefit.errors import IllConditionedWarning, ParameterAtBoundWarning
 from scalefit.laws.scaling_base import ScalingLaw
+from scalefit.results import Note
 
 #: |corr(log N, log D)| at or above this is "nearly collinear" (a sweep at 5, 10 and 20 tokens per parameter over
 #: a 30x range of sizes has 0.89; Epoch's Chinchilla points 0.34; the Step Law grid 0.22; a full N x D grid 0).
@@ -31,29 +30,6 @@ COLLINEAR_CORR = 0.85
 E_AT_ZERO = 1e-3
 #: Bootstrap sd at or above this fraction of |value| (E and exponents) is "as large as the value".
 SPREAD_RATIO = 0.5
-
-
-@dataclass(frozen=True)
-class Diagnostic:
-    """One thing the data cannot pin: ``kind`` (``at_bound``, ``collinear``, ``unconstrained``), the line printed,
-    the warning class it is emitted as, and its numbers."""
-
-    kind: str
-    message: str
-    category: type[ScalefitWarning] = IllConditionedWarning
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "message": self.message, "category": self.category.__name__, **self.data}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Diagnostic:
-        """Read back :meth:`to_dict` (an unknown warning class becomes :class:`IllConditionedWarning`)."""
-        from scalefit import errors
-
-        category = getattr(errors, str(d.get("category")), IllConditionedWarning)
-        data = {k: v for k, v in d.items() if k not in ("kind", "message", "category")}
-        return cls(str(d["kind"]), str(d["message"]), category, data)
 
 
 def collinearity(N: np.ndarray, D: np.ndarray) -> tuple[float, float, float]:
@@ -69,33 +45,33 @@ def collinearity(N: np.ndarray, D: np.ndarray) -> tuple[float, float, float]:
 
 
 def assess(law: ScalingLaw, values: np.ndarray, bootstrap: np.ndarray, N: np.ndarray, D: np.ndarray,
-           L: np.ndarray) -> list[Diagnostic]:
+           L: np.ndarray) -> list[Note]:
     """Every problem of a fit of ``law`` (values in ``law.names`` order) to the runs (N, D, L)."""
-    out: list[Diagnostic] = []
+    out: list[Note] = []
     v = dict(zip(law.names, map(float, values)))
     if "E" in v and v["E"] < E_AT_ZERO * float(L.min()):
-        out.append(Diagnostic(
+        out.append(Note(
             "at_bound", f"E sits at its lower bound 0 (E = {v['E']:.3g}): the runs never show the loss levelling off, "
             "so E and the exponents trade off. Add runs at larger N and D (or train the largest model longer).",
-            ParameterAtBoundWarning, {"parameter": "E", "value": v["E"], "bound": 0.0}))
+            ParameterAtBoundWarning, {"problem": "at_bound", "parameter": "E", "value": v["E"], "bound": 0.0}))
     for p in law.params:
         if p.linear:
             continue
         for side, b in (("lower", p.lower), ("upper", p.upper)):
             if np.isfinite(b) and abs(v[p.name] - b) <= 1e-6 * max(1.0, abs(b)):
-                out.append(Diagnostic(
+                out.append(Note(
                     "at_bound", f"{p.name} sits at its {side} bound {b:g}; its interval is unreliable. Add runs "
                     "over a wider range of sizes and token counts.", ParameterAtBoundWarning,
-                    {"parameter": p.name, "value": v[p.name], "bound": b}))
+                    {"problem": "at_bound", "parameter": p.name, "value": v[p.name], "bound": b}))
     r, cond, spread = collinearity(N, D)
     if abs(r) >= COLLINEAR_CORR:
         M = D / N
-        out.append(Diagnostic(
-            "collinear", f"log N and log D are nearly collinear (correlation {r:.3f}, condition number {cond:.3g}): at "
+        out.append(Note(
+            "ill_conditioned", f"log N and log D are nearly collinear (correlation {r:.3f}, condition number {cond:.3g}): at "
             f"a given N, D varies only {spread:.3g}x (tokens per parameter {M.min():.3g} .. {M.max():.3g}), so the N "
             "and D terms cannot be told apart. Add runs off that line: the same sizes trained 4x shorter and 4x "
             "longer.", IllConditionedWarning,
-            {"correlation": r, "condition_number": cond, "d_spread": spread,
+            {"problem": "collinear", "correlation": r, "condition_number": cond, "d_spread": spread,
              "tokens_per_param": [float(M.min()), float(M.max())]}))
     if bootstrap.shape[0] >= 2:
         sd = bootstrap.std(axis=0, ddof=1)
@@ -104,8 +80,9 @@ def assess(law: ScalingLaw, values: np.ndarray, bootstrap: np.ndarray, N: np.nda
                 continue
             ratio = float(s / abs(v[name])) if v[name] else float("inf")
             if ratio >= SPREAD_RATIO:
-                out.append(Diagnostic(
-                    "unconstrained", f"{name}'s bootstrap sd {s:.3g} is {ratio:.2g} x its value {v[name]:.3g}: the "
+                out.append(Note(
+                    "ill_conditioned", f"{name}'s bootstrap sd {s:.3g} is {ratio:.2g} x its value {v[name]:.3g}: the "
                     f"runs do not pin {name}. Add runs at more sizes and token counts (a wider range of both).",
-                    IllConditionedWarning, {"parameter": name, "value": v[name], "sd": float(s), "ratio": ratio}))
+                    IllConditionedWarning,
+                    {"problem": "unconstrained", "parameter": name, "value": v[name], "sd": float(s), "ratio": ratio}))
     return out

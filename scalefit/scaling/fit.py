@@ -127,10 +127,10 @@ def fit_scaling(
     boot = np.empty((0, len(spec.names)))
     if bootstrap > 0:
         boot = bootstrap_draws(spec, N, D, L, x, bootstrap, seed, progress)
-    diagnostics = assess(spec, nat, boot, N, D, L)
-    messages = [d.message for d in diagnostics]
-    for d in diagnostics:
-        warnings.warn(f"scaling {spec.name}: {d.message}", d.category, stacklevel=2)
+    notes = assess(spec, nat, boot, N, D, L)
+    messages = [n.message for n in notes]
+    for n in notes:
+        warnings.warn(f"scaling {spec.name}: {n.message}", n.warning, stacklevel=2)
     if bootstrap > 0:
         messages.append(f"intervals: bootstrap over runs, {bootstrap} refits, seed {seed}.")
     C = FLOPS_PER_PARAM_TOKEN * N * D if flops is None else np.asarray(flops, float).ravel()
@@ -141,4 +141,4 @@ def fit_scaling(
     return ScalingFit(values=dict(zip(spec.names, map(float, nat))), stderr=stderr, bootstrap=boot,
                       objective=fun, n_points=int(L.size), range=rng_, law=spec.name, method=method,
                       n_starts=n_starts, seed=seed, seconds=seconds, messages=tuple(messages),
-                      residuals=tuple(map(float, resid)), diagnostics=tuple(diagnostics), extrapolation=ext)
+                      residuals=tuple(map(float, resid)), notes=tuple(notes), extrapolation=ext)

@@ -3,7 +3,7 @@ the sweep's cells, the leave-one-cell-out error, a report and JSON (``"schema": 
 
 It follows the :class:`~scalefit.results.FitResult` conventions: a :class:`~scalefit.results.FitStatus`,
 :class:`~scalefit.results.ParamEstimate` per coefficient (stderr = bootstrap sd), ``messages`` and typed
-``diagnostics``, ``summary()``, ``report()``, ``to_json()`` / ``from_json()``.
+``notes`` (:class:`~scalefit.results.Note`), ``summary()``, ``report()``, ``to_json()`` / ``from_json()``.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import numpy as np
 
 from scalefit.errors import ExtrapolationWarning, FitInputError
 from scalefit.laws.hyperparams import CITATIONS, PowerLaw
-from scalefit.results import FitStatus, ParamEstimate
-from scalefit.scaling.diagnostics import Diagnostic
+from scalefit.results import FitStatus, Note, ParamEstimate
 from scalefit.scaling.hparam_cells import CellOptimum
 
 SCHEMA = "scalefit.hparams/1"
@@ -37,13 +36,13 @@ class HparamFit:
     range: dict[str, tuple[float, float]]
     seed: int = 0
     messages: tuple[str, ...] = field(default_factory=tuple)
-    diagnostics: tuple[Diagnostic, ...] = ()
+    notes: tuple[Note, ...] = ()
     holdout: dict[str, Any] = field(default_factory=dict)  # leave-one-cell-out errors (see ``leave_one_cell_out``)
 
     @property
     def status(self) -> FitStatus:
         """NO_COVARIANCE when an exponent is not identifiable (N or D spans less than 2x), else CONVERGED."""
-        return FitStatus.NO_COVARIANCE if any(d.kind == "unidentifiable" for d in self.diagnostics) \
+        return FitStatus.NO_COVARIANCE if any(n.data.get("problem") == "span" for n in self.notes) \
             else FitStatus.CONVERGED
 
     @property
@@ -116,7 +115,7 @@ class HparamFit:
                 "n_runs_used": self.n_runs_used, "n_runs": self.n_runs, "n_cells": len(self.cells), "tol": self.tol,
                 "n_bootstrap": int(self.lr.bootstrap.shape[0]),
                 "range": {k: list(v) for k, v in self.range.items()}, "status": self.status.value,
-                "holdout": self.holdout_summary(), "diagnostics": [d.to_dict() for d in self.diagnostics]}
+                "holdout": self.holdout_summary(), "notes": [n.to_dict() for n in self.notes]}
 
     def holdout_summary(self) -> dict[str, Any]:
         """The leave-one-cell-out medians (``lr``, ``batch_size``: median |log2(predicted / best run)|) and count."""
@@ -175,7 +174,7 @@ class HparamFit:
                        tol=float(d["tol"]), n_runs=int(d["n_runs"]), n_runs_used=int(d["n_runs_used"]),
                        cells=tuple(cells), range={k: (float(v[0]), float(v[1])) for k, v in d["range"].items()},
                        seed=int(d.get("seed", 0)), messages=tuple(d.get("messages", ())),
-                       diagnostics=tuple(Diagnostic.from_dict(x) for x in d.get("diagnostics", ())),
+                       notes=tuple(Note.from_dict(x) for x in d.get("notes", ())),
                        holdout=dict(d.get("holdout") or {}))
         except (KeyError, TypeError, ValueError) as exc:
             raise ResultFileError(f"malformed hparams result ({exc!r}). Re-run scalefit hparams --out.",

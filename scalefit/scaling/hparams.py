@@ -22,7 +22,7 @@ import numpy as np
 
 from scalefit.errors import FitInputError, IllConditionedWarning
 from scalefit.laws.hyperparams import FORMS, PowerLaw
-from scalefit.scaling.diagnostics import Diagnostic
+from scalefit.results import Note
 from scalefit.scaling.hparam_cells import CellOptimum, quadratic
 from scalefit.scaling.hparam_result import HparamFit
 
@@ -164,10 +164,10 @@ def fit_hparams(
         counts = ", ".join(f"{r} ({missing.count(r)})" for r in dict.fromkeys(missing))
         messages.append(f"no cell quadratic optimum ('-') in {len(missing)} of {len(cells)} cells: {counts}. Sweep "
                         "past the best run's learning rate and batch size so each cell brackets its optimum.")
-    diagnostics = _span_diagnostics(form, N, D)
-    for d in diagnostics:
-        messages.append(d.message)
-        warnings.warn(f"hparams: {d.message}", d.category, stacklevel=2)
+    notes = _span_notes(form, N, D)
+    for n in notes:
+        messages.append(n.message)
+        warnings.warn(f"hparams: {n.message}", n.warning, stacklevel=2)
     if bootstrap:
         messages.append(f"intervals: bootstrap over the {ki.size} kept runs, {bootstrap} refits, seed {seed}; "
                         f"{int(level * 100)}% percentile intervals.")
@@ -177,7 +177,7 @@ def fit_hparams(
             "flops": (float(C.min()), float(C.max()))}
     return HparamFit(form=form, lr=lr_law, batch_size=bs_law, tol=tol, n_runs=int(N.size),
                      n_runs_used=int(ki.size), cells=tuple(out_cells), range=rng_, seed=seed,
-                     messages=tuple(messages), diagnostics=tuple(diagnostics), holdout=holdout)
+                     messages=tuple(messages), notes=tuple(notes), holdout=holdout)
 
 
 def _design(logs: dict[str, np.ndarray], names: tuple[str, ...], rows: np.ndarray) -> np.ndarray:
@@ -201,7 +201,7 @@ def _with_law(c: dict[str, Any], idx: np.ndarray, lr_law: PowerLaw, bs_law: Powe
     return cell
 
 
-def _span_diagnostics(form: str, N: np.ndarray, D: np.ndarray) -> list[Diagnostic]:
+def _span_notes(form: str, N: np.ndarray, D: np.ndarray) -> list[Note]:
     """One line per variable of the form that spans less than :data:`MIN_SPAN` (its exponent is not identifiable)."""
     out = []
     used = set(FORMS[form]["lr"]) | set(FORMS[form]["batch_size"])
@@ -210,10 +210,10 @@ def _span_diagnostics(form: str, N: np.ndarray, D: np.ndarray) -> list[Diagnosti
         if var in used and span < MIN_SPAN:
             fix = (" For a mixture-of-experts grid pass --params-column with the active parameters." if var == "N"
                    else "")
-            out.append(Diagnostic(
-                "unidentifiable", f"{var} spans only {span:.4g}x ({v.min():.4g} .. {v.max():.4g}), so its exponent "
+            out.append(Note(
+                "ill_conditioned", f"{var} spans only {span:.4g}x ({v.min():.4g} .. {v.max():.4g}), so its exponent "
                 f"is not identifiable; add cells at {what} at least {MIN_SPAN:g}x apart.{fix}", IllConditionedWarning,
-                {"variable": var, "span": span}))
+                {"problem": "span", "variable": var, "span": span}))
     return out
 
 

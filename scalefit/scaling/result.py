@@ -3,7 +3,7 @@ a report and JSON (``"schema": "scalefit.scaling/1"``).
 
 It follows the :class:`~scalefit.results.FitResult` conventions: a :class:`~scalefit.results.FitStatus`,
 :class:`~scalefit.results.ParamEstimate` per parameter (stderr = bootstrap sd), ``messages`` in words and typed
-``diagnostics``, ``summary()`` of plain types, ``report()``, ``to_json()`` / ``from_json()``.
+``notes`` (:class:`~scalefit.results.Note`), ``summary()`` of plain types, ``report()``, ``to_json()`` / ``from_json()``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 
 from scalefit.laws.scaling_base import ScalingLaw
-from scalefit.results import FitStatus, ParamEstimate
-from scalefit.scaling.diagnostics import Diagnostic
+from scalefit.results import FitStatus, Note, ParamEstimate
 from scalefit.scaling.extrapolation import ExtrapolationError, distance
 from scalefit.scaling.registry import get_loss_law
 from scalefit.scaling.solve import HUBER_DELTA
@@ -46,7 +45,7 @@ class ScalingFit:
     seconds: float = 0.0
     messages: tuple[str, ...] = field(default_factory=tuple)
     residuals: tuple[float, ...] = ()
-    diagnostics: tuple[Diagnostic, ...] = ()
+    notes: tuple[Note, ...] = ()
     extrapolation: ExtrapolationError | None = None
 
     @property
@@ -66,13 +65,13 @@ class ScalingFit:
     @property
     def status(self) -> FitStatus:
         """AT_BOUND when a parameter sits on a bound (E at 0 included), else CONVERGED."""
-        return FitStatus.AT_BOUND if any(d.kind == "at_bound" for d in self.diagnostics) else FitStatus.CONVERGED
+        return FitStatus.AT_BOUND if any(n.kind == "at_bound" for n in self.notes) else FitStatus.CONVERGED
 
     @property
     def params(self) -> dict[str, ParamEstimate]:
         """Each parameter as a :class:`~scalefit.results.ParamEstimate` (stderr: bootstrap sd)."""
         bound = {d.data.get("parameter"): (-1 if d.data.get("bound") == self.spec.spec(d.data["parameter"]).lower
-                                           else 1) for d in self.diagnostics if d.kind == "at_bound"}
+                                           else 1) for d in self.notes if d.kind == "at_bound"}
         return {p.name: ParamEstimate(self.values[p.name], self.stderr.get(p.name, float("nan")), p.lower, p.upper,
                                       at_bound=bound.get(p.name, 0), linear=p.linear) for p in self.spec.params}
 
@@ -192,7 +191,7 @@ class ScalingFit:
             "range": {k: list(v) for k, v in self.range.items()},
             "method": self.method,
             "optimal_exponents": self.optimal_exponents(),
-            "diagnostics": [d.to_dict() for d in self.diagnostics],
+            "notes": [n.to_dict() for n in self.notes],
         }
 
     def report(self) -> str:
@@ -237,7 +236,7 @@ class ScalingFit:
         try:
             spec = get_loss_law(str(d.get("law", "chinchilla")))
             boot = np.array(d.get("bootstrap") or [], float).reshape(-1, len(spec.names))
-            diags = tuple(Diagnostic.from_dict(x) for x in d.get("diagnostics", ()))
+            notes = tuple(Note.from_dict(x) for x in d.get("notes", ()))
             return cls(
                 values={k: float(d[k]) for k in spec.names},
                 stderr={k: (float("nan") if v is None else float(v)) for k, v in d["stderr"].items()},
@@ -245,7 +244,7 @@ class ScalingFit:
                 range={k: (float(v[0]), float(v[1])) for k, v in d["range"].items()}, law=spec.name,
                 method=str(d.get("method", "vp")), n_starts=int(d.get("n_starts", 0)), seed=int(d.get("seed", 0)),
                 seconds=float(d.get("seconds", 0.0)), messages=tuple(d.get("messages", ())),
-                residuals=tuple(float(x) for x in d.get("residuals", ())), diagnostics=diags,
+                residuals=tuple(float(x) for x in d.get("residuals", ())), notes=notes,
                 extrapolation=None if not d.get("extrapolation") else ExtrapolationError.from_dict(d["extrapolation"]),
             )
         except (KeyError, TypeError, ValueError) as exc:

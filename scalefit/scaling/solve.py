@@ -1,6 +1,7 @@
 """The search behind every loss-law fit: Huber on log residuals, a variable-projection start grid, a BFGS polish.
 
-Objective (Besiroglu et al. 2024): ``sum_i w_i huber(log Lhat_i - log L_i)`` with delta = 1e-3, where
+Objective (Besiroglu et al. 2024): ``sum_i w_i huber(log Lhat_i - log L_i)`` with delta = 1e-3 (the Huber loss of
+:mod:`scalefit.fitting.loss`, shared with the curve fitter), where
 ``log Lhat = LSE_j(u_j + g_j(theta))`` for a :class:`~scalefit.laws.scaling_base.ScalingLaw`; ``u_j`` is the log
 of amplitude j. ``w`` holds bootstrap multiplicities (1 for a plain fit).
 
@@ -21,23 +22,16 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from scalefit.errors import FitInputError
+from scalefit.fitting.loss import huber
 from scalefit.laws.scaling_base import ScalingLaw
+from scalefit.results.options import DEFAULT_DELTA
 
-HUBER_DELTA = 1e-3
+#: The Huber delta on log loss: the curve fitter's default (Besiroglu et al. 2024 use the same 1e-3).
+HUBER_DELTA = DEFAULT_DELTA
 _LBFGS = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10_000}  # the objective is ~1e-3: default tolerances stop early
 _BFGS = {"gtol": 1e-10, "maxiter": 10_000}
 #: Called after each start with (done, total): the CLI's progress bar.
 Progress = Optional[Callable[[int, int], None]]
-
-
-def huber(r: np.ndarray, delta: float = HUBER_DELTA) -> np.ndarray:
-    """Huber's loss of each residual: ``r^2 / 2`` inside ``|r| <= delta``, ``delta (|r| - delta / 2)`` beyond.
-
-    >>> huber(np.array([0.5, -2.0]), 1.0).tolist()
-    [0.125, 1.5]
-    """
-    a = np.abs(r)
-    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
 
 
 class Objective:
@@ -67,7 +61,7 @@ class Objective:
         g_u = (dh * soft).sum(axis=1)
         jac = self.law.log_terms_jac(theta, self.lN, self.lD)  # (m, k, n)
         g_t = np.einsum("n,kn,mkn->m", dh, soft, jac)
-        return float((self.w * huber(r)).sum()), np.concatenate([g_u, g_t])
+        return float((self.w * huber(r, HUBER_DELTA)).sum()), np.concatenate([g_u, g_t])
 
 
 def to_natural(law: ScalingLaw, x: np.ndarray) -> np.ndarray:
@@ -103,7 +97,7 @@ def vp_grid(law: ScalingLaw, N: np.ndarray, D: np.ndarray, L: np.ndarray, w: np.
         pred = M @ coef * L
         if np.any(pred <= 0) or not np.all(np.isfinite(pred)):
             continue
-        obj = float((w * huber(np.log(pred) - np.log(L))).sum())
+        obj = float((w * huber(np.log(pred) - np.log(L), HUBER_DELTA)).sum())
         out.append((obj, np.concatenate([coef, th])))
     out.sort(key=lambda t: t[0])
     return out

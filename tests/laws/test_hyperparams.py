@@ -185,9 +185,9 @@ def test_a_narrow_n_range_is_named_and_the_fit_says_it_cannot_identify_it() -> N
     with pytest.warns(IllConditionedWarning, match=r"N spans only 1\.003x .*not identifiable.*--params-column"):
         fit = fit_hparams(N, D, lr, b, loss, bootstrap=10)
     assert fit.status is FitStatus.NO_COVARIANCE
-    assert [d.data["variable"] for d in fit.diagnostics] == ["N"]
+    assert [n.data["variable"] for n in fit.notes] == ["N"] and fit.notes[0].kind == "ill_conditioned"
     good = fit_hparams(*sweep(), bootstrap=10)
-    assert good.status is FitStatus.CONVERGED and good.diagnostics == ()
+    assert good.status is FitStatus.CONVERGED and good.notes == ()
     p = good.params
     assert set(p) == {"lr.coef", "lr.N", "lr.D", "batch_size.coef", "batch_size.D"}
     assert p["lr.N"].value == good.lr.exponents["N"] and p["lr.N"].stderr > 0

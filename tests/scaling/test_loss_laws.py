@@ -77,7 +77,3 @@ def test_registry() -> None:
         assert law.citation and law.formula
         k = len(law.linear_names)
         assert all(p.linear for p in law.params[:k]) and not any(p.linear for p in law.params[k:])
-
-
-def test_huber_doctest_values() -> None:
-    assert sv.huber(np.array([0.5, -2.0]), 1.0).tolist() == [0.125, 1.5]

@@ -16,8 +16,8 @@ from scalefit.scaling.diagnostics import COLLINEAR_CORR, collinearity
 from scalefit.scaling.fit import fit_scaling
 
 
-def kinds(fit) -> set[str]:
-    return {d.kind for d in fit.diagnostics}
+def problems(fit) -> set[str]:
+    return {n.data["problem"] for n in fit.notes}
 
 
 def test_a_good_sweep_draws_no_warning() -> None:
@@ -26,7 +26,7 @@ def test_a_good_sweep_draws_no_warning() -> None:
         warnings.simplefilter("error", IllConditionedWarning)
         warnings.simplefilter("error", ParameterAtBoundWarning)
         fit = fit_scaling(N, D, L, law="chinchilla", bootstrap=20, seed=0)
-    assert fit.diagnostics == () and fit.status is FitStatus.CONVERGED
+    assert fit.notes == () and fit.status is FitStatus.CONVERGED
 
 
 def test_e_at_its_bound_is_named_with_what_to_add() -> None:
@@ -34,7 +34,7 @@ def test_e_at_its_bound_is_named_with_what_to_add() -> None:
     N, D, L = grid(law=lambda n, d: ch.loss({**TRUTH, "E": 0.0}, n, d), noise=0.0)
     with pytest.warns(ParameterAtBoundWarning, match=r"E sits at its lower bound 0 .*Add runs at larger N and D"):
         fit = fit_scaling(N, D, L, law="chinchilla", law_error=False)
-    assert "at_bound" in kinds(fit) and fit.status is FitStatus.AT_BOUND
+    assert "at_bound" in problems(fit) and fit.status is FitStatus.AT_BOUND
     assert fit.params["E"].at_bound == -1
     assert any(m.startswith("E sits at its lower bound 0") for m in fit.messages)
 
@@ -48,7 +48,8 @@ def test_nearly_collinear_n_and_d_are_named_with_the_correlation() -> None:
                                                    r"condition number .*D varies only 4x \(tokens per parameter 5 "
                                                    r"\.\. 20\).*4x shorter"):
         fit = fit_scaling(N, D, L, law="chinchilla", law_error=False)
-    d = next(d for d in fit.diagnostics if d.kind == "collinear")
+    d = next(n for n in fit.notes if n.data["problem"] == "collinear")
+    assert d.kind == "ill_conditioned" and d.warning is IllConditionedWarning
     assert d.data["correlation"] == pytest.approx(r) and d.data["tokens_per_param"] == [5.0, 20.0]
     # one ratio per size (small models short, large ones long) is collinear too, whatever the ratios' range;
     # a full grid of sizes x token counts is not, however narrow
@@ -65,11 +66,11 @@ def test_bootstrap_spread_as_large_as_the_value_is_named() -> None:
         warnings.simplefilter("always")
         fit = fit_scaling(N, D, L, law="chinchilla", bootstrap=30, seed=1, law_error=False)
     assert any(r.category is IllConditionedWarning and "the runs do not pin" in str(r.message) for r in rec)
-    bad = [d for d in fit.diagnostics if d.kind == "unconstrained"]
+    bad = [n for n in fit.notes if n.data["problem"] == "unconstrained"]
     assert bad and all(d.data["ratio"] >= 0.5 and d.data["parameter"] not in ("A", "B") for d in bad)
 
 
-def test_diagnostics_survive_the_json_round_trip(tmp_path) -> None:
+def test_notes_survive_the_json_round_trip(tmp_path) -> None:
     from scalefit.scaling.result import ScalingFit
 
     N, D, L = grid(ratios=(5, 10, 20))
@@ -78,6 +79,5 @@ def test_diagnostics_survive_the_json_round_trip(tmp_path) -> None:
         fit = fit_scaling(N, D, L, law="chinchilla", bootstrap=5, seed=0)
     fit.to_json(tmp_path / "sc.json")
     back = ScalingFit.from_json(tmp_path / "sc.json")
-    assert [d.to_dict() for d in back.diagnostics] == [d.to_dict() for d in fit.diagnostics]
-    assert back.diagnostics[0].category is IllConditionedWarning
+    assert back.notes == fit.notes and back.notes[0].warning is IllConditionedWarning
     assert np.allclose(back.residuals, fit.residuals) and back.extrapolation == fit.extrapolation

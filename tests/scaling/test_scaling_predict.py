@@ -117,7 +117,7 @@ def test_json_round_trip_and_older_files(tmp_path) -> None:
     assert back.law == "overtrain" and back.values == fit.values and np.isnan(back.extrapolation.sigma)
     assert back.prediction(3e9, 3e11) == fit.prediction(3e9, 3e11)
     old = json.loads((tmp_path / "ot.json").read_text())
-    for k in ("law", "residuals", "extrapolation", "diagnostics", "a", "b", "eta"):
+    for k in ("law", "residuals", "extrapolation", "notes", "a", "b", "eta"):
         old.pop(k)
     old.update({"A": 400.0, "B": 1200.0, "alpha": 0.33, "beta": 0.27, "bootstrap": []})
     (tmp_path / "old.json").write_text(json.dumps(old))
