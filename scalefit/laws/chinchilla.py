@@ -27,11 +27,11 @@ from typing import Any
 import numpy as np
 
 from scalefit.laws.base import ParamSpec
-from scalefit.laws.scaling_base import FLOPS_PER_PARAM_TOKEN, ScalingLaw
+from scalefit.laws.scaling_base import FLOPS_PER_PARAM_TOKEN, IRREDUCIBLE, ScalingLaw
 
 CITATION = "Hoffmann et al. 2022 (arXiv 2203.15556); Besiroglu et al. 2024 (arXiv 2404.10102)"
 PARAMS = (
-    ParamSpec("E", 0.0, np.inf, True, 1.8, "irreducible loss, nats/token"),
+    IRREDUCIBLE,
     ParamSpec("A", 0.0, np.inf, True, 400.0, "model-size amplitude"),
     ParamSpec("B", 0.0, np.inf, True, 2000.0, "data amplitude"),
     ParamSpec("alpha", 0.0, 3.0, False, 0.34, "model-size exponent"),

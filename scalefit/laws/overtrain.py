@@ -27,11 +27,11 @@ from typing import Any
 import numpy as np
 
 from scalefit.laws.base import ParamSpec
-from scalefit.laws.scaling_base import FLOPS_PER_PARAM_TOKEN, ScalingLaw
+from scalefit.laws.scaling_base import FLOPS_PER_PARAM_TOKEN, IRREDUCIBLE, ScalingLaw
 
 CITATION = "Gadre et al. 2024 (arXiv 2403.08540), eq. 4"
 PARAMS = (
-    ParamSpec("E", 0.0, np.inf, True, 1.8, "irreducible loss, nats/token"),
+    IRREDUCIBLE,
     ParamSpec("a", 0.0, np.inf, True, 100.0, "over-training amplitude (multiplies M^eta C^-eta)"),
     ParamSpec("b", 0.0, np.inf, True, 100.0, "under-training amplitude (multiplies M^-eta C^-eta)"),
     ParamSpec("eta", 0.0, 1.5, False, 0.15, "compute exponent of the reducible loss"),

@@ -31,41 +31,22 @@ from typing import Any
 
 import numpy as np
 
-from scalefit.laws.base import ParamSpec
+from scalefit.laws.base import ParamSpec, ParamTable
 
 #: Compute per parameter per token of a training run (Kaplan et al. 2020): C = 6 N D.
 FLOPS_PER_PARAM_TOKEN = 6.0
+#: The irreducible loss, first amplitude of every loss law here (its term is the constant 1).
+IRREDUCIBLE = ParamSpec("E", 0.0, np.inf, True, 1.8, "irreducible loss, nats/token")
 
 
-class ScalingLaw:
-    """Base class of a loss law ``L(N, D)``: a ParamSpec table and the sum-of-powers contract above."""
+class ScalingLaw(ParamTable):
+    """Base class of a loss law ``L(N, D)``: a ParamSpec table (read through :class:`ParamTable`, as the loss-curve
+    laws read theirs) and the sum-of-powers contract above. No parameter is ``fixed``."""
 
     name: str = ""
     citation: str = ""
     formula: str = ""
     params: tuple[ParamSpec, ...] = ()
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """All parameter names in report order (amplitudes first)."""
-        return tuple(p.name for p in self.params)
-
-    @property
-    def linear_names(self) -> tuple[str, ...]:
-        """The amplitudes ``c_j``, in ``log_terms`` row order."""
-        return tuple(p.name for p in self.params if p.linear)
-
-    @property
-    def nonlinear_names(self) -> tuple[str, ...]:
-        """The exponents ``theta``, in ``log_terms_jac`` order."""
-        return tuple(p.name for p in self.params if not p.linear)
-
-    def spec(self, name: str) -> ParamSpec:
-        """The ParamSpec called ``name``."""
-        for p in self.params:
-            if p.name == name:
-                return p
-        raise KeyError(f"law {self.name!r} has no parameter {name!r}; it has {', '.join(self.names)}")
 
     def grid(self) -> dict[str, np.ndarray]:
         """Exponent values tried by the start grid, per non-linear parameter (30 per exponent by default)."""

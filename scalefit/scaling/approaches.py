@@ -76,33 +76,37 @@ def compare(params: Any, tokens: Any, loss: Any, *, flops: Any = None, curves: S
             progress: Progress = None) -> Approaches:
     """Run the three approaches on one set of runs (see the module docstring)."""
     N, D, L = (np.asarray(v, float).ravel() for v in (params, tokens, loss))
+
+    def envelope() -> tuple[Any, dict[str, float], str]:
+        env = fit_envelope(curves, params=N, tokens=D, loss=L, bootstrap=bootstrap, seed=seed, level=level)
+        return env, _frontier(env), f"{env.source}, {np.unique(env.params).size} sizes on the frontier"
+
+    def isoflop() -> tuple[Any, dict[str, float], str]:
+        iso = fit_isoflop(N, D, L, flops=flops, tol=tol, budgets=budgets, bootstrap=bootstrap, seed=seed,
+                          level=level)
+        return iso, _frontier(iso), f"{sum(b.used for b in iso.budgets)} budgets, parabola in ln N"
+
+    def parametric() -> tuple[Any, dict[str, float], str]:
+        par = fit_scaling(N, D, L, law="chinchilla", bootstrap=bootstrap, seed=seed, flops=flops, law_error=False,
+                          progress=progress)
+        return par, par.optimal_exponents(level), "Chinchilla form, Huber on log L"
+
     rows, fits = [], {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalefitWarning)
-        try:
-            env = fit_envelope(curves, params=N, tokens=D, loss=L, bootstrap=bootstrap, seed=seed, level=level)
-            fits["envelope"] = env
-            rows.append(ApproachRow(1, env.n_opt.exponent, env.n_opt.lower, env.n_opt.upper, env.d_opt.exponent,
-                                    env.d_opt.lower, env.d_opt.upper,
-                                    f"{env.source}, {np.unique(env.params).size} sizes on the frontier"))
-        except ScalefitError as exc:
-            rows.append(ApproachRow(1, error=str(exc)))
-        try:
-            iso = fit_isoflop(N, D, L, flops=flops, tol=tol, budgets=budgets, bootstrap=bootstrap, seed=seed,
-                              level=level)
-            fits["isoflop"] = iso
-            rows.append(ApproachRow(2, iso.n_opt.exponent, iso.n_opt.lower, iso.n_opt.upper, iso.d_opt.exponent,
-                                    iso.d_opt.lower, iso.d_opt.upper,
-                                    f"{sum(b.used for b in iso.budgets)} budgets, parabola in ln N"))
-        except ScalefitError as exc:
-            rows.append(ApproachRow(2, error=str(exc)))
-        try:
-            par = fit_scaling(N, D, L, law="chinchilla", bootstrap=bootstrap, seed=seed, flops=flops,
-                              law_error=False, progress=progress)
-            fits["parametric"] = par
-            e = par.optimal_exponents(level)
-            rows.append(ApproachRow(3, e["a"], e["a_lower"], e["a_upper"], e["b"], e["b_lower"], e["b_upper"],
-                                    "Chinchilla form, Huber on log L"))
-        except ScalefitError as exc:
-            rows.append(ApproachRow(3, error=str(exc)))
+        for approach, (key, run) in enumerate((("envelope", envelope), ("isoflop", isoflop),
+                                               ("parametric", parametric)), start=1):
+            try:
+                fits[key], e, detail = run()
+            except ScalefitError as exc:
+                rows.append(ApproachRow(approach, error=str(exc)))
+                continue
+            rows.append(ApproachRow(approach, e["a"], e["a_lower"], e["a_upper"], e["b"], e["b_lower"],
+                                    e["b_upper"], detail))
     return Approaches(tuple(rows), level, fits)
+
+
+def _frontier(fit: Any) -> dict[str, float]:
+    """The exponents of a fitted frontier (``n_opt``, ``d_opt`` power laws) in ``optimal_exponents`` form."""
+    return {"a": fit.n_opt.exponent, "a_lower": fit.n_opt.lower, "a_upper": fit.n_opt.upper,
+            "b": fit.d_opt.exponent, "b_lower": fit.d_opt.lower, "b_upper": fit.d_opt.upper}

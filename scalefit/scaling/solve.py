@@ -28,7 +28,7 @@ from scalefit.results.options import DEFAULT_DELTA
 
 #: The Huber delta on log loss: the curve fitter's default (Besiroglu et al. 2024 use the same 1e-3).
 HUBER_DELTA = DEFAULT_DELTA
-_LBFGS = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10_000}  # the objective is ~1e-3: default tolerances stop early
+LBFGS_OPTIONS = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10_000}  # the objective is ~1e-3: default tolerances stop early
 _BFGS = {"gtol": 1e-10, "maxiter": 10_000}
 #: Called after each start with (done, total): the CLI's progress bar.
 Progress = Optional[Callable[[int, int], None]]
@@ -111,7 +111,8 @@ def grid_starts(law: ScalingLaw) -> list[np.ndarray]:
     return [np.array(x, float) for x in itertools.product(*axes)]
 
 
-def _bounds(law: ScalingLaw) -> list[tuple[float | None, float | None]]:
+def bounds(law: ScalingLaw) -> list[tuple[float | None, float | None]]:
+    """L-BFGS-B bounds in the log-sum-exp form: log amplitudes free, exponents within their ParamSpec bounds."""
     k = len(law.linear_names)
     return [(None, None)] * k + [(p.lower, p.upper) for p in law.params[k:]]
 
@@ -135,18 +136,17 @@ def solve(law: ScalingLaw, N: np.ndarray, D: np.ndarray, L: np.ndarray, w: np.nd
     else:
         raise FitInputError(f"unknown method {method!r}; use 'vp' or 'grid'.", value=method)
     starts = list(extra_starts) + starts
-    bounds = _bounds(law)
+    box = bounds(law)
     best = None
     for i, x0 in enumerate(starts):
         if method == "grid":  # Epoch's recipe, kept as the reference
-            res = minimize(obj, x0, jac=True, method="L-BFGS-B", bounds=bounds, options=_LBFGS)
+            res = minimize(obj, x0, jac=True, method="L-BFGS-B", bounds=box, options=LBFGS_OPTIONS)
         else:  # BFGS: same optimum; L-BFGS-B's tiny BLAS calls cost ~10 ms each on a loaded multi-core host
             res = minimize(obj, x0, jac=True, method="BFGS", options=_BFGS)
             if not _inside(law, res.x):
                 k = len(law.linear_names)
-                x1 = np.concatenate([res.x[:k], np.clip(res.x[k:], [b[0] for b in bounds[k:]],
-                                                        [b[1] for b in bounds[k:]])])
-                res = minimize(obj, x1, jac=True, method="L-BFGS-B", bounds=bounds, options=_LBFGS)
+                x1 = np.concatenate([res.x[:k], np.clip(res.x[k:], [b[0] for b in box[k:]], [b[1] for b in box[k:]])])
+                res = minimize(obj, x1, jac=True, method="L-BFGS-B", bounds=box, options=LBFGS_OPTIONS)
         if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
             best = res
         if progress is not None:
