@@ -123,3 +123,36 @@ def test_isoflop_budget_options(files) -> None:
     r = runner.invoke(app, base + ["--flops-tolerance", "0.001"])
     assert r.exit_code == 0 and json.loads(r.stdout)["tolerance"] == 0.001
     np.testing.assert_allclose(json.loads(r.stdout)["n_opt"]["exponent"], nominal["n_opt"]["exponent"])
+
+
+def test_progress_bar_draws_on_a_terminal_only(monkeypatch) -> None:
+    """Long work (the grid method's 4,500 starts, bootstrap refits) shows a rich bar on stderr when it is a
+    terminal, and nothing otherwise (so --json and logs stay clean)."""
+    import io
+
+    from rich.console import Console
+
+    from scalefit.commands import _common
+    from scalefit.commands._progress import progress_bar
+
+    with progress_bar("scaling grid") as bar:
+        assert bar is None  # CliRunner / pytest: not a terminal
+    buf = io.StringIO()
+    monkeypatch.setattr(_common, "err_console", Console(file=buf, force_terminal=True, width=100))
+    with progress_bar("scaling grid") as bar:
+        assert bar is not None
+        for i in range(1, 4):
+            bar(i, 3)
+    assert "scaling grid" in buf.getvalue()
+
+
+def test_envelope_reads_the_curves_of_run_files() -> None:
+    """Approach 1 on the bundled cosine runs of three sizes (run files: their logged curves, not final points)."""
+    root = Path(__file__).resolve().parents[1] / "data" / "runs"
+    runs = sorted(str(p) for p in (root / "scaling").glob("*/*.csv"))
+    runs += sorted(str(p) for p in (root / "curves").glob("*_cosine_*.csv"))
+    r = runner.invoke(app, ["scaling", *runs, "--method", "envelope", "--bootstrap", "20", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["method"] == "envelope" and d["source"] == "curves" and d["n_runs"] == 9
+    assert len(d["frontier_sizes"]) >= 2 and d["n_opt"]["lower"] <= d["n_opt"]["exponent"] <= d["n_opt"]["upper"]

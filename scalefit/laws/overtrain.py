@@ -46,6 +46,8 @@ class OvertrainLaw(ScalingLaw):
     citation = CITATION
     formula = "L = E + (a M^eta + b M^-eta) C^-eta, C = 6ND, M = D/N"
     params = PARAMS
+    #: One exponent for N and D: two sizes and two token counts identify it (the fit still needs 7 runs).
+    min_sizes = 2
 
     def grid(self) -> dict[str, np.ndarray]:
         return {"eta": np.linspace(0.01, 0.75, 75)}

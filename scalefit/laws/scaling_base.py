@@ -19,6 +19,7 @@ member              meaning
 ``log_terms_jac``   (m, k, n) derivative of ``log_terms`` with respect to theta
 ``allocate``        compute-optimal N*(C), D*(C) under C = 6ND for rows of parameter values
 ``grid``            the exponent values the variable-projection start grid tries, per non-linear parameter
+``min_sizes``       the fewest distinct N (and D) that identify the law
 ==================  ===========================================================================================
 
 The laws are immutable and pure: no I/O, no fitting loop. :mod:`scalefit.scaling.registry` lists them.
@@ -47,6 +48,8 @@ class ScalingLaw(ParamTable):
     citation: str = ""
     formula: str = ""
     params: tuple[ParamSpec, ...] = ()
+    #: Fewest distinct model sizes (and token counts) that separate each term from E.
+    min_sizes: int = 3
 
     def grid(self) -> dict[str, np.ndarray]:
         """Exponent values tried by the start grid, per non-linear parameter (30 per exponent by default)."""

@@ -21,14 +21,13 @@ from scalefit.scaling.registry import get_loss_law
 from scalefit.scaling.result import ScalingFit
 from scalefit.scaling.solve import Objective, Progress, solve, to_natural
 
-#: Fewest distinct model sizes and token counts a fit accepts.
-MIN_SIZES = 3
 #: Extra rows a fit needs beyond its number of parameters.
 MIN_EXTRA_ROWS = 3
 
 
 def check_points(law: ScalingLaw, N: np.ndarray, D: np.ndarray, L: np.ndarray) -> None:
-    """Raise :class:`FitInputError` unless the runs can identify ``law`` (enough rows, sizes and token counts)."""
+    """Raise :class:`FitInputError` unless the runs can identify ``law`` (enough rows; ``law.min_sizes`` distinct
+    sizes and token counts)."""
     for name, v in (("params", N), ("tokens", D), ("loss", L)):
         if v.shape != N.shape or not np.all(np.isfinite(v)) or np.any(v <= 0):
             raise FitInputError(f"'{name}' must be positive and finite on every row, of one length.", column=name)
@@ -38,9 +37,10 @@ def check_points(law: ScalingLaw, N: np.ndarray, D: np.ndarray, L: np.ndarray) -
                             "Add runs.")
     for name, v in (("params", N), ("tokens", D)):
         k = np.unique(np.round(np.log(v), 6)).size
-        if k < MIN_SIZES:
+        if k < law.min_sizes:
             raise FitInputError(
-                f"only {k} distinct value(s) of '{name}'; the scaling law needs at least {MIN_SIZES} to separate the "
+                f"only {k} distinct value(s) of '{name}'; the {law.name} law needs at least {law.min_sizes} to "
+                "separate the "
                 f"{'model-size' if name == 'params' else 'data'} term from E. Add runs at other "
                 f"{'model sizes' if name == 'params' else 'token counts'}.", column=name)
 
@@ -52,7 +52,7 @@ def _refuse_no_interior(law: ScalingLaw, values: np.ndarray, N: np.ndarray, D: n
     terms = values[:k, None] * np.exp(law.log_terms(values[k:], np.log(N), np.log(D)))  # (k, n)
     share = (terms / L).max(axis=1)
     flat = [n for n, v in zip(law.nonlinear_names, values[k:]) if v < 1e-3]
-    small = [n for n, s, j in zip(law.linear_names, share, range(k)) if n != "E" and s < 1e-4]
+    small = [n for n, s in zip(law.linear_names, share) if n != "E" and s < 1e-4]
     if flat or small:
         shown = ", ".join(f"{n}={v:.3g}" for n, v in zip(law.names, values))
         raise FitInputError(

@@ -18,6 +18,7 @@ from scalefit.errors import FitInputError, ScalefitWarning
 from scalefit.laws.scaling_base import ScalingLaw
 from scalefit.scaling.extrapolation import size_groups
 from scalefit.scaling.fit import fit_scaling
+from scalefit.scaling.registry import get_loss_law
 from scalefit.scaling.solve import Progress
 
 @dataclass(frozen=True)
@@ -66,14 +67,15 @@ def leave_largest_out(params: Any, tokens: Any, loss: Any, *, law: str | Scaling
                       progress: Progress = None) -> Holdout:
     """Fit ``law`` on every run but those of the ``n_largest`` largest sizes; predict those, with intervals.
 
-    Raises :class:`FitInputError` when fewer than 3 sizes would be left to fit.
+    Raises :class:`FitInputError` when fewer sizes than the law needs would be left to fit.
     """
     N, D, L = (np.asarray(v, float).ravel() for v in (params, tokens, loss))
+    spec = get_loss_law(law)
     g = size_groups(N)
     cut = g.max() - n_largest + 1
-    if cut < 3:
-        raise FitInputError(f"only {g.max() + 1} model sizes: leaving {n_largest} out leaves fewer than 3 to fit. "
-                            "Add runs at more sizes.")
+    if cut < spec.min_sizes:
+        raise FitInputError(f"only {g.max() + 1} model sizes: leaving {n_largest} out leaves fewer than "
+                            f"{spec.min_sizes} to fit the {spec.name} law. Add runs at more sizes.")
     train, test = g < cut, g >= cut
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalefitWarning)

@@ -77,8 +77,10 @@ def test_leave_largest_out_predicts_the_biggest_size() -> None:
     assert h.mean_abs_rel_error < 0.01 and h.coverage >= 0.8
     s = h.summary()
     assert s["n_test"] == 5 and s["test_params"] == [1e9]
-    with pytest.raises(FitInputError, match="leaves fewer than 3 to fit"):
-        leave_largest_out(N, D, L, n_largest=3)
+    with pytest.raises(FitInputError, match="leaves fewer than 3 to fit the chinchilla law"):
+        leave_largest_out(N, D, L, law="chinchilla", n_largest=3)
+    with pytest.raises(FitInputError, match="leaves fewer than 2 to fit the overtrain law"):
+        leave_largest_out(N, D, L, law="overtrain", n_largest=4)
 
 
 def test_three_approaches_side_by_side() -> None:
