@@ -272,7 +272,7 @@ def main() -> None:
             for k, r in by_k.items():
                 cells.append(f"{k} out: " + (f"{r['mean_abs_rel_error']:.2%} (bias {r['mean_rel_error']:+.2%}), "
                                              f"cover {r['coverage']:.0%} of {r['n_test']}" if "error" not in r
-                                             else "not testable"))
+                                             else "not testable: " + r["error"].split(";")[0]))
             print(f"  {name:<22}{s['sizes']:>3} sizes  {law:<11} " + " | ".join(cells))
     for k in ("1", "2"):
         h[f"pooled_{k}"] = pooled(h, k)

@@ -10,10 +10,9 @@ Errors are modelled as ``e^2 = s^2 + (sigma d)^2``: ``s`` is the fit's residual 
 measured in size instead of steps.
 
 Prediction intervals (:meth:`~scalefit.scaling.result.ScalingFit.prediction`) of a point ``d`` e-folds beyond
-the data add a normal law error of sd ``sigma d`` to the run-to-run noise. Measured against the alternative
-``sd = sigma' (1 + d)`` (sigma' from ``mean(e^2 / (1 + d)^2)``, used in place of the noise) on the reference sets
-with the two largest sizes held out, this form covered more held-out runs (``benchmarks/RESULTS.md``). The folds
-cost one fit each (the last :data:`MAX_FOLDS` cuts).
+the data add a normal law error of sd ``sigma d`` to the run-to-run noise. The alternative ``sd = sigma' (1 + d)``
+(sigma' from ``mean(e^2 / (1 + d)^2)``, in place of the noise) covered no more held-out runs on the reference
+sets (``benchmarks/RESULTS.md``). The folds cost one fit each (the last :data:`MAX_FOLDS` cuts).
 """
 
 from __future__ import annotations
