@@ -123,7 +123,8 @@ def test_plan_json(files) -> None:
     [
         (["hparams", "{bad}"], r"bad\.csv:1: missing column 'loss'"),
         (["scaling", "{bad}", "--loss-column", "final_loss"], r"bad\.csv:1: missing column 'params'"),
-        (["hparams", "{sweep}", "--params-column", "active"], r"sweep\.csv:1: missing column 'active'.*--params-column"),
+        (["hparams", "{sweep}", "--params-column", "active"],
+         r"sweep\.csv:1: missing column 'active'.*--params-column"),
         (["hparams", "{sizes}"], r"sizes\.csv:2: the hyperparameter law needs 'lr'"),
         (["hparams", "{sweep}", "--form", "kaplan"], r"unknown form 'kaplan'"),
         (["plan", "--flops", "1e20"], r"pass --scaling"),

@@ -67,10 +67,10 @@ def assess(law: ScalingLaw, values: np.ndarray, bootstrap: np.ndarray, N: np.nda
     if abs(r) >= COLLINEAR_CORR:
         M = D / N
         out.append(Note(
-            "ill_conditioned", f"log N and log D are nearly collinear (correlation {r:.3f}, condition number {cond:.3g}): at "
-            f"a given N, D varies only {spread:.3g}x (tokens per parameter {M.min():.3g} .. {M.max():.3g}), so the N "
-            "and D terms cannot be told apart. Add runs off that line: the same sizes trained 4x shorter and 4x "
-            "longer.", IllConditionedWarning,
+            "ill_conditioned", f"log N and log D are nearly collinear (correlation {r:.3f}, condition number "
+            f"{cond:.3g}): at a given N, D varies only {spread:.3g}x (tokens per parameter {M.min():.3g} .. "
+            f"{M.max():.3g}), so the N and D terms cannot be told apart. Add runs off that line: the same sizes "
+            "trained 4x shorter and 4x longer.", IllConditionedWarning,
             {"problem": "collinear", "correlation": r, "condition_number": cond, "d_spread": spread,
              "tokens_per_param": [float(M.min()), float(M.max())]}))
     if bootstrap.shape[0] >= 2:

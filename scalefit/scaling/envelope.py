@@ -91,8 +91,8 @@ class EnvelopeFit:
 
     def report(self) -> str:
         pct = f"{self.level:.0%}"
-        lines = [f"lower envelope over compute (Hoffmann et al. 2022, approach 1) of {self.n_runs} runs' {self.source}: "
-                 f"{np.unique(self.params).size} sizes on the frontier"]
+        lines = [f"lower envelope over compute (Hoffmann et al. 2022, approach 1) of {self.n_runs} runs' "
+                 f"{self.source}: {np.unique(self.params).size} sizes on the frontier"]
         for name, p in (("N*", self.n_opt), ("D*", self.d_opt)):
             lines.append(f"  {name}(C) = {p.coef:.4g} C^{p.exponent:.4f}  ({pct} interval of the exponent "
                          f"[{p.lower:.4f}, {p.upper:.4f}])")

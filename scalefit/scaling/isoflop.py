@@ -3,9 +3,9 @@
 Runs are grouped by compute budget (the ``flops`` column, or C = 6ND) within a stated relative tolerance. In each
 budget the loss is fitted by a parabola in ln N (Hoffmann et al.'s choice, also Llama 3's); its vertex is the
 budget's optimum N*, and D* = C / (k N*) with k the budget's median C / (N D) (6 when C = 6ND), so that
-a + b = 1 when every budget counts compute alike. N*(C) and D*(C) are then power laws fitted by least squares on the logs over
-the budgets. Intervals: a seeded bootstrap that resamples runs within each budget, refits every parabola and the
-two power laws (percentile intervals).
+a + b = 1 when every budget counts compute alike. N*(C) and D*(C) are then power laws fitted by least squares on
+the logs over the budgets. Intervals: a seeded bootstrap that resamples runs within each budget, refits every
+parabola and the two power laws (percentile intervals).
 
 Why a parabola: on simulated isoFLOP sweeps from Chinchilla-form laws (symmetric and asymmetric exponents, sweeps
 centred up to a factor 2 off the optimum, 9 budgets of 9 runs over 10x to 100x in N, 0.2-0.5% noise) the

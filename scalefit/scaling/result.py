@@ -3,7 +3,8 @@ a report and JSON (``"schema": "scalefit.scaling/1"``).
 
 It follows the :class:`~scalefit.results.FitResult` conventions: a :class:`~scalefit.results.FitStatus`,
 :class:`~scalefit.results.ParamEstimate` per parameter (stderr = bootstrap sd), ``messages`` in words and typed
-``notes`` (:class:`~scalefit.results.Note`), ``summary()`` of plain types, ``report()``, ``to_json()`` / ``from_json()``.
+``notes`` (:class:`~scalefit.results.Note`), ``summary()`` of plain types, ``report()``,
+``to_json()`` / ``from_json()``.
 """
 
 from __future__ import annotations
@@ -209,8 +210,8 @@ class ScalingFit:
         lines.append(f"  N* ~ C^{e['a']:.3f}{ci}, D* ~ C^{e['b']:.3f}")
         if self.law == "overtrain":
             M = (self.values["b"] / self.values["a"]) ** (1 / (2 * self.values["eta"]))
-            lines.append(f"  compute-optimal tokens per parameter M* = {M:.3g}; this form fixes N* ~ C^0.5 (for the split "
-                         "itself: --method isoflop, or --law chinchilla)")
+            lines.append(f"  compute-optimal tokens per parameter M* = {M:.3g}; this form fixes N* ~ C^0.5 (for the "
+                         "split itself: --method isoflop, or --law chinchilla)")
         if self.bootstrap.shape[0] < 2:
             lines.append("  note: no bootstrap: pass --bootstrap 100 to see whether the runs pin the law.")
         lines.extend(f"  note: {m}" for m in self.messages)

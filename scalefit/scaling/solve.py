@@ -28,7 +28,8 @@ from scalefit.results.options import DEFAULT_DELTA
 
 #: The Huber delta on log loss: the curve fitter's default (Besiroglu et al. 2024 use the same 1e-3).
 HUBER_DELTA = DEFAULT_DELTA
-LBFGS_OPTIONS = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10_000}  # the objective is ~1e-3: default tolerances stop early
+#: L-BFGS-B options of the grid method: the objective is ~1e-3, so the default tolerances stop early.
+LBFGS_OPTIONS = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10_000}
 _BFGS = {"gtol": 1e-10, "maxiter": 10_000}
 #: Called after each start with (done, total): the CLI's progress bar.
 Progress = Optional[Callable[[int, int], None]]

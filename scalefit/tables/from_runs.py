@@ -43,9 +43,9 @@ def final_loss(run: object, k: int = 1) -> tuple[float, str]:
 def table_from_runs(runs: Iterable[object], k: int = 1, params_key: str = "params") -> Table:
     """Turn runs (``scalefit.runs.Run``) into table rows.
 
-    Per run: loss from :func:`final_loss`; N from the ``params`` metadata (or ``params_key``); batch size in tokens from ``tokens_per_step``
-    or ``batch_size`` (sequences) x ``seq_len``; tokens from the last ``tokens`` value if logged, else
-    (last step + 1) x batch tokens; lr from ``peak_lr`` metadata, else the schedule's maximum.
+    Per run: loss from :func:`final_loss`; N from the ``params`` metadata (or ``params_key``); batch size in tokens
+    from ``tokens_per_step`` or ``batch_size`` (sequences) x ``seq_len``; tokens from the last ``tokens`` value if
+    logged, else (last step + 1) x batch tokens; lr from ``peak_lr`` metadata, else the schedule's maximum.
     """
     rows = []
     notes: list[str] = []
