@@ -235,12 +235,13 @@ def parse(src: Source) -> tuple[Table, tuple[LinePattern, ...]]:
 
 def _scan(pat: LinePattern, data: bytes, starts: np.ndarray,
           claimed: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(0-based line of each match on an unclaimed line, field -> values) of one pattern over the file."""
+    """(0-based line of each match on an unclaimed line, field -> values) of one pattern over the file. A field
+    the line does not print is None (an object array), so that a printed 'nan' stays a value the checks see."""
     rx = pat.compiled()
     names = [k for k in rx.groupindex]
     opt = [(name, _compiled_opt(r)) for name, r in pat.optional]
     lines: list[int] = []
-    values: dict[str, list[float]] = {k: [] for k in [*names, *(n for n, _ in opt)]}
+    values: dict[str, list[float | None]] = {k: [] for k in [*names, *(n for n, _ in opt)]}
     for m in rx.finditer(data):
         i = int(np.searchsorted(starts, m.start(), side="right")) - 1
         if claimed[i]:
@@ -248,13 +249,13 @@ def _scan(pat: LinePattern, data: bytes, starts: np.ndarray,
         lines.append(i)
         for k in names:
             g = m.group(k)
-            values[k].append(float(g) if g is not None else np.nan)
+            values[k].append(float(g) if g is not None else None)
         if opt:
             text = _line(data, starts, i)
             for name, orx in opt:
                 o = orx.search(text)
-                values[name].append(float(o.group(1)) if o else np.nan)
-    return np.asarray(lines, dtype=np.int64), {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
+                values[name].append(float(o.group(1)) if o else None)
+    return np.asarray(lines, dtype=np.int64), {k: np.asarray(v, dtype=object) for k, v in values.items()}
 
 
 def _compiled_opt(regex: str) -> re.Pattern[bytes]:
@@ -271,19 +272,23 @@ def _table(path: str, hits: list[tuple[LinePattern, np.ndarray, dict[str, np.nda
     order = np.argsort(lines, kind="stable")
     names = list(dict.fromkeys(["step", *(k for _, _, f in hits for k in f if k != "step")]))
     cols: dict[str, np.ndarray] = {k: np.full(lines.size, np.nan) for k in names}
+    printed: dict[str, np.ndarray] = {k: np.zeros(lines.size, dtype=bool) for k in names}
     at = 0
     for _, ln, fields in hits:
         for k, v in fields.items():
-            cols[k][at:at + ln.size] = v
+            there = v != None  # noqa: E711 - elementwise on an object array
+            cols[k][at:at + ln.size][there] = v[there].astype(np.float64)
+            printed[k][at:at + ln.size] = there
         at += ln.size
     cols = {k: v[order] for k, v in cols.items()}
+    printed = {k: v[order] for k, v in printed.items()}
     lines = lines[order]
     counts = ", ".join(f"{ln.size} '{p.shape}'" for p, ln, _ in hits)
     notes.insert(0, f"read as a text log of {_trainers(hits)}: {counts} lines")
     meta = {k: v for p, _, _ in hits for k, v in p.meta}
     if meta.get("loss_unit") == "bits":
         notes.append("fairseq logs its losses in bits (base 2)")
-    empty = np.all([np.isnan(v) for k, v in cols.items() if k != "step"], axis=0)
+    empty = ~np.any([v for k, v in printed.items() if k != "step"], axis=0)
     if empty.any():
         idx = np.flatnonzero(empty)
         left["lines without a value"] = int(idx.size)
@@ -291,10 +296,11 @@ def _table(path: str, hits: list[tuple[LinePattern, np.ndarray, dict[str, np.nda
                      f"{_first(lines[idx])}; timing or progress lines)")
         keep = ~empty
         cols = {k: v[keep] for k, v in cols.items()}
+        printed = {k: v[keep] for k, v in printed.items()}
         lines = lines[keep]
     if "lr" in cols and (coarse := _lr_precision(cols["lr"])):
         notes.append(coarse)
-    columns = [Column.from_values(k, v) for k, v in cols.items() if not np.all(np.isnan(v))]
+    columns = [Column(k, v, ~printed[k], np.zeros(v.shape, dtype=bool)) for k, v in cols.items() if printed[k].any()]
     return Table(path=path, columns=columns, line=lines + 1, fmt="text", header_line=None, meta=meta, notes=notes,
                  merge_steps=True, what="field", left_out=left, warns=warns)
 
