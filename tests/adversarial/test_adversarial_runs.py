@@ -83,14 +83,7 @@ def test_inspect(corpus: dict[str, Case], name: str) -> None:
             (name, key, got, want)
 
 
-#: Fit errors of the fitter (not the readers) that do not name the file yet (issue 13: "a single-point run's error
-#: does not name the file"; fitting.py). Strict: when the fitter names it, these pass and the mark must go.
-FITTER_UNNAMED = {"csv_single_row", "csv_three_rows"}
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
-    strict=True, reason="the fitter's too-few-points error does not name the file")) if n in FITTER_UNNAMED else n
-                                  for n in NAMES])
+@pytest.mark.parametrize("name", NAMES)
 def test_fit(corpus: dict[str, Case], name: str) -> None:
     case = corpus[name]
     summary = _check(case, ["fit", case.path, "--law", "tissue", "--no-law-error", "--starts", "4", "--json"],
