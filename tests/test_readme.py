@@ -3,9 +3,9 @@
 - The test command in the README is the one `.ci/run` runs, verbatim.
 - Every ``$ ...`` line of a ``console`` block runs, in order, in a scratch folder that links the bundled
   ``data/`` and ``tests/data/`` (so ``out/fit.json`` written by one command is read by the next). A line ending in
-  ``# exit N`` must exit with N; every other line must exit 0. Printed output in the README is illustrative (timings differ),
-  so only the exit codes and the absence of tracebacks are checked here; the numbers are pinned by golden and
-  unit tests.
+  ``# exit N`` must exit with N; every other line must exit 0. Printed output in the README is illustrative
+  (timings differ), so only the exit codes and the absence of tracebacks are checked here; the numbers are pinned
+  by golden and unit tests.
 """
 
 from __future__ import annotations
