@@ -1,5 +1,5 @@
 """Training logs that trainers print as text (nanoGPT, llm.c, modded-nanogpt, torchtitan, Megatron-LM, fairseq),
-read through one table of line patterns (:data:`PATTERNS`).
+read through one table of line patterns (:data:`~scalefit.readers.textlog_patterns.PATTERNS`).
 
 Each :class:`LinePattern` names the trainer, a line it reads (tested), a regular expression whose named groups are
 fields (``step``, ``loss``, ``val_loss``, ``lr``, ...) and optional fields searched anywhere in the same line (an LR
@@ -21,8 +21,6 @@ whole file is read into memory (text logs are small next to the CSV logs :mod:`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -31,122 +29,32 @@ from scalefit.readers.contract import ReadOptions
 from scalefit.readers.multirun import build_runs
 from scalefit.readers.source import Source
 from scalefit.readers.table import Column, Table
+from scalefit.readers.textlog_patterns import PATTERNS, Fields, LinePattern, matches
 from scalefit.runs import Run
 
-_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)"
+__all__ = ["PATTERNS", "LinePattern", "looks_like", "parse", "read"]
 
-
-def _n(name: str) -> str:
-    return rf"(?P<{name}>{_NUM})"
-
-
-def _opt(name: str, before: str) -> tuple[str, str]:
-    """An optional field: ``before`` then a number, anywhere in the line."""
-    return name, rf"{before}({_NUM})"
-
-
-@dataclass(frozen=True)
-class LinePattern:
-    """One kind of line a trainer prints: its ``shape`` in words, a real ``example`` line (the tests read it),
-    ``regex`` (named groups are fields; ``step`` is required unless ``stepless``), ``optional`` fields searched in
-    the whole line, and ``meta`` the pattern implies."""
-
-    trainer: str
-    shape: str
-    example: str
-    regex: str
-    optional: tuple[tuple[str, str], ...] = ()
-    meta: tuple[tuple[str, Any], ...] = ()
-    stepless: bool = False
-    hint: str = ""  # the schedule of the trainer's defaults as a spec, for the no-LR error
-
-    def compiled(self) -> re.Pattern[bytes]:
-        return _compiled(self.regex)
-
-
-_NANOGPT = "cosine:peak=6e-4,warmup=2000,total=600000,final=6e-5"  # nanoGPT train.py's defaults
-_FAIRSEQ = (("loss_unit", "bits"),)  # fairseq logs the loss in base 2
-
-#: Every line format the reader knows; the first pattern that matches a line reads it (specific ones first).
-PATTERNS: tuple[LinePattern, ...] = (
-    # nanoGPT (karpathy/nanoGPT train.py and its forks)
-    LinePattern("nanoGPT", "step N: train loss X, val loss Y",
-                "step 200: train loss 6.6253, val loss 6.6336",
-                rf"step (?P<step>\d+): train loss {_n('eval_train_loss')}, val loss {_n('val_loss')}", hint=_NANOGPT),
-    LinePattern("nanoGPT", "iter N: loss X",
-                "iter 200: loss 6.6391, time 9128.87ms, mfu 97.88%",
-                rf"iter (?P<step>\d+): loss {_n('loss')}", (_opt("lr", r"\blr[:=]?\s*"),), hint=_NANOGPT),
-    # llm.c: its log file (-o), and its stdout
-    LinePattern("llm.c", "s:N tel:X",
-                "s:250 tel:6.1710",
-                rf"s:(?P<step>\d+) tel:{_n('val_loss')}"),
-    LinePattern("llm.c", "s:N trl:X",
-                "s:0 trl:11.0091 lr:0.000001 norm:15.37",
-                rf"s:(?P<step>\d+) trl:{_n('loss')}", (_opt("lr", r"\blr:"), _opt("grad_norm", r"\bnorm:"))),
-    LinePattern("llm.c", "step N/M | train loss X",
-                "step    1/19560 | train loss 11.009143 | norm 15.3716 | lr 1.00e-06 | 1234.56 ms",
-                rf"step\s+(?P<step>\d+)/\d+ \| train loss {_n('loss')}",
-                (_opt("lr", r"\| lr "), _opt("grad_norm", r"\| norm "))),
-    # modded-nanogpt (train_loss on early records, timing only on later ones; val_loss every k steps)
-    LinePattern("modded-nanogpt", "step:N/M",
-                "step:125/1385 val_loss:4.3930 train_time:14290ms step_avg:124.26ms",
-                r"step:(?P<step>\d+)/\d+\b",
-                (_opt("loss", r"\btrain_loss:"), _opt("val_loss", r"\bval_loss:"), _opt("lr", r"\blr:"))),
-    # torchtitan (its metrics logger; colour codes are removed first)
-    LinePattern("torchtitan", "validate step: N loss: X",
-                "validate step: 5728  loss:  3.3253",
-                rf"validate step:\s*(?P<step>\d+)\s+loss:\s*{_n('val_loss')}"),
-    LinePattern("torchtitan", "step: N loss: X",
-                "step: 6922  loss:  3.3222  grad_norm:  0.9790  memory: 12.25GiB(12.90%)  tps: 500,705",
-                rf"step:\s*(?P<step>\d+)(?:/\d+)?\s+loss:\s*{_n('loss')}",
-                (_opt("lr", r"\blr:\s*"), _opt("grad_norm", r"\bgrad_norm:\s*"))),
-    # Megatron-LM (and GPT-NeoX, which prints the same lines)
-    LinePattern("Megatron-LM", "validation loss at iteration N",
-                " validation loss at iteration 1000 | lm loss value: 5.123456E+00 | lm loss PPL: 167.9 |",
-                rf"validation loss at iteration (?P<step>\d+)[^|\n]*\| lm loss value: {_n('val_loss')}"),
-    LinePattern("Megatron-LM", "iteration N/M |",
-                " iteration     4873/   10000 | consumed samples:       311872 | learning rate: 1.500E-04 | "
-                "global batch size:    64 | lm loss: 3.296875E+00 | grad norm: 0.430 |",
-                r"iteration\s+(?P<step>\d+)\s*/\s*\d+\s*\|",
-                (_opt("loss", r"\blm loss: "), _opt("lr", r"\blearning rate: "), _opt("grad_norm", r"\bgrad norm: "))),
-    # fairseq (--log-format simple, the default when not on a terminal)
-    LinePattern("fairseq", "epoch E: i / n loss=X, ... num_updates=N",
-                "epoch 001:    100 / 1234 loss=9.563, nll_loss=9.5, ppl=756.2, num_updates=100, lr=1.25e-05, gnorm=2.1",
-                rf"epoch \d+:\s*\d+\s*/\s*\d+ loss={_n('loss')},[^\n]*?\bnum_updates=(?P<step>\d+)",
-                (_opt("lr", r"\blr="), _opt("grad_norm", r"\bgnorm=")), meta=_FAIRSEQ),
-    LinePattern("fairseq", "valid on S subset | loss X | ... num_updates N",
-                "epoch 001 | valid on 'valid' subset | loss 8.123 | nll_loss 8.1 | num_updates 1234",
-                rf"valid on '[^'\n]*' subset \| loss {_n('val_loss')} \|[^\n]*?\bnum_updates (?P<step>\d+)",
-                meta=_FAIRSEQ),
-    # Hugging Face Trainer's console: recognised, refused (no step)
-    LinePattern("Hugging Face Trainer (printed dicts)", "{'loss': X, ...}",
-                "{'loss': 2.3456, 'grad_norm': 1.23, 'learning_rate': 4.9e-05, 'epoch': 0.02}",
-                rf"\{{'(?:loss|eval_loss)': (?:{_NUM}),", stepless=True),
-)
-
-_TRACEBACK = re.compile(rb"(?m)^[^\n]*?Traceback \(most recent call last\):")
+_TRACEBACK = b"Traceback (most recent call last):"
 _RANK = re.compile(rb"^\[rank\d+\]:\s?")
 _ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]")
 #: An unmatched line that looks like a logged loss value (a format scalefit does not read): a warning.
 _LOSSY = re.compile(rb"(?i)loss[\w ]{0,12}?\s*[:=]?\s*[-+]?\d")
-_CACHE: dict[str, re.Pattern[bytes]] = {}
-
-
-def _compiled(regex: str) -> re.Pattern[bytes]:
-    if regex not in _CACHE:  # any prefix, then the body where a word does not continue
-        _CACHE[regex] = re.compile(rb"(?m)^[^\n]*?(?<![\w/.])(?:" + regex.encode() + rb")")
-    return _CACHE[regex]
 
 
 def looks_like(text: str) -> bool:
     """A text log: some line of the file's start is in a known format, and its first line is not a CSV header."""
     data = _ANSI.sub(b"", text.encode("utf-8", errors="replace"))
-    if not any(p.compiled().search(data) for p in PATTERNS):
+    raw = np.frombuffer(data, np.uint8)
+    starts = np.r_[0, np.flatnonzero(raw == 10) + 1].astype(np.int64)
+    lines = [matches(p, data, raw, starts)[0] for p in PATTERNS]
+    if not any(ln.size for ln in lines):
         return False
-    first = next((ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")), "")
-    if any(p.compiled().match(first.encode("utf-8", errors="replace")) for p in PATTERNS):
+    first = next((k for k in range(starts.size) if _line(data, starts, k).strip()
+                  and not _line(data, starts, k).startswith(b"#")), -1)
+    if any(first in ln for ln in lines):
         return True
-    cells = re.split(r"[,\t;]", first)
+    first_text = _line(data, starts, first).decode("utf-8", errors="replace").strip() if first >= 0 else ""
+    cells = re.split(r"[,\t;]", first_text)
     return not (len(cells) > 1 and all(re.fullmatch(r"[\w/ .()\[\]-]*[A-Za-z_][\w/ .()\[\]-]*", c.strip())
                                        for c in cells))
 
@@ -177,15 +85,16 @@ def parse(src: Source) -> tuple[Table, tuple[LinePattern, ...]]:
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     if b"\x1b" in data:
         data = _ANSI.sub(b"", data)
-    starts = np.r_[0, np.flatnonzero(np.frombuffer(data, np.uint8) == 10) + 1].astype(np.int64)
+    raw = np.frombuffer(data, np.uint8)  # (bytes,)
+    starts = np.r_[0, np.flatnonzero(raw == 10) + 1].astype(np.int64)
     if starts[-1] >= len(data):
         starts = starts[:-1]  # the file ends with a newline: no line after it
     n_lines = int(starts.size)
-    blank = _blank_lines(data, starts)
+    blank = _blank_lines(raw, starts)
     claimed = np.zeros(n_lines, dtype=bool)
-    hits: list[tuple[LinePattern, np.ndarray, dict[str, np.ndarray]]] = []
+    hits: list[tuple[LinePattern, np.ndarray, Fields]] = []
     for pat in PATTERNS:
-        lines, fields = _scan(pat, data, starts, claimed)
+        lines, fields = _scan(pat, data, raw, starts, claimed)
         if lines.size:
             claimed[lines] = True
             hits.append((pat, lines, fields))
@@ -233,39 +142,16 @@ def parse(src: Source) -> tuple[Table, tuple[LinePattern, ...]]:
     return _table(path, hits, notes, warns, left), tuple(p for p, _, _ in hits)
 
 
-def _scan(pat: LinePattern, data: bytes, starts: np.ndarray,
-          claimed: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(0-based line of each match on an unclaimed line, field -> values) of one pattern over the file. A field
-    the line does not print is None (an object array), so that a printed 'nan' stays a value the checks see."""
-    rx = pat.compiled()
-    names = [k for k in rx.groupindex]
-    opt = [(name, _compiled_opt(r)) for name, r in pat.optional]
-    lines: list[int] = []
-    values: dict[str, list[float | None]] = {k: [] for k in [*names, *(n for n, _ in opt)]}
-    for m in rx.finditer(data):
-        i = int(np.searchsorted(starts, m.start(), side="right")) - 1
-        if claimed[i]:
-            continue
-        lines.append(i)
-        for k in names:
-            g = m.group(k)
-            values[k].append(float(g) if g is not None else None)
-        if opt:
-            text = _line(data, starts, i)
-            for name, orx in opt:
-                o = orx.search(text)
-                values[name].append(float(o.group(1)) if o else None)
-    return np.asarray(lines, dtype=np.int64), {k: np.asarray(v, dtype=object) for k, v in values.items()}
+def _scan(pat: LinePattern, data: bytes, raw: np.ndarray, starts: np.ndarray,
+          claimed: np.ndarray) -> tuple[np.ndarray, Fields]:
+    """(0-based lines the pattern reads that no earlier pattern claimed, field -> (values, printed)) of one pattern.
+    ``printed`` says where the line prints the field, so that a printed 'nan' stays a value the checks see."""
+    lines, fields = matches(pat, data, raw, starts)
+    keep = ~claimed[lines]
+    return lines[keep], {k: (v[keep], got[keep]) for k, (v, got) in fields.items()}
 
 
-def _compiled_opt(regex: str) -> re.Pattern[bytes]:
-    key = "opt:" + regex
-    if key not in _CACHE:
-        _CACHE[key] = re.compile(regex.encode())
-    return _CACHE[key]
-
-
-def _table(path: str, hits: list[tuple[LinePattern, np.ndarray, dict[str, np.ndarray]]], notes: list[str],
+def _table(path: str, hits: list[tuple[LinePattern, np.ndarray, Fields]], notes: list[str],
            warns: list[str], left: dict[str, int]) -> Table:
     """The rows of every matched line, in file order; lines that hold no value are left out and counted."""
     lines = np.concatenate([h[1] for h in hits])
@@ -275,9 +161,8 @@ def _table(path: str, hits: list[tuple[LinePattern, np.ndarray, dict[str, np.nda
     printed: dict[str, np.ndarray] = {k: np.zeros(lines.size, dtype=bool) for k in names}
     at = 0
     for _, ln, fields in hits:
-        for k, v in fields.items():
-            there = v != None  # noqa: E711 - elementwise on an object array
-            cols[k][at:at + ln.size][there] = v[there].astype(np.float64)
+        for k, (v, there) in fields.items():
+            cols[k][at:at + ln.size] = v
             printed[k][at:at + ln.size] = there
         at += ln.size
     cols = {k: v[order] for k, v in cols.items()}
@@ -326,12 +211,14 @@ def _tracebacks(data: bytes, starts: np.ndarray, claimed: np.ndarray) -> tuple[n
     """(0-based lines of every Python traceback not claimed by a pattern, the exceptions they end with)."""
     out: list[int] = []
     names: list[str] = []
-    for m in _TRACEBACK.finditer(data):
-        i = int(np.searchsorted(starts, m.start(), side="right")) - 1
+    at = data.find(_TRACEBACK)
+    while at >= 0:
+        i = int(np.searchsorted(starts, at, side="right")) - 1
+        at = data.find(_TRACEBACK, at + 1)
         if claimed[i] or (out and i <= out[-1]):
             continue
         k = i + 1
-        while k < starts.size and k - i < 2000:
+        while k < starts.size and k - i < 2000:  # the indented frames, to the exception's line
             body = _RANK.sub(b"", _line(data, starts, k))
             if body[:1] in (b" ", b"\t") or not body.strip():
                 k += 1
@@ -344,12 +231,13 @@ def _tracebacks(data: bytes, starts: np.ndarray, claimed: np.ndarray) -> tuple[n
     return lines, ", ".join(dict.fromkeys(names)) or "no exception line"
 
 
-def _blank_lines(data: bytes, starts: np.ndarray) -> np.ndarray:
-    """Mask of lines holding only whitespace, shape (lines,)."""
-    a = np.frombuffer(data, np.uint8)
-    ink = np.r_[0, np.cumsum(~np.isin(a, np.frombuffer(b" \t\n\r\x0b\x0c", np.uint8)), dtype=np.int64)]
-    ends = np.r_[starts[1:], len(data)]
-    return ink[ends] == ink[starts]
+def _blank_lines(raw: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Mask of lines holding only whitespace, shape (lines,) (``raw``: the file's bytes as uint8)."""
+    if not starts.size:
+        return np.zeros(0, dtype=bool)
+    space = np.zeros(256, dtype=bool)
+    space[np.frombuffer(b" \t\n\r\x0b\x0c", np.uint8)] = True
+    return ~np.logical_or.reduceat(~space[raw], starts)
 
 
 def _line(data: bytes, starts: np.ndarray, i: int) -> bytes:

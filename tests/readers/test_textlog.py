@@ -80,6 +80,24 @@ def test_each_pattern_reads_its_line_behind_a_logger_prefix_and_colours(tmp_path
     assert got == pytest.approx(EXAMPLE_FIELDS[pattern.shape], rel=1e-12)
 
 
+def test_the_byte_search_before_each_regex_never_skips_a_line_of_its_pattern() -> None:
+    from scalefit.readers.textlog_patterns import literals
+
+    for p in textlog.PATTERNS:
+        lits = literals(p.regex)
+        assert lits and all(lit in p.example.encode() for lit in lits), p.shape
+    assert literals(r"x(?:y|z)w") == [b"x", b"w"] and literals("a|b") == [] and literals(r"ab?c") == [b"a", b"c"]
+    assert literals(r"[a-z]+q\.r{2}s") == [b"q.", b"s"] and literals(r"s:(?P<step>\d+) tel:") == [b"s:", b" tel:"]
+
+
+def test_optional_fields_are_read_in_any_order_and_only_where_printed(tmp_path: Path) -> None:
+    p = write(tmp_path, "o.log", "s:0 trl:3.0 norm:1.5 lr:0.001\ns:1 trl:2.9 lr:0.002\ns:2 trl:2.8 xlr:0.5 lr:0.003\n")
+    table, _ = textlog.parse(Source(p))
+    cols = {c.name: c for c in table.columns}
+    assert cols["lr"].values.tolist() == [0.001, 0.002, 0.003]
+    assert cols["grad_norm"].empty.tolist() == [False, True, True] and cols["grad_norm"].values[0] == 1.5
+
+
 def test_a_word_that_continues_into_a_pattern_is_not_read(tmp_path: Path) -> None:
     p = write(tmp_path, "x.log", "subiter 5: loss 3.2\nxs:0 trl:3.1\niter 5: loss 3.2\n")
     table, _ = textlog.parse(Source(p))
