@@ -10,7 +10,7 @@ import typer
 from scalefit.commands._common import console, escape, print_json, user_command
 from scalefit.commands._fit_options import (Bounds, Errors, Fix, Law, LawErrorOpt, Prior, Resumed, ScheduleDir, Seed,
                                             Starts, Warmup)
-from scalefit.commands._read_options import MaxStep, MinStep, RunNames
+from scalefit.commands._read_options import MaxStep, MinStep, RunNames, ScheduleSpecOpt
 from scalefit.commands.fit import FAILED_EXIT, LogY
 
 
@@ -28,6 +28,7 @@ def evaluate(
         typer.Option(help="Per-step LR file(s): one for all runs, or one per run in the order train then test. "
                           "Example: --schedule-file lr.csv"),
     ] = None,
+    schedule: ScheduleSpecOpt = None,
     schedule_dir: ScheduleDir = None,
     resumed: Resumed = False,
     min_step: MinStep = None,
@@ -83,10 +84,10 @@ def evaluate(
     test_files = files[n_train:] if len(files) > 1 else files
     train_runs = load_runs(train, target=target, warmup=warmup, schedule_file=train_files,
                            schedule_dir=schedule_dir, what="--train runs", resumed=resumed,
-                           runs=run, min_step=min_step, max_step=max_step)
+                           runs=run, min_step=min_step, max_step=max_step, schedule=schedule)
     test_runs = load_runs(test, target=target, warmup=warmup, schedule_file=test_files,
                           schedule_dir=schedule_dir, what="--test runs", resumed=resumed,
-                          runs=run, min_step=min_step, max_step=max_step)
+                          runs=run, min_step=min_step, max_step=max_step, schedule=schedule)
     kw: dict[str, Any] = {"seed": seed, "n_starts": starts, "bounds": parse_bounds(bounds),
                           "fixed": parse_fixed(fix), "prior": parse_prior(prior), "errors": errors,
                           "law_error": law_error}

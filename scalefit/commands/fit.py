@@ -15,7 +15,7 @@ import typer
 from scalefit.commands._common import console, escape, print_json, user_command
 from scalefit.commands._fit_options import (Bounds, Errors, Fix, Law, LawErrorOpt, Prior, Resumed, ScheduleDir, Seed,
                                             Starts, Warmup)
-from scalefit.commands._read_options import MaxStep, MinStep, RunNames
+from scalefit.commands._read_options import MaxStep, MinStep, RunNames, ScheduleSpecOpt
 from scalefit.commands._read_options import load_runs, match_schedule  # noqa: F401 - re-exported for evaluate
 
 #: Exit code of a command whose fit ran but FAILED, or whose predictions cannot be true (bad input exits 2).
@@ -36,6 +36,7 @@ def fit(
         typer.Option(help="Per-step LR file (step,lr); repeat to give one per run, in order. "
                           "Example: --schedule-file lr.csv"),
     ] = None,
+    schedule: ScheduleSpecOpt = None,
     schedule_dir: ScheduleDir = None,
     resumed: Resumed = False,
     min_step: MinStep = None,
@@ -74,7 +75,7 @@ def fit(
     out_paths = per_law_paths(out, names, ".json", "--out")
     plot_paths = per_law_paths(plot, names, ".png", "--plot")
     run_list = load_runs(runs, target=target, warmup=warmup, schedule_file=schedule_file, schedule_dir=schedule_dir,
-                         resumed=resumed, runs=run, min_step=min_step, max_step=max_step)
+                         resumed=resumed, runs=run, min_step=min_step, max_step=max_step, schedule=schedule)
     fit_kw: dict[str, Any] = {"seed": seed, "n_starts": starts, "bounds": parse_bounds(bounds),
                               "fixed": parse_fixed(fix), "prior": parse_prior(prior),
                               "errors": errors, "law_error": law_error}
