@@ -32,26 +32,25 @@ GENERATIONS: tuple[tuple[str, ...], ...] = (
 )
 
 
-def has(root: Any, key: str) -> bool:
-    obj = root.value
-    for part in key.split("."):
-        if not isinstance(obj, dict) or part not in obj:
-            return False
-        obj = obj[part]
-    return True
+def check_generations(root: Node) -> None:
+    """Every key of each schema generation up to the newest one the file holds (see :data:`GENERATIONS`)."""
+    def has(key: str) -> bool:
+        *parents, name = key.split(".")
+        node = root
+        for parent in parents:
+            node = node[parent]  # a missing or non-object parent is named as such
+        return node.has(name)
 
-
-def check_generations(root: Any) -> None:
-    newest = max((g for g, keys in enumerate(GENERATIONS) if any(has(root, k) for k in keys)), default=-1)
+    newest = max((g for g, keys in enumerate(GENERATIONS) if any(has(k) for k in keys)), default=-1)
     for keys in GENERATIONS[: newest + 1]:
         for key in keys:
-            if not has(root, key):
-                later = next(k for k in GENERATIONS[newest] if has(root, k))
+            if not has(key):
+                later = next(k for k in GENERATIONS[newest] if has(k))
                 raise root.doc.error(key, f"the key is missing, though the file has {later!r}, which scalefit "
                                      "writes only together with it")
 
 
-def read_law(root: Any) -> tuple[Any, dict[str, Any]]:
+def read_law(root: Node) -> tuple[Any, dict[str, Any]]:
     """The law object the file names, built with its options (each option's JSON type checked)."""
     import inspect
 
@@ -78,7 +77,7 @@ def read_law(root: Any) -> tuple[Any, dict[str, Any]]:
         raise root["law_options"].fail(f"law {name} refuses these options: {exc}") from None
 
 
-def read_options(node: Any, law: Any) -> FitOptions:
+def read_options(node: Node, law: Any) -> FitOptions:
     names = law.names
     bounds = {k: read_pair(v, specials=("-inf", "inf")) for k, v in node["bounds"].entries(keys=names)}
     for k, (lo, hi) in bounds.items():
@@ -97,10 +96,9 @@ def read_options(node: Any, law: Any) -> FitOptions:
     )
 
 
-def read_params(node: Any, law: Any, options: FitOptions | None) -> dict[str, ParamEstimate]:
+def read_params(node: Node, law: Any, options: FitOptions | None) -> dict[str, ParamEstimate]:
     """Each parameter of the law, checked against its spec and the options the file records."""
-    for _ in node.entries(keys=law.names):
-        pass
+    list(node.entries(keys=law.names))  # no parameter of another law
     out = {}
     for spec in law.params:
         p = node[spec.name]
@@ -110,7 +108,7 @@ def read_params(node: Any, law: Any, options: FitOptions | None) -> dict[str, Pa
             at_bound=p["at_bound"].integer(lo=-1, hi=1), linear=p["linear"].flag(), fixed=p["fixed"].flag())
         p["linear"].check(est.linear == spec.linear, f"{spec.name} is {'' if spec.linear else 'not '}linear in law "
                           f"{law.name}")
-        p["upper"].check(est.lower < est.upper, f"the bounds [{est.lower:g}, {est.upper:g}] are empty")
+        p.check(est.lower < est.upper, f"its bounds [{est.lower:g}, {est.upper:g}] are empty")
         asked = None if options is None else options.bounds.get(spec.name)
         if asked is not None:
             p.check(asked == (est.lower, est.upper), f"bounds [{est.lower:g}, {est.upper:g}], but the fit was asked "
@@ -154,7 +152,7 @@ def read_context(node: Node, law: Any) -> FitContext:
     return context
 
 
-def read_covariance(node: Any, params: dict[str, ParamEstimate]) -> np.ndarray | None:
+def read_covariance(node: Node, params: dict[str, ParamEstimate]) -> np.ndarray | None:
     """None, or a symmetric positive semidefinite P x P matrix of finite numbers whose diagonal is the square of
     each parameter's stderr (0 where the stderr is NaN: a parameter on a bound, or fixed)."""
     if node.value is None:
@@ -188,7 +186,7 @@ def read_covariance(node: Any, params: dict[str, ParamEstimate]) -> np.ndarray |
     return cov
 
 
-def read_metrics(node: Any) -> dict[str, RunMetrics]:
+def read_metrics(node: Node) -> dict[str, RunMetrics]:
     import dataclasses
 
     out = {}
@@ -199,12 +197,12 @@ def read_metrics(node: Any) -> dict[str, RunMetrics]:
                 values["n"] = m["n"].integer(lo=0)
             else:
                 lo = 0.0 if f.name in ("mae", "rmse", "pred_e", "worst_e") else None
-                values[f.name] = m[f.name].number(lo=lo, null=math.nan)
+                values[f.name] = m[f.name].number(lo=lo, positive=f.name == "final_true", null=math.nan)
         out[path] = RunMetrics(**values)
     return out
 
 
-def read_curve(node: Any) -> Curve:
+def read_curve(node: Node) -> Curve:
     steps = node["steps"].array(integer=True, lo=0)
     n = steps.size
     node["steps"].check(bool(np.all(np.diff(steps) > 0)), "the steps do not strictly increase")
@@ -212,13 +210,13 @@ def read_curve(node: Any) -> Curve:
                  fitted=node["fitted"].array(length=n))
 
 
-def read_law_error(node: Any) -> LawError:
+def read_law_error(node: Node) -> LawError:
     node["scale"].number(lo=0.0)
-    if node.get("seconds") is not None:
+    if node.has("seconds"):
         node["seconds"].number(lo=0.0)
-    if node.get("model") is not None:
+    if node.has("model"):
         node["model"].text()
-    if node.get("skipped") is not None:
+    if node.has("skipped"):
         node["skipped"].texts()
     for fold in node["folds"].items():
         fold["fold"].text(), fold["path"].text(), fold["rel_error"].number(), fold["horizon"].number(positive=True)
@@ -228,24 +226,24 @@ def read_law_error(node: Any) -> LawError:
         raise node.fail(str(exc)) from None
 
 
-def read_note(node: Any) -> Note:
+def read_note(node: Node) -> Note:
     node["kind"].text(), node["message"].text()
     if node.get("warning") is not None:
         node["warning"].text()
     if node.get("data") is not None:
-        node["data"].entries()
+        list(node["data"].entries())
     try:
         return Note.from_dict(node.value)
     except (KeyError, TypeError, ValueError) as exc:
         raise node.fail(str(exc)) from None
 
 
-def read_pair(node: Any, **rule: Any) -> tuple[float, float]:
+def read_pair(node: Node, **rule: Any) -> tuple[float, float]:
     a, b = node.items(length=2)
     return a.number(**rule), b.number(**rule)
 
 
-def check_predicts(result: FitResult, root: Any) -> None:
+def check_predicts(result: FitResult, root: Node) -> None:
     """The result must predict, over its own fitted range, a finite loss with a finite interval, of the size of the
     losses it saw (on a constant schedule at its peak LR and on a linear decay from it to 0): what is left when
     every value is in range but together they are nonsense (``L0 = 1e308``, a covariance of 1e300)."""

@@ -10,8 +10,9 @@ prediction made of NaN::
 :func:`load_json` refuses, before any value is looked at: a missing file or one over :data:`MAX_BYTES`; bytes that
 are not UTF-8 (a UTF-8 byte-order mark is skipped, with a warning); text that is not JSON; ``NaN``, ``Infinity``
 and ``-Infinity`` (Python's json module accepts them, JSON does not, and scalefit never writes them); numbers that
-overflow float64 (``1e999``); integers of more than :data:`MAX_INT_DIGITS` digits; nesting deeper than
-:data:`MAX_DEPTH`; another schema family, or a version the reader does not know. The last three name the key.
+overflow float64 (``1e999``); integers of more than :data:`MAX_INT_DIGITS` digits; a key given twice in one
+object; nesting deeper than :data:`MAX_DEPTH`; another schema family, or a version the reader does not know. Those
+found inside the document name their key.
 
 :class:`Node` checks one value: present, of the JSON type expected (``true`` is not a number), finite, inside
 bounds, of a length. Its methods return plain Python values and numpy arrays, ready for the result's constructor.
@@ -50,6 +51,17 @@ class _Bad:
 
     def __init__(self, text: str) -> None:
         self.text = text
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):  # JSON readers differ on which of two values wins: refuse the key
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                out[key] = _Bad("a key given twice (JSON readers disagree on which value counts)")
+            seen.add(key)
+    return out
 
 
 def _parse_constant(name: str) -> _Bad:
@@ -154,9 +166,8 @@ def parse_file(path: str | Path, doc: Doc | None = None) -> dict[str, Any]:
         raise ResultFileError("file not found. Pass the JSON written by --out.", path=str(path))
     size = p.stat().st_size
     if size > MAX_BYTES:
-        raise ResultFileError(f"the file is {size / 2**20:.0f} MiB, larger than any result scalefit writes "
-                              f"(at most {MAX_BYTES / 2**20:.0f} MiB are read). Pass the JSON written by --out.",
-                              path=str(path))
+        raise ResultFileError(f"the file has {size:,} bytes, more than any result scalefit writes (at most "
+                              f"{MAX_BYTES:,} are read). Pass the JSON written by --out.", path=str(path))
     raw = p.read_bytes()
     if raw.startswith(_BOM):
         raw = raw[len(_BOM):]
@@ -168,7 +179,8 @@ def parse_file(path: str | Path, doc: Doc | None = None) -> dict[str, Any]:
         raise ResultFileError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); scalefit "
                               "writes UTF-8 JSON. Pass the JSON written by --out.", path=str(path)) from None
     try:
-        data = json.loads(text, parse_constant=_parse_constant, parse_int=_parse_int, parse_float=_parse_float)
+        data = json.loads(text, parse_constant=_parse_constant, parse_int=_parse_int, parse_float=_parse_float,
+                          object_pairs_hook=_pairs)
     except json.JSONDecodeError as exc:
         raise ResultFileError(f"not valid JSON ({exc.msg}: line {exc.lineno}, column {exc.colno}); was it cut short? "
                               "Pass the JSON written by --out.", path=str(path)) from None
@@ -232,27 +244,32 @@ class Node:
         return self.fail(f"{show(self.value)} where {what} is expected")
 
     # ---- objects ------------------------------------------------------------------------------------------------
-    def _mapping(self) -> dict[str, Any]:
+    def mapping(self) -> dict[str, Any]:
+        """The value, which must be an object."""
         if type(self.value) is not dict:
             raise self._expected("an object")
         return self.value
 
+    def has(self, name: str) -> bool:
+        """Whether the object holds the key ``name`` (null or not)."""
+        return name in self.mapping()
+
     def __getitem__(self, name: str) -> Node:
         """The value at ``name``, which must be present."""
-        obj = self._mapping()
+        obj = self.mapping()
         if name not in obj:
             raise self.doc.error(child_key(self.key, name), "the key is missing")
         return Node(obj[name], child_key(self.key, name), self.doc)
 
     def get(self, name: str) -> Node | None:
         """The value at ``name``, or None when the key is absent or null (optional keys)."""
-        obj = self._mapping()
+        obj = self.mapping()
         value = obj.get(name)
         return None if value is None else Node(value, child_key(self.key, name), self.doc)
 
     def entries(self, *, keys: Collection[str] | None = None, min_len: int = 0) -> Iterator[tuple[str, Node]]:
         """The (name, value) pairs of an object; with ``keys``, every name must be one of them."""
-        obj = self._mapping()
+        obj = self.mapping()
         if len(obj) < min_len:
             raise self.fail(f"an object of {len(obj)} key(s), at least {min_len} expected")
         for name, value in obj.items():
