@@ -90,13 +90,13 @@ def read(cls: type[FitResult], path: str | Path) -> FitResult:
     """The FitResult a file written by :func:`write` holds (by any scalefit version since the schema began);
     ResultFileError, one line naming the file and the key, on a wrong or damaged file.
 
-    Every value is checked (:mod:`scalefit.results.validate`): JSON type, finite, inside its bounds (a parameter
-    inside the bounds the file states, which must agree with the recorded options), the law and its options
-    known, the parameters exactly the law's, the covariance a symmetric positive semidefinite P x P matrix whose
-    diagonal is the stderr squared, the keys of each schema generation together (:data:`GENERATIONS`). Last, the
-    result must predict a finite loss of the size of the losses it saw, with a finite interval, on a constant and a
-    linearly decaying schedule over its fitted range (:func:`_check_predicts`). ``cls`` is FitResult (passed in,
-    since it imports this module).
+    Every value is checked (:mod:`scalefit.results.validate`, :mod:`scalefit.results.fit_schema`): JSON type,
+    finite, inside its bounds (a parameter inside the bounds the file states, which must agree with the recorded
+    options), the law and its options known, the parameters exactly the law's, the covariance a symmetric positive
+    semidefinite P x P matrix whose diagonal is the stderr squared, a law error present when keys written only with
+    it are. Last, the result must predict a finite loss of the size of the losses it saw, with a finite interval, on
+    a constant and a linearly decaying schedule over its fitted range (``fit_schema.check_predicts``). ``cls`` is
+    FitResult (passed in, since it imports this module).
     """
     from scalefit.results.fit_schema import check_predicts
 
@@ -117,7 +117,7 @@ def _fields(path: str | Path) -> tuple[dict[str, Any], Node]:
     from scalefit.results.validate import Doc, load_json
 
     root = load_json(path, "scalefit.fit", versions=(SCHEMA.split("/")[1],), doc=Doc(path))
-    schema.check_generations(root)
+    schema.check_written_with(root)
     law, law_options = schema.read_law(root)
     order = tuple(root["param_order"].texts())
     root["param_order"].check(order == law.names, lambda: f"{', '.join(order)} are not the parameters of law "

@@ -1,7 +1,8 @@
 """How each part of a fit result's JSON is read back and checked (:func:`scalefit.results.codec.read` assembles
 them): the law and its options, the parameters against their bounds and the recorded options, the covariance, the
-metrics, curves, law error and notes, the keys each schema generation writes together, and last whether the whole
-predicts sensible losses. Every failure is one :class:`~scalefit.errors.ResultFileError` naming the file and key.
+metrics, curves, law error and notes, the law error present when keys written only with it are, and last whether
+the whole predicts sensible losses. Every failure is one :class:`~scalefit.errors.ResultFileError` naming the file
+and the key.
 """
 
 from __future__ import annotations
@@ -24,30 +25,20 @@ if TYPE_CHECKING:
 #: The largest step a fitted run can have (``scalefit.runs.MAX_STEPS``: its per-step LR array is ~80 MB).
 MAX_STEPS = 10_000_000
 
-#: Keys in the order later scalefit versions added them: a file holding one key of a generation was written by a
-#: version that writes every key of that generation and of the earlier ones, so a missing one is damage.
-GENERATIONS: tuple[tuple[str, ...], ...] = (
-    ("context.irreducible_loss",), ("errors", "residual_rho"), ("variance_factor",), ("law_error",),
-    ("notes", "options", "prior"),
-)
+#: Keys whose absence changes what a result predicts, each with keys that only versions writing it write: a file
+#: holding one of those lacks the key by damage, not by age (``law_error`` came in d6145c8, ``notes``, ``options`` and
+#: ``prior`` in dad3c36). Other keys added over time (``errors``, ``variance_factor``, ``irreducible_loss``, ...)
+#: only change the report, so a file without them reads as written before them.
+WRITTEN_WITH: dict[str, tuple[str, ...]] = {"law_error": ("notes", "options", "prior")}
 
 
-def check_generations(root: Node) -> None:
-    """Every key of each schema generation up to the newest one the file holds (see :data:`GENERATIONS`)."""
-    def has(key: str) -> bool:
-        *parents, name = key.split(".")
-        node = root
-        for parent in parents:
-            node = node[parent]  # a missing or non-object parent is named as such
-        return node.has(name)
-
-    newest = max((g for g, keys in enumerate(GENERATIONS) if any(has(k) for k in keys)), default=-1)
-    for keys in GENERATIONS[: newest + 1]:
-        for key in keys:
-            if not has(key):
-                later = next(k for k in GENERATIONS[newest] if has(k))
-                raise root.doc.error(key, f"the key is missing, though the file has {later!r}, which scalefit "
-                                     "writes only together with it")
+def check_written_with(root: Node) -> None:
+    """A key of :data:`WRITTEN_WITH` is present when a key written only with it is."""
+    for key, later in WRITTEN_WITH.items():
+        found = [k for k in later if root.has(k)]
+        if found and not root.has(key):
+            raise root.doc.error(key, f"the key is missing, though the file has {found[0]!r}, which scalefit writes "
+                                 "only together with it")
 
 
 def read_law(root: Node) -> tuple[Any, dict[str, Any]]:

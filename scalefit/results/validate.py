@@ -7,7 +7,8 @@ prediction made of NaN::
 
     fit.json: damaged fit result (key 'params.alpha.value'): -1.5 lies outside its bounds [0.01, 2]. Re-run ...
 
-:func:`load_json` refuses, before any value is looked at: a missing file or one over :data:`MAX_BYTES`; bytes that
+:func:`load_json` refuses, before any value is looked at: a missing file or one over :data:`MAX_BYTES` (a pipe is
+read too, up to that size); bytes that
 are not UTF-8 (a UTF-8 byte-order mark is skipped, with a warning); text that is not JSON; ``NaN``, ``Infinity``
 and ``-Infinity`` (Python's json module accepts them, JSON does not, and scalefit never writes them); numbers that
 overflow float64 (``1e999``); integers of more than :data:`MAX_INT_DIGITS` digits; a key given twice in one
@@ -22,7 +23,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import stat
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterator
@@ -161,14 +164,7 @@ def parse_file(path: str | Path, doc: Doc | None = None) -> dict[str, Any]:
     """The top-level JSON object of ``path``, parsed and checked as the module docstring says (all but the
     schema): what :func:`scalefit.jsonio.read_json` returns."""
     doc = doc or Doc(path, "JSON file", "Pass the JSON written by --out.")
-    p = Path(path)
-    if not p.is_file():
-        raise ResultFileError("file not found. Pass the JSON written by --out.", path=str(path))
-    size = p.stat().st_size
-    if size > MAX_BYTES:
-        raise ResultFileError(f"the file has {size:,} bytes, more than any result scalefit writes (at most "
-                              f"{MAX_BYTES:,} are read). Pass the JSON written by --out.", path=str(path))
-    raw = p.read_bytes()
+    raw = _read_bounded(Path(path))
     if raw.startswith(_BOM):
         raw = raw[len(_BOM):]
         warnings.warn(f"{path}: the file starts with a UTF-8 byte-order mark (an editor added it); skipped.",
@@ -193,6 +189,28 @@ def parse_file(path: str | Path, doc: Doc | None = None) -> dict[str, Any]:
         raise ResultFileError(f"expected a JSON object at the top level, found {show(data)}.", path=str(path))
     _check_tree(data, doc)
     return data
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The bytes of ``path`` (a file, or a pipe such as ``<(cat fit.json)``), at most MAX_BYTES of them."""
+    limit = (f"scalefit reads results of at most {MAX_BYTES:,} (none it writes is larger). Pass the JSON written "
+             "by --out.")
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if stat.S_ISREG(os.fstat(fh.fileno()).st_mode) and size > MAX_BYTES:
+                raise ResultFileError(f"the file has {size:,} bytes; {limit}", path=str(path))
+            raw = fh.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise ResultFileError("file not found. Pass the JSON written by --out.", path=str(path)) from None
+    except IsADirectoryError:
+        raise ResultFileError("this is a folder. Pass the JSON file written by --out.", path=str(path)) from None
+    except OSError as exc:
+        raise ResultFileError(f"cannot be read ({exc.strerror or exc}). Pass the JSON written by --out.",
+                              path=str(path)) from None
+    if len(raw) > MAX_BYTES:
+        raise ResultFileError(f"the input goes on past {MAX_BYTES:,} bytes; {limit}", path=str(path))
+    return raw
 
 
 def _check_tree(data: Any, doc: Doc) -> None:

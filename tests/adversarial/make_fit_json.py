@@ -228,7 +228,8 @@ def fit_cases(base: dict[str, Any], tissue: dict[str, Any]) -> Iterator[tuple[st
     yield "duplicate_key", text.replace('"law": "mpl",', '"law": "mpl",\n  "law": "tissue",', 1), \
         err("law", parse=True)
     yield "huge_file_whitespace_8MB", text[:-1] + " " * (8 * 2**20) + "}", ok_all
-    yield "huge_file_over_the_limit", b"", err(text="bytes, more than any result", parse=True, sparse=MAX_BYTES + 1)
+    yield "huge_file_over_the_limit", b"", err(text="bytes; scalefit reads results of at most", parse=True,
+                                                  sparse=MAX_BYTES + 1)
     n = 200_000
     yield "huge_curve_200k_points", dump(put(base, ("curves", 0), {
         "path": "x.csv", "steps": list(range(n)), "loss": [4.5] * n, "fitted": [4.5] * n})), ok_all
@@ -322,6 +323,8 @@ def fit_cases(base: dict[str, Any], tissue: dict[str, Any]) -> Iterator[tuple[st
     # ---- the law and its options; another law's parameters ----
     yield "law_unknown", dump(put(base, ("law",), "chinchilla")), err("law")
     yield "law_with_escape_codes", dump(put(base, ("law",), "\x1b[31mmpl[/red]")), err("law")
+    yield "law_lone_surrogate", dump(put(base, ("law",), "mpl\ud800")), err("law", text="'mpl\\ud800'")
+    yield "nan_under_a_key_with_a_newline", dump({**base, "a\nb": float("nan")}), err(text="(key '['a\\nb']')")
     yield "law_tissue_mpl_parameters", dump(put(base, ("law",), "tissue")), err("param_order")
     yield "law_options_unknown", dump(put(base, ("law_options",), {"variants": "paper"})), err("law_options.variants")
     yield "law_options_bad_value", dump(put(base, ("law_options",), {"variant": "bogus"})), \
@@ -343,14 +346,16 @@ def fit_cases(base: dict[str, Any], tissue: dict[str, Any]) -> Iterator[tuple[st
     # ---- missing keys ----
     for key in ("law", "status", "params", "param_order", "metrics", "objective", "objective_value", "n_points",
                 "n_starts", "seed", "data_hash", "scalefit_version", "fit_seconds", "context", "covariance",
-                "law_error", "errors", "residual_rho", "variance_factor", "notes", "options", "prior"):
+                "law_error"):
         yield f"missing_{key}", dump(put(base, (key,), DELETE)), err(key)
-    for path in (("context", "lr_max"), ("context", "irreducible_loss"), ("params", "alpha", "stderr"),
-                 ("metrics", run0, "final_pred"), ("law_error", "folds"), ("options", "seed"), ("curves", 0, "fitted")):
+    for path in (("context", "lr_max"), ("params", "alpha", "stderr"), ("metrics", run0, "final_pred"),
+                 ("law_error", "folds"), ("options", "seed"), ("curves", 0, "fitted")):
         yield f"missing_{'_'.join(map(str, path)).replace(run0, 'run')}", dump(put(base, path, DELETE)), \
             err(*key_of(path))
-    for key in ("curves", "messages", "mean_metrics", "n_evals", "law_options"):
-        yield f"missing_{key}_harmless", dump(put(base, (key,), DELETE)), ok_all
+    for path in (("curves",), ("messages",), ("mean_metrics",), ("n_evals",), ("law_options",), ("errors",),
+                 ("residual_rho",), ("variance_factor",), ("notes",), ("options",), ("prior",),
+                 ("context", "irreducible_loss")):  # these change the report only
+        yield f"missing_{'_'.join(path)}_harmless", dump(put(base, path, DELETE)), ok_all
     old = {k: v for k, v in base.items() if k not in ("errors", "residual_rho", "variance_factor", "law_error",
                                                        "notes", "options", "prior")}
     old["context"] = {k: v for k, v in base["context"].items() if k != "irreducible_loss"}
