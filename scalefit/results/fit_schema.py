@@ -17,13 +17,12 @@ from scalefit.metrics import RunMetrics
 from scalefit.results.notes import Note
 from scalefit.results.options import ERRORS, LOSSES, FitOptions
 from scalefit.results.parts import Curve, FitContext, ParamEstimate
+from scalefit.runs import MAX_STEPS  # the largest step a run file may hold: a fit saw none beyond it
 
 if TYPE_CHECKING:
     from scalefit.results.fit_result import FitResult
     from scalefit.results.validate import Node
 
-#: The largest step a fitted run can have (``scalefit.runs.MAX_STEPS``: its per-step LR array is ~80 MB).
-MAX_STEPS = 10_000_000
 
 #: Keys whose absence changes what a result predicts, each with keys that only versions writing it write: a file
 #: holding one of those lacks the key by damage, not by age (``law_error`` came in d6145c8, ``notes``, ``options`` and

@@ -75,7 +75,9 @@ def check_hparams(root: Node, forms: Mapping[str, Mapping[str, Sequence[str]]] =
     _optional(root, "messages", lambda n: n.texts())
     _optional(root, "cells", lambda n: [_plain_numbers(c) for c in n.items()])
     _optional(root, "holdout", _plain_numbers)
-    _optional(root, "diagnostics", lambda n: [list(d.entries()) for d in n.items()])
+    _optional(root, "status", lambda n: n.text())
+    _optional(root, "notes", _notes)
+    _optional(root, "diagnostics", _notes)
 
 
 def check_scaling(root: Node, names: Sequence[str], bounds: Mapping[str, tuple[float, float]] | None = None,
@@ -87,12 +89,12 @@ def check_scaling(root: Node, names: Sequence[str], bounds: Mapping[str, tuple[f
     for name in names:
         lo, hi = (bounds or {}).get(name, (None, None))
         values[name] = root[name].number(lo=lo, hi=hi)
-    for _, se in root["stderr"].entries(keys=names):
+    for _, se in root["stderr"].entries():
         se.number(lo=0.0, null=math.nan, specials=("nan",))
-    if root.get("bootstrap") is not None:
-        for row in root["bootstrap"].items():
-            row.array(length=len(names))
-    if root.get("bootstrap_order") is not None:
+    draws = [] if root.get("bootstrap") is None else root["bootstrap"].items()
+    for row in draws:
+        row.array(length=len(names))
+    if draws and root.get("bootstrap_order") is not None:  # the order of the draws' columns
         order = root["bootstrap_order"].texts()
         root["bootstrap_order"].check(list(order) == list(names), f"{', '.join(order)} are not the law's "
                                       f"parameters ({', '.join(names)})")
@@ -105,8 +107,11 @@ def check_scaling(root: Node, names: Sequence[str], bounds: Mapping[str, tuple[f
     _optional(root, "seconds", lambda n: n.number(lo=0.0))
     _optional(root, "messages", lambda n: n.texts())
     _optional(root, "residuals", lambda n: n.array())
-    _optional(root, "diagnostics", lambda n: [list(d.entries()) for d in n.items()])
+    _optional(root, "status", lambda n: n.text())
+    _optional(root, "notes", _notes)
+    _optional(root, "diagnostics", _notes)
     _optional(root, "extrapolation", _plain_numbers)
+    _optional(root, "optimal_exponents", _plain_numbers)
     if loss is None or "params" not in ranges or "tokens" not in ranges:
         return
     for N, D in itertools.product(ranges["params"], ranges["tokens"]):
@@ -163,6 +168,14 @@ def _power_law(node: Node, variables: tuple[str, ...], ranges: list[tuple[float,
                         f"(coef {coef:g}, exponents {', '.join(f'{v}={x:g}' for v, x in zip(variables, b))})")
     if at_draws.size and not np.all(np.abs(at_draws) < _LOG_MAX):
         raise node["bootstrap"].fail("a bootstrap draw's value at a corner of the fitted range overflows")
+
+
+def _notes(node: Node) -> None:
+    """Typed notes (:class:`scalefit.results.Note`): kind and message strings, a warning name or null, data."""
+    for note in node.items():
+        note["kind"].text(), note["message"].text()
+        _optional(note, "warning", lambda n: n.text())
+        _optional(note, "data", lambda n: list(n.entries()))
 
 
 def _plain_numbers(node: Node) -> None:

@@ -57,17 +57,18 @@ class Case:
 # ---------------------------------------------------------------------------------------------------------------
 def base_results(out: Path) -> dict[str, Path]:
     """Fit the bundled runs through the CLI: MPL (with its law error), Tissue (without), the hyperparameter laws of
-    the LR x batch grid and the scaling law of the sizes."""
+    the LR x batch grid and the two scaling laws of the sizes (Chinchilla's and the over-training law)."""
     from typer.testing import CliRunner
 
     from scalefit.cli import app
 
-    paths = {k: out / f"base_{k}.json" for k in ("mpl", "tissue", "hparams", "scaling")}
+    paths = {k: out / f"base_{k}.json" for k in ("mpl", "tissue", "hparams", "scaling", "overtrain")}
     jobs = {
         "mpl": ["fit", *RUNS, "--law", "mpl", "--out", paths["mpl"]],
         "tissue": ["fit", *RUNS, "--law", "tissue", "--no-law-error", "--out", paths["tissue"]],
         "hparams": ["hparams", *GRID, "--bootstrap", "20", "--out", paths["hparams"]],
-        "scaling": ["scaling", *SIZES, "--bootstrap", "10", "--out", paths["scaling"]],
+        "scaling": ["scaling", *SIZES, "--law", "chinchilla", "--bootstrap", "10", "--out", paths["scaling"]],
+        "overtrain": ["scaling", *SIZES, "--law", "overtrain", "--bootstrap", "10", "--out", paths["overtrain"]],
     }
     runner = CliRunner()
     for name, args in jobs.items():
@@ -436,6 +437,19 @@ def scaling_cases(base: dict[str, Any]) -> Iterator[tuple[str, str | bytes, dict
     yield "sc_E_missing", dump(put(base, ("E",), DELETE)), err("E")
 
 
+def overtrain_cases(base: dict[str, Any]) -> Iterator[tuple[str, str | bytes, dict[str, Any]]]:
+    """The default scaling law (Gadre et al.'s over-training law): its own parameters and bounds."""
+    def err(*where: str, text: str = "") -> dict[str, Any]:
+        return dict(expect="error", where=tuple(where), base="overtrain", text=text)
+
+    yield "ot_intact", dump(base), dict(expect="ok", same="all", base="overtrain")
+    yield "ot_eta_negative", dump(put(base, ("eta",), -0.1)), err("eta")
+    yield "ot_eta_above_bound", dump(put(base, ("eta",), 2.0)), err("eta")
+    yield "ot_a_1e308", dump(put(base, ("a",), 1e308)), err(text="a = 1e+308")
+    yield "ot_named_chinchilla", dump(put(base, ("law",), "chinchilla")), err("A")
+    yield "ot_stderr_text", dump(put(base, ("stderr", "eta"), "0.1")), err("stderr.eta")
+
+
 # ---------------------------------------------------------------------------------------------------------------
 def make_all(out: Path, bases: dict[str, Path] | None = None) -> list[Case]:
     """Write every case under ``out`` (the intact results too, made here unless ``bases`` gives them)."""
@@ -447,6 +461,7 @@ def make_all(out: Path, bases: dict[str, Path] | None = None) -> list[Case]:
         ("fit", lambda: fit_cases(loaded["mpl"], loaded["tissue"])),
         ("hparams", lambda: hparams_cases(loaded["hparams"])),
         ("scaling", lambda: scaling_cases(loaded["scaling"])),
+        ("scaling", lambda: overtrain_cases(loaded["overtrain"])),
     ]
     for kind, cases in groups:
         for name, content, spec in cases():

@@ -132,8 +132,7 @@ def _fill(template: list[str], **paths: Any) -> list[str]:
 
 
 def _intact(corpus: list[Case], base: str) -> Case:
-    return next(c for c in corpus if c.base == base and c.name in ("intact", "tissue_intact", "hp_intact",
-                                                                   "sc_intact"))
+    return next(c for c in corpus if c.base == base and c.name.endswith("intact"))
 
 
 # ---- the corpus ----------------------------------------------------------------------------------------------------
@@ -216,14 +215,16 @@ def test_plan_on_damaged_hparams_and_scaling_ends_in_the_intact_plan_or_one_line
         pytest.skip("HparamFit.from_json / ScalingFit.from_json do not call scalefit.results.scaling_files."
                     "load_hparams / load_scaling yet; their checks are tested directly above")
     intact = {k: _intact(corpus, k).path for k in ("hparams", "scaling")}
-    result, crash = _run(_fill(PLAN, **intact))
-    assert crash is None and result.exit_code == 0, result.output
-    reference = json.loads(result.stdout)
+    references = {}
+    for base, kind in (("hparams", "hparams"), ("scaling", "scaling"), ("overtrain", "scaling")):
+        result, crash = _run(_fill(PLAN, **{**intact, kind: _intact(corpus, base).path}))
+        assert crash is None and result.exit_code == 0, result.output
+        references[base] = json.loads(result.stdout)
     problems = []
     for case in (c for c in corpus if c.kind in ("hparams", "scaling")):
         if (level == "parse") != (case.parse or case.expect == "ok"):
             continue
-        problem = _outcome(case, _fill(PLAN, **{**intact, case.kind: case.path}), reference)
+        problem = _outcome(case, _fill(PLAN, **{**intact, case.kind: case.path}), references[case.base])
         if problem:
             problems.append(f"{case.name}: {problem}")
     assert not problems, "\n".join(problems)
