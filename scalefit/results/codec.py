@@ -67,6 +67,8 @@ def summary(result: FitResult) -> dict[str, Any]:
             "n_params": list(result.context.n_params),
             "total_steps": list(result.context.total_steps),
             "irreducible_loss": result.context.irreducible_loss,
+            "target": result.context.target,
+            "target_unit": result.context.target_unit,
         },
     }
 

@@ -129,6 +129,8 @@ def read_context(node: Node, law: Any) -> FitContext:
         n_params=() if sizes is None else tuple(float(x) for x in sizes.array(positive=True)),
         total_steps=() if total is None else tuple(int(x) for x in total.array(integer=True, lo=1, hi=MAX_STEPS)),
         irreducible_loss=None if floor is None else floor.number(positive=True),
+        target="loss" if node.get("target") is None else node["target"].text(max_len=200),
+        target_unit=None if node.get("target_unit") is None else node["target_unit"].text(max_len=200),
     )
     node.check(not law.size_aware or bool(context.n_params),
                f"law {law.name} needs the model sizes of the fitted runs, and 'n_params' is empty")
@@ -234,13 +236,17 @@ def read_pair(node: Node, **rule: Any) -> tuple[float, float]:
 
 
 def check_predicts(result: FitResult, root: Node) -> None:
-    """The result must predict, over its own fitted range, a finite loss with a finite interval, of the size of the
-    losses it saw (on a constant schedule at its peak LR and on a linear decay from it to 0): what is left when
-    every value is in range but together they are nonsense (``L0 = 1e308``, a covariance of 1e300)."""
+    """What is left when every value is in range but together they are nonsense (``L0 = 1e308``): over its own
+    fitted range (a constant schedule at its peak LR, and a linear decay from it to 0), the result must predict a
+    finite loss of the size of the losses it saw, and where that loss is > 0 an interval of finite bounds. A FAILED
+    fit is exempt: scalefit wrote it knowing it describes nothing, and its predictions are flagged, not results."""
     import warnings
 
     from scalefit.errors import ScalefitError
+    from scalefit.results.parts import FitStatus
 
+    if result.status is FitStatus.FAILED:
+        return
     ctx = result.context
     seen = [float(np.max(c.loss)) for c in result.curves if c.loss.size]
     seen += [m.final_true for m in result.metrics.values() if math.isfinite(m.final_true)]
@@ -267,7 +273,6 @@ def check_predicts(result: FitResult, root: Node) -> None:
         if not math.isfinite(loss) or (math.isfinite(scale) and abs(loss) > 100 * scale):
             raise root.doc.error("params", f"the parameters predict a loss of {loss:.4g} {where}, though the fit saw "
                                  f"losses up to {scale:.4g}")
-        wide = math.isfinite(scale) and upper - lower > 200 * scale
-        if not (math.isfinite(lower) and math.isfinite(upper)) or wide:
+        if loss > 0 and not (math.isfinite(lower) and math.isfinite(upper)):
             key = "covariance" if result.covariance is not None else "law_error"
             raise root.doc.error(key, f"the interval of the loss {where} is [{lower:.4g}, {upper:.4g}]")

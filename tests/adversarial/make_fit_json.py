@@ -267,7 +267,8 @@ def fit_cases(base: dict[str, Any], tissue: dict[str, Any]) -> Iterator[tuple[st
                         (("law_error",), []), (("law_error", "folds"), {}), (("notes",), {}),
                         (("notes", 0, "kind"), 5), (("options",), "defaults"), (("options", "law_error"), 1),
                         (("prior",), [1.0, 0.01]), (("status",), 0), (("objective",), 0.07), (("seed",), "0"),
-                        (("seed",), 1.5), (("data_hash",), 12), (("law_options",), []), (("law",), 3)):
+                        (("seed",), 1.5), (("data_hash",), 12), (("law_options",), []), (("law",), 3),
+                        (("context", "target"), 5), (("context", "target_unit"), ["nats"])):
         yield f"type_{'_'.join(map(str, path)).replace(run0, 'run')}_{type(value).__name__}", \
             dump(put(base, path, value)), err(*key_of(path))
     yield "type_n_points_integral_float", dump(put(base, ("n_points",), float(base["n_points"]))), ok_all
