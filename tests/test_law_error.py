@@ -212,9 +212,15 @@ def test_json_round_trip_keeps_it_and_the_whole_file_is_deterministic(exact, tmp
 def test_old_files_read_back_without_it_and_a_damaged_one_is_refused(exact, tmp_path: Path) -> None:
     path = exact.to_json(tmp_path / "fit.json")
     data = json.loads(path.read_text())
-    for damage, words in ((lambda d: d.pop("law_error"), None),
+
+    def written_before_law_error(d: dict) -> None:  # those versions wrote no notes, options or prior either
+        for key in ("law_error", "notes", "options", "prior"):
+            d.pop(key)
+
+    for damage, words in ((written_before_law_error, None),
                           (lambda d: d["law_error"].update(folds=[]), "at least 2"),
-                          (lambda d: d["law_error"].update(scale=-1.0), "finite number >= 0"),
+                          (lambda d: d["law_error"].update(scale=-1.0),
+                           r"'law_error\.scale'\): -1\.0; it must be >= 0"),
                           (lambda d: d["law_error"].update(model="relative sd = scale"), "not this scalefit's")):
         broken = json.loads(json.dumps(data))
         damage(broken)
@@ -342,10 +348,13 @@ def test_the_end_error_of_a_dense_run_is_read_on_at_most_500_rows() -> None:
 
 
 @pytest.mark.parametrize("damage, words", [
-    (lambda d: d["law_error"]["folds"][0].update(rel_error=float("nan")), "non-finite error"),
-    (lambda d: d["law_error"]["folds"][0].update(horizon=0.0), "horizon <= 0"),
-    (lambda d: d["law_error"].update(skipped="abc"), "skipped must be a list"),
-    (lambda d: d["law_error"].pop("folds"), "list of folds"),
+    (lambda d: d["law_error"]["folds"][0].update(rel_error=float("nan")),
+     r"key 'law_error\.folds\[0\]\.rel_error'\): the file holds NaN"),
+    (lambda d: d["law_error"]["folds"][0].update(horizon=0.0),
+     r"key 'law_error\.folds\[0\]\.horizon'\): 0\.0; it must be > 0"),
+    (lambda d: d["law_error"].update(skipped="abc"), r"key 'law_error\.skipped'\): 'abc' where a list is expected"),
+    (lambda d: d["law_error"].pop("folds"), r"key 'law_error\.folds'\): the key is missing"),
+    (lambda d: d.pop("law_error"), r"key 'law_error'\): the key is missing, though the file has 'notes'"),
 ])
 def test_more_damage_to_the_law_error_is_refused(exact, tmp_path: Path, damage, words) -> None:
     path = exact.to_json(tmp_path / "fit.json")

@@ -253,7 +253,7 @@ class FitResult:
     @classmethod
     def from_json(cls, path: str | Path) -> FitResult:
         """Read a result written by :meth:`to_json`; raises ResultFileError on a wrong or damaged file."""
-        return cls(**codec.fields(path))
+        return codec.read(cls, path)
 
     # ---- plot ----
     def plot(self, ax: Any = None, *, log_y: bool = False) -> Any:
