@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from scalefit.laws.annealing import AnnealingLaw, AnnealingSizeLaw
+from scalefit.laws.annealing import AnnealingLaw
+from scalefit.laws.annealing_size import AnnealingSizeLaw
 from scalefit.laws.base import Law, ParamSpec, Prepared
 from scalefit.laws.multipower import MultiPowerLaw
+from scalefit.laws.multipower_size import MultiPowerSizeLaw
 
 LAWS: dict[str, type[Law]] = {
     "tissue": AnnealingLaw,
     "tissue-n": AnnealingSizeLaw,
     "mpl": MultiPowerLaw,
+    "mpl-n": MultiPowerSizeLaw,
 }
 
 
@@ -31,4 +34,5 @@ def get_law(name: str, **options: Any) -> Law:
     return cls(**options)
 
 
-__all__ = ["LAWS", "Law", "ParamSpec", "Prepared", "get_law", "AnnealingLaw", "AnnealingSizeLaw", "MultiPowerLaw"]
+__all__ = ["LAWS", "Law", "ParamSpec", "Prepared", "get_law", "AnnealingLaw", "AnnealingSizeLaw", "MultiPowerLaw",
+           "MultiPowerSizeLaw"]

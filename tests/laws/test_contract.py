@@ -88,5 +88,5 @@ def test_bad_inputs_name_the_value(name, opts):
 
 
 def test_unknown_law_lists_the_known_ones():
-    with pytest.raises(KeyError, match="known laws: mpl, tissue, tissue-n"):
+    with pytest.raises(KeyError, match="known laws: mpl, mpl-n, tissue, tissue-n"):
         get_law("nope")
