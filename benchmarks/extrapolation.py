@@ -1,0 +1,386 @@
+"""Benchmark: predictions beyond the fitted runs (issue 16), on ``../shared/reference`` data only.
+
+Sections (``--sections``, default all; each run updates its part of ``benchmarks/results/extrapolation.json``):
+
+* ``published``: MPL's published 25M/100M parameters in the official convention on all nine curves of a size (R2
+  pooled over the rows at or after step 2160), and scalefit's own fit of the nine curves against them (in stderr).
+* ``sizes``: across model sizes. Schaipp et al. runs (validation loss, ``_extrap_data.py``), the scaling set (the
+  runs without a decay-type suffix: per size a cosine group at 3 horizons and a constant run with cooldowns), in
+  setups of one dataset, batch and base LRs: leave one size out (every fold; "up" = the held-out size is larger
+  than every fitted one, "down" smaller, "inside" between) and the two smallest sizes predicting the third ("2
+  sizes": the prior sets the size exponents). The reference row of a target size is its in-size fit: each of its
+  runs predicted by ``mpl`` fitted on the other runs of that size. Then the size steps that also change the base LR
+  (stress rows), and MPL 25M -> 100M from the 25M constant + cosine curves. Laws: ``mpl`` (size-blind, today's
+  default; intervals = its cross-validated law error), ``tissue-n-old`` (today's size law, covariance intervals)
+  and the new ``mpl-n`` / ``tissue-n`` (intervals from size folds, :mod:`scalefit.extrapolation`).
+* ``horizons``: fit the shortest horizon of each Schaipp model/LR group (a cosine alone; or the constant run up to
+  the shortest cooldown's end plus that cooldown), predict the longer ones; MPL 24K -> 72K (constant + cosine 24K
+  predicting both 72K curves). Today's laws with their law-error intervals, and with horizon-fold intervals.
+* ``inflight``: forecasts of every full run (18 MPL curves, the Schaipp full runs) from 30 %, 50 % and 70 % of its
+  observed span (:func:`scalefit.forecast.forecast`, alone and with ``like`` = the other runs of its setup), against
+  today's way (``fit`` of the partial run, its ``predict`` interval).
+* ``rule``: every size and horizon fold error of the sections above against its distance: does the error grow as
+  ``scale * (1 + d)``? and the reference scales (medians) behind ``scalefit.extrapolation.REFERENCE_SCALE``.
+
+Errors are ``pred - true`` at a run's last observed row (> 0: the law predicted too high, i.e. under-credited);
+relative errors divide by the true loss; coverage is of the central 90 % interval at that row.
+
+Usage: OMP_NUM_THREADS=1 python benchmarks/extrapolation.py [--sections sizes horizons ...] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _extrap_data import MPL_SCHEDULES, mpl_runs, schaipp_runs, truth  # noqa: E402
+from _machine import machine  # noqa: E402
+
+from scalefit.extrapolation import (  # noqa: E402
+    ExtrapolationError,
+    fit_one_for,
+    horizon_distance,
+    horizon_folds,
+    size_distance,
+    size_folds,
+)
+from scalefit.fitting import fit  # noqa: E402
+from scalefit.jsonio import write_text  # noqa: E402
+from scalefit.laws.size_terms import distinct_sizes, run_sizes  # noqa: E402
+from scalefit.metrics import curve_metrics  # noqa: E402
+
+OUT = HERE / "results" / "extrapolation.json"
+LEVEL = 0.9
+#: Chinchilla's size term as Besiroglu et al. 2024 refit it (the reference README: A 477.8, a 0.3473, N raw), at
+#: N_REF = 1e8: K = 477.8 * 1e8^-0.3473. The one-size "prior" of MPL 25M -> 100M fixes the size terms to it.
+CHINCHILLA_K = 477.8 * 1e8 ** -0.3473
+CHINCHILLA_A = 0.3473
+
+
+def quiet(fn: Callable[[], Any]) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# scoring
+# ---------------------------------------------------------------------------------------------------------------
+def score(pred: np.ndarray, lower: float, upper: float, run: Any) -> dict[str, Any]:
+    """Metrics of one predicted curve (at the run's rows after warmup) and its final row's interval."""
+    y = run.loss[run.after_warmup]
+    m = curve_metrics(y, pred)
+    step, true = truth(run)
+    p = float(pred[-1])
+    return {"r2": m.r2, "pred_e": m.pred_e, "final_true": true, "final_pred": p, "err": p - true,
+            "rel_err": (p - true) / true, "lower": float(lower), "upper": float(upper),
+            "covered": bool(lower <= true <= upper), "step": step}
+
+
+def summary(recs: list[dict[str, Any]]) -> dict[str, Any]:
+    if not recs:
+        return {"n": 0}
+    e = np.array([r["err"] for r in recs])
+    rel = np.array([r["rel_err"] for r in recs])
+    return {"n": len(recs), "r2": float(np.nanmean([r["r2"] for r in recs])),
+            "pred_e": float(np.mean([r["pred_e"] for r in recs])), "mean_abs_err": float(np.mean(np.abs(e))),
+            "bias": float(np.mean(e)), "median_abs_rel": float(np.median(np.abs(rel))),
+            "covered": int(sum(r["covered"] for r in recs)),
+            "coverage": float(np.mean([r["covered"] for r in recs]))}
+
+
+def today_predict(res: Any, run: Any) -> tuple[np.ndarray, float, float]:
+    """Today's prediction of ``run`` and its default interval at the last row."""
+    p = quiet(lambda: res.predict(run, interval=LEVEL))
+    return p.loss, float(p.lower[-1]), float(p.upper[-1])
+
+
+def extrap_predict(res: Any, run: Any, err: ExtrapolationError, distance: float) -> tuple[np.ndarray, float, float]:
+    """A prediction with the covariance band and the extrapolation error at ``distance`` (in quadrature)."""
+    p = quiet(lambda: res.predict(run, interval=0.6827, method="covariance"))
+    cov_sd = float(p.upper[-1] - p.loss[-1])
+    lo, hi = err.bounds(p.loss[-1], cov_sd, distance, LEVEL)
+    return p.loss, float(lo), float(hi)
+
+
+def old_tissue_n(train: list, target: Any) -> Callable[[Any], tuple[np.ndarray, float, float]]:
+    """Today's size law (``AnnealingSizeLaw`` of annealing.py, no longer registered): fitted as an instance,
+    predicted by its own ``predict`` (the result's ``get_law`` now builds the new tissue-n), covariance band."""
+    from scalefit.fitting import prediction_with_gradient
+    from scalefit.laws.annealing import AnnealingSizeLaw as Old
+
+    law = Old()
+    res = quiet(lambda: fit(train, law, law_error=False))
+    vals = np.array([res.values[n] for n in res.param_order])
+    fd = [n for n in res.param_order if not res.params[n].fixed]
+
+    def predict(run: Any) -> tuple[np.ndarray, float, float]:
+        at = run.index[run.after_warmup]
+        pred, grad = prediction_with_gradient(law, res.param_order, vals, run.lr, int(run.warmup), at,
+                                              float(run.meta["params"]), fd)
+        if res.covariance is None:
+            return pred, float("nan"), float("nan")
+        sd = float(np.sqrt(max(grad[:, -1] @ res.covariance @ grad[:, -1], 0.0)))
+        return pred, pred[-1] - 1.645 * sd, pred[-1] + 1.645 * sd
+
+    predict.result = res  # type: ignore[attr-defined]
+    return predict
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# published parameters
+# ---------------------------------------------------------------------------------------------------------------
+PUBLISHED = {"25M": {"L0": 3.040, "A": 0.525, "alpha": 0.508, "B": 363.788, "C": 2.066, "beta": 0.583, "gamma": 0.641},
+             "100M": {"L0": 2.651, "A": 0.601, "alpha": 0.453, "B": 437.946, "C": 2.132, "beta": 0.598,
+                      "gamma": 0.655}}
+PUBLISHED_R2 = {"25M": 0.99883, "100M": 0.99856}
+
+
+def published() -> dict[str, Any]:
+    """R2 of the published parameters (official convention) and scalefit's own fit of the nine curves."""
+    from scalefit.laws import get_law
+
+    out: dict[str, Any] = {}
+    law = get_law("mpl", variant="official")
+    for size, vals in PUBLISHED.items():
+        runs = mpl_runs(size)
+        y, p = [], []
+        for run in runs:
+            ok = run.after_warmup & (run.steps >= 2160)
+            y.append(run.loss[ok])
+            p.append(law.predict(vals, run.lr, warmup=int(run.warmup), at=run.index[ok]))
+        yy, pp = np.concatenate(y), np.concatenate(p)
+        r2 = 1.0 - float(np.sum((yy - pp) ** 2) / np.sum((yy - yy.mean()) ** 2))
+        per_curve = [1.0 - float(np.sum((a - b) ** 2) / np.sum((a - a.mean()) ** 2)) for a, b in zip(y, p)]
+        rec: dict[str, Any] = {"r2_pooled": r2, "r2_published": PUBLISHED_R2[size], "r2_mean_per_curve":
+                               float(np.mean(per_curve)), "pred_e": [float(np.mean(np.abs(a - b) / a))
+                                                                     for a, b in zip(y, p)], "fits": {}}
+        for label, prior in (("default prior", None), ("no prior", {})):
+            t0 = time.perf_counter()
+            res = quiet(lambda: fit(runs, "mpl", variant="official", prior=prior, law_error=False))
+            rec["fits"][label] = {
+                "seconds": time.perf_counter() - t0, "status": res.status.value,
+                "objective": res.objective_value,
+                "params": {n: {"value": res.params[n].value, "stderr": res.params[n].stderr, "published": vals[n],
+                               "z": (vals[n] - res.params[n].value) / res.params[n].stderr
+                               if res.params[n].stderr > 0 else None} for n in res.param_order},
+                "residual_rho": res.residual_rho}
+        out[size] = rec
+        print(f"published {size}: pooled R2 {r2:.5f} (README {PUBLISHED_R2[size]}), mean per-curve R2 "
+              f"{np.mean(per_curve):.5f}; PredE {min(rec['pred_e']):.4f}-{max(rec['pred_e']):.4f}")
+        for label, f in rec["fits"].items():
+            zs = ", ".join(f"{n} {d['z']:+.1f}" if d["z"] is not None else f"{n} (bound)"
+                           for n, d in f["params"].items())
+            print(f"  own fit ({label}, {f['seconds']:.1f} s, {f['status']}): (published - fit) / stderr: {zs}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# across sizes
+# ---------------------------------------------------------------------------------------------------------------
+NEW_LAWS = ("mpl-n", "tissue-n")
+
+
+def size_setups(members: list[dict]) -> list[dict[str, Any]]:
+    """Scaling-set runs grouped by (dataset, batch, accumulation, base LR): a law's LR area makes runs at different
+    base LRs disagree by ~0.1 nats however it is fitted (their loss hardly depends on the base LR, their LR area
+    doubles), so a setup never mixes them."""
+    by: dict[tuple, dict[float, list]] = {}
+    for m in members:
+        if m["row"]["decay_type"] == "":
+            by.setdefault(m["family"] + (m["lr"],), {}).setdefault(m["N"], []).append(m)
+    return [{"name": f"{k[0]} bs{k[1]}x{k[2]} lr{k[3]:g}", "family": k, "sizes": v} for k, v in sorted(by.items())]
+
+
+def in_size_reference(ms: list[dict]) -> dict[str, dict[str, Any]]:
+    """Each run of one size predicted by ``mpl`` fitted on the other runs of that size (leave one run out)."""
+    out = {}
+    for i, m in enumerate(ms):
+        rest = [x["run"] for j, x in enumerate(ms) if j != i]
+        res = quiet(lambda: fit(rest, "mpl", law_error=False))
+        pred, lo, hi = today_predict(res, m["run"])
+        out[m["run"].path] = score(pred, lo, hi, m["run"])
+    return out
+
+
+def size_fold(train: list, targets: list[dict], quick: bool) -> dict[str, Any]:
+    """Every law fitted on ``train`` and scored on the ``targets`` (members of one size)."""
+    fitted = distinct_sizes(run_sizes(train))
+    N = targets[0]["N"]
+    d = size_distance(N, fitted)
+    out: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    res = quiet(lambda: fit(train, "mpl", law_error=not quick))
+    out["mpl"] = {"recs": [score(*_arr3(today_predict(res, m["run"])), m["run"]) for m in targets],
+                  "seconds": time.perf_counter() - t0, "interval": res.interval_method}
+    t0 = time.perf_counter()
+    try:
+        old = old_tissue_n(train, targets)
+        out["tissue-n-old"] = {"recs": [score(*_arr3(old(m["run"])), m["run"]) for m in targets],
+                               "seconds": time.perf_counter() - t0, "interval": "covariance",
+                               "status": old.result.status.value}
+    except Exception as exc:  # noqa: BLE001 - recorded, the benchmark goes on
+        out["tissue-n-old"] = {"recs": [], "error": f"{type(exc).__name__}: {exc}"}
+    for law in NEW_LAWS:
+        t0 = time.perf_counter()
+        fit_one = fit_one_for(law)
+        res = quiet(lambda: fit_one(train))
+        err = size_folds(train, fit_one)
+        out[law] = {"recs": [score(*_arr3(extrap_predict(res, m["run"], err, d)), m["run"]) for m in targets],
+                    "seconds": time.perf_counter() - t0, "interval": "size folds" if err.measured else
+                    "reference rule", "size_error": err.to_dict(),
+                    "size_params": {k: res.values[k] for k in ("E", "K", "a", "rA", "rB", "rC", "alpha")
+                                    if k in res.values}}
+    for v in out.values():
+        v["summary"] = summary(v["recs"])
+    return out
+
+
+def _arr3(t: tuple) -> tuple:
+    pred, lo, hi = t
+    return np.asarray(pred), lo, hi
+
+
+def sizes(quick: bool = False) -> dict[str, Any]:
+    members, excluded = schaipp_runs()
+    setups = size_setups(members)
+    folds = []  # (setup name, fold label, kind, train sizes, target size, setup)
+    for st in setups:
+        ns = sorted(st["sizes"])
+        if len(ns) >= 3:
+            for N in ns:
+                kind = "up" if N == ns[-1] else "down" if N == ns[0] else "inside"
+                if len(ns) == 3:
+                    kind += ", 2 sizes"
+                folds.append((st["name"], f"leave out {N:.3g}", kind, [x for x in ns if x != N], N, st))
+            if len(ns) >= 4:
+                folds.append((st["name"], f"{ns[0]:.3g}+{ns[1]:.3g} -> {ns[2]:.3g}", "up, 2 sizes", ns[:2], ns[2],
+                              st))
+    refs: dict[tuple, dict] = {}
+    rows = []
+    for setup, label, kind, train_sizes, N, st in folds:
+        train = [m["run"] for n in train_sizes for m in st["sizes"][n]]
+        targets = st["sizes"][N]
+        if (setup, N) not in refs:
+            refs[(setup, N)] = in_size_reference(targets)
+        ref = [refs[(setup, N)][m["run"].path] for m in targets]
+        t0 = time.perf_counter()
+        laws = size_fold(train, targets, quick)
+        row = {"setup": setup, "fold": label, "kind": kind, "train_sizes": train_sizes, "target_size": N,
+               "distance_doublings": size_distance(N, train_sizes), "targets": [m["label"] for m in targets],
+               "reference": {"recs": ref, "summary": summary(ref)}, "laws": laws,
+               "seconds": time.perf_counter() - t0}
+        rows.append(row)
+        print_size_row(row)
+    mpl = mpl_size_step(quick)
+    return {"excluded": excluded, "n_runs": len(members), "rows": rows, "mpl_25m_to_100m": mpl,
+            "overall": size_overall(rows)}
+
+
+def print_size_row(row: dict[str, Any]) -> None:
+    ref = row["reference"]["summary"]
+    print(f"\n[{row['setup']}] {row['fold']} ({row['kind']}, {row['distance_doublings']:.2f} doublings out), "
+          f"{ref['n']} runs; in-size reference: mean |err| {ref['mean_abs_err']:.4f}, R2 {ref['r2']:.3f}", flush=True)
+    print(f"  {'law':<13} {'R2':>7} {'PredE':>7} {'|err|':>7} {'bias':>8} {'x ref':>6} {'cov90':>6}  interval")
+    for law, v in row["laws"].items():
+        s = v["summary"]
+        if not s["n"]:
+            print(f"  {law:<13} failed: {v.get('error', '')[:100]}")
+            continue
+        ratio = s["mean_abs_err"] / ref["mean_abs_err"] if ref["mean_abs_err"] > 0 else float("nan")
+        print(f"  {law:<13} {s['r2']:7.3f} {s['pred_e']:7.4f} {s['mean_abs_err']:7.4f} {s['bias']:+8.4f} "
+              f"{ratio:6.2f} {s['covered']:>2}/{s['n']:<3}  {v.get('interval', '')}", flush=True)
+
+
+def size_overall(rows: list[dict]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for kind in sorted({r["kind"] for r in rows}):
+        sel = [r for r in rows if r["kind"] == kind]
+        out[kind] = {"reference": summary([x for r in sel for x in r["reference"]["recs"]])}
+        for law in ("mpl", "tissue-n-old") + NEW_LAWS:
+            out[kind][law] = summary([x for r in sel for x in r["laws"][law]["recs"]])
+    return out
+
+
+def mpl_size_step(quick: bool) -> dict[str, Any]:
+    """MPL 25M -> 100M from the 25M constant + cosine 24K curves (one size: the size terms come from Chinchilla)."""
+    from scalefit.extrapolation import REFERENCE_SCALE
+
+    train = mpl_runs("25M", ["constant_24000", "cosine_24000"])
+    targets = mpl_runs("100M")
+    out: dict[str, Any] = {}
+    ref_fit = quiet(lambda: fit(mpl_runs("100M", ["constant_24000", "cosine_24000"]), "mpl", law_error=not quick))
+    out["reference (100M const+cos fit)"] = [score(*_arr3(today_predict(ref_fit, r)), r) for r in targets]
+    res = quiet(lambda: fit(train, "mpl", law_error=not quick))
+    out["mpl (size-blind)"] = [score(*_arr3(today_predict(res, r)), r) for r in targets]
+    from scalefit.laws.size_terms import check_sizes
+
+    try:
+        check_sizes(train, "mpl-n")
+        out["mpl-n, no size terms given"] = "accepted (unexpected)"
+    except Exception as exc:  # noqa: BLE001 - the message is the result
+        out["mpl-n, no size terms given"] = f"{type(exc).__name__}: {exc}"
+    fixed = {"K": CHINCHILLA_K, "a": CHINCHILLA_A, "rA": 1.0, "rB": 1.0}
+    res_n = quiet(lambda: fit(train, "mpl-n", fixed=fixed, law_error=False))
+    err = ExtrapolationError(kind="size", scale=REFERENCE_SCALE["size"], folds=(), measured=False,
+                             note="one size: the reference rule")
+    out["mpl-n, Chinchilla size terms"] = [score(*_arr3(extrap_predict(res_n, r, err, 2.0)), r) for r in targets]
+    out["fixed"] = fixed
+    print("\nMPL 25M -> 100M (fit: 25M constant + cosine 24K; targets: all nine 100M curves)")
+    print(f"  {'law':<32} {'R2':>7} {'PredE':>7} {'|err|':>7} {'bias':>8} {'cov90':>6}")
+    for k, v in out.items():
+        if isinstance(v, list):
+            s = summary(v)
+            out[k] = {"recs": v, "summary": s}
+            print(f"  {k:<32} {s['r2']:7.3f} {s['pred_e']:7.4f} {s['mean_abs_err']:7.4f} {s['bias']:+8.4f} "
+                  f"{s['covered']:>2}/{s['n']}")
+        elif isinstance(v, str):
+            print(f"  {k:<32} {v[:150]}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+SECTIONS = {"published": lambda q: published(), "sizes": sizes}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=list(SECTIONS))
+    ap.add_argument("--quick", action="store_true", help="skip today's law-error intervals (the slowest part)")
+    args = ap.parse_args()
+    out: dict[str, Any] = json.loads(OUT.read_text()) if OUT.exists() else {}
+    out.update({"benchmark": "extrapolation", "machine": machine(), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "command": "OMP_NUM_THREADS=1 python benchmarks/extrapolation.py " + " ".join(sys.argv[1:])})
+    for name in args.sections:
+        t0 = time.perf_counter()
+        print(f"\n=== {name} ===", flush=True)
+        out[name] = SECTIONS[name](args.quick)
+        out[name + "_seconds"] = time.perf_counter() - t0
+        out[name + "_quick"] = bool(args.quick)
+        write_text(OUT, json.dumps(out, indent=1, default=_plain) + "\n")
+        print(f"({name}: {out[name + '_seconds']:.0f} s; wrote {OUT})", flush=True)
+    return 0
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, tuple):
+        return list(x)
+    return str(x)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
