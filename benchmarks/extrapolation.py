@@ -350,7 +350,204 @@ def mpl_size_step(quick: bool) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-SECTIONS = {"published": lambda q: published(), "sizes": sizes}
+# across horizons
+# ---------------------------------------------------------------------------------------------------------------
+HORIZON_LAWS = ("mpl", "tissue")
+
+
+def is_constant(m: dict) -> bool:
+    return m["kind"] == "full" and m["row"]["scheduler"] == "wsd" and float(m["row"]["wsd_fract_decay"] or 0) == 0
+
+
+def horizon_cases(members: list[dict]) -> list[dict[str, Any]]:
+    """Per (dataset, batch, size, base LR) group: the shortest cosine predicting the longer cosines of its decay
+    type; the constant run up to the shortest cooldown's end plus that cooldown predicting the longer cooldowns of
+    the same shape. MPL: constant + cosine 24K predicting the 72K curves."""
+    from scalefit.extrapolation import truncate
+
+    groups: dict[tuple, list[dict]] = {}
+    for m in members:
+        groups.setdefault(m["family"] + (m["N"], m["lr"]), []).append(m)
+    cases = []
+    for key, g in sorted(groups.items()):
+        gname = f"{key[0]} L{g[0]['row']['n_layer']}d{g[0]['row']['n_embd']} lr{key[4]:g}"
+        cos = [m for m in g if m["kind"] == "full" and m["row"]["scheduler"] == "cos"]
+        for dt in sorted({m["row"]["decay_type"] for m in cos}):
+            c = sorted([m for m in cos if m["row"]["decay_type"] == dt], key=lambda m: (m["horizon"], m["label"]))
+            longer = [m for m in c if m["horizon"] > c[0]["horizon"]]
+            if longer:
+                cases.append({"group": gname, "kind": "cosine" + (f"-{dt}" if dt else ""), "train": [c[0]["run"]],
+                              "targets": [(m["label"], m["run"]) for m in longer], "source": "schaipp"})
+        const = [m for m in g if is_constant(m)]
+        if not const:
+            continue
+        cst = max(const, key=lambda m: m["horizon"])
+        segs = [m for m in g if m["row"]["scheduler"] == "wsd" and not is_constant(m)]
+        for shape in sorted({(m["row"]["decay_type"], m["row"]["wsd_fract_decay"]) for m in segs}):
+            sg = sorted([m for m in segs if (m["row"]["decay_type"], m["row"]["wsd_fract_decay"]) == shape],
+                        key=lambda m: (m["horizon"], m["label"]))
+            longer = [m for m in sg if m["horizon"] > sg[0]["horizon"]]
+            if longer:
+                cases.append({"group": gname, "kind": f"wsd-{shape[0] or 'linear'}-{shape[1]}",
+                              "train": [truncate(cst["run"], sg[0]["horizon"]), sg[0]["run"]],
+                              "targets": [(m["label"], m["run"]) for m in longer], "source": "schaipp"})
+    for size in ("25M", "100M"):
+        cases.append({"group": f"MPL {size}", "kind": "24K -> 72K", "source": "mpl",
+                      "train": mpl_runs(size, ["constant_24000", "cosine_24000"]),
+                      "targets": [(f"{size} {n}", r) for n, r in zip(("constant_72000", "cosine_72000"),
+                                                                        mpl_runs(size, ["constant_72000",
+                                                                                        "cosine_72000"]))]})
+    return cases
+
+
+def horizons(quick: bool = False) -> dict[str, Any]:
+    members, _ = schaipp_runs()
+    cases = horizon_cases(members)
+    print(f"{len(cases)} cases, {sum(len(c['targets']) for c in cases)} held-out runs")
+    recs = []
+    for c in cases:
+        last = max(int(r.steps[r.after_warmup].max()) for r in c["train"])
+        for law in HORIZON_LAWS:
+            t0 = time.perf_counter()
+            res = quiet(lambda: fit(c["train"], law, law_error=not quick))
+            err = horizon_folds(c["train"], fit_one_for(law))
+            for label, run in c["targets"]:
+                step, _ = truth(run)
+                d = horizon_distance(step, last)
+                base = {"group": c["group"], "kind": c["kind"], "source": c["source"], "law": law, "run": label,
+                        "ratio": step / last, "distance": d}
+                recs.append({**base, "method": "today", **score(*_arr3(today_predict(res, run)), run),
+                             "interval": res.interval_method})
+                recs.append({**base, "method": "horizon folds", **score(*_arr3(extrap_predict(res, run, err, d)), run),
+                             "interval": "horizon folds" if err.measured else "reference rule",
+                             "scale": err.scale, "fold_bias": err.bias if err.folds else None,
+                             "folds": [dataclass_dict(f) for f in err.folds]})
+            print(f"[{c['group']}] {c['kind']:<18} {law:<7} " + "  ".join(
+                f"{r['run'].split(' T=')[-1]}: {r['err']:+.4f}{'' if r['covered'] else '*'}"
+                for r in recs[-2 * len(c["targets"]):] if r["method"] == "horizon folds")
+                + f"  ({time.perf_counter() - t0:.1f} s)", flush=True)
+    out: dict[str, Any] = {"recs": recs, "summary": {}}
+    print(f"\n{'law':<7} {'interval':<14} {'set':<16} {'n':>4} {'|err|':>7} {'bias':>8} {'>0':>5} {'cov90':>7}")
+    for law in HORIZON_LAWS:
+        for method in ("today", "horizon folds"):
+            for sel, f in (("all", lambda r: True), ("schaipp cosine", lambda r: r["kind"].startswith("cosine")),
+                           ("schaipp wsd", lambda r: r["kind"].startswith("wsd")),
+                           ("mpl 24K->72K", lambda r: r["source"] == "mpl")):
+                rs = [r for r in recs if r["law"] == law and r["method"] == method and f(r)]
+                sm = summary(rs)
+                sm["positive"] = float(np.mean([r["err"] > 0 for r in rs]))
+                out["summary"][f"{law} | {method} | {sel}"] = sm
+                print(f"{law:<7} {method:<14} {sel:<16} {sm['n']:>4} {sm['mean_abs_err']:7.4f} {sm['bias']:+8.4f} "
+                      f"{sm['positive']:5.2f} {sm['covered']:>3}/{sm['n']:<3}")
+    return out
+
+
+def dataclass_dict(x: Any) -> dict[str, Any]:
+    import dataclasses
+
+    return dataclasses.asdict(x)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# in flight
+# ---------------------------------------------------------------------------------------------------------------
+FRACTIONS_IN_FLIGHT = (0.3, 0.5, 0.7)
+
+
+def inflight_targets(members: list[dict]) -> list[dict[str, Any]]:
+    """Every full run: the MPL curves (like = the other schedules of the size) and the Schaipp full runs (like =
+    the other runs of the same dataset, batch, size and base LR)."""
+    out = []
+    for size in ("25M", "100M"):
+        runs = mpl_runs(size)
+        for i, (name, run) in enumerate(zip(MPL_SCHEDULES, runs)):
+            out.append({"label": f"MPL {size} {name}", "run": run, "source": "mpl",
+                        "kind": name.split("_")[0], "like": [r for j, r in enumerate(runs) if j != i]})
+    groups: dict[tuple, list[dict]] = {}
+    for m in members:
+        groups.setdefault(m["family"] + (m["N"], m["lr"]), []).append(m)
+    for g in groups.values():
+        for m in g:
+            if m["kind"] != "full":
+                continue
+            kind = "constant" if is_constant(m) else m["row"]["scheduler"]
+            out.append({"label": m["label"], "run": m["run"], "source": "schaipp", "kind": kind,
+                        "like": [x["run"] for x in g if x is not m]})
+    return out
+
+
+def head_at(run: Any, frac: float) -> Any:
+    """The rows up to ``frac`` of the observed span after warmup, as a partial run (LR up to its last row)."""
+    import dataclasses
+
+    from scalefit.extrapolation import truncate
+
+    steps = run.steps[run.after_warmup]
+    cut = int(steps[0] + frac * (steps[-1] - steps[0]))
+    h = truncate(run, cut)
+    return dataclasses.replace(h, lr=run.lr[: int(h.steps[-1]) - int(run.step0) + 1])
+
+
+def inflight(quick: bool = False) -> dict[str, Any]:
+    from scalefit.forecast import forecast
+
+    members, _ = schaipp_runs()
+    targets = inflight_targets(members)
+    print(f"{len(targets)} runs x {len(FRACTIONS_IN_FLIGHT)} fractions")
+    recs = []
+    for tg in targets:
+        run = tg["run"]
+        step, true = truth(run)
+        line = []
+        for frac in FRACTIONS_IN_FLIGHT:
+            part = head_at(run, frac)
+            base = {"run": tg["label"], "source": tg["source"], "kind": tg["kind"], "fraction": frac, "true": true}
+            # today: fit the partial run (with its law error), predict the final row from the whole schedule
+            try:
+                res = quiet(lambda: fit([part], "mpl", law_error=not quick))
+                p = quiet(lambda: res.predict(run.lr, warmup=int(run.warmup), at=[step - int(run.step0)],
+                                              interval=LEVEL))
+                lo, hi, pr = float(p.lower[-1]), float(p.upper[-1]), float(p.loss[-1])
+                recs.append({**base, "method": "today", "pred": pr, "lower": lo, "upper": hi,
+                             "interval": res.interval_method})
+            except Exception as exc:  # noqa: BLE001 - recorded
+                recs.append({**base, "method": "today", "error": f"{type(exc).__name__}: {exc}"})
+            for method, like in (("forecast", None), ("forecast+like", tg["like"])):
+                try:
+                    fc = quiet(lambda: forecast(part, run.lr, like=like, law="mpl", interval=LEVEL))
+                    i = int(np.searchsorted(fc.steps, step - int(run.step0)))
+                    i = min(i, fc.steps.size - 1)
+                    recs.append({**base, "method": method, "pred": float(fc.loss[i]), "lower": float(fc.lower[i]),
+                                 "upper": float(fc.upper[i]), "interval": fc.method, "scale": fc.scale,
+                                 "at_step": int(fc.steps[i]) + int(run.step0)})
+                except Exception as exc:  # noqa: BLE001 - recorded
+                    recs.append({**base, "method": method, "error": f"{type(exc).__name__}: {exc}"})
+            for r in recs[-3:]:
+                if "pred" in r:
+                    r["rel_err"] = (r["pred"] - true) / true
+                    r["covered"] = bool(r["lower"] <= true <= r["upper"])
+            line.append(" ".join(f"{r['rel_err'] * 100:+.2f}%{'' if r['covered'] else '*'}" if "pred" in r else "fail"
+                                 for r in recs[-3:]))
+        print(f"{tg['label'][:52]:<52} " + " | ".join(line), flush=True)
+    out: dict[str, Any] = {"recs": recs, "summary": {}}
+    print(f"\n{'method':<14} {'set':<10} {'frac':>4} {'n':>4} {'med|rel|':>9} {'mean|rel|':>9} {'cov90':>8} {'fail':>4}")
+    for method in ("today", "forecast", "forecast+like"):
+        for src in ("mpl", "schaipp"):
+            for frac in FRACTIONS_IN_FLIGHT:
+                rs = [r for r in recs if r["method"] == method and r["source"] == src and r["fraction"] == frac]
+                ok = [r for r in rs if "pred" in r]
+                rel = np.abs([r["rel_err"] for r in ok])
+                sm = {"n": len(ok), "failed": len(rs) - len(ok), "median_abs_rel": float(np.median(rel)),
+                      "mean_abs_rel": float(np.mean(rel)), "covered": int(sum(r["covered"] for r in ok)),
+                      "coverage": float(np.mean([r["covered"] for r in ok]))}
+                out["summary"][f"{method} | {src} | {frac}"] = sm
+                print(f"{method:<14} {src:<10} {frac:4.1f} {sm['n']:>4} {sm['median_abs_rel'] * 100:8.2f}% "
+                      f"{sm['mean_abs_rel'] * 100:8.2f}% {sm['covered']:>3}/{sm['n']:<4} {sm['failed']:>4}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+SECTIONS = {"published": lambda q: published(), "sizes": sizes, "horizons": horizons, "inflight": inflight}
 
 
 def main() -> int:

@@ -13,7 +13,9 @@ will lack:
   inside the fitted sizes).
 * **Horizon folds**: cut every run at a common step (``HORIZON_CUTS`` of the longest run's last step), fit the rows
   up to the cut (the runs' LR schedules stay whole, as they are known before a run) and predict each run's end
-  beyond it. The distance is ``ln(end step / cut step)``.
+  beyond it. The distance is ``ln(end step / cut step)``. As in the law error's folds, a run whose rows hold an LR
+  decay is not predicted from fitted rows that hold none (no law can learn the drop from them); it is named in
+  ``skipped``.
 
 Error model (the same as the law error's, with the distance in place of ``ln r``)
 -------------------------------------------------------------------------------
@@ -40,7 +42,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from scalefit.errors import FitInputError, ScalefitError
-from scalefit.law_error import end_error, run_labels
+from scalefit.law_error import end_error, holds_decay, run_labels
 from scalefit.laws.size_terms import distinct_sizes, run_sizes
 
 #: Common cut steps of the horizon folds, as fractions of the longest run's last observed step.
@@ -232,6 +234,12 @@ def horizon_folds(runs: Sequence[Any], fit_one: Callable[[list], Any],
         if not fitted or not targets:
             skipped.append(f"{name}: {'no rows to fit' if not fitted else 'no run end beyond the cut'}")
             continue
+        if not any(holds_decay(h) for h in fitted):  # no law can learn an LR decay's drop from rows without one
+            skipped.extend(f"{name} -> {labels[i]}: the fitted rows hold no LR decay, this run has one"
+                           for i, r in targets if holds_decay(r))
+            targets = [(i, r) for i, r in targets if not holds_decay(r)]
+            if not targets:
+                continue
         res = _fold_fit(fit_one, fitted, name, skipped)
         if res is None:
             continue
