@@ -84,3 +84,24 @@ def test_a_forecast_below_zero_is_refused(monkeypatch):
     monkeypatch.setattr(FitResult, "predict", negative)
     with pytest.raises(FitInputError, match="loss <= 0"):
         forecast(part, lr)
+
+
+def _wsd():
+    lr = np.full(T, 1e-3)
+    lr[:W] = 1e-3 * np.arange(W) / (W - 1)
+    lr[2400:] = np.linspace(1e-3, 1e-5, T - 2400)
+    return lr
+
+
+def test_rows_without_a_decay_hold_the_drop_unless_finished_runs_lend_it():
+    lr = _wsd()
+    part = _run(lr, 1800)  # constant phase only
+    alone = forecast(part, lr)
+    assert alone.fit.params["B"].fixed and alone.fit.params["B"].value == 0.0
+    assert "held at 0" in alone.note
+    true = float(get_law("mpl").predict(TRUTH, lr, warmup=W, at=[T - 1])[0])
+    assert alone.final_loss > true * 1.01  # the planned cooldown's drop is left out, as the note says
+    helped = forecast(part, lr, like=[_run(_cosine(), T - 1, seed=2, path="done.csv")])
+    assert helped.fit.params["B"].fixed and helped.fit.params["B"].value > 0
+    assert "hold no LR decay" in helped.note and "held at the fit of 1 finished run" in helped.note
+    assert abs(helped.final_loss - true) / true < 0.01
