@@ -50,7 +50,7 @@ def sweep(
         help="torch CPU threads per run (default: cores // jobs). Example: --threads 1")] = None,
     jobs: Annotated[int, typer.Option(help="Runs at the same time. Example: --jobs 2")] = 1,
     executor: Annotated[str, typer.Option(
-        help="local (process pool) or slurm (submitit, pip install 'scalefit-lm[slurm]'). "
+        help="local (process pool) or slurm (submitit, pip install 'scalefit-lm\\[slurm]'). "
              "Example: --executor slurm")] = "local",
     slurm_partition: Annotated[Optional[str], typer.Option(
         help="Slurm partition. Example: --slurm-partition gpu")] = None,
@@ -60,7 +60,8 @@ def sweep(
     """Train every combination of models, peak LRs, batch sizes and schedules; one run file each.
 
     Re-running the same command finishes what is missing: complete runs are skipped, partial ones resume from
-    their checkpoints. Files are named MODEL_SCHEDULE_lrLR_bsB.csv; sweep.json records each run's outcome.
+    their checkpoints. Files are named MODEL_SCHEDULE_lrLR_bsB_stepsN.csv (with _seedS and _wuW when given);
+    sweep.json records each run's outcome. Exit code 1 when a run failed or diverged.
 
     Example: scalefit sweep --models tiny,s1 --lrs 1e-3,3e-3 --batch-sizes 8,16 --schedules "cosine;constant" \
 --steps 300 --out-dir runs/grid
@@ -70,7 +71,11 @@ def sweep(
     from scalefit.errors import require
 
     require("torch", "train", "scalefit sweep")
+    from scalefit.jsonio import check_out_dir, check_out_path
     from scalefit.train import sweep as sw
+
+    check_out_dir(out_dir)  # before any work: a file in the way or a folder we cannot write is one line
+    check_out_path(Path(out_dir) / "sweep.json", special=False, flag="--out-dir's sweep.json")
 
     configs = sw.grid(
         _split(models, ",", str, "--models"), _split(lrs, ",", float, "--lrs"),
@@ -107,3 +112,5 @@ def sweep(
     bad = [r for r in runs if r.status in ("failed", "diverged")]
     con.print(f"sweep done: {len(runs) - len(bad)} ok, {len(bad)} failed or diverged; summary in "
               f"{escape(str(Path(out_dir) / 'sweep.json'))}")
+    if bad:
+        raise typer.Exit(1)  # scripts (cli/make_data.sh) must see that the grid is incomplete

@@ -27,8 +27,8 @@ def train(
     warmup: Annotated[Optional[int], typer.Option(
         help="Warmup steps (default: what the spec says, else 0). Example: --warmup 50")] = None,
     data: Annotated[str, typer.Option(
-        help="synthetic[:vocab=256,order=1,zipf=1.2,...] (known entropy), shakespeare, or a text file. "
-             "Example: --data shakespeare")] = "synthetic",
+        help="synthetic (known entropy; options as in synthetic:vocab=256,order=1,zipf=1.2), shakespeare, "
+             "or a text file. Example: --data shakespeare")] = "synthetic",
     tokenizer: Annotated[str, typer.Option(help="Text tokenizer: char or byte. Example: --tokenizer byte")] = "char",
     seq_len: Annotated[int, typer.Option(help="Tokens per sequence (context length). Example: --seq-len 128")] = 128,
     eval_every: Annotated[int, typer.Option(

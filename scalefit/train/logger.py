@@ -15,6 +15,9 @@ has the bytes once ``write`` returns; only a power cut before the page cache is 
 which ``fsync=True`` guards against at a cost per step). Resuming truncates the rows after the checkpoint
 step and any partial last line, so the resumed run appends without duplicates or gaps.
 
+A write the file system refuses (disk full, quota, read-only) truncates the file back to its last complete
+row and raises :class:`~scalefit.jsonio.OutputFileError`, one line naming the file: never a partial last line.
+
 The logger knows nothing of torch: use it from your own training loop::
 
     from scalefit.train.logger import RunLogger
@@ -26,6 +29,7 @@ The logger knows nothing of torch: use it from your own training loop::
 
 from __future__ import annotations
 
+import errno
 import math
 import numbers
 import os
@@ -34,6 +38,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from scalefit.errors import RunFileError
+from scalefit.jsonio import output_error, write_all, write_text
 
 #: The columns the bundled trainer writes, in order.
 COLUMNS: tuple[str, ...] = ("step", "lr", "loss", "val_loss", "tokens", "grad_norm")
@@ -114,14 +119,17 @@ class RunLogger:
         self.fsync = fsync
         self.digits = digits
         self.last_step: int | None = None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd: int | None = None
         header = ",".join(self.columns) + "\n"
         if resume_from is None:
-            text = format_meta(meta or {}) + header
-            _atomic_write(self.path, text)
+            write_text(self.path, format_meta(meta or {}) + header)  # atomic; creates the folders
         else:
             self.last_step = self._truncate_after(resume_from, header)
-        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            self._size = os.fstat(self._fd).st_size  # bytes of complete lines: where a failed row is cut back to
+        except OSError as exc:
+            raise (output_error(exc, self.path, "cannot open the run file") or exc) from None
 
     # -- resuming ---------------------------------------------------------------------------------------
     def _truncate_after(self, resume_from: int, header: str) -> int | None:
@@ -174,7 +182,7 @@ class RunLogger:
                 "The run file and the checkpoint disagree; start the run again without --resume.",
                 path=str(self.path),
             )
-        _atomic_write(self.path, "".join(kept))
+        write_text(self.path, "".join(kept))
         return last
 
     # -- writing ----------------------------------------------------------------------------------------
@@ -195,12 +203,28 @@ class RunLogger:
         values = {"step": step, "lr": lr, "loss": loss, **extra}
         line = ",".join(format_value(values.get(c), self.digits) for c in self.columns) + "\n"
         data = line.encode("utf-8")
-        written = os.write(self._fd, data)  # ONE write of the whole line: a kill cannot split it in practice
-        if written != len(data):  # pragma: no cover - regular files on local disks write everything
-            os.write(self._fd, data[written:])
-        if self.fsync:
-            os.fsync(self._fd)
+        try:
+            write_all(self._fd, data)  # ONE os.write of the whole line: a kill cannot split it in practice
+            if self.fsync:
+                os.fsync(self._fd)
+        except OSError as exc:
+            err = output_error(exc, self.path, f"cannot write the row of step {step}")
+            self._cut_back()
+            if err is None:
+                raise
+            kept = "no rows" if self.last_step is None else f"every row up to step {self.last_step}"
+            err.message += f" The file keeps {kept}."
+            raise err from None
+        self._size += len(data)
         self.last_step = step
+
+    def _cut_back(self) -> None:
+        """Remove a partly written row: truncate to the last complete line (best effort on special files)."""
+        try:
+            if os.fstat(self._fd).st_size > self._size:
+                os.ftruncate(self._fd, self._size)
+        except OSError:
+            pass
 
     def flush(self) -> None:
         """Force the rows written so far to disk (``os.fsync``)."""
@@ -210,11 +234,15 @@ class RunLogger:
     def close(self) -> None:
         """Sync and close the file. Safe to call twice."""
         if self._fd is not None:
+            fd, self._fd = self._fd, None
             try:
-                os.fsync(self._fd)
+                os.fsync(fd)
+            except OSError as exc:
+                if exc.errno in (errno.EINVAL, errno.EROFS):  # devices and pipes cannot be synced: nothing lost
+                    return
+                raise (output_error(exc, self.path, "cannot save the run file to disk") or exc) from None
             finally:
-                os.close(self._fd)
-                self._fd = None
+                os.close(fd)
 
     def __enter__(self) -> "RunLogger":
         return self
@@ -254,10 +282,19 @@ def last_step(path: str | os.PathLike[str]) -> int | None:
     return None
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def read_meta(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The ``# key: value`` metadata at the top of a run file, as text (empty when there is none or no file).
+
+    Reads only the lines above the header, so a sweep can tell whose file it is without parsing the rows."""
+    meta: dict[str, str] = {}
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if not line.startswith("#"):
+                    break
+                key, sep, value = line[1:].partition(":")
+                if sep:
+                    meta[key.strip()] = value.strip()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        pass
+    return meta

@@ -1,12 +1,19 @@
 """Grids of runs: models x peak LRs x batch sizes x schedules, one run file each, resumable.
 
-A sweep is a list of :class:`~scalefit.train.trainer.TrainConfig`. :func:`grid` builds it with file names that
-say what each run is (``s1_cosine_lr0.003_bs16.csv``); :func:`run_sweep` runs it on a local process pool
-(default) or as a Slurm job array through submitit (``pip install 'scalefit-lm[slurm]'``).
+A sweep is a list of :class:`~scalefit.train.config.TrainConfig`. :func:`grid` builds it with file names that
+say what each run is (``s1_cosine_lr0.003_bs16_steps500.csv``: model, schedule, peak LR, batch size, steps, and
+the seed and warmup when given), so sweeps of other lengths can share a folder; :func:`run_sweep` runs it on a
+local process pool (default) or as a Slurm job array through submitit (``pip install 'scalefit-lm[slurm]'``).
 
 Resuming is the default: a run whose file already holds every step is skipped, a partial one continues from
 its checkpoint (``NAME.ckpt``), and one without a checkpoint starts again. So re-running the same sweep command
-after a crash, a preemption or a Ctrl-C finishes what is missing and nothing else.
+after a crash, a preemption or a Ctrl-C finishes what is missing and nothing else. Files named before the step
+count was part of the name (``s1_cosine_lr0.003_bs16.csv``) are still found when their metadata says they are
+the run.
+
+Faults: a local pool's workers die with the sweep process (:mod:`~scalefit.train.parent_watch`), each run file
+has one writer at a time (:mod:`~scalefit.train.runlock`; a sweep whose files another live process is writing
+stops before any work), and ``sweep.json`` never replaces a completed run's record with a failure.
 
 This module imports torch only inside the workers, so building and checking a grid is cheap.
 """
@@ -22,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from scalefit.errors import ScalefitError
-from scalefit.train.logger import last_step
+from scalefit.train.logger import last_step, read_meta
 
 SCHEMA = "scalefit.sweep/1"
 
@@ -42,6 +49,11 @@ class SweepRun:
     final_val_loss: float | None = None
     seconds: float | None = None
     error: str | None = None
+    steps: int | None = None  # the run's total steps (absent from records of older versions)
+
+
+#: Statuses of a run whose file holds every step; a later failure never replaces such a record.
+COMPLETE = ("done", "resumed", "skipped")
 
 
 def _slug(text: str) -> str:
@@ -51,9 +63,37 @@ def _slug(text: str) -> str:
     return "-".join(p for p in parts if p)
 
 
-def run_name(model: str, schedule: str, lr: float, batch_size: int) -> str:
-    """The file stem of a grid point, e.g. ``s1_cosine_lr0.003_bs16``."""
-    return f"{model}_{_slug(schedule)}_lr{lr:g}_bs{batch_size}"
+def run_name(model: str, schedule: str, lr: float, batch_size: int, steps: int | None = None, *, seed: int = 0,
+             warmup: int | None = None) -> str:
+    """The file stem of a grid point, e.g. ``s1_cosine_lr0.003_bs16_steps500`` (``_seed1``, ``_wu50`` added when
+    the seed is not 0 or a warmup is given). Without ``steps``: the name older versions gave."""
+    name = f"{model}_{_slug(schedule)}_lr{lr:g}_bs{batch_size}"
+    if steps is None:
+        return name
+    return name + f"_steps{steps}" + (f"_seed{seed}" if seed else "") + ("" if warmup is None else f"_wu{warmup}")
+
+
+def _meta_differs(meta: dict[str, str], cfg: Any) -> str:
+    """Why the metadata of a run file says it is not run ``cfg`` (``""`` when it agrees or says nothing)."""
+    mine = {"model": cfg.model, "batch_size": cfg.batch_size, "seq_len": cfg.seq_len, "seed": cfg.seed,
+            "total_steps": cfg.steps}
+    if cfg.warmup is not None and "warmup=" not in cfg.schedule:  # a spec's own warmup wins over --warmup
+        mine["warmup_steps"] = cfg.warmup
+    for key, value in mine.items():
+        if key in meta and meta[key] != str(value):
+            return f"{key}={meta[key]} (this run: {value})"
+    return ""  # the learning rates are compared when the file is complete, and by the checkpoint when resuming
+
+
+def _older_file(out: Path, legacy: Path, cfg: Any) -> Path:
+    """``legacy`` (the name an older version gave this run) when that file is this run and ``out`` is not there
+    yet; else ``out``. Keeps folders of earlier sweeps (and the bundled data) resumable without renaming."""
+    if out.exists() or out.with_suffix(".ckpt").exists() or not legacy.exists():
+        return out
+    meta = read_meta(legacy)
+    if "total_steps" in meta and not _meta_differs(meta, cfg):
+        return legacy
+    return out
 
 
 def grid(
@@ -71,7 +111,7 @@ def grid(
     """
     from scalefit import schedules as sched_mod
     from scalefit.train.model import PRESETS
-    from scalefit.train.trainer import TrainConfig
+    from scalefit.train.config import TrainConfig
 
     for axis, values in (("--models", models), ("--lrs", lrs), ("--batch-sizes", batch_sizes),
                          ("--schedules", schedules)):
@@ -85,9 +125,12 @@ def grid(
         sched_mod.from_spec(s, peak=max(lrs), total=steps, warmup=common.get("warmup"))  # raises ScheduleSpecError
     out = Path(out_dir)
     configs = []
+    seed, warmup = common.get("seed", 0), common.get("warmup")
     for m, s, lr, bs in itertools.product(models, schedules, lrs, batch_sizes):
-        configs.append(TrainConfig(out=str(out / f"{run_name(m, s, lr, bs)}.csv"), model=m, schedule=s, lr=float(lr),
-                                   batch_size=int(bs), resume=True, **common))
+        cfg = TrainConfig(out=str(out / f"{run_name(m, s, lr, bs, steps, seed=seed, warmup=warmup)}.csv"), model=m,
+                          schedule=s, lr=float(lr), batch_size=int(bs), resume=True, **common)
+        path = _older_file(Path(cfg.out), out / f"{run_name(m, s, lr, bs)}.csv", cfg)
+        configs.append(replace(cfg, out=str(path)))
     names = [c.out for c in configs]
     if len(set(names)) != len(names):
         raise ScalefitError("two grid points map to the same file name; remove repeated values from the axes.")
@@ -97,12 +140,24 @@ def grid(
 def plan(configs: Sequence[Any]) -> list[tuple[Any, str]]:
     """Each config with what the sweep will do: ``skip`` (complete), ``resume`` (checkpoint) or ``new``.
 
-    A complete file is skipped only if it is this run (metadata and logged LRs); another run's file is an error
-    before anything starts."""
-    from scalefit.train.trainer import complete_run_differs
+    Errors before anything starts: a run file another live process is writing (is the same sweep still
+    running?), and a file of another run (its metadata, or for a complete file its logged LRs, differ). A
+    complete file is skipped only if it is this run."""
+    from scalefit.train.resume import complete_run_differs
+    from scalefit.train.runlock import held_by_another
 
+    busy = [(c, who) for c in configs if (who := held_by_another(c.out))]
+    if busy:
+        raise ScalefitError(
+            f"{len(busy)} of the sweep's {len(configs)} run files are being written by another process "
+            f"({busy[0][1]} holds {Path(busy[0][0].out).name}). Is this sweep still running? Wait for it or stop "
+            "it, or use another --out-dir.", path=str(Path(busy[0][0].out).parent))
     out = []
     for c in configs:
+        differs = _meta_differs(read_meta(c.out), c)
+        if differs:
+            raise ScalefitError(f"the file holds another run, made with {differs}. Use another --out-dir, or "
+                                "delete the file to train this run.", path=str(c.out))
         done = last_step(c.out)
         if done is not None and done >= c.steps - 1:
             differs = complete_run_differs(c)
@@ -119,7 +174,8 @@ def plan(configs: Sequence[Any]) -> list[tuple[Any, str]]:
 
 def _run_one(cfg_fields: dict[str, Any], threads: int | None) -> dict[str, Any]:
     """Worker: train one config (in this or a child process) and return a plain-dict summary."""
-    from scalefit.train.trainer import TrainConfig, TrainingDiverged, train
+    from scalefit.train.config import TrainConfig, TrainingDiverged
+    from scalefit.train.trainer import train
 
     cfg = TrainConfig(**cfg_fields)
     if threads and not cfg.threads:
@@ -177,7 +233,7 @@ def run_sweep(
         nonlocal count
         c = configs[i]
         run = SweepRun(name=Path(c.out).stem, out=c.out, model=c.model, lr=c.lr, batch_size=c.batch_size,
-                       schedule=c.schedule, **summary)
+                       schedule=c.schedule, steps=c.steps, **summary)
         results[i] = run
         count += 1
         if on_result is not None:
@@ -210,9 +266,13 @@ def run_sweep(
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
+        from scalefit.train.parent_watch import die_with_parent
+
         threads = max(1, (os.cpu_count() or 1) // jobs)
-        # spawn, not fork: forking a process that has started torch's thread pools can deadlock
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
+        # spawn, not fork: forking a process that has started torch's thread pools can deadlock;
+        # die_with_parent: a killed sweep leaves no worker training on
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=die_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(_run_one, _fields(configs[i]), threads): i for i in pending}
             for fut in as_completed(futures):
                 i = futures[fut]
@@ -228,22 +288,28 @@ def write_summary(path: str | os.PathLike[str], runs: Sequence[SweepRun]) -> Non
     earlier records.
 
     Several sweeps often share one folder (``cli/make_data.sh`` runs two or three into each), so the file keeps
-    every run it knows: records of runs outside this sweep stay, and a run this sweep skipped keeps its earlier
-    record (its timing and losses), since "skipped" says nothing new. Runs are listed by name.
+    every run it knows: records of runs outside this sweep stay, a run this sweep skipped keeps its earlier
+    record (its timing and losses), since "skipped" says nothing new, and a completed run's record is never
+    replaced by a failure (the failed attempt did not touch its file). Runs are listed by name. The file is
+    locked while it is merged, so two sweeps finishing together into one folder lose nothing.
     """
     import json
 
     from scalefit.jsonio import write_json
+    from scalefit.train.runlock import RunLock
 
-    merged: dict[str, dict[str, Any]] = {}
-    try:
-        old = json.loads(Path(path).read_text(encoding="utf-8"))
-        if old.get("schema") == SCHEMA:
-            merged = {r["name"]: r for r in old.get("runs", []) if isinstance(r, dict) and "name" in r}
-    except (OSError, ValueError, AttributeError):
-        pass  # no file yet, or not one of ours: start afresh
-    for r in runs:
-        if r.status == "skipped" and r.name in merged:
-            continue
-        merged[r.name] = asdict(r)
-    write_json(path, {"schema": SCHEMA, "runs": [merged[k] for k in sorted(merged)]})
+    with RunLock(path, wait_s=30.0, what="sweep summary"):
+        merged: dict[str, dict[str, Any]] = {}
+        try:
+            old = json.loads(Path(path).read_text(encoding="utf-8"))
+            if old.get("schema") == SCHEMA:
+                merged = {r["name"]: r for r in old.get("runs", []) if isinstance(r, dict) and "name" in r}
+        except (OSError, ValueError, AttributeError):
+            pass  # no file yet, or not one of ours: start afresh
+        for r in runs:
+            earlier = merged.get(r.name)
+            if earlier is not None and (r.status == "skipped" or (r.status not in COMPLETE
+                                                                 and earlier.get("status") in COMPLETE)):
+                continue
+            merged[r.name] = asdict(r)
+        write_json(path, {"schema": SCHEMA, "runs": [merged[k] for k in sorted(merged)]})

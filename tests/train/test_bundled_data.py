@@ -46,3 +46,32 @@ def test_the_bundled_set_is_small_and_covers_schedules_and_sizes():
     if by_model:
         assert max(len(s) for s in by_model.values()) >= 4  # one model at >= 4 schedules
         assert len(by_model) >= 3  # >= 3 sizes
+
+
+@pytest.mark.torch
+def test_the_trainer_still_writes_the_bundled_format(tmp_path):
+    """The first steps of a bundled run, trained again now: the metadata lines are the bundled file's, byte for
+    byte (the version aside), and the rows agree to float32 rounding (kernels differ across CPUs, so not bytes)."""
+    pytest.importorskip("torch")
+    from scalefit.train.trainer import TrainConfig, train
+
+    bundled = DATA / "curves" / "tiny_cosine_lr0.003_bs16.csv"
+    if not bundled.is_file():
+        pytest.skip("data/runs/curves/tiny_cosine_lr0.003_bs16.csv not bundled")
+    cfg = TrainConfig(out=str(tmp_path / "again.csv"), model="tiny", steps=3000, batch_size=16, seq_len=64, lr=3e-3,
+                      schedule="cosine", warmup=300, data="synthetic", eval_every=50, eval_batches=16, device="cpu",
+                      threads=1, progress="none")
+    train(cfg, stop_after=2)
+
+    def split(path: Path) -> tuple[list[str], list[str]]:
+        lines = path.read_text().splitlines()
+        meta = [x for x in lines if x.startswith("#") and not x.startswith("# scalefit_version:")]
+        return meta, [x for x in lines if not x.startswith("#")]
+
+    meta, rows = split(Path(cfg.out))
+    want_meta, want_rows = split(bundled)
+    assert meta == want_meta and rows[0] == want_rows[0] == "step,lr,loss,val_loss,tokens,grad_norm"
+    got = np.genfromtxt(rows[1:], delimiter=",")
+    want = np.genfromtxt(want_rows[1:4], delimiter=",")
+    np.testing.assert_array_equal(got[:, [0, 1, 4]], want[:, [0, 1, 4]])  # step, lr, tokens: exact
+    np.testing.assert_allclose(got, want, rtol=1e-4)  # losses and grad norms to float32 kernel rounding

@@ -93,8 +93,8 @@ def test_every_row_is_one_write(tmp_path, monkeypatch):
 
     calls = []
     real = os.write
-    monkeypatch.setattr(os, "write", lambda fd, data: calls.append(data) or real(fd, data))
     with RunLogger(tmp_path / "a.csv", {}) as log:
+        monkeypatch.setattr(os, "write", lambda fd, data: calls.append(bytes(data)) or real(fd, data))
         log.step(0, 1e-3, 5.0, val_loss=5.1)
         log.step(1, 1e-3, 4.9)
     assert calls == [b"0,0.001,5,5.1,,\n", b"1,0.001,4.9,,,\n"]

@@ -166,20 +166,22 @@ def test_cli_train_and_sweep_skip_complete_runs(tmp_path):
                             "--schedules", "cosine;wsd:decay=0.5", *common, "--out-dir", str(tmp_path)])
     assert r.exit_code == 0, r.output
     files = sorted(p.name for p in tmp_path.glob("*.csv"))
-    assert files == ["tiny_cosine_lr0.001_bs4.csv", "tiny_cosine_lr0.01_bs4.csv",
-                     "tiny_wsd-decay0.5_lr0.001_bs4.csv", "tiny_wsd-decay0.5_lr0.01_bs4.csv"]
+    assert files == ["tiny_cosine_lr0.001_bs4_steps6.csv", "tiny_cosine_lr0.01_bs4_steps6.csv",
+                     "tiny_wsd-decay0.5_lr0.001_bs4_steps6.csv", "tiny_wsd-decay0.5_lr0.01_bs4_steps6.csv"]
     assert read_run(tmp_path / files[0]).meta["peak_lr"] == pytest.approx(1e-3)
     assert read_run(tmp_path / files[0]).meta["eval_batches"] == 3
     again = runner.invoke(app, ["sweep", "--models", "tiny", "--lrs", "1e-3,1e-2", "--batch-sizes", "4",
                                 "--schedules", "cosine;wsd:decay=0.5", *common, "--out-dir", str(tmp_path)])
     assert again.exit_code == 0
-    assert "4 complete (skipped)" in again.output and "skip tiny_cosine_lr0.001_bs4.csv" in again.output
+    assert "4 complete (skipped)" in again.output and "skip tiny_cosine_lr0.001_bs4_steps6.csv" in again.output
     bad = runner.invoke(app, ["sweep", "--models", "tiny,huge", *common, "--out-dir", str(tmp_path)])
     assert bad.exit_code == 2 and "'huge' is not a preset" in bad.stderr
-    other = runner.invoke(app, ["sweep", "--models", "tiny", "--lrs", "1e-3", "--batch-sizes", "4", "--seed", "1",
-                                "--schedules", "cosine", *common, "--out-dir", str(tmp_path)])  # same file name
+    # the seed is in the file name, so another seed is another file; a context length is not: same name
+    other = runner.invoke(app, ["sweep", "--models", "tiny", "--lrs", "1e-3", "--batch-sizes", "4",
+                                "--schedules", "cosine", *common, "--seq-len", "8", "--out-dir", str(tmp_path)])
     assert other.exit_code == 2 and "Traceback" not in other.output
-    assert "tiny_cosine_lr0.001_bs4.csv: cannot skip: the file is complete but was made with seed=0" in other.stderr
+    assert ("tiny_cosine_lr0.001_bs4_steps6.csv: the file holds another run, made with seq_len=16 (this run: 8)"
+            in other.stderr)
 
 
 def test_cli_train_reports_complete_file_on_resume(tmp_path):

@@ -10,11 +10,12 @@ from typer.testing import CliRunner
 from scalefit.cli import app
 
 
-def test_logger_data_sweep_and_commands_import_without_torch():
+def test_logger_data_sweep_locks_and_commands_import_without_torch():
     probe = (
         "import sys\n"
         "import scalefit.train, scalefit.train.logger, scalefit.train.data, scalefit.train.sweep\n"
         "import scalefit.train.callbacks, scalefit.commands.train, scalefit.commands.sweep\n"
+        "import scalefit.train.config, scalefit.train.runlock, scalefit.train.parent_watch, scalefit.train.run_files\n"
         "print('torch' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
