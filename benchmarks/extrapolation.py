@@ -547,7 +547,68 @@ def inflight(quick: bool = False) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-SECTIONS = {"published": lambda q: published(), "sizes": sizes, "horizons": horizons, "inflight": inflight}
+# the growth rule, from the folds and held-out errors above (no new fits)
+# ---------------------------------------------------------------------------------------------------------------
+def rule(quick: bool = False) -> dict[str, Any]:
+    """Does the relative error grow as ``scale * (1 + d)``? Binned RMS of the fold errors and of the held-out errors
+    by distance, and the scales the reference rule uses (medians over setups)."""
+    data = json.loads(OUT.read_text()) if OUT.exists() else {}
+    out: dict[str, Any] = {}
+    for kind, law in (("size", "mpl-n"), ("size", "tissue-n"), ("horizon", "mpl"), ("horizon", "tissue")):
+        folds, held, scales = [], [], []
+        if kind == "size" and "sizes" in data:
+            for r in data["sizes"]["rows"]:
+                v = r["laws"][law]
+                if v["size_error"]["measured"]:
+                    scales.append(v["size_error"]["scale"])
+                folds += [(f["distance"], f["rel_error"]) for f in v["size_error"]["folds"]]
+                held += [(r["distance_doublings"], -x["rel_err"] / (1 + x["rel_err"])) for x in v["recs"]]
+        if kind == "horizon" and "horizons" in data:
+            seen = set()
+            for x in data["horizons"]["recs"]:
+                if x["law"] != law or x["method"] != "horizon folds":
+                    continue
+                held.append((x["distance"], -x["rel_err"] / (1 + x["rel_err"])))
+                key = (x["group"], x["kind"])
+                if key not in seen and x["interval"] == "horizon folds":
+                    seen.add(key)
+                    scales.append(x["scale"])
+                    folds += [(f["distance"], f["rel_error"]) for f in x["folds"]]
+        if not folds and not held:
+            continue
+        rec: dict[str, Any] = {"median_scale": float(np.median(scales)) if scales else None,
+                               "n_setups_measured": len(scales)}
+        for name, pts in (("folds", folds), ("held_out", held)):
+            d = np.array([p[0] for p in pts])
+            e = np.array([p[1] for p in pts])
+            edges = np.quantile(d, [0, 1 / 3, 2 / 3, 1]) if d.size >= 6 else np.array([d.min(), d.max()])
+            bins = []
+            for lo, hi in zip(edges[:-1], edges[1:]):
+                sel = (d >= lo) & (d <= hi)
+                if sel.any():
+                    bins.append({"distance": [float(lo), float(hi)], "n": int(sel.sum()),
+                                 "rms": float(np.sqrt(np.mean(e[sel] ** 2))), "mean": float(np.mean(e[sel])),
+                                 "rms_over_1pd": float(np.sqrt(np.mean((e[sel] / (1 + d[sel])) ** 2)))})
+            # least squares of |e| on (1 + d): intercept and slope, against the rule's 1:1
+            A = np.stack([np.ones_like(d), d], axis=1)
+            coef = np.linalg.lstsq(A, np.abs(e), rcond=None)[0] if d.size >= 2 else np.array([np.nan, np.nan])
+            rec[name] = {"n": int(d.size), "bins": bins, "abs_err_intercept": float(coef[0]),
+                         "abs_err_slope": float(coef[1]),
+                         "scale": float(np.sqrt(np.mean((e / (1 + d)) ** 2))) if d.size else None}
+        out[f"{kind} | {law}"] = rec
+        print(f"{kind:<8} {law:<9} median measured scale {rec['median_scale'] or float('nan'):.4f} "
+              f"({len(scales)} setups)")
+        for name in ("folds", "held_out"):
+            r = rec[name]
+            print(f"   {name:<9} n {r['n']:>4}  |e| = {r['abs_err_intercept']:.4f} + {r['abs_err_slope']:.4f} d   "
+                  + "  ".join(f"d {b['distance'][0]:.2f}-{b['distance'][1]:.2f}: rms {b['rms']:.4f} "
+                              f"(/(1+d) {b['rms_over_1pd']:.4f})" for b in r["bins"]))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+SECTIONS = {"published": lambda q: published(), "sizes": sizes, "horizons": horizons, "inflight": inflight,
+            "rule": rule}
 
 
 def main() -> int:

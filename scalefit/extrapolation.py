@@ -254,6 +254,16 @@ def horizon_folds(runs: Sequence[Any], fit_one: Callable[[list], Any],
     return _summarise("horizon", errors, skipped, t0)
 
 
+def size_flag(n_params: float, fitted: Sequence[float]) -> str:
+    """The extrapolation mark of a prediction at ``n_params`` ("" inside the fitted sizes), with its factor."""
+    lo, hi = min(fitted), max(fitted)
+    if n_params > hi * 1.02:
+        return f"model size {n_params:.3g} is {n_params / hi:.2g}x the largest fitted ({hi:.3g})"
+    if n_params < lo / 1.02:
+        return f"model size {n_params:.3g} is 1/{lo / n_params:.2g} of the smallest fitted ({lo:.3g})"
+    return ""
+
+
 def horizon_distance(step: int, fitted_last_step: int) -> float:
     """``ln(step / fitted last step)`` beyond the fitted steps, 0 within them."""
     return max(0.0, math.log(max(step, 1) / max(fitted_last_step, 1)))

@@ -118,3 +118,15 @@ def test_size_targets_the_fit_cannot_speak_for_are_refused():
         check_size_target([1e8], 4e8, "mpl", size_aware=False)
     with pytest.raises(FitInputError, match="ignores model size.*2 sizes"):
         check_size_target([3e7, 1e8], 1e8, "mpl", size_aware=False)
+
+
+def test_size_flag_and_prior_note_say_how_far_and_who_decides():
+    from scalefit.extrapolation import size_flag
+    from scalefit.laws.size_terms import prior_note
+
+    assert size_flag(4e8, [2.5e7, 1e8]) == "model size 4e+08 is 4x the largest fitted (1e+08)"
+    assert size_flag(5e6, [2.5e7, 1e8]) == "model size 5e+06 is 1/5 of the smallest fitted (2.5e+07)"
+    assert size_flag(5e7, [2.5e7, 1e8]) == ""
+    law = get_law("mpl-n")
+    assert "set by the prior" in prior_note(law, [2.5e7, 1e8]) and "not by the data" in prior_note(law, [2.5e7, 1e8])
+    assert "are fitted" in prior_note(law, [2.5e7, 5e7, 1e8])

@@ -232,3 +232,15 @@ def size_prior(law: SizeAwareLaw, n_sizes: int) -> dict[str, tuple[float, float]
         raise FitInputError(f"law {law.name!r} needs runs of at least two model sizes; got {n_sizes}.")
     sd = SD_TWO_SIZES if n_sizes == 2 else SD_MANY_SIZES
     return {name: (law.spec(name).default, sd) for name in law.size_names()}
+
+
+def prior_note(law: SizeAwareLaw, sizes: Sequence[float]) -> str:
+    """What the fit's messages say about the size terms for these distinct ``sizes`` (see :func:`size_prior`)."""
+    sizes = list(sizes)
+    listed = ", ".join(f"{s:.3g}" for s in sizes)
+    if len(sizes) == 2:
+        return (f"fit {law.name}: two model sizes ({listed}): the size exponent a is set by the prior (Chinchilla's "
+                f"{A_CHINCHILLA}, Hoffmann et al. 2022), not by the data, and so is every prediction at another "
+                f"size; rA and r{law.drop} come from two sizes with nothing to check them. A third size fits a.")
+    return (f"fit {law.name}: {len(sizes)} model sizes ({listed}): the size terms a, rA, r{law.drop} are fitted "
+            f"(weak prior, log sd {SD_MANY_SIZES:g}).")
