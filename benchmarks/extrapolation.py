@@ -530,7 +530,8 @@ def inflight(quick: bool = False) -> dict[str, Any]:
                                  for r in recs[-3:]))
         print(f"{tg['label'][:52]:<52} " + " | ".join(line), flush=True)
     out: dict[str, Any] = {"recs": recs, "summary": {}}
-    print(f"\n{'method':<14} {'set':<10} {'frac':>4} {'n':>4} {'med|rel|':>9} {'mean|rel|':>9} {'cov90':>8} {'fail':>4}")
+    print(f"\n{'method':<14} {'set':<10} {'frac':>4} {'n':>4} {'med|rel|':>9} {'mean|rel|':>9} {'cov90':>8} "
+          f"{'fail':>4}")
     for method in ("today", "forecast", "forecast+like"):
         for src in ("mpl", "schaipp"):
             for frac in FRACTIONS_IN_FLIGHT:

@@ -107,8 +107,8 @@ def planned_run(partial: Any, schedule: Any) -> Any:
     from scalefit.runs import Run
 
     if int(partial.step0) != 0:
-        raise FitInputError(f"the partial run starts at step {int(partial.step0)}; a forecast needs its LR from step 0. "
-                            "Pass --warmup or a per-step schedule file.", path=partial.path)
+        raise FitInputError(f"the partial run starts at step {int(partial.step0)}; a forecast needs its LR from step "
+                            "0. Pass --warmup or a per-step schedule file.", path=partial.path)
     if schedule is None:
         raise FitInputError("a forecast needs the planned schedule of the whole run (--schedule SPEC or "
                             "--schedule-file F).", path=partial.path)
@@ -141,9 +141,10 @@ def _borrow(like: Sequence[Any], law: str, fit_kw: dict[str, Any], run: Any) -> 
 
     The like runs are fitted without the default shape prior (finished runs with LR decays determine their own
     shape: on the Schaipp cosines forecast from 50 %, 0.50 % median error against 0.71 % with the default prior's
-    shape); their shape (every free nonlinear parameter) becomes a prior (log sd :data:`LIKE_SD`). When the partial run's rows hold no LR decay (:func:`scalefit.law_error.holds_decay`), they
-    say nothing about the drop of one, so the drop amplitude (MPL's B, Tissue's C) and the shape are held at the like
-    fit's values instead; the partial run still sets its own level (L0, A).
+    shape); their shape (every free nonlinear parameter) becomes a prior (log sd :data:`LIKE_SD`). When the partial
+    run's rows hold no LR decay (:func:`scalefit.law_error.holds_decay`), they say nothing about the drop of one, so
+    the drop amplitude (MPL's B, Tissue's C) and the shape are held at the like fit's values instead; the partial run
+    still sets its own level (L0, A).
     """
     from scalefit.extrapolation import fit_one_for
 

@@ -7,11 +7,11 @@ C, beta, gamma or lam) is shared, and the three amplitudes become functions of t
 ==============  ===================================  ==================================================================
 term            form                                 where it comes from
 ==============  ===================================  ==================================================================
-``L0(N)``       ``E + K * n^-a``                     Chinchilla's ``E + A / N^alpha`` (Hoffmann et al. 2022, eq. 2): the
-                                                     loss of unlimited data at size N; ``E`` is the irreducible loss
-``A(N)``        ``A * rA^log2(n)``                   Chinchilla's data term ``B / D^beta`` has an amplitude that does not
-                                                     depend on N, i.e. ``rA = 1``; a power law in N around it (``rA`` =
-                                                     the factor per doubling of N) is our extension, measured in
+``L0(N)``       ``E + K * n^-a``                     Chinchilla's ``E + A / N^alpha`` (Hoffmann et al. 2022, eq. 2):
+                                                     the loss of unlimited data at size N; ``E``: irreducible loss
+``A(N)``        ``A * rA^log2(n)``                   Chinchilla's data term ``B / D^beta`` has an amplitude free of N,
+                                                     i.e. ``rA = 1``; a power law in N around it (``rA``: the factor
+                                                     per doubling of N) is our extension, measured in
                                                      ``benchmarks/extrapolation.py``
 ``X(N)``        ``X * rX^log2(n)``                   the loss drop of an LR decay as a power law in N: invented here
                                                      (Tissue et al. 2024's size form scales it by ``N^gamma``, the same
@@ -28,9 +28,15 @@ Identifiability (what :func:`size_prior` encodes)
 * one size: ``E`` and ``K`` are one number (``L0`` of that size); nothing about N is learnt. A fit is refused
   (:func:`check_sizes`): a prediction at another size needs runs of at least two sizes.
 * two sizes: ``L0`` at two sizes gives ``E`` and ``K`` only for a given ``a``. The size exponent ``a`` is set by a
-  prior (Chinchilla's 0.34, Hoffmann et al. 2022, Approach 3; Epoch's refit 0.35, Besiroglu et al. 2024), and so
-  are ``rA`` and ``rX`` (held at 1): the prior, not the data, sets the extrapolation, and the fit says so.
+  prior (Chinchilla's 0.34, Hoffmann et al. 2022, Approach 3; Epoch's refit 0.35, Besiroglu et al. 2024): the
+  prior, not the data, sets the extrapolation, and the fit says so (:func:`prior_note`). ``rA`` and ``rX`` get the
+  same prior at 1, but two sizes do determine them (two amplitudes at two sizes; the prior's log sd 0.01 is
+  delta-scaled, as every fitter prior, so it only decides flat directions), with nothing to check them.
 * three or more sizes: every size parameter is fitted; a weak prior (log sd 1) only keeps flat directions finite.
+
+Measured on the Schaipp runs (``benchmarks/extrapolation.py``, 11 folds with >= 3 sizes): ``a`` 0.07-0.43
+(median 0.24), ``rA`` 1.03-1.11, ``rB`` 1.01-1.18 per doubling; with two sizes, exponents 0.20-0.45 instead of
+0.34 change the error one size up by at most 0.009 nats.
 """
 
 from __future__ import annotations
