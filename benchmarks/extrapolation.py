@@ -116,7 +116,7 @@ def extrap_predict(res: Any, run: Any, err: ExtrapolationError, distance: float)
 def old_tissue_n(train: list, target: Any) -> Callable[[Any], tuple[np.ndarray, float, float]]:
     """Today's size law (``AnnealingSizeLaw`` of annealing.py, no longer registered): fitted as an instance,
     predicted by its own ``predict`` (the result's ``get_law`` now builds the new tissue-n), covariance band."""
-    from scalefit.fitting import prediction_with_gradient
+    from scalefit.laws.base import prediction_with_gradient
     from scalefit.laws.annealing import AnnealingSizeLaw as Old
 
     law = Old()

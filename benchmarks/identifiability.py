@@ -220,7 +220,8 @@ def candidates(quick: bool) -> list[dict]:
 def diagnose(size: str, proto: str) -> dict[str, Any]:
     """Eigen-decomposition of the scaled Gauss-Newton Hessian at the unregularised optimum (bounds released so
     that beta, gamma are interior if the data allow it) and the objective profile towards the paper's exponents."""
-    from scalefit.fitting import _build_problem, fit
+    from scalefit.fitting import fit
+    from scalefit.fitting.inputs import build_problem
     from scalefit.laws import get_law
 
     runs = load(size, PROTOCOLS[proto])
@@ -228,7 +229,7 @@ def diagnose(size: str, proto: str) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = fit(runs, "mpl", prior={}, law_error=False)
-    problem, _ = _build_problem(law, "mpl", runs, None, None, True, 1e-3)
+    problem, _ = build_problem(law, "mpl", runs, None, None, True, 1e-3)
     p = np.array([res.values[n] for n in problem.names])
     jac = problem.jacobian(p[problem.free])
     h = jac.T @ jac

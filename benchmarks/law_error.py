@@ -1,7 +1,7 @@
 """Benchmark: do the prediction intervals that carry the law's own error cover held-out truth?
 
 ``fit(runs, law, law_error=True)`` measures the law's relative error by cross-validation on the training runs
-(``scalefit/law_error.py``: forward chaining at 50% / 70% and leave-one-run-out refits), and
+(``scalefit/fitting/crossval.py``: forward chaining at 50% / 70% and leave-one-run-out refits), and
 ``FitResult.predict(run, interval=q)`` then adds it to the parameter-covariance band (``method ==
 "covariance+cv"``, Student t quantile). ``method="covariance"`` is the noise-only band, for comparison. Nothing
 here is tuned: default fit options for both laws (``mpl``, ``tissue``), warnings suppressed.

@@ -20,7 +20,7 @@ will lack:
 Error model (the same as the law error's, with the distance in place of ``ln r``)
 -------------------------------------------------------------------------------
 The relative error of a fold's prediction, ``e = mean((L - Lhat) / Lhat)`` over a run's last 5 % of rows
-(:func:`scalefit.law_error.end_error`), has sd ``scale * (1 + d)``; ``scale`` is the RMS of ``e / (1 + d)`` over the
+(:func:`scalefit.fitting.crossval.end_error`), has sd ``scale * (1 + d)``; ``scale`` is the RMS of ``e / (1 + d)`` over the
 folds (the bias is part of it: a prediction that is always too high widens the interval rather than being ignored),
 with one degree of freedom per fold fit. A prediction at distance ``d*`` gets the half-width
 ``t(dof) * scale * (1 + d*)`` in log-loss space, ``[Lhat exp(-h), Lhat exp(h)]``: never a loss <= 0.
@@ -42,7 +42,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from scalefit.errors import FitInputError, ScalefitError
-from scalefit.law_error import end_error, holds_decay, run_labels
+from scalefit.fitting.crossval import end_error, holds_decay
+from scalefit.fitting.inputs import unique_labels
 from scalefit.laws.size_terms import distinct_sizes, run_sizes
 
 #: Common cut steps of the horizon folds, as fractions of the longest run's last observed step.
@@ -181,7 +182,7 @@ def size_folds(runs: Sequence[Any], fit_one: Callable[[list], Any]) -> Extrapola
     runs = list(runs)
     sizes = run_sizes(runs)
     distinct = distinct_sizes(sizes)
-    labels = run_labels(runs)
+    labels = unique_labels([r.path for r in runs])
     errors: list[Fold] = []
     skipped: list[str] = []
     if len(distinct) < 3:
@@ -214,7 +215,7 @@ def truncate(run: Any, last_step: int) -> Any:
 
 
 def _last(run: Any) -> int:
-    return int(run.steps[run.after_warmup].max())
+    return int(run.steps[run.fit_mask].max())
 
 
 def horizon_folds(runs: Sequence[Any], fit_one: Callable[[list], Any],
@@ -222,16 +223,16 @@ def horizon_folds(runs: Sequence[Any], fit_one: Callable[[list], Any],
     """Forward chaining in horizon over ``runs`` (see the module docstring); ``fit_one(runs)`` refits the law."""
     t0 = time.perf_counter()
     runs = list(runs)
-    labels = run_labels(runs)
+    labels = unique_labels([r.path for r in runs])
     longest = max(_last(r) for r in runs)
-    first = min(int(r.steps[r.after_warmup].min()) for r in runs)
+    first = min(int(r.steps[r.fit_mask].min()) for r in runs)
     errors: list[Fold] = []
     skipped: list[str] = []
     for frac in cuts:
         cut = int(first + frac * (longest - first))
         heads = [truncate(r, cut) for r in runs]
-        fitted = [h for h in heads if h.after_warmup.sum() >= 2]
-        targets = [(i, r) for i, r in enumerate(runs) if _last(r) > cut and r.after_warmup.any()]
+        fitted = [h for h in heads if h.fit_mask.sum() >= 2]
+        targets = [(i, r) for i, r in enumerate(runs) if r.fit_mask.any() and _last(r) > cut]
         name = f"horizon cut {cut}"
         if not fitted or not targets:
             skipped.append(f"{name}: {'no rows to fit' if not fitted else 'no run end beyond the cut'}")
@@ -296,19 +297,11 @@ def check_size_target(fitted_sizes: Sequence[float], n_params: float | None, law
 
 
 def fit_one_for(law: str, **fit_kw: Any) -> Callable[[list], Any]:
-    """A ``fit_one(runs)`` for the folds: :func:`scalefit.fit` with ``fit_kw`` (no law error), and for a size-aware
-    law the default prior of the number of sizes in ``runs`` (:func:`scalefit.laws.size_terms.size_prior`)."""
+    """A ``fit_one(runs)`` for the folds: :func:`scalefit.fit` with ``fit_kw`` and no law error (the law's default
+    prior applies unless ``fit_kw`` gives one)."""
     from scalefit.fitting import fit
-    from scalefit.laws import get_law
-
-    law_obj = get_law(law, **{k: v for k, v in fit_kw.items() if k in ("variant", "fit_lam", "lam")})
-    size_aware = getattr(law_obj, "size_aware", False)
 
     def fit_one(runs: list) -> Any:
-        kw = dict(fit_kw)
-        kw["law_error"] = False
-        if size_aware and "prior" not in fit_kw:
-            kw["prior"] = law_obj.default_prior(len(distinct_sizes(run_sizes(runs))))
-        return fit(runs, law, **kw)
+        return fit(runs, law, **{**fit_kw, "law_error": False})
 
     return fit_one

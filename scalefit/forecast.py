@@ -35,7 +35,7 @@ import numpy as np
 
 from scalefit.errors import FitInputError, ScalefitError
 from scalefit.extrapolation import truncate
-from scalefit.law_error import end_error, holds_decay
+from scalefit.fitting.crossval import end_error, holds_decay
 from scalefit.laws import get_law
 
 #: Forward-chaining cut points of the partial run, as fractions of its observed span after warmup.
@@ -142,7 +142,7 @@ def _borrow(like: Sequence[Any], law: str, fit_kw: dict[str, Any], run: Any) -> 
     The like runs are fitted without the default shape prior (finished runs with LR decays determine their own
     shape: on the Schaipp cosines forecast from 50 %, 0.50 % median error against 0.71 % with the default prior's
     shape); their shape (every free nonlinear parameter) becomes a prior (log sd :data:`LIKE_SD`). When the partial
-    run's rows hold no LR decay (:func:`scalefit.law_error.holds_decay`), they say nothing about the drop of one, so
+    run's rows hold no LR decay (:func:`scalefit.fitting.crossval.holds_decay`), they say nothing about the drop of one, so
     the drop amplitude (MPL's B, Tissue's C) and the shape are held at the like fit's values instead; the partial run
     still sets its own level (L0, A).
     """
@@ -203,8 +203,8 @@ def forecast(partial: Any, schedule: Any = None, *, like: Sequence[Any] | None =
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = fit([run], law, **kw)
-    last = int(run.steps[run.after_warmup].max())
-    first = int(run.steps[run.after_warmup].min())
+    last = int(run.steps[run.fit_mask].max())
+    first = int(run.steps[run.fit_mask].min())
     T = run.lr.size
     idx = np.unique(np.linspace(last + 1, T - 1, min(CURVE_POINTS, T - 1 - last)).astype(np.int64))
     with warnings.catch_warnings():
@@ -212,7 +212,7 @@ def forecast(partial: Any, schedule: Any = None, *, like: Sequence[Any] | None =
         pred = res.predict(run.lr, warmup=int(run.warmup), at=idx, method="covariance", interval=0.6827)
     if not np.all(np.isfinite(pred.loss)) or np.any(pred.loss <= 0):
         i = int(np.flatnonzero(~(pred.loss > 0))[0])
-        raise FitInputError(f"the forecast reaches a loss <= 0 (at step {int(idx[i])}): the {run.after_warmup.sum()} "
+        raise FitInputError(f"the forecast reaches a loss <= 0 (at step {int(idx[i])}): the {int(run.fit_mask.sum())} "
                             "rows so far do not determine the law. Wait for more rows, or pass --like with finished "
                             "runs of the same setup.", path=partial.path)
     cov_rel = np.where(np.isfinite(pred.upper), (pred.upper - pred.loss) / pred.loss, 0.0)  # 1-sd relative band
@@ -220,7 +220,7 @@ def forecast(partial: Any, schedule: Any = None, *, like: Sequence[Any] | None =
     for frac in fractions:
         cut = int(first + frac * (last - first))
         head = truncate(run, cut)
-        if head.after_warmup.sum() < 3 or cut >= last:
+        if head.fit_mask.sum() < 3 or cut >= last:
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

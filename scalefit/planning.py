@@ -98,23 +98,36 @@ class Plan:
         return "\n".join(lines)
 
 
+def _size_aware(curve: Any) -> bool:
+    """Whether the curve fit's law uses the model size (``Law.size_aware``)."""
+    from scalefit.laws import LAWS
+
+    name = getattr(curve, "law", None)
+    return name in LAWS and bool(LAWS[name].size_aware)
+
+
 def _finite(x: float) -> float | None:
     return float(x) if x is not None and math.isfinite(x) else None
 
 
 def _optimized_schedule(curve: Any, steps: int, peak: float, warmup: int) -> tuple[np.ndarray | None, str]:
-    """The MPL-optimal schedule for the planned run and where it came from, or ``(None, why not)`` when the curve
-    law's optimum is degenerate (Tissue, or an MPL fit whose optimum predicts an impossible loss).
+    """The curve law's optimal schedule for the planned run and where it came from, or ``(None, why not)`` when the
+    law cannot be optimised or its optimum is degenerate (declared by the law; e.g. Tissue, Luo et al. 2025,
+    Theorem 2), or the optimum predicts an impossible loss.
 
     The optimizer's shape comes from the curve fit's exponents, which were fitted on smaller runs: the plan
     states where its schedule came from, and the curve prediction is marked when it extrapolates.
     """
+    from scalefit.errors import ConvergenceError
+    from scalefit.laws import LAWS, get_law
     from scalefit.optimize import optimize_schedule
 
-    from scalefit.errors import ConvergenceError
-
-    if not str(getattr(curve, "law", "")).startswith("mpl"):  # degenerate optimum (Luo et al. 2025, Theorem 2)
-        return None, "the curve law is not MPL, whose optimum is the meaningful one"
+    name = getattr(curve, "law", None)
+    law = get_law(name, **dict(getattr(curve, "law_options", {}) or {})) if name in LAWS else None
+    if law is None or not law.optimizable:
+        return None, "the curve law has no schedule optimizer objective"
+    if law.degenerate_optimum:
+        return None, f"the curve law ({law.title}) is not optimised: {law.degenerate_optimum}"
     # A floor at 1% of the peak: a planned run's final LR is a choice, and the law's loss drop is never fitted on
     # LRs far below what the small runs saw (floor 0 drives the optimum towards vanishing LRs it extrapolates).
     floor = OPTIMIZER_FLOOR_FRACTION * peak
@@ -123,7 +136,7 @@ def _optimized_schedule(curve: Any, steps: int, peak: float, warmup: int) -> tup
     except ConvergenceError as exc:
         return None, f"the curve law's optimum was refused ({exc})"
     return np.asarray(res.lr, dtype=np.float64), (
-        f"optimized under the curve fit's Multi-Power Law for {steps} steps at peak {peak:.3g}, warmup {warmup}, "
+        f"optimized under the curve fit's {law.title} for {steps} steps at peak {peak:.3g}, warmup {warmup}, "
         f"floor {floor:.3g}"
     )
 
@@ -146,7 +159,7 @@ def plan(
     flops
         Budget C in FLOPs (C = 6ND). May be omitted when both ``params`` and ``tokens`` are given.
     hparams, scaling, curve
-        Fitted :class:`~scalefit.laws.hyperparams.HparamFit`, :class:`~scalefit.laws.chinchilla.ScalingFit` and
+        Fitted :class:`~scalefit.scaling.hparam_result.HparamFit`, :class:`~scalefit.scaling.result.ScalingFit` and
         curve-law ``FitResult`` (each optional).
     params, tokens
         Fix N and/or D instead of taking the compute-optimal allocation.
@@ -258,7 +271,9 @@ def plan(
             if getattr(pred, "extrapolated", False):
                 extrapolated.append("curve.schedule")
             fitted_n = tuple(getattr(getattr(curve, "context", None), "n_params", ()) or ())
-            same_size = not fitted_n or abs(N / float(fitted_n[-1]) - 1.0) <= CURVE_SIZE_TOLERANCE
+            # a size-aware law predicts at the planned N itself (its prediction marks a size beyond the fitted ones)
+            same_size = (not fitted_n or _size_aware(curve)
+                         or abs(N / float(fitted_n[-1]) - 1.0) <= CURVE_SIZE_TOLERANCE)
             curve_headline = same_size and not getattr(pred, "extrapolated", False)
             if curve_headline:
                 notes.append("curve law: fitted at its own model size and batch; its loss assumes the planned run "

@@ -74,3 +74,33 @@ def test_multi_value_options_take_a_shell_glob() -> None:
     assert out.output.strip() == "['a', 'b']|['c']|mpl"
     out = runner.invoke(demo, ["run", "--train", "a", "--test"])
     assert out.exit_code == 2
+
+
+# ---- user text is printed as written: no rich markup, no emoji codes, no terminal control ---------------------
+def test_escape_removes_terminal_control_and_markup() -> None:
+    from scalefit.commands._common import escape
+
+    assert escape("a\x1b[31mred\x1b[0m [red]x:x:\r\x07\tz") == "ared \\[red]x:x:??\tz"
+
+
+def test_file_names_print_literally(tmp_path, monkeypatch) -> None:
+    from test_cli_fit import write_run
+    from test_fitting import TISSUE_TRUTH, sim_run, three_schedules
+
+    names = ["run:x:1", "[red]b", "\x1b[31mevil"]
+    files = [write_run(tmp_path / f"{name}.csv", sim_run("tissue", TISSUE_TRUTH, lr, seed=i, name=name))
+             for i, (name, lr) in enumerate(zip(names, three_schedules().values()))]
+    res = runner.invoke(app, ["fit", *map(str, files), "--law", "tissue", "--starts", "4", "--no-law-error"])
+    assert res.exit_code == 0, res.output
+    assert "run:x:1" in res.stdout and "\u274c" not in res.stdout  # not the :x: emoji
+    assert "[red]b" in res.stdout
+    assert "\x1b" not in res.output and "evil" in res.stdout  # the colour sequence is gone, the name is shown
+    monkeypatch.chdir(tmp_path)  # a short path: the schedule table truncates long cells
+    res = runner.invoke(app, ["schedule", "constant:peak=1e-3,total=10", "--out", "[bold]lr:x:.csv"])
+    assert res.exit_code == 0 and "[bold]lr:x:.csv" in res.stdout and (tmp_path / "[bold]lr:x:.csv").exists()
+
+
+def test_warnings_and_errors_print_user_text_literally(tmp_path) -> None:
+    bad = tmp_path / "[red]:x:missing.csv"
+    res = runner.invoke(app, ["fit", str(bad)])
+    assert res.exit_code == 2 and "[red]:x:missing.csv" in res.output and "\u274c" not in res.output

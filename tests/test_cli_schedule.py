@@ -37,7 +37,7 @@ def test_json_is_pure_and_complete(tmp_path: Path) -> None:
 
 
 def test_defaults_from_options_and_no_out() -> None:
-    result = runner.invoke(app, ["schedule", "linear", "--peak", "2e-3", "--total", "50", "--warmup", "5", "--json"])
+    result = runner.invoke(app, ["schedule", "linear", "--peak", "2e-3", "--steps", "50", "--warmup", "5", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert (data["total"], data["warmup"], data["peak"], data["final"], data["out"]) == (50, 5, 2e-3, 0.0, None)
@@ -101,3 +101,17 @@ def test_help_has_example() -> None:
     result = runner.invoke(app, ["schedule", "--help"])
     assert result.exit_code == 0
     assert "Example: scalefit schedule" in result.stdout
+
+
+def test_total_is_a_hidden_alias_of_steps() -> None:
+    """One name per thing across commands: --steps is the total step count (predict, optimize, schedule)."""
+    old = runner.invoke(app, ["schedule", "linear", "--peak", "2e-3", "--total", "50", "--json"])
+    new = runner.invoke(app, ["schedule", "linear", "--peak", "2e-3", "--steps", "50", "--json"])
+    assert old.exit_code == new.exit_code == 0 and json.loads(old.stdout) == json.loads(new.stdout)
+    assert json.loads(new.stdout)["total"] == 50
+    help_text = runner.invoke(app, ["schedule", "--help"]).stdout
+    assert "--steps" in help_text and "--total" not in help_text
+    clash = runner.invoke(app, ["schedule", "linear", "--peak", "2e-3", "--steps", "50", "--total", "60"])
+    assert clash.exit_code == 2 and "--steps 50 and --total 60" in clash.output
+    missing = runner.invoke(app, ["schedule", "linear", "--peak", "2e-3"])
+    assert missing.exit_code == 2 and "the CLI also takes --steps" in missing.output

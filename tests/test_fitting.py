@@ -378,10 +378,10 @@ def test_fixed_parameter_takes_no_prior() -> None:
 
 
 def test_direction_in_words() -> None:
-    from scalefit.fitting import _direction
+    from scalefit.fitting.uncertainty import direction
 
-    assert _direction(np.array([-0.7, 0.0, 0.7]), ["B", "C", "beta"]) == "+0.71 B -0.71 beta"
-    assert _direction(np.array([0.1, -0.99]), ["a", "b"]) == "+0.99 b"
+    assert direction(np.array([-0.7, 0.0, 0.7]), ["B", "C", "beta"]) == "+0.71 B -0.71 beta"
+    assert direction(np.array([0.1, -0.99]), ["a", "b"]) == "+0.99 b"
 
 
 @needs_mpl
@@ -432,17 +432,17 @@ class _no_ill_conditioned:
 def test_thinned_search_reaches_the_optimum_of_a_search_on_every_row(monkeypatch) -> None:
     # dense runs (more than SEARCH_POINTS rows each): the starts and local searches see 500 rows per run, then the
     # refinement and the polish see every fitted row; the optimum is the one a search on every row finds
-    import scalefit.fitting as fitting
+    from scalefit.fitting import search
 
     runs = [sim_run("mpl", MPL_TRUTH, lr, every=1, seed=i, name=name)
             for i, (name, lr) in enumerate(three_schedules(800).items())]
-    assert min(r.loss.size for r in runs) > fitting.SEARCH_POINTS
+    assert min(r.loss.size for r in runs) > search.SEARCH_POINTS
     from scalefit.errors import AssumptionWarning
 
     # the WSD run determines a drop shape (truth C = 2) the default prior (C = 1) overrides, and the fit says so
     with pytest.warns(AssumptionWarning, match="the data pull"):
         thinned = fit(runs, "mpl")
-    monkeypatch.setattr(fitting, "SEARCH_POINTS", 10**6)
+    monkeypatch.setattr(search, "SEARCH_POINTS", 10**6)
     with pytest.warns(AssumptionWarning, match="the data pull"):
         full = fit(runs, "mpl")
     assert thinned.objective_value == pytest.approx(full.objective_value, rel=1e-9)

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from scipy.stats import norm, t
 
-from scalefit import fitting
+from scalefit.fitting import driver
 from scalefit.errors import AssumptionWarning, ConvergenceError, FitInputError, ResultFileError
 from scalefit.fitting import evaluate, fit
-from scalefit.law_error import cross_validate, head, holds_decay
+from scalefit.fitting.crossval import cross_validate, head, holds_decay
 from scalefit.results import FitResult
 
 from test_cli_fit import invoke, write_run
@@ -149,7 +149,8 @@ def test_a_fold_that_fails_or_predicts_no_finite_end_is_named_not_dropped() -> N
         raise ConvergenceError("law tissue: the polish ended at a non-finite objective.", best=None)
 
     le, note = cross_validate(runs, diverges)
-    assert le is None and "forward 50%: law tissue: the polish ended at a non-finite objective." in note
+    assert le is None and "forward 50%: law tissue: the polish ended at a non-finite objective." in note.message
+    assert note.kind == "law_error" and note.warning is AssumptionWarning and note.data["measured"] is False
 
 
 def test_too_few_fold_errors_attach_none_and_say_why() -> None:
@@ -165,13 +166,13 @@ def test_too_few_fold_errors_attach_none_and_say_why() -> None:
 
 def test_every_fit_option_reaches_the_fold_fits(monkeypatch) -> None:
     calls = []
-    real = fitting.fit
+    real = driver.fit
 
     def spy(runs, law="mpl", **kw):
         calls.append(kw)
         return real(runs, law, **kw)
 
-    monkeypatch.setattr(fitting, "fit", spy)
+    monkeypatch.setattr(driver, "fit", spy)
     opts = dict(seed=3, n_starts=8, n_local=2, max_nfev=500, loss="mse", delta=2e-3, fixed={"lam": 0.99},
                 bounds={"alpha": (0.1, 1.5)}, prior={}, errors="iid", max_points=400)
     with warnings.catch_warnings():
@@ -323,7 +324,7 @@ def test_a_zero_law_error_leaves_the_covariance_band(exact) -> None:
 
 
 def test_the_end_error_of_a_dense_run_is_read_on_at_most_500_rows() -> None:
-    from scalefit.law_error import TAIL_ROWS, end_error
+    from scalefit.fitting.crossval import TAIL_ROWS, end_error
 
     lr = three_schedules()["cosine"]
     run = sim_run("tissue", TISSUE_TRUTH, np.concatenate([lr] * 10), every=1, name="dense", warmup=100)

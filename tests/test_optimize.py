@@ -11,20 +11,12 @@ import pytest
 from scalefit import schedules
 from scalefit.errors import DegenerateOptimumWarning, ExtrapolationWarning, FitInputError
 from scalefit.laws import get_law
-from scalefit.laws.multipower import final_loss_and_grad
-from scalefit.optimize import (
-    _LOW,
-    _knots,
-    _lbfgs_box,
-    _Param,
-    _project_capped_simplex,
-    family_search,
-    make_objective,
-    mpl_loss_and_grad,
-    optimize_schedule,
-    parse_objective,
-    tissue_loss_and_grad,
-)
+from scalefit.optimize import family_search, make_objective, optimize_schedule, parse_objective
+from scalefit.optimize.box import _lbfgs_box, _project_capped_simplex
+from scalefit.optimize.knots import _knots, _Param
+from scalefit.optimize.objective import _LOW
+
+from mpl_reference import final_loss_and_grad
 
 MPL = {"L0": 2.6, "A": 0.5, "alpha": 0.45, "B": 400.0, "C": 2.0, "beta": 0.5, "gamma": 0.6}
 TISSUE = {"L0": 2.5, "A": 0.6, "alpha": 0.5, "C": 0.4}
@@ -55,7 +47,7 @@ def fd_grad(f, lr: np.ndarray, first: int, idx: np.ndarray, h: float = 1e-9) -> 
 # ---- objectives and gradients ---------------------------------------------------------------------------------
 def test_mpl_loss_and_grad_equals_the_law_and_its_reference_gradient() -> None:
     lr = random_schedule(1)
-    loss, g = mpl_loss_and_grad(MPL, lr, first=W)
+    loss, g = get_law("mpl").final_loss_and_grad(MPL, lr, warmup=W)
     ref_loss, ref_g = final_loss_and_grad(MPL, lr, warmup=W)
     exact = get_law("mpl", compress=False).predict(MPL, lr, warmup=W, at=[T - 1])[0]
     assert loss == pytest.approx(exact, abs=1e-12) and loss == pytest.approx(ref_loss, abs=1e-12)
@@ -65,8 +57,9 @@ def test_mpl_loss_and_grad_equals_the_law_and_its_reference_gradient() -> None:
 def test_mpl_loss_without_gradient_skips_zero_decrements_exactly() -> None:
     """The value-only path evaluates nonzero decrements only; a WSD's stable phase adds exactly 0."""
     for lr in (schedules.wsd(PEAK, T, warmup=W, decay=0.2), schedules.constant(PEAK, T, warmup=W), random_schedule(6)):
-        assert mpl_loss_and_grad(MPL, lr, first=W, grad=False)[0] == pytest.approx(
-            mpl_loss_and_grad(MPL, lr, first=W)[0], rel=1e-14)
+        law = get_law("mpl")
+        assert law.final_loss_and_grad(MPL, lr, warmup=W, grad=False)[0] == pytest.approx(
+            law.final_loss_and_grad(MPL, lr, warmup=W)[0], rel=1e-14)
 
 
 @pytest.mark.parametrize("objective", ["final", "last:7", "step:200"])
@@ -93,12 +86,13 @@ def test_official_variant_objective_equals_the_law_and_matches_finite_difference
 @pytest.mark.parametrize("law, values", [("tissue", TISSUE), ("tissue", {**TISSUE, "lam": 0.99})])
 def test_tissue_loss_equals_the_law_and_gradient_matches_finite_differences(law: str, values: dict) -> None:
     lr = random_schedule(4)
-    loss, g = tissue_loss_and_grad(values, lr, warmup=W, first=W)
     opts = {"lam": values["lam"]} if "lam" in values else {}
+    loss, g = get_law(law, **opts).final_loss_and_grad(values, lr, warmup=W)
     exact = get_law(law, **opts).predict(values, lr, warmup=W, at=[T - 1])[0]
     assert loss == pytest.approx(exact, abs=1e-12)
     j = np.array([0, 1, 100, T - W - 2, T - W - 1])
-    fd = fd_grad(lambda x: tissue_loss_and_grad(values, x, warmup=W, first=W, grad=False)[0], lr, W, j, h=1e-8)
+    fd = fd_grad(lambda x: get_law(law, **opts).final_loss_and_grad(values, x, warmup=W, grad=False)[0], lr, W, j,
+                 h=1e-8)
     np.testing.assert_allclose(g[j], fd, rtol=1e-5)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import scalefit.results.report  # noqa: F401 (doctests)
 import scalefit.results as results_mod
 from scalefit import schedules
 from scalefit.errors import ExtrapolationWarning, FitInputError, ResultFileError
@@ -78,7 +79,7 @@ def hand_result(status: FitStatus = FitStatus.CONVERGED) -> FitResult:
 
 
 def test_doctests() -> None:
-    failures, tried = doctest.testmod(results_mod)
+    failures, tried = doctest.testmod(results_mod.report)
     assert tried > 0 and failures == 0
 
 

@@ -478,5 +478,8 @@ def test_plot_schedule_labels_and_warmup_band() -> None:
 def test_docstring_examples() -> None:
     import doctest
 
-    result = doctest.testmod(S, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted >= 9 and result.failed == 0
+    from scalefit.schedules import constructors, detect, files, spec
+
+    modules = (constructors, detect, files, spec)
+    results = [doctest.testmod(m, optionflags=doctest.NORMALIZE_WHITESPACE) for m in modules]
+    assert sum(r.attempted for r in results) >= 9 and sum(r.failed for r in results) == 0

@@ -7,7 +7,7 @@ Imports here must stay light (typer, rich): this module is loaded for ``scalefit
 from __future__ import annotations
 
 import functools
-import json
+import re
 import sys
 import warnings
 from typing import Any, Callable, TypeVar
@@ -20,12 +20,13 @@ from scalefit.errors import ScalefitError, ScalefitWarning
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Human-facing messages go to stderr so that ``--json`` keeps stdout pure JSON.
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+#: No emoji codes: user text such as ``run:x:1.csv`` prints as written.
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def console() -> Console:
     """A console on the current stdout (looked up per call so CliRunner's captured stdout is used)."""
-    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True, emoji=False)
 
 
 def warn(message: str) -> None:
@@ -39,11 +40,17 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+#: An ANSI escape sequence (CSI ..., or ESC and one character), and any other control character but newline and tab.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def escape(text: str) -> str:
-    """Escape rich markup in user text (file names can contain brackets)."""
+    """User text (file names, column names, messages) made safe to print: ANSI escape sequences removed, other
+    control characters shown as ``?``, rich markup escaped (``[red]`` in a file name prints literally)."""
     from rich.markup import escape as _escape
 
-    return _escape(text)
+    return _escape(_CONTROL.sub("?", _ANSI.sub("", str(text))))
 
 
 def print_json(obj: Any) -> None:
@@ -79,11 +86,6 @@ def _flush(caught: list[warnings.WarningMessage]) -> None:
             seen.add(text)
             warn(escape(text))
     caught.clear()
-
-
-def dumps_compact(obj: Any) -> str:
-    """One-line JSON, for tables embedded in messages."""
-    return json.dumps(obj, separators=(",", ":"))
 
 
 def multi_value_command(*options: str) -> type:

@@ -10,6 +10,7 @@ import typer
 from scalefit.commands._common import console, escape, print_json, user_command
 from scalefit.commands._fit_options import (Bounds, Errors, Fix, Law, LawErrorOpt, Prior, Resumed, ScheduleDir, Seed,
                                             Starts, Warmup)
+from scalefit.commands._read_options import MaxStep, MinStep, RunNames
 
 
 @user_command
@@ -28,6 +29,9 @@ def evaluate(
     ] = None,
     schedule_dir: ScheduleDir = None,
     resumed: Resumed = False,
+    min_step: MinStep = None,
+    max_step: MaxStep = None,
+    run: RunNames = None,
     seed: Seed = 0,
     starts: Starts = 64,
     bounds: Bounds = None,
@@ -46,8 +50,10 @@ def evaluate(
     Example: scalefit evaluate --train cos.csv --train const.csv --test wsd.csv --schedule-dir schedules --law mpl
     """
     from scalefit import fitting
-    from scalefit.commands.fit import _law_names, load_runs, parse_bounds, parse_fixed, parse_prior, per_law
+    from scalefit.commands._fit_parsers import law_names, parse_bounds, parse_fixed, parse_prior
+    from scalefit.commands.fit import load_runs
     from scalefit.errors import FitInputError
+    from scalefit.fitting.comparison import options_for
 
     files = list(schedule_file or [])
     n_train, n_test = len(train), len(test)
@@ -59,14 +65,16 @@ def evaluate(
     train_files = files[:n_train] if len(files) > 1 else files
     test_files = files[n_train:] if len(files) > 1 else files
     train_runs = load_runs(train, target=target, warmup=warmup, schedule_file=train_files,
-                           schedule_dir=schedule_dir, what="--train runs", resumed=resumed)
+                           schedule_dir=schedule_dir, what="--train runs", resumed=resumed,
+                           runs=run, min_step=min_step, max_step=max_step)
     test_runs = load_runs(test, target=target, warmup=warmup, schedule_file=test_files,
-                          schedule_dir=schedule_dir, what="--test runs", resumed=resumed)
+                          schedule_dir=schedule_dir, what="--test runs", resumed=resumed,
+                          runs=run, min_step=min_step, max_step=max_step)
     kw: dict[str, Any] = {"seed": seed, "n_starts": starts, "bounds": parse_bounds(bounds),
                           "fixed": parse_fixed(fix), "prior": parse_prior(prior), "errors": errors,
                           "law_error": law_error}
-    laws = _law_names(law)
-    evaluations = [fitting.evaluate(train_runs, test_runs, name, **per_law(kw, name, laws)) for name in laws]
+    laws = law_names(law)
+    evaluations = [fitting.evaluate(train_runs, test_runs, name, **options_for(name, laws, kw)) for name in laws]
     if json:
         if len(evaluations) == 1:
             print_json(evaluations[0].summary())

@@ -1,11 +1,8 @@
 """``scalefit fit``: fit a loss-curve law jointly to runs; print the report, write JSON and a plot.
 
-Also home of what ``fit`` and ``evaluate`` share: reading runs with per-run schedule files, and parsing
-``--bounds`` / ``--fix``.
-
-Per-run schedules: ``--schedule-file F`` may be repeated. One file applies to every run; otherwise give one per
-run, matched by order. ``--schedule-dir DIR`` instead matches each run to the file in DIR whose name is the
-longest suffix of the run's file name (``curves/mpl/100M_cosine_24000.csv`` <- ``schedules/cosine_24000.csv``).
+The option values are parsed in :mod:`scalefit.commands._fit_parsers`. Reading runs with per-run schedule files
+(``load_runs``, ``match_schedule``) lives in :mod:`scalefit.commands._read_options`, re-exported here for
+``evaluate``.
 """
 
 from __future__ import annotations
@@ -18,6 +15,8 @@ import typer
 from scalefit.commands._common import console, escape, print_json, user_command
 from scalefit.commands._fit_options import (Bounds, Errors, Fix, Law, LawErrorOpt, Prior, Resumed, ScheduleDir, Seed,
                                             Starts, Warmup)
+from scalefit.commands._read_options import MaxStep, MinStep, RunNames
+from scalefit.commands._read_options import load_runs, match_schedule  # noqa: F401 - re-exported for evaluate
 
 
 @user_command
@@ -33,6 +32,9 @@ def fit(
     ] = None,
     schedule_dir: ScheduleDir = None,
     resumed: Resumed = False,
+    min_step: MinStep = None,
+    max_step: MaxStep = None,
+    run: RunNames = None,
     seed: Seed = 0,
     starts: Starts = 64,
     bounds: Bounds = None,
@@ -54,15 +56,16 @@ def fit(
 
     Example: scalefit fit runs/cosine.csv runs/constant.csv --law mpl --out fit.json --plot fit.png
     """
-    from scalefit import fitting
+    from scalefit.commands._fit_parsers import law_names, parse_bounds, parse_fixed, parse_prior
+    from scalefit.fitting import compare
 
     run_list = load_runs(runs, target=target, warmup=warmup, schedule_file=schedule_file, schedule_dir=schedule_dir,
-                         resumed=resumed)
-    laws = _law_names(law)
+                         resumed=resumed, runs=run, min_step=min_step, max_step=max_step)
     fit_kw: dict[str, Any] = {"seed": seed, "n_starts": starts, "bounds": parse_bounds(bounds),
                               "fixed": parse_fixed(fix), "prior": parse_prior(prior),
                               "errors": errors, "law_error": law_error}
-    results = [fitting.fit(run_list, name, **per_law(fit_kw, name, laws)) for name in laws]
+    comparison = compare(run_list, laws=law_names(law), **fit_kw)
+    results = list(comparison.fits)
     written = []
     if out is not None:
         for res in results:
@@ -78,188 +81,12 @@ def fit(
             plots.save(ax.figure, path)
             written.append(path)
     if json:
-        if len(results) == 1:
-            print_json(results[0].summary())
-        else:
-            print_json({"fits": [r.summary() for r in results]})
+        print_json(results[0].summary() if len(results) == 1 else comparison.summary())
         return
     con = console()
     for res in results:
         con.print(escape(res.report()))
     if len(results) > 1:
-        con.print(escape(comparison_table(results)))
+        con.print(escape(comparison.table()))
     for path in written:
         con.print(f"wrote {escape(str(path))}")
-
-
-def per_law(fit_kw: dict[str, Any], name: str, laws: list[str]) -> dict[str, Any]:
-    """``fit_kw`` for law ``name``: with several laws (``--law all``), the ``--bounds``, ``--fix`` and ``--prior``
-    entries of the parameters that law has (a name no selected law has is an error, before any fit runs)."""
-    if len(laws) == 1:
-        return fit_kw
-    from scalefit.errors import FitInputError
-    from scalefit.laws import get_law
-
-    out = dict(fit_kw)
-    for key, flag in (("bounds", "--bounds"), ("fixed", "--fix"), ("prior", "--prior")):
-        given = fit_kw.get(key)
-        if not given:
-            continue
-        # a prior is on log(parameter) of a nonlinear parameter: Tissue's C is an amplitude, MPL's C is not
-        params = {law: {p.name for p in get_law(law).params if key != "prior" or not p.linear} for law in laws}
-        unknown = [n for n in given if not any(n in ps for ps in params.values())]
-        if unknown:
-            raise FitInputError(f"{flag} {unknown[0]}: no selected law has that parameter ({', '.join(laws)}: "
-                                f"{'; '.join(', '.join(sorted(ps)) for ps in params.values())}).", value=unknown[0])
-        out[key] = {n: v for n, v in given.items() if n in params[name]}
-    return out
-
-
-def comparison_table(results: list[Any]) -> str:
-    """One line per law: status, objective, free parameters, mean in-sample metrics and the cross-validated law
-    error (``-`` when not measured)."""
-    lines = [f"{'law':<10} {'status':<14} {'objective':>11} {'k':>3} {'R2':>8} {'PredE':>8} {'WorstE':>8} "
-             f"{'seconds':>8} {'law error':>9}"]
-    for r in sorted(results, key=lambda r: r.objective_value):
-        m = r.mean_metrics
-        k = sum(not p.fixed for p in r.params.values())
-        law_err = "-" if r.law_error is None else f"{r.law_error.scale * 100:.2g}%"
-        lines.append(f"{r.law:<10} {r.status.value:<14} {r.objective_value:>11.4e} {k:>3} {m['r2']:>8.5f} "
-                     f"{m['pred_e']:>8.5f} {m['worst_e']:>8.5f} {r.fit_seconds:>8.2f} {law_err:>9}")
-    return "\n".join(lines)
-
-
-def _law_names(law: str) -> list[str]:
-    from scalefit.errors import FitInputError
-
-    name = law.strip().lower()
-    if name == "all":
-        return ["mpl", "tissue"]
-    from scalefit.laws import get_law
-
-    try:
-        get_law(name)
-    except (KeyError, ValueError, TypeError):
-        raise FitInputError(f"unknown law {law!r}. Use mpl, tissue, tissue-n or all. Example: --law mpl") from None
-    return [name]
-
-
-def parse_bounds(items: Optional[list[str]]) -> dict[str, tuple[float, float]]:
-    """``["alpha=0.1:1", ...]`` -> ``{"alpha": (0.1, 1.0)}``; one-line FitInputError on a malformed item."""
-    from scalefit.errors import FitInputError
-
-    out: dict[str, tuple[float, float]] = {}
-    for item in items or []:
-        name, eq, rng = item.partition("=")
-        lo, colon, hi = rng.partition(":")
-        try:
-            if not (eq and colon and name.strip()):
-                raise ValueError
-            out[name.strip()] = (_num(lo), _num(hi))
-        except ValueError:
-            raise FitInputError(f"--bounds {item!r} is not name=lo:hi. Example: --bounds alpha=0.001:1") from None
-    return out
-
-
-def parse_fixed(items: Optional[list[str]]) -> dict[str, float]:
-    """``["lam=0.999"]`` -> ``{"lam": 0.999}``."""
-    from scalefit.errors import FitInputError
-
-    out: dict[str, float] = {}
-    for item in items or []:
-        name, eq, value = item.partition("=")
-        try:
-            if not (eq and name.strip()):
-                raise ValueError
-            out[name.strip()] = float(value)
-        except ValueError:
-            raise FitInputError(f"--fix {item!r} is not name=value. Example: --fix lam=0.999") from None
-    return out
-
-
-def parse_prior(items: Optional[list[str]]) -> dict[str, Any] | None:
-    """``["beta=1", "C=2:0.5"]`` -> ``{"beta": 1.0, "C": (2.0, 0.5)}``; ``["none"]`` -> ``{}``; nothing -> None
-    (the law's default prior)."""
-    from scalefit.errors import FitInputError
-
-    if not items:
-        return None
-    out: dict[str, Any] = {}
-    for item in items:
-        if item.strip().lower() == "none":
-            continue
-        name, eq, rest = item.partition("=")
-        centre, colon, sd = rest.partition(":")
-        try:
-            if not (eq and name.strip()):
-                raise ValueError
-            out[name.strip()] = (float(centre), float(sd)) if colon else float(rest)
-        except ValueError:
-            raise FitInputError(f"--prior {item!r} is not name=sd or name=centre:sd. Example: --prior beta=1") \
-                from None
-    return out
-
-
-def _num(text: str) -> float:
-    t = text.strip().lower()
-    if t in ("inf", "+inf"):
-        return float("inf")
-    if t == "-inf":
-        return float("-inf")
-    return float(t)
-
-
-def load_runs(
-    paths: list[Path],
-    *,
-    target: str = "loss",
-    warmup: Optional[int] = None,
-    schedule_file: Optional[list[Path]] = None,
-    schedule_dir: Optional[Path] = None,
-    what: str = "runs",
-    resumed: bool = False,
-) -> list[Any]:
-    """Read runs, giving each its schedule file (one for all, one per run in order, or matched in a folder)."""
-    from scalefit.errors import FitInputError
-    from scalefit.readers import read_runs
-
-    if not paths:
-        raise FitInputError(f"no {what} given. Example: scalefit fit runs/a.csv runs/b.csv")
-    files = list(schedule_file or [])
-    if files and schedule_dir is not None:
-        raise FitInputError("pass either --schedule-file or --schedule-dir, not both.")
-    if schedule_dir is not None:
-        files = [match_schedule(p, schedule_dir) for p in paths]
-    elif len(files) == 1:
-        files = files * len(paths)
-    elif files and len(files) != len(paths):
-        raise FitInputError(
-            f"{len(files)} --schedule-file values for {len(paths)} {what}: give one for all runs or one per run "
-            "(in the same order), or use --schedule-dir."
-        )
-    if not files:
-        return list(read_runs([str(p) for p in paths], target=target, warmup=warmup, resumed=resumed))
-    out = []
-    for path, sched in zip(paths, files):
-        out.extend(read_runs([str(path)], target=target, warmup=warmup, schedule_file=str(sched), resumed=resumed))
-    return out
-
-
-def match_schedule(run_path: Path, folder: Path) -> Path:
-    """The file in ``folder`` whose name is the longest suffix of ``run_path``'s name (same extension)."""
-    from scalefit.errors import FitInputError
-
-    if not folder.is_dir():
-        raise FitInputError("schedule folder not found. Pass --schedule-dir DIR.", path=str(folder))
-    name = run_path.name
-    best = None
-    for cand in folder.iterdir():
-        if cand.is_file() and name.endswith(cand.name) and (best is None or len(cand.name) > len(best.name)):
-            best = cand
-    if best is None:
-        raise FitInputError(
-            f"no schedule file in {folder} matches the end of {name!r} (e.g. {folder}/cosine_24000.csv for "
-            "100M_cosine_24000.csv). Add it or pass --schedule-file.",
-            path=str(run_path),
-        )
-    return best

@@ -59,6 +59,7 @@ def predict(
     from scalefit import schedules
     from scalefit.errors import FitInputError
     from scalefit.results import FitResult
+    from scalefit.thinning import evenly_spaced
 
     result = FitResult.from_json(fit_json)
     items: list[tuple[str, Any, Optional[int]]] = []
@@ -76,7 +77,7 @@ def predict(
     for label, lr, w in items:
         t = int(np.asarray(lr).size)
         if want_curve:
-            at = np.arange(t) if t <= MAX_CURVE_STEPS else np.unique(np.linspace(0, t - 1, 5000).astype(np.int64))
+            at = np.arange(t) if t <= MAX_CURVE_STEPS else evenly_spaced(t, 5000)
         else:
             at = np.array([t - 1])
         preds.append(result.predict(lr, warmup=w, interval=interval, n_params=n_params, at=at, label=label))

@@ -20,8 +20,9 @@ def schedule(
     plot: Annotated[Optional[Path], typer.Option(help="Save a PNG of LR vs step. Example: --plot lr.png")] = None,
     peak: Annotated[Optional[float], typer.Option(help="Peak LR when the spec has no peak=. "
                                                        "Example: --peak 3e-4")] = None,
-    total: Annotated[Optional[int], typer.Option(help="Steps when the spec has no total=. "
-                                                      "Example: --total 24000")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Total steps when the spec has no total=. "
+                                                      "Example: --steps 24000")] = None,
+    total: Annotated[Optional[int], typer.Option("--total", hidden=True, help="Old name of --steps.")] = None,
     warmup: Annotated[Optional[int], typer.Option(help="Warmup steps when the spec has no warmup=. "
                                                        "Example: --warmup 2160")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print {spec, total, warmup, peak, final, out} as JSON "
@@ -36,9 +37,12 @@ def schedule(
     Example: scalefit schedule wsd:peak=3e-4,total=24000,warmup=2160,decay=0.2,shape=1-sqrt --out lr.csv --plot lr.png
     """
     from scalefit import schedules
+    from scalefit.errors import ScheduleSpecError
 
+    if steps is not None and total is not None and steps != total:
+        raise ScheduleSpecError(f"--steps {steps} and --total {total} (its old name) disagree. Pass --steps only.")
     parsed = schedules.parse_spec(spec)
-    lr = schedules.from_spec(parsed, peak=peak, total=total, warmup=warmup)
+    lr = schedules.from_spec(parsed, peak=peak, total=steps if steps is not None else total, warmup=warmup)
     info = schedules.describe(lr)
     if out is not None:
         schedules.to_csv(out, lr)

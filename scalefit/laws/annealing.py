@@ -21,6 +21,7 @@ The design rows carry the physical signs so that every amplitude is >= 0: ``[1, 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -106,6 +107,9 @@ class AnnealingLaw(Law):
 
     name = "tissue"
     citation = CITATION
+    title = "LR-annealing law"
+    degenerate_optimum = ("its predicted loss is linear in the LR decrements, so its optimum is degenerate: hold the "
+                          "peak, then drop to the floor within one or two steps (Luo et al. 2025, Theorem 2)")
 
     def __init__(self, *, fit_lam: bool = False, lam: float = LAM_DEFAULT) -> None:
         if not 0.9 <= float(lam) < 1.0:
@@ -116,6 +120,13 @@ class AnnealingLaw(Law):
 
     def _table(self, lam: ParamSpec) -> tuple[ParamSpec, ...]:
         return (_L0, _A, _ALPHA, _C, lam)
+
+    def final_loss_and_grad(self, values: Mapping[str, float], lr: np.ndarray, *, warmup: int,
+                            n_params: float | None = None, grad: bool = True) -> tuple[float, np.ndarray | None]:
+        """Loss at the last step of ``lr`` and its gradient w.r.t. ``lr[max(warmup, 1):]``, O(T) (S2 is linear in
+        the LR)."""
+        return _final_loss_and_grad(values, lr, warmup=int(warmup), first=max(int(warmup), 1), n_params=n_params,
+                                    grad=grad)
 
     # ---- features -------------------------------------------------------------------------------------------
     def prepare(self, lr: Any, *, warmup: int, at: Any = None, n_params: float | None = None) -> AnnealingPrepared:
@@ -169,6 +180,7 @@ class AnnealingSizeLaw(AnnealingLaw):
     """
 
     name = "tissue-n"
+    size_aware = True
 
     def _table(self, lam: ParamSpec) -> tuple[ParamSpec, ...]:
         return (
@@ -210,3 +222,35 @@ class AnnealingSizeLaw(AnnealingLaw):
         if self.fit_lam:
             out[3, 3] = -_ds2_dlam(prep.dec, p["lam"])[prep.at] * n ** p["gamma"]
         return out
+
+
+def _final_loss_and_grad(values: Mapping[str, float], lr: np.ndarray, *, warmup: int, first: int,
+                         n_params: float | None = None, grad: bool = True) -> tuple[float, np.ndarray | None]:
+    """Tissue (LR-annealing law) predicted loss at the last index of ``lr`` and its gradient w.r.t. ``lr[first:]``.
+
+    ``L = L0 + A S1^-alpha - C S2`` (plus ``B N^-beta`` and ``C N^gamma`` for "tissue-n"), warmup counted at the
+    peak. S2 at step n is linear in the LR: ``S2 = sum_k dec_k w_k``, ``w_k = (1 - lam^(n-k+1)) / (1 - lam)``,
+    so ``dS2/d eta_j = w_{j+1} - w_j`` (``w_{n+1} = 0``). O(T).
+    """
+    L0, A, alpha, C = (float(values[k]) for k in ("L0", "A", "alpha", "C"))
+    lam = float(values.get("lam", 0.999))
+    extra = 0.0
+    if "beta" in values and "B" in values:  # tissue-n
+        if n_params is None:
+            raise FitInputError("law 'tissue-n' needs the model size: pass n_params (the run's 'params').")
+        extra = float(values["B"]) * n_params ** -float(values["beta"])
+        C = C * n_params ** float(values.get("gamma", 0.0))
+    eta = lr.copy()
+    if warmup > 0:
+        eta[:warmup] = lr[warmup - 1]
+    n = eta.size
+    S1 = float(np.sum(eta))
+    dec = np.zeros(n)
+    dec[1:] = eta[:-1] - eta[1:]
+    w = -np.expm1((n - np.arange(n)) * math.log(lam)) / (1.0 - lam)  # (T,) w_k
+    loss = L0 + extra + A * S1 ** -alpha - C * float(np.sum(dec * w))
+    if not grad:
+        return loss, None
+    ds2 = -w[first:].copy()
+    ds2[:-1] += w[first + 1:]
+    return loss, -alpha * A * S1 ** (-alpha - 1.0) - C * ds2

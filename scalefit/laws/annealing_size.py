@@ -12,6 +12,7 @@ fit it (:mod:`scalefit.laws.size_terms`). At one size the law is exactly "tissue
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 from scalefit.laws.annealing import CITATION as TISSUE_CITATION
@@ -30,12 +31,13 @@ class AnnealingSizeLaw(SizeAwareLaw):
 
     name = "tissue-n"
     citation = CITATION
+    title = AnnealingLaw.title + " across model sizes"
     drop = "C"
+    default_prior = MappingProxyType(size_prior("C"))
+    degenerate_optimum = AnnealingLaw.degenerate_optimum
+    non_monotone_warning = AnnealingLaw.non_monotone_warning
+    drop_shape = AnnealingLaw.drop_shape
 
     def __init__(self, *, fit_lam: bool = False, lam: float = LAM_DEFAULT) -> None:
         inner = AnnealingLaw(fit_lam=fit_lam, lam=lam)
         super().__init__(inner, **inner.options)
-
-    def default_prior(self, n_sizes: int) -> dict[str, tuple[float, float]]:
-        """The size prior for ``n_sizes`` distinct sizes (:func:`size_terms.size_prior`); Tissue has no shape prior."""
-        return size_prior(self, n_sizes)

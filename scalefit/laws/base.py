@@ -18,12 +18,34 @@ method          meaning
 
 ``theta`` is either a mapping by name (missing fixed parameters take ``ParamSpec.default``) or a 1-D array in
 ``nonlinear_names`` order (what the fitter passes).
+
+What the rest of scalefit needs to know about a law is declared on its class, so that adding a law is one file
+plus one line in :data:`scalefit.laws.LAWS` (the fitter, optimizer, planner, CLI and JSON read these):
+
+========================  ========================================================================================
+declaration               meaning (default)
+========================  ========================================================================================
+``name``, ``citation``    the registered name (``--law``) and the paper
+``title``                 the law in words, for messages ("Multi-Power Law")
+``params``                the :class:`ParamSpec` table
+``default_prior``         ``{name: (centre, sd)}``: the Gaussian prior on log(parameter) the fitter applies unless
+                          the caller gives one (``{}``)
+``size_aware``            True when the law uses the model size N (``prepare(n_params=)``); ``--law all`` leaves
+                          such laws out and the planner uses them at other sizes (False)
+``final_loss_and_grad``   method: the loss at a schedule's last step and its gradient w.r.t. every post-warmup LR,
+                          what the schedule optimizer minimises; a law without one cannot be optimised
+``degenerate_optimum``    why the law's optimal schedule is degenerate, or "" (the optimizer warns, the planner
+                          falls back to a default schedule)
+``non_monotone_warning``  the warning for an optimisation without the monotone constraint, or ""
+``drop_shape``            parameters that set how the loss follows an LR drop: at a bound, the optimizer warns (())
+========================  ========================================================================================
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -124,30 +146,13 @@ def check_schedule(lr: Any, warmup: Any, at: Any) -> tuple[np.ndarray, int, np.n
     return lr, w, idx
 
 
-class Law:
-    """Base class of a loss-curve law: a ParamSpec table and the design contract (see the module docstring).
-
-    Subclasses set ``name``, ``citation`` and ``params`` and implement :meth:`prepare`, :meth:`design` and
-    (optionally) :meth:`design_jac`. The constructor options are kept in ``options`` (recorded in fit results).
-    """
+class ParamTable:
+    """What reads a law's ParamSpec table (``params``): names by role, one spec by name, the defaults. Shared by the
+    loss-curve laws (:class:`Law`) and the loss laws of size and data (:mod:`scalefit.laws.scaling_base`)."""
 
     name: str = ""
-    citation: str = ""
     params: tuple[ParamSpec, ...] = ()
 
-    def __init__(self, **options: Any) -> None:
-        self._options = dict(options)
-
-    @property
-    def options(self) -> dict[str, Any]:
-        """Constructor options, as passed to :func:`scalefit.laws.get_law`."""
-        return dict(self._options)
-
-    def __repr__(self) -> str:
-        opts = ", ".join(f"{k}={v!r}" for k, v in self._options.items())
-        return f"{type(self).__name__}({opts})"
-
-    # ---- the ParamSpec table --------------------------------------------------------------------------------
     @property
     def names(self) -> tuple[str, ...]:
         """All parameter names in report order."""
@@ -178,6 +183,37 @@ class Law:
     def defaults(self) -> dict[str, float]:
         """``{name: default}`` for every parameter."""
         return {p.name: p.default for p in self.params}
+
+
+class Law(ParamTable):
+    """Base class of a loss-curve law: a ParamSpec table and the design contract (see the module docstring).
+
+    Subclasses set ``name``, ``citation`` and ``params`` and implement :meth:`prepare`, :meth:`design` and
+    (optionally) :meth:`design_jac` and :meth:`final_loss_and_grad`; the other declarations (module docstring) have
+    defaults. The constructor options are kept in ``options`` (recorded in fit results).
+    """
+
+    name: str = ""
+    citation: str = ""
+    title: str = ""
+    params: tuple[ParamSpec, ...] = ()
+    default_prior: Mapping[str, tuple[float, float]] = MappingProxyType({})
+    size_aware: bool = False
+    degenerate_optimum: str = ""
+    non_monotone_warning: str = ""
+    drop_shape: tuple[str, ...] = ()
+
+    def __init__(self, **options: Any) -> None:
+        self._options = dict(options)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Constructor options, as passed to :func:`scalefit.laws.get_law`."""
+        return dict(self._options)
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self._options.items())
+        return f"{type(self).__name__}({opts})"
 
     def resolve(self, theta: Mapping[str, float] | Any) -> dict[str, float]:
         """Non-linear and fixed parameter values by name.
@@ -228,3 +264,71 @@ class Law:
         """Predicted loss at ``at`` (default: every step), shape (M,). Fixed parameters default."""
         prep = self.prepare(lr, warmup=warmup, at=at, n_params=n_params)
         return self.linear_values(values) @ self.design(values, prep)
+
+    # ---- the schedule optimizer's objective ---------------------------------------------------------------------
+    def final_loss_and_grad(self, values: Mapping[str, float], lr: np.ndarray, *, warmup: int,
+                            n_params: float | None = None, grad: bool = True) -> tuple[float, np.ndarray | None]:
+        """Predicted loss at the last step of ``lr`` (T,) and its gradient w.r.t. ``lr[max(warmup, 1):]``, exact and
+        O(T) (the gradient None when ``grad`` is False): what :mod:`scalefit.optimize` minimises. A law without it
+        raises NotImplementedError and cannot be optimised (:attr:`optimizable`)."""
+        raise NotImplementedError(f"law {self.name!r} has no final-loss gradient for the schedule optimizer")
+
+    @property
+    def optimizable(self) -> bool:
+        """Whether the law implements :meth:`final_loss_and_grad` (the schedule optimizer needs it)."""
+        return type(self).final_loss_and_grad is not Law.final_loss_and_grad
+
+
+def fd_row(func: Any, theta: np.ndarray, j: int, lo: float, hi: float) -> np.ndarray:
+    """Finite-difference derivative of ``func(theta)`` w.r.t. ``theta[j]`` (central, one-sided at a bound)."""
+    h = 1e-6 * max(abs(theta[j]), 1e-3)
+    tp, tm = theta.copy(), theta.copy()
+    tp[j] = min(theta[j] + h, hi)
+    tm[j] = max(theta[j] - h, lo)
+    return (np.asarray(func(tp)) - np.asarray(func(tm))) / (tp[j] - tm[j])
+
+
+def prediction_with_gradient(
+    law: Any,
+    param_order: Sequence[str],
+    values: np.ndarray,
+    lr: np.ndarray,
+    warmup: int,
+    at: np.ndarray,
+    n_params: float | None,
+    fd_names: Sequence[str] = (),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted loss at ``at`` and its gradient with respect to every parameter (rows in ``param_order``).
+
+    Returns ``(pred, grad)`` with shapes (M,) and (P, M); used for the delta-method interval. Gradients of
+    nonlinear parameters the law does not differentiate (held fixed by the law) are finite differences when
+    named in ``fd_names``, else 0.
+    """
+    prep = law.prepare(lr, warmup=warmup, at=np.asarray(at, dtype=np.int64), n_params=n_params)
+    order = list(param_order)
+    vals = np.asarray(values, dtype=np.float64)
+    specs = {p.name: p for p in law.params}
+    nonlin_all = [n for n in order if not specs[n].linear]
+    lin = [order.index(n) for n in law.linear_names]
+    theta_all = np.array([vals[order.index(n)] for n in nonlin_all])
+    amps = vals[lin]
+
+    def design(theta: np.ndarray) -> np.ndarray:
+        return np.asarray(law.design(dict(zip(nonlin_all, map(float, theta))), prep), dtype=np.float64)
+
+    dmat = design(theta_all)  # (k, M)
+    pred = amps @ dmat
+    grad = np.zeros((len(order), pred.size))
+    grad[lin] = dmat
+    law_rows = tuple(law.nonlinear_names)
+    djac = law.design_jac(dict(zip(nonlin_all, map(float, theta_all))), prep) if law_rows else None
+    for j, name in enumerate(nonlin_all):
+        if djac is not None and name in law_rows:
+            row = np.asarray(djac[law_rows.index(name)], dtype=np.float64)
+        elif name in fd_names or (djac is None and name in law_rows):
+            s = specs[name]
+            row = fd_row(design, theta_all, j, s.lower, s.upper)
+        else:
+            continue
+        grad[order.index(name)] = amps @ row
+    return pred, grad

@@ -13,6 +13,7 @@ exactly MPL with ``L0 = E + K n^-a``, ``A rA^l`` and ``B rB^l`` (:meth:`MultiPow
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 from scalefit.laws.multipower import CITATION as MPL_CITATION
@@ -21,8 +22,6 @@ from scalefit.laws.size_terms import SizeAwareLaw, size_prior
 
 CITATION = (MPL_CITATION + "; model-size terms after Hoffmann et al. 2022, Training Compute-Optimal Large Language "
             "Models (arXiv 2203.15556), eq. 2")
-#: MPL's default shape prior (scalefit.fitting.DEFAULT_PRIORS["mpl"]; evidence in benchmarks/mpl_prior.py).
-SHAPE_PRIOR = {"C": (1.0, 0.01), "beta": (0.5, 0.01), "gamma": (0.5, 0.01)}
 
 
 class MultiPowerSizeLaw(SizeAwareLaw):
@@ -33,12 +32,13 @@ class MultiPowerSizeLaw(SizeAwareLaw):
 
     name = "mpl-n"
     citation = CITATION
+    title = MultiPowerLaw.title + " across model sizes"
     drop = "B"
+    #: the size terms' weak prior and MPL's shape prior (evidence for the latter in benchmarks/mpl_prior.py)
+    default_prior = MappingProxyType({**size_prior("B"), **MultiPowerLaw.default_prior})
+    drop_shape = MultiPowerLaw.drop_shape
+    non_monotone_warning = MultiPowerLaw.non_monotone_warning
 
     def __init__(self, **options: Any) -> None:
         inner = MultiPowerLaw(**options)
         super().__init__(inner, **inner.options)
-
-    def default_prior(self, n_sizes: int) -> dict[str, tuple[float, float]]:
-        """MPL's shape prior plus the size prior for ``n_sizes`` distinct sizes (:func:`size_terms.size_prior`)."""
-        return {**size_prior(self, n_sizes), **SHAPE_PRIOR}

@@ -23,16 +23,16 @@ term            form                                 where it comes from
 ``(E, K, A, X)`` (variable projection): the design rows are ``[1, n^-a, rA^l * F, -rX^l * D]`` with ``l = log2(n)``.
 Each evaluation costs what the size-blind law costs (O(T)); the size terms are scalars per run.
 
-Identifiability (what :func:`size_prior` encodes)
+Identifiability (what :func:`size_prior` and :func:`check_sizes` encode)
 -------------------------------------------------
 * one size: ``E`` and ``K`` are one number (``L0`` of that size); nothing about N is learnt. A fit is refused
   (:func:`check_sizes`): a prediction at another size needs runs of at least two sizes.
 * two sizes: ``L0`` at two sizes gives ``E`` and ``K`` only for a given ``a``. The size exponent ``a`` is set by a
   prior (Chinchilla's 0.34, Hoffmann et al. 2022, Approach 3; Epoch's refit 0.35, Besiroglu et al. 2024): the
-  prior, not the data, sets the extrapolation, and the fit says so (:func:`prior_note`). ``rA`` and ``rX`` get the
-  same prior at 1, but two sizes do determine them (two amplitudes at two sizes; the prior's log sd 0.01 is
-  delta-scaled, as every fitter prior, so it only decides flat directions), with nothing to check them.
-* three or more sizes: every size parameter is fitted; a weak prior (log sd 1) only keeps flat directions finite.
+  prior, not the data, sets the extrapolation, and the fit says so (:func:`prior_note`). The same weak prior (log
+  sd 1, at 1) sits on ``rA`` and ``rX``, but two sizes determine them (two amplitudes at two sizes), with nothing to
+  check them. One prior serves every number of sizes: it decides only the directions the data leave flat.
+* three or more sizes: every size parameter is fitted.
 
 Measured on the Schaipp runs (``benchmarks/extrapolation.py``, 11 folds with >= 3 sizes): ``a`` 0.07-0.43
 (median 0.24), ``rA`` 1.03-1.11, ``rB`` 1.01-1.18 per doubling; with two sizes, exponents 0.20-0.45 instead of
@@ -55,9 +55,10 @@ from scalefit.laws.base import Law, ParamSpec, Prepared
 N_REF = 1e8
 #: Chinchilla's model-size exponent (Hoffmann et al. 2022, Approach 3: 0.34; Besiroglu et al. 2024 refit: 0.35).
 A_CHINCHILLA = 0.34
-#: Prior sd on log(a), log(rA), log(rX) with two sizes (the prior sets them) and with three or more (weak).
-SD_TWO_SIZES = 0.01
-SD_MANY_SIZES = 1.0
+#: Prior sd on log(a), log(rA), log(rX): weak. With two sizes the data are flat in ``a`` (``E + K n^-a`` passes
+#: through two points for every ``a``), so the fit lands on the prior's centre whatever the sd; with three or more
+#: the data set it. A wide sd keeps ``a``'s stderr honest (the data do not know it) where a narrow one would not.
+SIZE_PRIOR_SD = 1.0
 #: Relative difference below which two runs' ``params`` count as the same model size.
 SAME_SIZE_RTOL = 0.02
 
@@ -183,9 +184,12 @@ class SizeAwareLaw(Law):
         """The nonlinear size parameters (``a``, ``rA``, ``rX``): what the size prior holds with two sizes."""
         return ("a", "rA", f"r{self.drop}")
 
-    def default_prior(self, n_sizes: int) -> dict[str, tuple[float, float]]:
-        """The size part of the default prior for ``n_sizes`` distinct model sizes (see :func:`size_prior`)."""
-        return size_prior(self, n_sizes)
+    def final_loss_and_grad(self, values: Mapping[str, float], lr: np.ndarray, *, warmup: int,
+                            n_params: float | None = None, grad: bool = True) -> tuple[float, np.ndarray | None]:
+        """The size-blind law's final loss and LR gradient at model size ``n_params`` (required): the size terms are
+        constants of a run, so the schedule optimizer sees the inner law at :meth:`at_size`."""
+        return self.inner.final_loss_and_grad(self.at_size(values, _check_n(self.name, n_params)), lr,
+                                              warmup=warmup, grad=grad)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -228,16 +232,10 @@ def check_sizes(runs: Sequence[Any], law_name: str) -> list[float]:
     return distinct
 
 
-def size_prior(law: SizeAwareLaw, n_sizes: int) -> dict[str, tuple[float, float]]:
-    """Prior ``{name: (centre, sd)}`` (Gaussian on log) on ``a``, ``rA``, ``rX`` for ``n_sizes`` distinct sizes.
-
-    Two sizes: sd ``SD_TWO_SIZES`` at Chinchilla's exponent and size-free amplitudes (the prior sets them); three or
-    more: sd ``SD_MANY_SIZES`` (the data set them). Fewer than two: FitInputError (see :func:`check_sizes`).
-    """
-    if n_sizes < 2:
-        raise FitInputError(f"law {law.name!r} needs runs of at least two model sizes; got {n_sizes}.")
-    sd = SD_TWO_SIZES if n_sizes == 2 else SD_MANY_SIZES
-    return {name: (law.spec(name).default, sd) for name in law.size_names()}
+def size_prior(drop: str) -> dict[str, tuple[float, float]]:
+    """The default prior ``{name: (centre, sd)}`` (Gaussian on log) of the size terms ``a``, ``rA``, ``r<drop>``:
+    Chinchilla's exponent and size-free amplitudes, log sd :data:`SIZE_PRIOR_SD` (see the module docstring)."""
+    return {"a": (A_CHINCHILLA, SIZE_PRIOR_SD), "rA": (1.0, SIZE_PRIOR_SD), f"r{drop}": (1.0, SIZE_PRIOR_SD)}
 
 
 def prior_note(law: SizeAwareLaw, sizes: Sequence[float]) -> str:
@@ -249,4 +247,4 @@ def prior_note(law: SizeAwareLaw, sizes: Sequence[float]) -> str:
                 f"{A_CHINCHILLA}, Hoffmann et al. 2022), not by the data, and so is every prediction at another "
                 f"size; rA and r{law.drop} come from two sizes with nothing to check them. A third size fits a.")
     return (f"fit {law.name}: {len(sizes)} model sizes ({listed}): the size terms a, rA, r{law.drop} are fitted "
-            f"(weak prior, log sd {SD_MANY_SIZES:g}).")
+            f"(weak prior, log sd {SIZE_PRIOR_SD:g}).")

@@ -90,3 +90,33 @@ def test_bad_inputs_name_the_value(name, opts):
 def test_unknown_law_lists_the_known_ones():
     with pytest.raises(KeyError, match="known laws: mpl, mpl-n, tissue, tissue-n"):
         get_law("nope")
+
+
+@pytest.mark.parametrize("name,opts", CASES)
+def test_declarations_are_consistent(name, opts):
+    """What a law declares for the fitter, optimizer, planner and CLI (scalefit.laws.base) refers to its own table."""
+    law = get_law(name, **opts)
+    assert law.title and law.citation.startswith(LAWS.reference(name))
+    for p, (centre, sd) in law.default_prior.items():  # a prior on log(p): a positive nonlinear parameter
+        spec = law.spec(p)
+        assert not spec.linear and 0 < spec.lower <= centre <= spec.upper and sd > 0, p
+    assert set(law.drop_shape) <= set(law.nonlinear_names)
+    assert isinstance(law.size_aware, bool)
+    if law.optimizable:
+        lr = np.concatenate((np.linspace(3e-5, 3e-4, 100), np.full(400, 3e-4)))
+        lr[300:] = np.linspace(3e-4, 3e-5, 200)
+        loss, grad = law.final_loss_and_grad(_values(law), lr, warmup=100, n_params=N_PARAMS)
+        assert grad.shape == (400,) and np.all(np.isfinite(grad))
+        assert loss == pytest.approx(law.predict(_values(law), lr, warmup=100, at=[499], n_params=N_PARAMS)[0],
+                                     rel=1e-6)  # (the MPL design is compressed, error bound ~1e-7)
+
+
+def test_the_registry_imports_a_law_only_when_asked() -> None:
+    """`scalefit --help` lists the laws without importing them (no numpy at startup)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from scalefit.laws import LAWS; names = list(LAWS); help = LAWS.help_text(); "
+             "print(names, 'scalefit.laws.multipower' in sys.modules, 'numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['mpl', 'tissue', 'tissue-n', 'mpl-n'] False False"

@@ -12,8 +12,8 @@ from hypothesis.extra.numpy import arrays
 
 from scalefit.errors import FitInputError
 from scalefit.laws import get_law
-from scalefit.laws import multipower
-from scalefit.laws.multipower import final_loss_and_grad, ld_error_bound, ld_naive
+from scalefit.laws import mpl_drop
+from scalefit.laws.multipower import ld_error_bound, ld_naive
 
 THETA = {"alpha": 0.5, "C": 2.0, "beta": 0.6, "gamma": 0.6}
 VALUES = {"L0": 3.0, "A": 0.5, "B": 500.0, **THETA}
@@ -90,7 +90,7 @@ def test_block_sums_by_series_equal_the_exact_sums():
         exact = dataclasses.replace(prep, series=None, _flat={})
         assert prep.series is not None
         for gamma in (0.01, 0.6, 1.0):
-            np.testing.assert_allclose(law._block_sums(gamma, prep, True), law._block_sums(gamma, exact, True),
+            np.testing.assert_allclose(mpl_drop.block_sums(gamma, prep, True), mpl_drop.block_sums(gamma, exact, True),
                                        rtol=1e-12, atol=0)
             U, U_exact = law.design({**THETA, "gamma": gamma}, prep)[2], law.design({**THETA, "gamma": gamma}, exact)[2]
             np.testing.assert_allclose(U, U_exact, rtol=1e-13, atol=1e-14 * np.abs(U_exact).max())
@@ -130,7 +130,7 @@ def test_chunked_pairs_give_the_same_drop(monkeypatch):
     law = get_law("mpl", near=8, block=4)
     whole = law.prepare(lr, warmup=50, at=np.arange(50, 2000))
     d, j = law.design(THETA, whole), law.design_jac(THETA, whole)
-    monkeypatch.setattr(multipower, "_PAIRS_PER_CHUNK", 500)  # many chunks: nothing cached between calls
+    monkeypatch.setattr(mpl_drop, "_PAIRS_PER_CHUNK", 500)  # many chunks: nothing cached between calls
     chunked = law.prepare(lr, warmup=50, at=np.arange(50, 2000))
     np.testing.assert_array_equal(law.design(THETA, chunked), d)
     np.testing.assert_array_equal(law.design_jac(THETA, chunked), j)
@@ -173,25 +173,41 @@ def test_design_jac_matches_finite_differences(compress, variant):
 
 
 @pytest.mark.parametrize("warmup", [0, 30])
-@pytest.mark.parametrize("index", [None, [60, 99, 199]])
-def test_final_loss_and_grad_matches_finite_differences(warmup, index):
+@pytest.mark.parametrize("variant", ["paper", "official"])
+def test_final_loss_and_grad_matches_the_law_and_finite_differences(warmup, variant):
     rng = np.random.default_rng(2)
     lr = _cosine(200, warmup) * (1 + 0.05 * rng.standard_normal(200))
     lr = np.abs(lr)
-    loss, grad = final_loss_and_grad(VALUES, lr, warmup=warmup, objective_index=index)
-    law = get_law("mpl", compress=False)
-    at = [199] if index is None else index
-    assert loss == pytest.approx(law.predict(VALUES, lr, warmup=warmup, at=at).mean(), rel=1e-13)
-    assert grad.shape == (200 - warmup,)
+    law = get_law("mpl", variant=variant)
+    loss, grad = law.final_loss_and_grad(VALUES, lr, warmup=warmup)
+    exact = get_law("mpl", variant=variant, compress=False).predict(VALUES, lr, warmup=warmup, at=[199])[0]
+    assert loss == pytest.approx(exact, rel=1e-13)
+    first = max(warmup, 1)
+    assert grad.shape == (200 - first,)
     fd = np.empty_like(grad)
     for j in range(grad.size):
         h = 1e-9
         up, dn = lr.copy(), lr.copy()
-        up[warmup + j] += h
-        dn[warmup + j] -= h
-        fd[j] = (final_loss_and_grad(VALUES, up, warmup=warmup, objective_index=index)[0]
-                 - final_loss_and_grad(VALUES, dn, warmup=warmup, objective_index=index)[0]) / (2 * h)
+        up[first + j] += h
+        dn[first + j] -= h
+        fd[j] = (law.final_loss_and_grad(VALUES, up, warmup=warmup, grad=False)[0]
+                 - law.final_loss_and_grad(VALUES, dn, warmup=warmup, grad=False)[0]) / (2 * h)
     np.testing.assert_allclose(grad, fd, rtol=1e-4, atol=1e-4 * np.abs(fd).max())
+
+
+@pytest.mark.parametrize("index", [None, [60, 99, 199]])
+def test_the_naive_reference_gradient_is_the_law_averaged_over_indices(index):
+    """tests/mpl_reference.py (the definition, per objective index) against the law's predictions."""
+    from mpl_reference import final_loss_and_grad
+
+    lr = np.abs(_cosine(200, 30) * (1 + 0.05 * np.random.default_rng(3).standard_normal(200)))
+    loss, grad = final_loss_and_grad(VALUES, lr, warmup=30, objective_index=index)
+    at = [199] if index is None else index
+    assert loss == pytest.approx(get_law("mpl", compress=False).predict(VALUES, lr, warmup=30, at=at).mean(),
+                                 rel=1e-13)
+    assert grad.shape == (170,)
+    with pytest.raises(FitInputError, match="objective_index"):
+        final_loss_and_grad(VALUES, np.ones(10), warmup=5, objective_index=2)
 
 
 def test_bad_options_and_inputs():
@@ -199,8 +215,6 @@ def test_bad_options_and_inputs():
         get_law("mpl", variant="nope")
     with pytest.raises(FitInputError, match="LR area 0"):
         get_law("mpl").prepare(np.array([0.0, 1.0]), warmup=0)
-    with pytest.raises(FitInputError, match="objective_index"):
-        final_loss_and_grad(VALUES, np.ones(10), warmup=5, objective_index=2)
 
 
 # ---- reference: the MPL paper's own curves (Luo et al. 2025, 25M and 100M) ---------------------------------------

@@ -1,0 +1,203 @@
+"""``fit()``: the recipe of a fit, one stage per module of :mod:`scalefit.fitting`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from scalefit.errors import AssumptionWarning, FitInputError
+from scalefit.fitting import crossval, inputs, priors, search, uncertainty
+from scalefit.metrics import RunMetrics, curve_metrics
+from scalefit.results import FitResult, Note, thin_curve
+from scalefit.results.options import (DEFAULT_DELTA, DEFAULT_LOCAL, DEFAULT_MAX_NFEV, DEFAULT_MAX_POINTS,
+                                      DEFAULT_STARTS, FitOptions)
+
+
+
+def fit(
+    runs: Sequence[Any],
+    law: str | Any = "mpl",
+    *,
+    seed: int = 0,
+    loss: str = "huber",
+    delta: float = DEFAULT_DELTA,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+    fixed: Mapping[str, float] | None = None,
+    n_starts: int = DEFAULT_STARTS,
+    n_local: int = DEFAULT_LOCAL,
+    max_nfev: int = DEFAULT_MAX_NFEV,
+    max_points: int | None = DEFAULT_MAX_POINTS,
+    prior: Mapping[str, float | tuple[float, float]] | None = None,
+    errors: str = "ar1",
+    law_error: bool = True,
+    **law_options: Any,
+) -> FitResult:
+    """Fit a loss-curve law jointly to several runs (the method: :mod:`scalefit.fitting`, ``docs/fitting.md``).
+
+    Parameters
+    ----------
+    runs : sequence of Run
+        Runs with a known LR from step 0 (``step0 == 0``) and observed losses.
+    law : str or law object
+        Registered law name (``"mpl"``, ``"tissue"``, ...; :data:`scalefit.laws.LAWS`) or a law instance.
+    seed : int
+        Seeds the Sobol starts; same inputs and seed give identical results.
+    loss : {"huber", "mse"}
+        Huber with threshold ``delta`` on log-loss residuals (default), or squared log residuals.
+    bounds, fixed : dict, optional
+        ``{name: (lower, upper)}`` overrides the law's bounds (bounds for a parameter the law holds fixed, such as
+        Tissue's ``lam``, fit it); ``{name: value}`` holds parameters at values.
+    n_starts, n_local, max_nfev : int
+        Deterministic starts of the nonlinear search, how many of the best are searched locally, and the evaluation
+        budget of each local search and of the polish (status MAX_EVALS when the polish hits it).
+    max_points : int or None
+        Runs with more observed rows are thinned to this many evenly spaced rows for the fit and its in-sample
+        metrics (a message says so); None uses every row.
+    prior : dict of name to sd or to (centre, sd), optional
+        A Gaussian prior on ``log(parameter)`` of nonlinear parameters (``centre`` defaults to the law's
+        ``ParamSpec.default``), i.e. the MAP estimate for log residuals of noise scale ``delta``. None: the law's
+        default prior (MPL: C, beta, gamma held near 1, 0.5, 0.5); ``{}``: none. The ``objective`` names it.
+    errors : {"ar1", "iid"}
+        The residual model behind stderr and intervals: ``"ar1"`` widens the covariance by the residuals' measured
+        lag-1 autocorrelation, ``"iid"`` assumes independence.
+    law_error : bool
+        Also measure the law's own error by cross-validation on these runs (:mod:`scalefit.fitting.crossval`), so
+        that prediction intervals carry it besides the noise. Costs 2 extra fits, plus one per run when there are
+        several; ``fit_seconds`` is the main fit's either way.
+    **law_options
+        Passed to ``get_law`` (e.g. ``fit_lam=True`` for Tissue).
+
+    Raises
+    ------
+    FitInputError
+        When the data cannot support the fit (one line: which run, what, the fix).
+    ConvergenceError
+        When no start gives a finite objective (``err.best`` holds the best point found, if any).
+    """
+    t_start = time.perf_counter()
+    options = FitOptions(seed=seed, loss=loss, delta=delta, bounds=dict(bounds or {}), fixed=dict(fixed or {}),
+                         prior=None if prior is None else dict(prior), errors=errors, n_starts=n_starts,
+                         n_local=n_local, max_nfev=max_nfev, max_points=max_points, law_error=law_error)
+    caller_law, caller_law_options = law, dict(law_options)  # what the law error's fold fits repeat
+    law_obj, law_name, law_options = _resolve_law(law, law_options)
+    options.check()
+    runs = list(runs)
+    # ---- the problem: checked runs, fitted rows, bounds, fixed values, prior rows ----
+    problem, notes = _problem(law_obj, law_name, runs, options, options.max_points)
+    _emit(notes, 0)
+    done = len(notes)
+    prior_spec = priors.default_prior(problem, law_name, notes) if options.prior is None else options.prior
+    _emit(notes, done)
+    prior_spec = priors.resolve_prior(problem, law_name, prior_spec)
+    n_free, n_points = int(problem.free.sum()), int(problem.loss.size)
+    if n_points < n_free:
+        raise FitInputError(
+            f"{n_points} observed loss values across {len(runs)} run(s) cannot determine {n_free} free parameters "
+            f"of law {law_name}. Log the loss more often, add runs, or fix parameters.",
+            path=runs[0].path if len(runs) == 1 else ", ".join(r.path for r in runs),
+        )
+    thinned = problem  # the starts and local searches see at most SEARCH_POINTS rows per run
+    if max(problem.sizes) > search.SEARCH_POINTS:
+        thinned, _ = _problem(law_obj, law_name, runs, options, search.SEARCH_POINTS)
+        thinned.prior_idx, thinned.prior_mu, thinned.prior_w = problem.prior_idx, problem.prior_mu, problem.prior_w
+    # ---- search, polish ----
+    theta, n_starts_used, n_evals = search.search(problem, thinned, n_starts=n_starts, n_local=n_local, seed=seed,
+                                                  max_nfev=max_nfev, law_name=law_name, n_runs=len(runs))
+    res, objective_value = search.polish(problem, theta, max_nfev, law_name)
+    n_evals += int(res.nfev)
+    p_final = problem.full(res.x)
+    # ---- status, covariance, notes ----
+    found = uncertainty.assess(problem, p_final, res, law_name, n_starts, errors=errors)
+    done = len(notes)
+    notes.extend(found.notes)
+    if options.prior is None:  # the tool's assumption, so it says when the data disagree
+        notes.extend(priors.prior_pulls(problem, p_final, prior_spec, law_name))
+    context = inputs.fit_context(runs)
+    notes.extend(_below_floor(problem, p_final, context.irreducible_loss, law_name))
+    _emit(notes, done)
+    # ---- per-run metrics and curves, the result ----
+    metrics, curves = _in_sample(problem, runs, p_final, options.max_points)
+    from scalefit import __version__
+
+    objective_text = f"huber(delta={delta:g}) on log loss" if problem.huber else "half squared log-loss residuals"
+    if prior_spec:
+        objective_text += " + gaussian prior on log " + ", ".join(
+            f"{n} (centre {c:g}, sd {sd:g})" for n, (c, sd) in prior_spec.items())
+    result = FitResult(
+        law=law_name, law_options=law_options, params=found.params, covariance=found.covariance,
+        param_order=problem.names, status=found.status, messages=tuple(n.message for n in notes), metrics=metrics,
+        objective=objective_text, objective_value=objective_value, n_points=n_points, n_starts=n_starts_used,
+        n_evals=n_evals, seed=seed, data_hash=inputs.data_hash(runs), scalefit_version=__version__,
+        fit_seconds=time.perf_counter() - t_start, context=context, curves=tuple(curves), errors=errors,
+        residual_rho=found.rho, variance_factor=found.factor, notes=tuple(notes), options=options,
+        prior=dict(prior_spec),
+    )
+    if not law_error:
+        return result
+    # ---- the law's own error, by refits on the training runs with the caller's options ----
+    fold_kw = {**options.kwargs(law_error=False), **caller_law_options}
+    law_err, note = crossval.cross_validate(runs, lambda rs: fit(rs, caller_law, **fold_kw))
+    _emit([note], 0)
+    return replace(result, law_error=law_err, messages=result.messages + (note.message,), notes=result.notes + (note,))
+
+
+def _problem(law: Any, law_name: str, runs: list[Any], options: FitOptions, max_points: int | None) -> Any:
+    """The fit problem on at most ``max_points`` rows per run, and its notes."""
+    return inputs.build_problem(law, law_name, runs, options.bounds, options.fixed, options.loss == "huber",
+                                options.delta, max_points)
+
+
+def _emit(notes: Sequence[Note], start: int) -> None:
+    """Warn the notes from ``start`` on (those that carry a warning class), pointing at ``fit``'s caller."""
+    for note in notes[start:]:
+        note.emit(stacklevel=3)
+
+
+def _resolve_law(law: Any, options: dict[str, Any]) -> tuple[Any, str, dict[str, Any]]:
+    """(law object, its name, its options) from a registered name and options, or from a law object."""
+    if isinstance(law, str):
+        from scalefit.laws import get_law
+
+        try:
+            obj = get_law(law, **options)
+        except (KeyError, TypeError) as exc:
+            raise FitInputError(f"cannot build law {law!r} with options {options}: {exc}") from None
+        return obj, law, dict(options)
+    return law, str(getattr(law, "name", type(law).__name__)), dict(getattr(law, "options", {}) or {})
+
+
+def _below_floor(problem: Any, p: np.ndarray, floor: float | None, law_name: str) -> list[Note]:
+    """A note when the fitted L0 lies below the data's known irreducible loss (run metadata)."""
+    if floor is None or "L0" not in problem.names:
+        return []
+    i = problem.names.index("L0")
+    value = float(p[i])
+    if value >= floor * (1 - 1e-9):  # a fit that stops on a --bounds at the floor is not below it
+        return []
+    head = (f"fit {law_name}: L0 = {value:.6g} lies below the data's irreducible loss {floor!r} (run "
+            "metadata), the floor no model can go below")
+    if problem.free[i]:
+        text = (head + f": the runs do not pin the asymptote. Fix it (--fix L0=...) or bound it "
+                f"(--bounds L0={floor!r}:inf) if you trust the floor.")
+    else:
+        text = head + ": you fixed it there; predictions near the asymptote inherit that."
+    return [Note("below_floor", text, AssumptionWarning, {"L0": value, "floor": floor, "fixed": not problem.free[i]})]
+
+
+def _in_sample(problem: Any, runs: Sequence[Any], p: np.ndarray,
+               max_points: int | None) -> tuple[dict[str, RunMetrics], list[Any]]:
+    """In-sample metrics per run (keyed by unique run labels) and the observed-vs-fitted curves kept for plots."""
+    pred = p[problem.lin_idx] @ problem.design(p[problem.nonlin_idx])
+    metrics: dict[str, RunMetrics] = {}
+    curves = []
+    start = 0
+    for run, size, label in zip(runs, problem.sizes, inputs.unique_labels([r.path for r in runs])):
+        rows = inputs.fit_rows(run, max_points)
+        sl = slice(start, start + size)
+        start += size
+        metrics[label] = curve_metrics(problem.loss[sl], pred[sl])
+        curves.append(thin_curve(run.path, run.steps[rows], problem.loss[sl], pred[sl]))
+    return metrics, curves

@@ -1,0 +1,274 @@
+"""Predictions of a fit: the loss curve of any schedule with an interval, and the marks of an extrapolation.
+
+The interval reflects the *parameter* uncertainty (the band of the mean curve, like lmfit's ``eval_uncertainty``),
+by the delta method: ``var Lhat(t) = g(t)^T Cov g(t)`` with ``g`` the exact gradient of the prediction with respect
+to the parameters (analytic from the law's design matrix and its Jacobian), and a normal quantile. It is
+deterministic (no sampling) and costs one evaluation of the law. Residual noise of a single run is *not* added:
+measured curves scatter around the band by about the fit's RMSE. That band is what the noise allows, not the law's
+own error on an unseen schedule. A fit made with ``law_error=True`` also carries that error, measured by
+cross-validation on its training runs (:mod:`scalefit.law_error`), and its intervals add it in quadrature with a
+Student t quantile.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from scalefit.errors import AssumptionWarning, ExtrapolationWarning, FitInputError
+from scalefit.laws.base import prediction_with_gradient
+
+if TYPE_CHECKING:
+    from scalefit.results.fit_result import FitResult
+
+#: Prediction interval methods, and what each carries in words (reports and CLI headers).
+INTERVAL_METHODS = {
+    "covariance": "parameter covariance",
+    "covariance+cv": "parameter covariance + cross-validated law error",
+    "cv": "cross-validated law error only (no parameter covariance)",
+}
+
+#: A prediction is marked extrapolated beyond these multiples of the fitted range (steps, S1 = sum of LR, peak LR).
+EXTRAPOLATION_FACTOR = {"steps": 2.0, "s1": 2.0, "lr": 1.5}
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A predicted loss curve with its interval.
+
+    Attributes
+    ----------
+    steps : ndarray of int64, shape (M,)
+        Optimizer steps of the prediction.
+    loss, lower, upper : ndarray of float64, shape (M,)
+        Predicted loss (nats per token) and the central ``interval`` band from the parameter uncertainty.
+    interval : float
+        Nominal coverage of ``lower..upper`` (e.g. 0.9).
+    method : str
+        ``"covariance"`` (delta method on the parameter covariance; see the module docstring),
+        ``"covariance+cv"`` (plus the law's cross-validated error, :mod:`scalefit.law_error`), or ``"cv"`` (the law
+        error alone, when the fit has no covariance; a warning says so).
+    extrapolated : bool
+        True when the schedule lies far outside the fitted range; ``reason`` says how.
+    label : str
+        The schedule as the user named it (spec, file or run).
+    lr : ndarray of float64, shape (T,), optional
+        The per-step LR the prediction was made for (``lr[i]`` is the LR of step ``lr_step0 + i``), for plots.
+    warmup : int
+        Warmup steps at the start of ``lr``; the laws describe the loss after it.
+    lr_step0 : int
+        Step of ``lr[0]``.
+    """
+
+    steps: np.ndarray
+    loss: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    interval: float
+    method: str
+    extrapolated: bool = False
+    reason: str = ""
+    label: str = ""
+    lr: np.ndarray | None = None
+    warmup: int = 0
+    lr_step0: int = 0
+
+    @property
+    def final_loss(self) -> float:
+        """Predicted loss at the last step."""
+        return float(self.loss[-1])
+
+    def summary(self) -> dict[str, Any]:
+        """Plain dict: the label, final loss with its interval, and the extrapolation mark."""
+        return {
+            "schedule": self.label,
+            "final_step": int(self.steps[-1]),
+            "final_loss": self.final_loss,
+            "lower": float(self.lower[-1]),
+            "upper": float(self.upper[-1]),
+            "interval": self.interval,
+            "method": self.method,
+            "extrapolated": self.extrapolated,
+            "reason": self.reason,
+        }
+
+
+def predict(result: FitResult, schedule: Any, warmup: int | None, interval: float, method: str, n_params: float | None,
+            at: np.ndarray | None, label: str | None) -> Prediction:
+    """The work of :meth:`FitResult.predict <scalefit.results.FitResult.predict>` (its docstring has the parameters)."""
+    if not 0.0 < interval < 1.0:
+        raise FitInputError(f"interval must lie in (0, 1), got {interval}. Example: --interval 0.9")
+    requested = method
+    if method == "auto":
+        method = result.interval_method
+    if method not in INTERVAL_METHODS:
+        raise FitInputError(f"unknown interval method {method!r}; use 'auto', "
+                            + ", ".join(repr(m) for m in INTERVAL_METHODS) + ".")
+    if method in ("covariance+cv", "cv") and result.law_error is None:
+        raise FitInputError("this fit has no measured law error: refit with law_error=True (CLI: scalefit fit "
+                            "--law-error), or use method='covariance'.")
+    lr, warmup, at, n_params, step0, label = resolve_schedule(result, schedule, warmup, at, n_params, label)
+    law = result.get_law()
+    values = np.array([result.params[n].value for n in result.param_order])
+    fd = [n for n in result.param_order if not result.params[n].fixed and math.isfinite(result.params[n].stderr)]
+    pred, grad = prediction_with_gradient(law, result.param_order, values, lr, warmup, at, n_params, fd)
+    # grad: (P, M); variance of the mean curve by the delta method
+    if result.covariance is not None:
+        var = np.einsum("pm,pq,qm->m", grad, result.covariance, grad)
+        sd = np.sqrt(np.clip(var, 0.0, None))
+    else:
+        sd = np.full(pred.shape, np.nan)
+    from scipy.stats import norm
+
+    z: Any = float(norm.ppf(0.5 + interval / 2.0))
+    if method != "covariance" and result.covariance is None and requested != "cv":
+        warnings.warn(
+            f"prediction for {label}: no parameter covariance (status {result.status.value}), so the interval "
+            "carries the cross-validated law error only.",
+            AssumptionWarning,
+            stacklevel=2,
+        )
+        method = "cv"
+    if method in ("covariance+cv", "cv"):
+        law_sd = result.law_error.relative_sd(np.asarray(at) + step0, result.context.max_step) * np.abs(pred)
+        if method == "cv":
+            sd = np.zeros_like(pred)
+        # Welch-Satterthwaite can narrow the band when a known part joins the estimated one; never let the sum
+        # be narrower than either part alone
+        law_q = result.law_error.quantile(interval)
+        total = np.sqrt(sd ** 2 + law_sd ** 2)
+        half = np.maximum.reduce([result.law_error.quantile(interval, sd, law_sd) * total, law_q * law_sd, z * sd])
+        z, sd = 1.0, half
+    extrapolated, reason = extrapolation(result, lr, at, n_params)
+    if extrapolated:
+        if method == "covariance":
+            tail = "so the interval understates the error"
+        elif "peak LR" in reason or "model size" in reason:
+            tail = ("and the law error was measured at the fitted peak LRs and model sizes only, so the interval "
+                    "understates the error")
+        else:
+            far = max(f.horizon for f in result.law_error.folds)
+            tail = (f"the law error was measured up to {far:.2g}x the fitted steps, so the interval beyond that "
+                    "rests on its assumed growth")
+        warnings.warn(
+            f"prediction for {label} extrapolates: {reason}; the law's fit did not see this range, {tail}.",
+            ExtrapolationWarning,
+            stacklevel=2,
+        )
+    floor = result.context.irreducible_loss
+    if floor is not None and np.any(pred < floor):
+        i = int(np.nanargmin(pred))
+        below = f"{float(pred[i]):.6g} at step {int(at[i]) + step0} is below the data's irreducible loss {floor!r}"
+        extrapolated, reason = True, "; ".join(r for r in (reason, below) if r)
+        warnings.warn(
+            f"prediction for {label} falls below the data's irreducible loss {floor!r} (run metadata): "
+            f"{float(pred[i]):.6g} at step {int(at[i]) + step0}. No model can go below that floor; the law is "
+            "extrapolating past what it can describe.",
+            ExtrapolationWarning,
+            stacklevel=2,
+        )
+    return Prediction(
+        steps=(np.asarray(at, dtype=np.int64) + step0),
+        loss=pred,
+        lower=pred - z * sd,
+        upper=pred + z * sd,
+        interval=float(interval),
+        method=method,
+        extrapolated=extrapolated,
+        reason=reason,
+        label=label,
+        lr=lr,
+        warmup=int(warmup),
+        lr_step0=int(step0),
+    )
+
+
+def resolve_schedule(
+    result: FitResult, schedule: Any, warmup: int | None, at: Any, n_params: float | None, label: str | None
+) -> tuple[np.ndarray, int, np.ndarray, float | None, int, str]:
+    """(lr, warmup, at, n_params, step0, label) of a schedule given as an array, a spec or a Run."""
+    from scalefit.runs import Run
+
+    step0 = 0
+    if isinstance(schedule, Run):
+        lr = np.asarray(schedule.lr, dtype=np.float64)
+        warmup = schedule.warmup if warmup is None else warmup
+        at = schedule.index[schedule.after_warmup] if at is None else at
+        if n_params is None and schedule.meta.get("params") is not None:
+            n_params = float(schedule.meta["params"])
+        step0 = int(schedule.step0)
+        label = label or schedule.path
+    elif isinstance(schedule, str):
+        lr, spec_warmup = schedule_from_spec(result, schedule)
+        warmup = spec_warmup if warmup is None else warmup
+        label = label or schedule
+    else:
+        lr = np.asarray(schedule, dtype=np.float64)
+        if lr.ndim != 1 or lr.size == 0:
+            raise FitInputError(f"a schedule must be a 1-D array of per-step LRs, got shape {lr.shape}.")
+        if warmup is None:
+            from scalefit.schedules import detect_warmup
+
+            warmup = int(detect_warmup(lr))
+        label = label or f"schedule of {lr.size} steps"
+    if not np.all(np.isfinite(lr)) or np.any(lr < 0):
+        raise FitInputError(f"{label}: learning rates must be finite and >= 0.")
+    at = np.arange(lr.size) if at is None else np.asarray(at, dtype=np.int64)
+    if n_params is None and result.context.n_params:
+        n_params = float(result.context.n_params[-1])
+    return lr, int(warmup), at, n_params, step0, label
+
+
+def schedule_from_spec(
+    result: FitResult, spec: str, *, peak: float | None = None, total: int | None = None, warmup: int | None = None
+) -> tuple[np.ndarray, int]:
+    """The LR array of a spec and its warmup; ``peak``/``total``/``warmup`` default to the fitted runs'.
+
+    Keys given in the spec win over these defaults; a ``file:`` spec's warmup is detected from its LR.
+    """
+    from scalefit import schedules
+
+    ctx = result.context
+    parsed = schedules.parse_spec(spec)
+    has_warmup_key = "warmup" in schedules.SCHEDULES[parsed.name].keys
+    default_warmup = ctx.warmup if warmup is None else warmup
+    lr = np.asarray(
+        schedules.from_spec(
+            parsed,
+            peak=ctx.lr_max if peak is None else peak,
+            total=(max(ctx.total_steps) if ctx.total_steps else ctx.max_step + 1) if total is None else total,
+            warmup=default_warmup,
+        ),
+        dtype=np.float64,
+    )
+    if "warmup" in parsed.params:
+        w = int(parsed.params["warmup"])
+    elif has_warmup_key:
+        w = int(default_warmup)
+    else:
+        w = int(schedules.detect_warmup(lr)) if warmup is None else int(warmup)
+    return lr, w
+
+
+def extrapolation(result: FitResult, lr: np.ndarray, at: np.ndarray, n_params: float | None) -> tuple[bool, str]:
+    """Whether a prediction at ``at`` lies far outside the fitted range, and how (the reasons, joined)."""
+    ctx = result.context
+    reasons = []
+    last = int(at[-1]) if len(at) else lr.size - 1
+    s1 = float(lr[: last + 1].sum())
+    f = EXTRAPOLATION_FACTOR
+    if last + 1 > f["steps"] * (ctx.max_step + 1):
+        reasons.append(f"{last + 1} steps > {f['steps']:g}x the fitted {ctx.max_step + 1}")
+    if ctx.max_s1 > 0 and s1 > f["s1"] * ctx.max_s1:
+        reasons.append(f"S1 = {s1:.4g} > {f['s1']:g}x the fitted {ctx.max_s1:.4g}")
+    if ctx.lr_max > 0 and float(lr.max()) > f["lr"] * ctx.lr_max:
+        reasons.append(f"peak LR {float(lr.max()):.3g} > {f['lr']:g}x the fitted {ctx.lr_max:.3g}")
+    if n_params is not None and ctx.n_params:
+        lo, hi = min(ctx.n_params), max(ctx.n_params)
+        if n_params > 2 * hi or n_params < lo / 2:
+            reasons.append(f"model size {n_params:.3g} outside 0.5x..2x the fitted {lo:.3g}..{hi:.3g}")
+    return bool(reasons), "; ".join(reasons)
