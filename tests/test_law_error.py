@@ -40,7 +40,8 @@ def exact() -> FitResult:
 
 
 def _half(p) -> np.ndarray:
-    return (p.upper - p.lower) / 2
+    """Half-width of the band in log loss (the bands are symmetric there: [L exp(-h), L exp(h)])."""
+    return (np.log(p.upper) - np.log(p.lower)) / 2
 
 
 def test_the_library_measures_it_by_default_like_the_cli(exact) -> None:
@@ -84,7 +85,8 @@ def test_without_covariance_the_band_is_the_law_error_alone_growing_with_log_ste
     assert p.method == "cv"
     q = t.ppf(0.95, exact.law_error.dof)
     s = exact.law_error.scale
-    assert _half(p) == pytest.approx(q * s * np.abs(p.loss) * np.array([1.0, 1 + math.log(2)]), rel=1e-9)
+    assert _half(p) == pytest.approx(q * s * np.array([1.0, 1 + math.log(2)]), rel=1e-9)
+    assert np.sqrt(p.lower * p.upper) == pytest.approx(p.loss, rel=1e-12)  # symmetric in log loss
 
 
 def test_with_covariance_the_parts_add_in_quadrature_with_welch_satterthwaite_dof(exact) -> None:

@@ -1,7 +1,8 @@
 """Real training logs nobody on the project wrote (tests/data/real_logs, issue 13): what `scalefit fit` and
 `scalefit inspect` must do with each, as tests/data/real_logs/expected.json states it.
 
-expect=fit: `fit PATH ARGS --law tissue --no-law-error --json` exits 0 with a finite in-sample R2 for every run, and
+expect=fit: `fit PATH ARGS --law tissue --no-law-error --json` exits 0 with a finite in-sample R2 for every run (with
+`"status": "FAILED"`, for a log the law does not describe: exits 1 with that status and the R2 printed), and
 `inspect PATH ARGS --json` exits 0 with the expected number of runs, each with a warmup in [warmup_min, warmup_max]
 (inferred from the logged LR, or as given); the `notes` appear in inspect's notes or warnings, the `fit_notes` in fit's
 output. expect=error: both commands exit 2 with exactly one `error:` line that names PATH and holds the `error` and
@@ -87,8 +88,10 @@ def test_fit(entry: dict[str, Any]) -> None:
         _check_error(entry, code, out, err, exc)
         return
     assert exc is None, f"uncaught {type(exc).__name__}: {exc}"
-    assert code == 0, (out + err)[-2000:]
+    failed = entry.get("status") == "FAILED"  # the law does not describe the curve: a result that is none, exit 1
+    assert code == (1 if failed else 0), (out + err)[-2000:]
     summary = json.loads(out)
+    assert (summary["status"] == "FAILED") == failed, summary["status"]
     r2 = [m["r2"] for m in summary["metrics"].values()]
     assert r2 and all(isinstance(x, (int, float)) and math.isfinite(x) for x in r2), r2
     if "runs" in entry:

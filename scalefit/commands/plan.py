@@ -33,8 +33,15 @@ def plan(
     size and peak LR from the hyperparameter law; the schedule from the optimizer when a curve fit is given (else
     WSD with a 20% linear cooldown); the loss from the curve law if given, else the scaling law.
 
+    Exit codes: 0 done; 1 the curve fit FAILED or predicts a loss <= 0 for the planned run (the warning says
+    which); 2 bad input.
+
     Example: scalefit plan --flops 1e21 --scaling sc.json --hparams hp.json
     """
+    import warnings
+
+    from scalefit.commands.fit import FAILED_EXIT
+    from scalefit.errors import FitFailedWarning, ScalefitWarning
     from scalefit.planning import plan as make_plan
 
     hp = sc = cv = None
@@ -50,8 +57,18 @@ def plan(
         from scalefit.results import FitResult
 
         cv = FitResult.from_json(curve)
-    result = make_plan(flops, hparams=hp, scaling=sc, curve=cv, params=params, tokens=tokens, interval=interval)
+    with warnings.catch_warnings(record=True) as caught:  # re-warned below: the CLI prints each once
+        warnings.simplefilter("always", ScalefitWarning)
+        result = make_plan(flops, hparams=hp, scaling=sc, curve=cv, params=params, tokens=tokens, interval=interval)
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    bad = [str(w.message) for w in caught if issubclass(w.category, FitFailedWarning)]  # a loss that is no result
     if json:
-        print_json(result.summary())
-        return
-    console().print(escape(result.report()))
+        print_json({**result.summary(), "not_a_result": bad} if bad else result.summary())
+    else:
+        console().print(escape(result.report()))
+        if bad:
+            console().print("NOT A RESULT: the curve law's loss cannot be true (a loss <= 0, or a fit that FAILED; "
+                            "the warnings say which): do not plan on it.")
+    if bad:
+        raise typer.Exit(FAILED_EXIT)

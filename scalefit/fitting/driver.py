@@ -9,9 +9,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from scalefit.errors import AssumptionWarning, FitInputError
-from scalefit.fitting import crossval, inputs, priors, search, uncertainty
+from scalefit.fitting import crossval, inputs, priors, sanity, search, uncertainty
 from scalefit.metrics import RunMetrics, curve_metrics
-from scalefit.results import FitResult, Note, thin_curve
+from scalefit.results import FitResult, FitStatus, Note, thin_curve
 from scalefit.results.options import (DEFAULT_DELTA, DEFAULT_LOCAL, DEFAULT_MAX_NFEV, DEFAULT_MAX_POINTS,
                                       DEFAULT_STARTS, FitOptions)
 
@@ -76,6 +76,13 @@ def fit(
         When the data cannot support the fit (one line: which run, what, the fix).
     ConvergenceError
         When no start gives a finite objective (``err.best`` holds the best point found, if any).
+
+    Warns
+    -----
+    FitFailedWarning
+        When the optimum does not describe the runs (mean in-sample R2 < 0, or a fitted loss <= 0 on a run's own
+        schedule: :mod:`scalefit.fitting.sanity`); the result's status is then ``FitStatus.FAILED``, it says what
+        to try, and no law error is measured.
     """
     t_start = time.perf_counter()
     options = FitOptions(seed=seed, loss=loss, delta=delta, bounds=dict(bounds or {}), fixed=dict(fixed or {}),
@@ -117,9 +124,13 @@ def fit(
         notes.extend(priors.prior_pulls(problem, p_final, prior_spec, law_name))
     context = inputs.fit_context(runs)
     notes.extend(_below_floor(problem, p_final, context.irreducible_loss, law_name))
-    _emit(notes, done)
-    # ---- per-run metrics and curves, the result ----
+    # ---- per-run metrics and curves; whether the law describes the runs at all ----
     metrics, curves = _in_sample(problem, runs, p_final, options.max_points)
+    failed = sanity.verdict(law_obj, law_name, problem.names, p_final, runs, metrics)
+    notes.extend(failed)
+    status = FitStatus.FAILED if any(n.kind == "failed" for n in failed) else found.status
+    _emit(notes, done)
+    # ---- the result ----
     from scalefit import __version__
 
     objective_text = f"huber(delta={delta:g}) on log loss" if problem.huber else "half squared log-loss residuals"
@@ -128,7 +139,7 @@ def fit(
             f"{n} (centre {c:g}, sd {sd:g})" for n, (c, sd) in prior_spec.items())
     result = FitResult(
         law=law_name, law_options=law_options, params=found.params, covariance=found.covariance,
-        param_order=problem.names, status=found.status, messages=tuple(n.message for n in notes), metrics=metrics,
+        param_order=problem.names, status=status, messages=tuple(n.message for n in notes), metrics=metrics,
         objective=objective_text, objective_value=objective_value, n_points=n_points, n_starts=n_starts_used,
         n_evals=n_evals, seed=seed, data_hash=inputs.data_hash(runs), scalefit_version=__version__,
         fit_seconds=time.perf_counter() - t_start, context=context, curves=tuple(curves), errors=errors,
@@ -137,6 +148,9 @@ def fit(
     )
     if not law_error:
         return result
+    if status is FitStatus.FAILED:  # folds of a law that does not describe the runs measure nothing
+        note = Note("law_error", f"law error not measured: the fit of {law_name} FAILED.", None, {"failed": True})
+        return replace(result, messages=result.messages + (note.message,), notes=result.notes + (note,))
     # ---- the law's own error, by refits on the training runs with the caller's options ----
     fold_kw = {**options.kwargs(law_error=False), **caller_law_options}
     law_err, note = crossval.cross_validate(runs, lambda rs: fit(rs, caller_law, **fold_kw))

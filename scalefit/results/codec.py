@@ -70,6 +70,8 @@ def summary(result: FitResult) -> dict[str, Any]:
             "n_params": list(result.context.n_params),
             "total_steps": list(result.context.total_steps),
             "irreducible_loss": result.context.irreducible_loss,
+            "target": result.context.target,
+            "target_unit": result.context.target_unit,
         },
     }
 
@@ -129,6 +131,8 @@ def fields(path: str | Path) -> dict[str, Any]:
             n_params=tuple(float(x) for x in ctx.get("n_params", ())),
             total_steps=tuple(int(x) for x in ctx.get("total_steps", ())),
             irreducible_loss=None if ctx.get("irreducible_loss") is None else float(ctx["irreducible_loss"]),
+            target=str(ctx.get("target", "loss")),
+            target_unit=None if ctx.get("target_unit") is None else str(ctx["target_unit"]),
         )
         metrics = {
             k: RunMetrics(**{f: (int(v[f]) if f == "n" else _float_from_json(v[f])) for f in v})

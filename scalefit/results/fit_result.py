@@ -107,6 +107,12 @@ class FitResult:
         return self.status is not FitStatus.MAX_EVALS
 
     @property
+    def failed(self) -> bool:
+        """True when the law does not describe the fitted runs (status FAILED: mean in-sample R2 < 0 or a fitted
+        loss <= 0); its parameters and predictions are then not results."""
+        return self.status is FitStatus.FAILED
+
+    @property
     def has_covariance(self) -> bool:
         return self.covariance is not None
 
@@ -250,11 +256,11 @@ class FitResult:
         return cls(**codec.fields(path))
 
     # ---- plot ----
-    def plot(self, ax: Any = None) -> Any:
+    def plot(self, ax: Any = None, *, log_y: bool = False) -> Any:
         """Observed vs fitted loss per run, with relative residuals below (see :func:`scalefit.plots.plot_fit`)."""
         from scalefit.plots import plot_fit
 
-        return plot_fit(self, ax=ax)
+        return plot_fit(self, ax=ax, log_y=log_y)
 
     def with_messages(self, *extra: str) -> FitResult:
         """A copy with more messages appended."""

@@ -31,6 +31,8 @@ KINDS = {
     "prior_pull": "the data pull a parameter far from the default prior's centre",
     "below_floor": "the fitted L0 lies below the data's known irreducible loss",
     "law_error": "the cross-validation of the law's own error: what it measured, or why it could not",
+    "failed": "the fit does not describe its runs (mean in-sample R2 < 0, or a fitted loss <= 0): status FAILED",
+    "poor_run": "the fit does worse than the mean loss on one run (its in-sample R2 < 0), though not on average",
 }
 
 
