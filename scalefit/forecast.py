@@ -17,8 +17,9 @@ Method
    passes through the data there): ``sd(d) = scale * d`` with ``scale`` the RMS of ``e / d`` over the folds, added in
    quadrature to the parameter-covariance band, with a Student t quantile on ``len(folds)`` degrees of freedom.
    The interval is built on log loss, ``[Lhat exp(-h), Lhat exp(h)]``: it never reaches 0.
-4. A forecast whose loss reaches 0 or below anywhere is refused (the rows so far do not determine the law); so is a
-   planned schedule that disagrees with the logged LR.
+4. A forecast whose loss reaches 0 or below anywhere is refused (:class:`ImpossibleForecastError`: the rows so far
+   do not determine the law); so is a planned schedule that disagrees with the logged LR. ``scalefit forecast``
+   (:mod:`scalefit.commands.forecast`) is the command line of :func:`forecast`.
 
 Measured on the reference runs (``benchmarks/extrapolation.py``, section "in flight").
 """
@@ -46,6 +47,11 @@ LIKE_SD = 0.05
 LR_TOLERANCE = 1e-3
 #: Points of the remaining curve kept in the result (evenly spaced, the final step included).
 CURVE_POINTS = 500
+
+
+class ImpossibleForecastError(FitInputError):
+    """The law fitted to the rows so far forecasts a loss <= 0: no forecast is given (the CLI exits 1, as for any
+    prediction that cannot be true)."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,35 @@ class Forecast:
                 "upper": float(self.upper[-1]), "interval": self.interval, "method": self.method,
                 "scale": self.scale, "last_observed": self.last_observed, "law": self.fit.law, "note": self.note,
                 "folds": [{"cut": c, "distance": d, "rel_error": e} for c, d, e in self.folds]}
+
+    def curve(self) -> dict[str, list]:
+        """The remaining curve as plain lists: ``{"steps", "loss", "lower", "upper"}``."""
+        return {"steps": self.steps.tolist(), "loss": self.loss.tolist(), "lower": self.lower.tolist(),
+                "upper": self.upper.tolist()}
+
+    def plot(self, ax: Any = None, *, held_out: Any = None, ylabel: str = "loss") -> Any:
+        """The rows so far and the law's fit to them, the forecast with its band, and (``held_out``: a pair of
+        arrays ``(steps, loss)``) rows logged after the forecast's last one, for a check; returns the Axes."""
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots(figsize=(8, 4.5))
+        for c in self.fit.curves:
+            ax.plot(c.steps, c.loss, ".", ms=3, color="k", alpha=0.6, label="rows so far")
+            ax.plot(c.steps, c.fitted, "-", lw=1, color="C0", alpha=0.7, label=f"{self.fit.law} fitted to them")
+        ax.plot(self.steps, self.loss, "-", lw=1.8, color="C1",
+                label=f"forecast: final {self.final_loss:.4f} [{self.lower[-1]:.4f}, {self.upper[-1]:.4f}]")
+        ax.fill_between(self.steps, self.lower, self.upper, color="C1", alpha=0.2, lw=0,
+                        label=f"{self.interval:.0%} band ({self.method})")
+        if held_out is not None and len(held_out[0]):
+            ax.plot(held_out[0], held_out[1], ".", ms=3, color="0.55", label="rows after (not used)")
+        ax.axvline(self.last_observed, color="0.4", lw=0.8, ls=":")
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"forecast from step {self.last_observed} to {self.final_step}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        return ax
 
 
 def planned_run(partial: Any, schedule: Any) -> Any:
@@ -185,11 +220,18 @@ def forecast(partial: Any, schedule: Any = None, *, like: Sequence[Any] | None =
     from scalefit.fitting import fit
 
     if not 0.0 < interval < 1.0:
-        raise FitInputError(f"interval must lie in (0, 1), got {interval}.")
+        raise FitInputError(f"interval must lie in (0, 1), got {interval}. Example: --interval 0.9")
+    try:
+        law_obj = get_law(law)
+    except KeyError as exc:
+        raise FitInputError(f"{exc.args[0]}. Example: --law mpl") from None
+    if law_obj.size_aware:
+        raise FitInputError(f"law {law!r} learns how the loss changes with model size, and a forecast fits one run "
+                            "of one size: use a size-blind law (mpl, tissue). Example: --law mpl")
     run = planned_run(partial, schedule)
     kw = dict(fit_kw, law_error=False)
     borrowed = ""
-    drops = [n for n in get_law(law).linear_names if n not in ("L0", "A")]
+    drops = [n for n in law_obj.linear_names if n not in ("L0", "A")]
     if not like and not holds_decay(run) and not (fit_kw.get("fixed") or {}):
         # rows without an LR decay say nothing about the drop amplitude; fitted anyway it follows noise-level LR
         # wiggles (B of 1e7 on a constant-LR log whose LR varies by 1e-12): hold it at 0
@@ -212,7 +254,7 @@ def forecast(partial: Any, schedule: Any = None, *, like: Sequence[Any] | None =
         pred = res.predict(run.lr, warmup=int(run.warmup), at=idx, method="covariance", interval=0.6827)
     if not np.all(np.isfinite(pred.loss)) or np.any(pred.loss <= 0):
         i = int(np.flatnonzero(~(pred.loss > 0))[0])
-        raise FitInputError(f"the forecast reaches a loss <= 0 (at step {int(idx[i])}): the {int(run.fit_mask.sum())} "
+        raise ImpossibleForecastError(f"the forecast reaches a loss <= 0 (at step {int(idx[i])}): the {int(run.fit_mask.sum())} "
                             "rows so far do not determine the law. Wait for more rows, or pass --like with finished "
                             "runs of the same setup.", path=partial.path)
     cov_rel = np.where(np.isfinite(pred.upper), (pred.upper - pred.loss) / pred.loss, 0.0)  # 1-sd relative band
