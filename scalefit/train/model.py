@@ -32,7 +32,8 @@ class GPTConfig:
 
 # name -> (n_layer, n_head, n_embd). Non-embedding params ~= 12 * n_layer * n_embd^2.
 PRESETS: dict[str, tuple[int, int, int]] = {
-    "xxs": (2, 2, 24),  # ~0.014M: the smallest point of the bundled isoFLOP ladder
+    "xxxs": (2, 2, 16),  # ~0.006M: the smallest point of the bundled isoFLOP ladder
+    "xxs": (2, 2, 24),  # ~0.014M: isoFLOP ladder (sizes about 2x apart)
     "xs": (2, 2, 32),  # ~0.025M: the smallest point of the bundled size series
     "xs2": (2, 2, 48),  # ~0.056M: isoFLOP ladder (sizes about 2x apart)
     "tiny": (2, 2, 64),  # ~0.10M: seconds on a laptop CPU; the tests use it
