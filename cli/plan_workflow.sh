@@ -8,7 +8,8 @@
 #   2. hparams  optimal peak LR and batch size as power laws of N and D (Step Law form) on that grid.
 #   3. scaling  on the isoFLOP runs (4 compute budgets x 5 sizes): the three approaches to the compute-optimal
 #               split side by side (--method all: iso.json, isoflop.png), then the default loss law (sc.json).
-#   4. fit      the size-aware curve law tissue-n on the runs of one budget (5 sizes), for the planned run's curve.
+#   4. fit      the size-aware curve law tissue-n on the 3,000-step curves of three sizes (xs, tiny, s1 at constant,
+#               cosine, WSD ...), for the planned run's whole curve.
 #   5. plan     N and D from the isoFLOP frontier, batch size and peak LR from the hyperparameter laws, the loss
 #               from the loss law, the whole curve from the curve law, for $FLOPS, each with its interval.
 #
@@ -39,8 +40,8 @@ say "3. scaling: the three approaches on the isoFLOP runs, then the default loss
 step approaches scaling "$ISO"/*/*.csv --method all --bootstrap 200 --out "$OUT/iso.json" --plot "$OUT/isoflop.png"
 step scaling scaling "$ISO"/*/*.csv --bootstrap 100 --out "$OUT/sc.json"
 
-say "4. fit: the size-aware curve law tissue-n on the 5 sizes of the 1e12 budget"
-step fit fit "$ISO"/c1e12/*.csv --target val_loss --law tissue-n --out "$OUT/fit_n.json"
+say "4. fit: the size-aware curve law tissue-n on the curves of three sizes"
+step fit fit data/runs/curves/*.csv --target val_loss --law tissue-n --out "$OUT/fit_n.json"
 
 say "5. plan $FLOPS FLOPs"
 step plan plan --flops "$FLOPS" --isoflop "$OUT/iso.json" --scaling "$OUT/sc.json" --hparams "$OUT/hp.json" \

@@ -239,3 +239,38 @@ def test_an_unusable_batch_size_is_a_clear_error(scaling) -> None:
 
     with pytest.raises(FitInputError, match="batch-size law predicts 1e-90 tokens per step"):
         quiet(flops=1e20, scaling=scaling, hparams=WildHparams())
+
+
+def test_cli_plan_takes_the_frontier_that_scaling_writes(tmp_path) -> None:
+    """scalefit scaling --method isoflop --out -> scalefit plan --isoflop: N* with its interval, in text and JSON;
+    a loss-law file passed as --isoflop is one line, exit 2."""
+    from typer.testing import CliRunner
+
+    from scalefit.cli import app
+
+    runner = CliRunner()
+    rng = np.random.default_rng(2)
+    a, b = TRUTH["alpha"], TRUTH["beta"]
+    G = (a * TRUTH["A"] / (b * TRUTH["B"])) ** (1 / (a + b))
+    lines = ["params,tokens,final_loss"]
+    for C in (1e18, 1e19, 1e20):
+        for N in G * (C / 6) ** (b / (a + b)) * np.geomspace(0.25, 4, 7):
+            L = float(ch.loss(TRUTH, N, C / (6 * N))) * np.exp(rng.normal(0, 0.001))
+            lines.append(f"{N:.8g},{C / (6 * N):.8g},{L:.6f}")
+    (tmp_path / "iso.csv").write_text("\n".join(lines) + "\n")
+    r = runner.invoke(app, ["scaling", str(tmp_path / "iso.csv"), "--target", "final_loss", "--method", "isoflop",
+                            "--bootstrap", "50", "--out", str(tmp_path / "iso.json")])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["plan", "--flops", "3e19", "--isoflop", str(tmp_path / "iso.json"), "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    al = d["allocation"]
+    assert al["source"] == "isoFLOP profiles (approach 2), 3 budgets"
+    assert al["params_lower"] < d["params"] < al["params_upper"] and d["final_loss"] is None
+    text = runner.invoke(app, ["plan", "--flops", "3e19", "--isoflop", str(tmp_path / "iso.json")]).stdout
+    assert "(isoFLOP profiles (approach 2), 3 budgets)" in text.splitlines()[1] and "90%" in text.splitlines()[1]
+    r = runner.invoke(app, ["scaling", str(tmp_path / "iso.csv"), "--target", "final_loss", "--bootstrap", "0",
+                            "--out", str(tmp_path / "sc.json")])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["plan", "--flops", "3e19", "--isoflop", str(tmp_path / "sc.json")])
+    assert r.exit_code == 2 and "not a compute-optimal frontier" in r.stderr and "Traceback" not in r.output
