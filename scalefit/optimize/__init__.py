@@ -33,9 +33,9 @@ to the other, so it starts from the best member of all families.
 (2) Knot stage: the schedule at ~300 knots with geometric spacing towards the end (spacing ``resolution`` times
 the distance to the last step, at least one step, at most n/200) plus the steps where the start bends (a WSD's
 kink, a drop), linear in between; box-constrained L-BFGS (``box.lbfgs_box``, at most ``max_iter`` iterations).
-(3) Refinement (``refine`` levels, default 3): halve the knot spacing and its cap, add knots where the solution
-bends most, warm-start L-BFGS again; this places a sharp cooldown the first knots cannot (the per-step polish
-alone needed ~1,000 iterations for the same 0.001 nats at T = 24,000).
+(3) Refinement (``refine`` levels, default 3): add a knot at every step near the steps where the solution bends
+most (16, 32, 64 steps on either side), warm-start L-BFGS again. This sharpens a cooldown the first knots cannot
+place, and adds no knots in flat stretches, where new small drops would be the knots' staircase, not the law's.
 (4) Per-step polish: the same over every post-warmup step (T - W variables), at most ``polish`` iterations.
 Each evaluation is the exact predicted loss and its analytic gradient with respect to every LR, O(T) (MPL: suffix
 sums of the LR; Tissue: S2 is linear in the LR), the law's ``final_loss_and_grad``. The L-BFGS is our own (numpy,
@@ -62,19 +62,26 @@ References: Luo et al. 2025, A Multi-Power Law for Loss Curve Prediction Across 
 """
 
 from scalefit.optimize.comparison import Baseline, baselines
+from scalefit.optimize.ensemble import LawEnsemble, ensemble_objective, shape_ensemble
 from scalefit.optimize.family import FamilyMember, FamilySearch, family_search
 from scalefit.optimize.objective import make_objective, parse_objective
 from scalefit.optimize.optimizer import METHODS, OptimizedSchedule, optimize_schedule
+from scalefit.optimize.recommend import Recommendation, recommend_schedule
 
 __all__ = [
     "METHODS",
     "Baseline",
     "FamilyMember",
     "FamilySearch",
+    "LawEnsemble",
     "OptimizedSchedule",
+    "Recommendation",
     "baselines",
+    "ensemble_objective",
     "family_search",
     "make_objective",
     "optimize_schedule",
     "parse_objective",
+    "recommend_schedule",
+    "shape_ensemble",
 ]
