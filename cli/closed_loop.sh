@@ -63,7 +63,8 @@ TOURNAMENT="synthetic-tiny-4500"
 say() { echo "== $*"; }
 dry() { [[ "$DRY" == 1 ]]; }
 fit_run() { # source size schedule -> path of a 3,000-step fit run
-  if [[ $1 == synthetic ]]; then echo "$CURVES/$2_$3_lr0.003_bs16.csv"; else echo "$RUNS/fits/$1/$2_$3_lr0.003_bs16.csv"; fi
+  if [[ $1 == synthetic ]]; then echo "$CURVES/$2_$3_lr0.003_bs16.csv"
+  else echo "$RUNS/fits/$1/$2_$3_lr0.003_bs16.csv"; fi
 }
 job() { # name kept full lr-file args...
   local IFS=$'\t'; echo "$*" >> "$JOBFILE"

@@ -87,7 +87,8 @@ def machine() -> dict:
 def _fit_summary(path: Path) -> dict:
     fit = _load(path)
     le = fit.get("law_error") or {}
-    return {"file": str(path), "runs": list(fit["metrics"]), "params": {k: v["value"] for k, v in fit["params"].items()},
+    params = {k: v["value"] for k, v in fit["params"].items()}
+    return {"file": str(path), "runs": list(fit["metrics"]), "params": params,
             "at_bound": [k for k, v in fit["params"].items() if v.get("at_bound")],
             "law_error_scale": le.get("scale"), "in_sample_rmse": fit["mean_metrics"]["rmse"]}
 
@@ -214,8 +215,8 @@ def print_table(res: dict) -> None:
       f"{'predicted rec - cos':>19}  met")
     for s in res["settings"]:
         c = s["paired"]
-        p(f"  {s['setting']:<22} {s['roles']['recommended']['name'] if s['recommended']['kind'] == 'family' else 'per-step':<12}"
-          f" {_pm(c['recommended - cosine']):>16} {_pm(c['recommended - linear']):>16} "
+        rec = s["roles"]["recommended"]["name"] if s["recommended"]["kind"] == "family" else "per-step"
+        p(f"  {s['setting']:<22} {rec:<12} {_pm(c['recommended - cosine']):>16} {_pm(c['recommended - linear']):>16} "
           f"{_pm(c['recommended - best-wsd']):>16}  {c['recommended - cosine']['predicted']:>+19.4f}  "
           f"{'yes' if s['acceptance']['met'] else 'NO'}")
     t = res["tournament"]

@@ -96,3 +96,40 @@ def test_the_calibration_slope_is_the_least_squares_line_through_its_points() ->
     y = np.array([p["realised"] for p in cal["points"]])
     assert cal["slope_through_origin"] == pytest.approx(float(x @ y / (x @ x)))
     assert cal["sign_agreement"] == int(np.sum((x < 0) == (y < 0)))
+
+
+# ---- cli/closed_loop_jobs.py: what is skipped and what is kept -----------------------------------------------
+def _jobs_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("closed_loop_jobs", ROOT / "cli" / "closed_loop_jobs.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
+
+
+def _write_run(path: Path, lr: np.ndarray, steps: int | None = None) -> None:
+    rows = [f"{k},{v:.6g},{5 - k / 100:.6g},{'' if k % 50 and k != lr.size - 1 else f'{4.9 - k / 100:.6g}'},1024,0.5"
+            for k, v in enumerate(lr[: steps or lr.size])]
+    path.write_text(f"# total_steps: {lr.size}\n# seed: 0\nstep,lr,loss,val_loss,tokens,grad_norm\n"
+                    + "\n".join(rows) + "\n")
+
+
+def test_the_job_runner_keeps_the_val_rows_and_skips_only_complete_runs_of_the_same_schedule(tmp_path: Path) -> None:
+    jobs = _jobs_module()
+    lr = schedules.cosine(3e-3, 120, warmup=12)
+    full, kept, ref = tmp_path / "full.csv", tmp_path / "kept" / "run.csv", tmp_path / "lr.csv"
+    schedules.to_csv(ref, lr)
+    job = {"name": "x", "kept": str(kept), "full": str(full), "lr": str(ref), "args": []}
+    _write_run(full, lr, steps=80)
+    assert not jobs.complete(full) and jobs.is_done(job) == ""
+    _write_run(full, lr)
+    assert jobs.complete(full)
+    jobs.thin(full, kept)
+    run = _read(str(kept))
+    assert run.observed.sum() == 4 and run.steps.tolist() == [0, 50, 100, 119]  # the val rows, the last step
+    assert _last_val(str(kept)) == pytest.approx(4.9 - 1.19)
+    assert jobs.is_done(job) == "complete"
+    schedules.to_csv(ref, schedules.linear(3e-3, 120, warmup=12))  # another schedule: trained again
+    assert jobs.is_done(job) == ""
+
