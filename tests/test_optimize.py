@@ -589,3 +589,23 @@ def test_the_recommendation_is_the_family_member_when_the_law_error_explains_the
                                                                        fromlist=["x"]).fitted_runs(tiny_fit)[0])
     assert np.max(-np.diff(capped.optimum.lr[149:])) <= seen * (1 + 1e-9)
     assert n_drops(capped.optimum.lr, 150, 3e-3) == 0  # no staircase within the decays the fit saw
+
+
+def test_shapes_the_runs_contradict_are_left_out_of_the_ensemble() -> None:
+    """With a WSD and a step-drop run in the fit, the runs tell the loss-drop shapes apart: the fit's own (the
+    prior's) and the slow-gamma ones fit worse by more than the tolerance and are dropped, and say so."""
+    from pathlib import Path
+
+    from scalefit.fitting import fit
+    from scalefit.optimize import shape_ensemble
+    from scalefit.readers import read_runs
+
+    curves = Path(__file__).resolve().parents[1] / "data" / "runs" / "curves"
+    paths = [str(curves / f"tiny_{s}_lr0.003_bs16.csv") for s in ("constant", "cosine", "wsd-decay0.2", "multistep")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runs = read_runs(paths, target="val_loss")
+        ens = shape_ensemble(fit(runs, "mpl", n_starts=8, law_error=False), runs)
+    assert 1 <= ens.size < 9 and len(ens.dropped) == 9 - ens.size
+    assert max(ens.objectives) <= 1.1 * min(ens.objectives) and all("the best)" in d for d in ens.dropped)
+    assert ens.weights.sum() == pytest.approx(1.0) and "as fitted" not in ens.shapes

@@ -51,9 +51,20 @@ degenerate: hold the peak, then drop to the floor within one or two steps (Luo e
 the drop falls depends on the horizon and on ``lam``. Optimising it works and emits a
 :class:`~scalefit.errors.DegenerateOptimumWarning`.
 
+What to train (:func:`recommend_schedule`, what ``scalefit optimize`` prints and writes)
+-----------------------------------------------------------------------------------------
+A fitted law over-credits sharp cooldowns: trained for real, its per-step optimum realised a fraction of the
+predicted gain and lost to the smoother best family member (``benchmarks/RESULTS.md``, "Closed loop on real
+training"). So the optimizer minimises, by default, the mean predicted loss over refits of the law at the loss-drop
+shapes the fitted runs cannot tell apart (:func:`shape_ensemble`; ``under="fit"``: the fit alone), and the
+recommendation is the per-step optimum only when its advantage over the best family member exceeds what the law's
+held-out errors on cooldowns explain (the cross-validation fold errors at the ends of decaying runs, carried to the
+horizon, or the ensemble's disagreement, whichever is larger); else that family member, named, with its spec.
+``within_seen_decay`` caps the LR decrease per step at the fastest one in the fitted runs (``max_decrement``).
+
 One module per part: ``objective`` (what is minimised), ``family`` (the family search), ``knots`` (the knot
 parametrisation), ``box`` (box L-BFGS, projected Adam), ``optimizer`` (:func:`optimize_schedule`), ``comparison``
-(:func:`baselines`). Which law can be optimised, and the warnings of a degenerate optimum, are declared by the law
+(:func:`baselines`), ``ensemble`` (the shape ensemble), ``recommend`` (:func:`recommend_schedule`). Which law can be optimised, and the warnings of a degenerate optimum, are declared by the law
 (:mod:`scalefit.laws.base`).
 
 References: Luo et al. 2025, A Multi-Power Law for Loss Curve Prediction Across Learning Rate Schedules
