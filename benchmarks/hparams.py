@@ -36,31 +36,33 @@ def chinchilla(bootstrap: int, grid_starts: int) -> dict:
     from scipy.optimize import minimize
 
     from scalefit.laws import chinchilla as ch
+    from scalefit.scaling import solve as sv
+    from scalefit.scaling.fit import fit_scaling
     from scalefit.tables import read_table
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t = read_table(REF / "epoch_chinchilla_fig4.csv")
-    ch.fit_scaling(t.params, t.tokens, t.loss)  # warm imports
+    fit_scaling(t.params, t.tokens, t.loss, law="chinchilla", law_error=False)  # warm imports
     times = []
     for _ in range(5):
         t0 = time.perf_counter()
-        fit = ch.fit_scaling(t.params, t.tokens, t.loss)
+        fit = fit_scaling(t.params, t.tokens, t.loss, law="chinchilla", law_error=False)
         times.append(time.perf_counter() - t0)
     # Epoch's recipe: L-BFGS-B from the Hoffmann start grid (a subset when grid_starts < 4500)
-    obj = ch._Objective(np.log(t.params), np.log(t.tokens), np.log(t.loss))
-    starts = ch._epoch_grid()
+    obj = sv.Objective(ch.LAW, np.log(t.params), np.log(t.tokens), np.log(t.loss))
+    starts = sv.grid_starts(ch.LAW)
     pick = np.linspace(0, len(starts) - 1, min(grid_starts, len(starts))).astype(int)
     t0 = time.perf_counter()
     best = None
     for i in pick:
-        r = minimize(obj, starts[i], jac=True, method="L-BFGS-B", bounds=ch._BOUNDS, options=ch._LBFGS)
+        r = minimize(obj, starts[i], jac=True, method="L-BFGS-B", bounds=sv.bounds(ch.LAW), options=sv.LBFGS_OPTIONS)
         if best is None or r.fun < best.fun:
             best = r
     grid_s = time.perf_counter() - t0
-    grid_vals = dict(zip(ch.NAMES, map(float, ch._to_natural(best.x))))
+    grid_vals = dict(zip(ch.NAMES, map(float, sv.to_natural(ch.LAW, best.x))))
     t0 = time.perf_counter()
-    bfit = ch.fit_scaling(t.params, t.tokens, t.loss, bootstrap=bootstrap, seed=0)
+    bfit = fit_scaling(t.params, t.tokens, t.loss, law="chinchilla", bootstrap=bootstrap, seed=0, law_error=False)
     boot_s = time.perf_counter() - t0
     return {
         "n_points": len(t), "values": fit.values, "epoch": EPOCH,
@@ -74,7 +76,7 @@ def chinchilla(bootstrap: int, grid_starts: int) -> dict:
 
 
 def steplaw(bootstrap: int) -> dict:
-    from scalefit.laws.hyperparams import fit_table
+    from scalefit.scaling.hparams import fit_table
     from scalefit.tables import read_table
 
     out = {}

@@ -25,10 +25,14 @@ Diagnosis only (``--shape-grid``, not used to choose anything): the MPL referenc
 Also (``--centres``): the prior's centre, chosen on the Schaipp curves like the sd: the official start against the
 paper's fitted beta ~0.59, gamma ~0.63.
 
+``--spread`` measures the real spread of the shape (issue 14, item 2): the published fits' log distance from the
+centre, and fits without a prior on every reference data set (do the data themselves determine the shape?); then
+the held-out accuracy of a prior with that spread as a point predictor (:mod:`scalefit.shape_uncertainty`).
+
 ``--schaipp-resumed`` repeats step 1 on the Schaipp files read with ``--resumed`` (137 held-out runs, not 111).
 
 Usage: python benchmarks/mpl_prior.py [--no-schaipp] [--no-mpl] [--no-bundled] [--shape-grid] [--centres]
-       [--schaipp-resumed]
+       [--spread] [--schaipp-resumed]
 (writes benchmarks/results/mpl_prior.json)
 """
 
@@ -113,30 +117,37 @@ def centres() -> list[dict[str, Any]]:
     Candidates: the official code's start (:data:`CENTRE`) and the paper's fitted shape (beta ~0.59, gamma ~0.63 at
     every size, C kept at 1: the paper's C is not given), each at sd 0.01 and 0.03.
     """
-    import curve_fit
-
-    from scalefit.fitting import evaluate
-
     data = reference_data()
     rows = []
     for name, centre in CANDIDATE_CENTRES.items():
         for sd in (0.01, 0.03):
             prior = {n: (c, sd) for n, c in centre.items()}
-            with contextlib.redirect_stdout(io.StringIO()):
-                res = curve_fit.run_schaipp(["mpl"], {"prior": prior})
-            errs = [abs(r["laws"]["mpl"]["val_err"]) for r in res["runs"] if np.isfinite(r["laws"]["mpl"]["val_err"])]
-            row: dict[str, Any] = {"centre": name, "values": centre, "sd": sd, "schaipp_runs": len(errs),
-                                   "schaipp_val_abs_err_mean": float(np.mean(errs)), "mpl_reference": {}}
-            for (size, proto), (train, test) in data.items():
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    m = evaluate(train, test, "mpl", prior=prior, law_error=False).mean
-                row["mpl_reference"][f"{size} {proto}"] = {k: m[k] for k in ("r2", "pred_e", "worst_e")}
+            row: dict[str, Any] = {"centre": name, "values": centre, "sd": sd, **prior_accuracy(prior, data)}
             rows.append(row)
             ref = "  ".join(f"{k} {v['r2']:.5f}/{v['pred_e']:.5f}" for k, v in row["mpl_reference"].items())
             print(f"centre {name:<15} sd {sd:<5g} schaipp |dVal| {row['schaipp_val_abs_err_mean']:.4f} "
-                  f"(n={len(errs)})  mpl-ref R2/PredE {ref}", flush=True)
+                  f"(n={row['schaipp_runs']})  mpl-ref R2/PredE {ref}", flush=True)
     return rows
+
+
+def prior_accuracy(prior: dict[str, tuple[float, float]], data: dict) -> dict[str, Any]:
+    """Held-out accuracy of MPL fits with ``prior``: the Schaipp selection's mean abs error of the final val loss, and
+    R2 / PredE / WorstE on each MPL reference setting of ``data`` (:func:`reference_data`)."""
+    import curve_fit
+
+    from scalefit.fitting import evaluate
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        res = curve_fit.run_schaipp(["mpl"], {"prior": prior})
+    errs = [abs(r["laws"]["mpl"]["val_err"]) for r in res["runs"] if np.isfinite(r["laws"]["mpl"]["val_err"])]
+    out: dict[str, Any] = {"schaipp_runs": len(errs), "schaipp_val_abs_err_mean": float(np.mean(errs)),
+                           "mpl_reference": {}}
+    for (size, proto), (train, test) in data.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = evaluate(train, test, "mpl", prior=prior, law_error=False).mean
+        out["mpl_reference"][f"{size} {proto}"] = {k: m[k] for k in ("r2", "pred_e", "worst_e")}
+    return out
 
 
 def reference_data() -> dict[tuple[str, str], tuple[list, list]]:
@@ -248,6 +259,89 @@ def shape_grid() -> dict[str, Any]:
     return {"rows": rows, "best": best, "oracle": oracle}
 
 
+#: The published MPL fits (the MPL repository's README, "Best Parameters", all nine curves of a size).
+PUBLISHED_SHAPES = {"25M": {"C": 2.066, "beta": 0.583, "gamma": 0.641}, "100M": {"C": 2.132, "beta": 0.598,
+                                                                                 "gamma": 0.655}}
+
+
+def shape_row(label: str, res: Any) -> dict[str, Any]:
+    """A data-only fit's shape: values, stderr, bounds hit, and whether the data determine it (every shape
+    parameter inside its bounds with a relative stderr under 0.5)."""
+    row: dict[str, Any] = {"data": label, "status": res.status.value}
+    for n in CENTRE:
+        p = res.params[n]
+        row[n] = {"value": p.value, "stderr": p.stderr, "at_bound": p.at_bound, "log_dev": float(np.log(p.value
+                                                                                                     / CENTRE[n]))}
+    row["determined"] = all(res.params[n].at_bound == 0 and np.isfinite(res.params[n].stderr)
+                            and res.params[n].rel_stderr < 0.5 for n in CENTRE)
+    print(f"{label:<44} " + "  ".join(f"{n} {row[n]['value']:8.3g} +- {row[n]['stderr']:<8.2g}"
+                                      f"{'(bound)' if row[n]['at_bound'] else '       '}" for n in CENTRE)
+          + f"  {'determined' if row['determined'] else 'not determined'}", flush=True)
+    return row
+
+
+def spread() -> dict[str, Any]:
+    """The real spread of MPL's shape: the published fits' distance from the prior's centre, and data-only fits
+    (``prior={}``) on every reference data set, to see whether the data themselves can measure it."""
+    import curve_fit
+    from bundled_fit import curve_sets
+
+    from scalefit.fitting import fit
+    from scalefit.readers import read_runs
+
+    t0 = time.perf_counter()
+    published = {size: {n: {"value": v, "log_dev": float(np.log(v / CENTRE[n]))} for n, v in s.items()}
+                 for size, s in PUBLISHED_SHAPES.items()}
+    rms = {n: float(np.sqrt(np.mean([published[s][n]["log_dev"] ** 2 for s in published]))) for n in CENTRE}
+    for size, s in published.items():
+        print(f"published {size:<34} " + "  ".join(f"{n} {s[n]['value']:.3f} (log dev {s[n]['log_dev']:+.3f})"
+                                                   for n in CENTRE))
+    print("RMS log distance from the centre (the measured spread): "
+          + ", ".join(f"{n} {v:.3f}" for n, v in rms.items()), flush=True)
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for size in ("25M", "100M"):
+            rows.append(shape_row(f"MPL {size} all nine curves", fit(curve_fit.load(size, curve_fit.SCHEDULES),
+                                                                       "mpl", prior={}, law_error=False)))
+            for proto, names in curve_fit.PROTOCOLS.items():
+                rows.append(shape_row(f"MPL {size} protocol {proto} training curves",
+                                      fit(curve_fit.load(size, names), "mpl", prior={}, law_error=False)))
+        if curve_fit.SCHAIPP.is_dir():
+            groups, _ = curve_fit.schaipp_load()
+            for key, members in sorted(groups.items()):
+                if len(members) >= 3:
+                    rows.append(shape_row(f"Schaipp {key[0][:10]} L{key[1]} lr{key[6]} ({len(members)} runs)",
+                                          fit([m["run"] for m in members], "mpl", prior={}, law_error=False)))
+        for size, train, test in curve_sets():
+            runs = read_runs([str(p) for p in train + test], target="val_loss")
+            rows.append(shape_row(f"bundled {size} val_loss ({len(runs)} runs)",
+                                  fit(runs, "mpl", prior={}, law_error=False)))
+    determined = [r for r in rows if r["determined"]]
+    print(f"data-only fits that determine the shape: {len(determined)} of {len(rows)}")
+    return {"centre": CENTRE, "published": published, "published_rms_log_dev": rms, "data_only_fits": rows,
+            "determined": len(determined), "seconds": time.perf_counter() - t0}
+
+
+def spread_accuracy() -> dict[str, Any]:
+    """Held-out accuracy of the spread prior (:data:`scalefit.shape_uncertainty.SHAPE_SPREAD`) as a point
+    predictor, against the default prior: the Schaipp selection's error and the MPL reference PredE, as above."""
+    from scalefit.fitting import DEFAULT_PRIORS
+    from scalefit.shape_uncertainty import spread_prior
+
+    priors = {"default (sd 0.01)": DEFAULT_PRIORS["mpl"], "spread": spread_prior("mpl", DEFAULT_PRIORS["mpl"])}
+    data = reference_data()
+    out = []
+    for name, prior in priors.items():
+        row: dict[str, Any] = {"prior": name, "values": prior, **prior_accuracy(prior, data)}
+        row["mpl_reference_mean_pred_e"] = float(np.mean([v["pred_e"] for v in row["mpl_reference"].values()]))
+        out.append(row)
+        print(f"prior {name:<18} Schaipp |dVal| {row['schaipp_val_abs_err_mean']:.4f} (n={row['schaipp_runs']})  MPL ref "
+              f"mean PredE {row['mpl_reference_mean_pred_e']:.5f}  "
+              + "  ".join(f"{k} {v['pred_e']:.5f}" for k, v in row["mpl_reference"].items()), flush=True)
+    return {"rows": out}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--no-schaipp", action="store_true")
@@ -255,6 +349,8 @@ def main() -> int:
     ap.add_argument("--no-bundled", action="store_true")
     ap.add_argument("--shape-grid", action="store_true")
     ap.add_argument("--centres", action="store_true", help="also compare prior centres (official start, paper fits)")
+    ap.add_argument("--spread", action="store_true",
+                    help="the measured spread of the shape, and the spread prior's held-out accuracy (key 'spread')")
     ap.add_argument("--schaipp-resumed", action="store_true",
                     help="also run the Schaipp selection on the files read with --resumed (key 'schaipp_resumed')")
     args = ap.parse_args()
@@ -271,6 +367,9 @@ def main() -> int:
         out["shape_grid"] = shape_grid()
     if args.centres:
         out["centres"] = centres()
+    if args.spread:
+        out["spread"] = {"command": "python benchmarks/mpl_prior.py " + " ".join(sys.argv[1:]), **spread(),
+                         "accuracy": spread_accuracy()}
     if args.schaipp_resumed:
         out["schaipp_resumed"] = schaipp(SDS, resumed=True)
     path = HERE / "results" / "mpl_prior.json"

@@ -47,9 +47,10 @@ def main(
 from scalefit.commands.schedule import schedule  # noqa: E402
 
 app.command()(schedule)
-from scalefit.commands.hparams import hparams  # noqa: E402
+from scalefit.commands.hparams import hparams, hparams_predict  # noqa: E402
 
 app.command()(hparams)
+app.command("hparams-predict")(hparams_predict)
 from scalefit.commands.scaling import scaling  # noqa: E402
 
 app.command()(scaling)

@@ -159,7 +159,7 @@ def plan(
     flops
         Budget C in FLOPs (C = 6ND). May be omitted when both ``params`` and ``tokens`` are given.
     hparams, scaling, curve
-        Fitted :class:`~scalefit.laws.hyperparams.HparamFit`, :class:`~scalefit.laws.chinchilla.ScalingFit` and
+        Fitted :class:`~scalefit.scaling.hparam_result.HparamFit`, :class:`~scalefit.scaling.result.ScalingFit` and
         curve-law ``FitResult`` (each optional).
     params, tokens
         Fix N and/or D instead of taking the compute-optimal allocation.

@@ -219,7 +219,7 @@ def hparam_heatmap(table: Any, fit: Any, cell: int = 0, ax: Any = None, span: fl
     ----------
     table : scalefit.tables.Table
         The sweep (rows with lr, batch size in tokens, loss).
-    fit : scalefit.laws.hyperparams.HparamFit
+    fit : scalefit.scaling.hparam_result.HparamFit
         The fitted law; ``fit.cells[cell]`` picks the cell.
     span : float
         Colour scale covers best loss .. best * (1 + span); worse runs saturate.
@@ -286,7 +286,7 @@ def hparam_heatmaps(table: Any, fit: Any, max_cells: int = 12) -> Any:
 
 
 def scaling_contours(fit: Any, table: Any = None, ax: Any = None, levels: int = 14) -> Any:
-    """Iso-loss contours of a fitted Chinchilla law over (N, D), lines of constant compute C = 6ND, the
+    """Iso-loss contours of a fitted loss law (:class:`scalefit.scaling.result.ScalingFit`) over (N, D), lines of constant compute C = 6ND, the
     compute-optimal frontier N*(C), D*(C), and the data points (coloured by loss)."""
     import numpy as np
 
@@ -317,9 +317,7 @@ def scaling_contours(fit: Any, table: Any = None, ax: Any = None, levels: int = 
     ax.set_ylim(D[0], D[-1])
     ax.set_xlabel("parameters N (non-embedding)")
     ax.set_ylabel("training tokens D")
-    v = fit.values
-    ax.set_title(f"L = {v['E']:.3g} + {v['A']:.3g}/N^{v['alpha']:.3f} + {v['B']:.3g}/D^{v['beta']:.3f} "
-                 "(nats/token; contours: iso-loss)", fontsize=9)
+    ax.set_title(f"{fit.formula()} (nats/token; contours: iso-loss)", fontsize=9)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=7, frameon=False)
     return ax
 

@@ -8,8 +8,15 @@ Indexing convention
 -------------------
 ``lr[i]`` is the learning rate of optimizer step ``step0 + i``; it covers every step from ``step0`` to the
 last row's step, inclusive. The loss observed on a row with step ``s`` sits at ``lr`` index ``s - step0``
-(:attr:`Run.index`). ``step0`` is 0 when the schedule is known from the start (a file that starts at step 0, or
-``--warmup`` / ``--schedule-file``), otherwise the first logged step.
+(:attr:`Run.index`). ``step0`` is 0 when the schedule is known from the start (a file that starts at step 0, a
+warmup stated or inferred, ``--warmup`` / ``--schedule-file``), otherwise the first logged step, and the curve
+laws refuse the run.
+
+Which rows a fit uses
+---------------------
+:attr:`Run.fit_mask` = observed, after the warmup (:attr:`Run.after_warmup`) and inside the fit window
+(:attr:`Run.in_window`). The window (``--min-step`` / ``--max-step``, or a default that leaves out an initial
+transient) selects rows only: the LR history the laws integrate is the whole of :attr:`Run.lr` either way.
 """
 
 from __future__ import annotations
@@ -18,9 +25,17 @@ import math
 import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
+
+#: The most steps a run's per-step LR array may cover (80 MB of float64): steps beyond it are refused by the
+#: readers with a one-line error, since a log whose "steps" are tokens or samples would otherwise ask for
+#: gigabytes (a 7 KB file whose last step is 3e8 asked for 6.9 GB).
+MAX_STEPS = 10_000_000
+
+#: What a target can measure (:attr:`Run.target_unit`).
+TARGET_UNITS = ("nats", "bits", "perplexity", "WER", "unknown")
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,6 +69,20 @@ class Run:
         Other numeric columns (``val_loss``, ``tokens``, ``grad_norm``, ...), kept but ignored by the laws.
     dense : bool
         True when the file has a row for every step.
+    fmt : str
+        The format the run was read from (``csv``, ``hf``, ``lightning``, ``tensorboard``, ``wandb-chart``, ...).
+    window : tuple of (int or None, int or None)
+        The fit window, inclusive steps (None: open). Rows outside it are kept, shown and predicted, but not
+        fitted (:attr:`fit_mask`).
+    target_unit : str
+        What the target measures, one of :data:`TARGET_UNITS`: stated in the metadata (``loss_unit``), read from
+        the column's name (``ppl``, ``bpb``, ``wer``), or nats for a loss written by scalefit's trainer; else
+        'unknown'. Plots label the y-axis with :attr:`target_label`.
+    left_out : dict of str to int
+        Rows of the file left out of the run, counted by reason (the notes say which lines).
+    warmup_from : str
+        Where :attr:`warmup` came from: 'option' (``--warmup``), 'metadata', 'lr' (the logged or inferred LR),
+        'unknown' (0 because the LR before the first row is unknown), or '' for runs not built by a reader.
     """
 
     path: str
@@ -68,6 +97,11 @@ class Run:
     notes: tuple[str, ...] = ()
     extra: dict[str, np.ndarray] = field(default_factory=dict)
     dense: bool = True
+    fmt: str = "csv"
+    window: tuple[int | None, int | None] = (None, None)
+    target_unit: str = "unknown"
+    left_out: dict[str, int] = field(default_factory=dict)
+    warmup_from: str = ""
 
     @property
     def name(self) -> str:
@@ -94,6 +128,33 @@ class Run:
         return self.observed & (self.index >= self.warmup)
 
     @property
+    def in_window(self) -> np.ndarray:
+        """Mask of rows inside the fit window :attr:`window`, shape (n,)."""
+        lo, hi = self.window
+        mask = np.ones(self.steps.shape, dtype=bool)
+        if lo is not None:
+            mask &= self.steps >= lo
+        if hi is not None:
+            mask &= self.steps <= hi
+        return mask
+
+    @property
+    def fit_mask(self) -> np.ndarray:
+        """Mask of the rows a fit uses, shape (n,): observed, after the warmup, inside the fit window."""
+        return self.after_warmup & self.in_window
+
+    @property
+    def target_label(self) -> str:
+        """The y-axis label of the target: its name, with the unit when known (``val_loss (nats)``)."""
+        unit = {"nats": "nats", "bits": "bits"}.get(self.target_unit)
+        return f"{self.target} ({unit})" if unit else self.target
+
+    @property
+    def n_left_out(self) -> int:
+        """Number of rows of the file left out of the run (:attr:`left_out`)."""
+        return int(sum(self.left_out.values()))
+
+    @property
     def irreducible_loss(self) -> float | None:
         """The data's known loss floor stated in the metadata (:func:`stated_floor`), or None."""
         return stated_floor(self.meta)
@@ -106,8 +167,20 @@ class Run:
     def __repr__(self) -> str:
         return (
             f"Run({self.path!r}, rows={self.steps.size}, steps={int(self.steps[0])}..{int(self.steps[-1])}, "
-            f"target={self.target!r}, observed={int(self.observed.sum())}, warmup={self.warmup})"
+            f"target={self.target!r}, observed={int(self.observed.sum())}, warmup={self.warmup}"
+            + (f", window={self.window}" if self.window != (None, None) else "") + ")"
         )
+
+
+def unique_labels(runs: Sequence[Run]) -> list[str]:
+    """A label per run, unique within ``runs``: its path, then ``path#2``, ``path#3``, ... for further runs of one
+    file (a W&B chart, a run column, restarts). The one helper for keys of per-run results (metrics, folds)."""
+    seen: dict[str, int] = {}
+    out = []
+    for r in runs:
+        seen[r.path] = seen.get(r.path, 0) + 1
+        out.append(r.path if seen[r.path] == 1 else f"{r.path}#{seen[r.path]}")
+    return out
 
 
 def stated_floor(meta: Mapping[str, Any]) -> float | None:

@@ -17,9 +17,6 @@ PACKAGE = Path(__file__).resolve().parents[1] / "scalefit"
 MAX_LINES = 400
 #: Modules allowed over MAX_LINES, each with the reason (others' files, split by their own issues).
 ALLOWED = {
-    "scalefit.readers._core": "the readers helper splits it (issue 15, readers part)",
-    "scalefit.tables": "the readers/compute helpers' file",
-    "scalefit.laws.hyperparams": "the compute helper's file (issue 15, point 7)",
 }
 
 

@@ -57,8 +57,8 @@ def test_hparams_text_and_plot(files) -> None:
 
 def test_scaling_json_and_plot(files) -> None:
     png, out = files["dir"] / "sc.png", files["dir"] / "sc.json"
-    r = runner.invoke(app, ["scaling", str(files["sizes"]), "--bootstrap", "5", "--json", "--plot", str(png),
-                            "--out", str(out)])
+    r = runner.invoke(app, ["scaling", str(files["sizes"]), "--law", "chinchilla", "--bootstrap", "5", "--json",
+                            "--plot", str(png), "--out", str(out)])
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     assert set(d) >= {"E", "A", "B", "alpha", "beta", "stderr", "seconds"}
@@ -79,7 +79,7 @@ def test_scaling_compares_e_with_the_runs_stated_floor(files, tmp_path) -> None:
         path.write_text(head + "step,lr,loss\n" + "".join(f"{s},1e-3,{loss + 0.1 * (steps - 1 - s):.6f}\n"
                                                           for s in range(steps)))
         paths.append(str(path))
-    r = runner.invoke(app, ["scaling", *paths, "--bootstrap", "0", "--json"])
+    r = runner.invoke(app, ["scaling", *paths, "--law", "chinchilla", "--bootstrap", "0", "--json"])
     assert r.exit_code == 0, r.output
     check = json.loads(r.stdout)["irreducible_loss_check"]
     assert check["verdict"] == "below_no_bootstrap" and check["floor"] == 1.9 and check["E_stderr"] is None
@@ -123,6 +123,8 @@ def test_plan_json(files) -> None:
     [
         (["hparams", "{bad}"], r"bad\.csv:1: missing column 'loss'"),
         (["scaling", "{bad}", "--loss-column", "final_loss"], r"bad\.csv:1: missing column 'params'"),
+        (["hparams", "{sweep}", "--params-column", "active"],
+         r"sweep\.csv:1: missing column 'active'.*--params-column"),
         (["hparams", "{sizes}"], r"sizes\.csv:2: the hyperparameter law needs 'lr'"),
         (["hparams", "{sweep}", "--form", "kaplan"], r"unknown form 'kaplan'"),
         (["plan", "--flops", "1e20"], r"pass --scaling"),
@@ -140,3 +142,50 @@ def test_user_errors_exit_2_one_line(files, tmp_path, args, pattern) -> None:
     import re
 
     assert re.search(pattern, errors[0]), errors[0]
+
+
+def test_hparams_params_column_predict_and_target_alias(files, tmp_path) -> None:
+    """--params-column reads N from another column (a mixture-of-experts grid's active parameters); --predict N,D
+    prints lr* and B* with intervals; --loss-column is a hidden alias of --target."""
+    N, D, lr, b, loss = sweep()
+    rows = "".join(f"{n * 8:.6g},{n:.6g},{t:.6g},{x:.6g},{y:.6g},{z:.6f}\n" for n, t, x, y, z in
+                   zip(N, D, lr, b, loss))
+    (tmp_path / "moe.csv").write_text("params,active_params,tokens,lr,batch_size_tokens,final\n" + rows)
+    args = ["hparams", str(tmp_path / "moe.csv"), "--params-column", "active_params", "--bootstrap", "50",
+            "--predict", "3e8,1e10", "--json"]
+    r = runner.invoke(app, args + ["--target", "final"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["lr"]["exponents"]["N"] == pytest.approx(-0.75, abs=0.03) and d["holdout"]["n_cells"] == 9
+    (q,) = d["predictions"]
+    assert q["params"] == 3e8 and q["lr_lower"] < q["lr"] < q["lr_upper"] and q["extrapolated"] == []
+    assert q["lr"] == pytest.approx(50 * 3e8**-0.75 * 1e10**0.2, rel=0.1)
+    alias = runner.invoke(app, args + ["--loss-column", "final"])
+    assert alias.exit_code == 0 and json.loads(alias.stdout) == d
+    text = runner.invoke(app, args[:-1] + ["--target", "final"])
+    assert "at params = 3e+08, tokens = 1e+10, flops = 1.8e+19: lr* = " in text.stdout
+    assert "leave-one-cell-out" in text.stdout
+    r = runner.invoke(app, args[:-1] + ["--target", "final", "--predict", "3e8"])
+    assert r.exit_code == 2 and "--predict '3e8': give N,D" in r.stderr
+    assert "--params-column" in runner.invoke(app, ["hparams", "--help"]).output
+
+
+def test_hparams_predict_command(files, tmp_path) -> None:
+    """``scalefit hparams-predict FIT.json --params N --tokens D`` (registered here as the lead registers it)."""
+    import typer
+
+    from scalefit.commands.hparams import hparams_predict
+
+    hp = tmp_path / "hp.json"
+    assert runner.invoke(app, ["hparams", str(files["sweep"]), "--bootstrap", "50", "--out", str(hp)]).exit_code == 0
+    mini = typer.Typer()
+    mini.command("hparams-predict")(hparams_predict)
+    mini.command("noop")(lambda: None)
+    r = runner.invoke(mini, ["hparams-predict", str(hp), "--params", "3e8", "--tokens", "1e10", "--json"])
+    assert r.exit_code == 0, r.output
+    q = json.loads(r.stdout)
+    assert q["lr_lower"] < q["lr"] < q["lr_upper"] and q["batch_size_lower"] < q["batch_size"] < q["batch_size_upper"]
+    r = runner.invoke(mini, ["hparams-predict", str(hp), "--params", "1e11", "--tokens", "1e10"])
+    assert r.exit_code == 0 and "extrapolated in params" in r.stdout and "outside the fitted range" in r.stderr
+    r = runner.invoke(mini, ["hparams-predict", str(hp), "--params", "-1", "--tokens", "1e10"])
+    assert r.exit_code == 2 and "--params is -1.0" in r.stderr

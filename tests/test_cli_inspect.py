@@ -48,8 +48,15 @@ def test_inspect_sparse_warns_on_stderr_and_keeps_json_pure(tmp_path: Path) -> N
     result = runner.invoke(app, ["inspect", str(p), "--json"])
     assert result.exit_code == 0
     f = json.loads(result.stdout)[0]
-    assert f["dense"] is False and f["largest_gap"] == 100 and f["step0"] == 100
-    assert "warning:" in result.stderr and "--warmup W or --schedule-file F" in result.stderr
+    # the log starts at its logging interval: the LR before step 100 is taken as the first logged one, said
+    assert f["dense"] is False and f["largest_gap"] == 100 and f["step0"] == 0
+    assert "warning:" in result.stderr and "its first logging interval" in result.stderr
+
+    late = tmp_path / "late.csv"
+    late.write_text("step,lr,loss\n300,1e-3,3\n400,1e-3,2.9\n500,5e-4,2.8\n")
+    result = runner.invoke(app, ["inspect", str(late), "--json"])
+    f = json.loads(result.stdout)[0]
+    assert f["step0"] == 300 and "--warmup 300 or --schedule-file F" in result.stderr
 
     result = runner.invoke(app, ["inspect", str(p), "--json", "--warmup", "50"])
     f = json.loads(result.stdout)[0]
@@ -71,7 +78,7 @@ def test_mpl_sparse_file_asks_for_warmup(reference_dir: Path) -> None:
     f = json.loads(result.stdout)[0]
     assert f["dense"] is False and f["largest_gap"] == 128
     assert f["first_step"] == 2160 and f["step0"] == 2160 and f["rows"] == 171
-    assert any("--warmup W or --schedule-file F" in n for n in f["notes"])
+    assert any("--warmup 2160 or --schedule-file F" in n for n in f["notes"])
     assert "LR interpolated between rows; largest gap 128 steps" in result.stderr
 
     table = runner.invoke(app, ["inspect", str(path)], env={"COLUMNS": "200"})
@@ -98,7 +105,8 @@ def test_schaipp_train_csv(reference_dir: Path) -> None:
     from scalefit.readers import read_run
 
     # Some Schaipp train files repeat or reorder steps (resumed runs); the reader rejects those with the line.
-    # This one is clean: rows every 50 steps from 50 to 7500, warmup 300.
+    # This one is clean: rows every 50 steps from 50 to 7500, warmup 300, its LR logged rising from step 50: a
+    # warmup from 0 is inferred (the steps before 50 ramp from 0), so the run's LR is known from step 0.
     path = next((reference_dir / "curves/schaipp/main/train").glob(
         "sl53_*_nlayers8_nhead8_lr0.002_sched_cos_warmup300_iter7500_*.csv"))
     raw = np.loadtxt(path, delimiter=",", skiprows=1)
@@ -107,7 +115,8 @@ def test_schaipp_train_csv(reference_dir: Path) -> None:
     np.testing.assert_array_equal(run.steps, raw[:, 0].astype(int))
     np.testing.assert_array_equal(run.loss, raw[:, 2])
     np.testing.assert_array_equal(run.lr[run.index], raw[:, 1])
-    assert run.step0 == 50 and not run.dense
+    assert run.step0 == 0 and not run.dense and run.warmup == 301 and run.warmup_from == "lr"
+    np.testing.assert_allclose(run.lr[:51], raw[0, 1] * np.arange(51) / 50)
     with pytest.warns(AssumptionWarning):
         full = read_run(path, warmup=300)
     assert full.step0 == 0 and full.warmup == 300

@@ -9,16 +9,18 @@ import pytest
 
 from scalefit.errors import AssumptionWarning, ExtrapolationWarning, FitInputError
 from scalefit.laws import chinchilla as ch
-from scalefit.laws.hyperparams import fit_hparams
+from scalefit.scaling.fit import fit_scaling
+from scalefit.scaling.hparams import fit_hparams
+from scalefit.scaling.result import ScalingFit
 from scalefit.planning import plan
 
 
 @pytest.fixture(scope="module")
-def scaling() -> ch.ScalingFit:
+def scaling() -> ScalingFit:
     rng = np.random.default_rng(0)
     N, D = (a.ravel() for a in np.meshgrid(np.geomspace(1e7, 1e10, 6), np.geomspace(1e8, 1e12, 6)))
     L = ch.loss({"E": 1.8, "A": 400.0, "B": 2000.0, "alpha": 0.34, "beta": 0.28}, N, D)
-    return ch.fit_scaling(N, D, L * np.exp(rng.normal(0, 0.002, N.size)), bootstrap=10, seed=0)
+    return fit_scaling(N, D, L * np.exp(rng.normal(0, 0.002, N.size)), law="chinchilla", bootstrap=10, seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -108,7 +108,7 @@ def test_plot_predictions_without_lr_axis(tissue_fit) -> None:
 @pytest.fixture(scope="module")
 def sweep():
     """A 2 x 2 grid of (N, D) cells, each a 4 x 3 grid of (lr, batch size) around a known optimum."""
-    from scalefit.laws.hyperparams import fit_hparams
+    from scalefit.scaling.hparams import fit_hparams
     from scalefit.tables import Table
 
     rows = []
@@ -150,11 +150,12 @@ def test_hparam_heatmaps(sweep, tmp_path: Path) -> None:
 
 def test_scaling_contours(tmp_path: Path) -> None:
     from scalefit.laws import chinchilla as ch
+    from scalefit.scaling.fit import fit_scaling
     from scalefit.tables import Table
 
     N, D = (a.ravel() for a in np.meshgrid(np.geomspace(1e6, 1e8, 3), np.geomspace(1e8, 1e10, 3)))
     L = ch.loss({"E": 1.8, "A": 400.0, "B": 2000.0, "alpha": 0.34, "beta": 0.28}, N, D)
-    sc = ch.fit_scaling(N, D, L)
+    sc = fit_scaling(N, D, L, law="chinchilla")
     table = Table(params=N, tokens=D, loss=L, lr=np.full(N.size, np.nan), batch_size=np.full(N.size, np.nan),
                   flops=6 * N * D, source=("runs.csv",) * N.size, line=np.arange(N.size) + 2)
     ax = plots.scaling_contours(sc, table)

@@ -79,7 +79,7 @@ def test_exclude_column_drops_visibly(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "kw", "pattern", "line", "column"),
     [
-        ("params,tokens,final_loss\n1e8,2e9,3\n", {}, r"t\.csv:1: missing column 'loss'.*--loss-column final_loss",
+        ("params,tokens,final_loss\n1e8,2e9,3\n", {}, r"t\.csv:1: missing column 'loss'.*--target final_loss",
          1, "loss"),
         ("tokens,loss\n2e9,3\n", {}, r"t\.csv:1: missing column 'params'", 1, "params"),
         ("params,loss\n1e8,3\n", {}, r"t\.csv:1: missing column 'tokens'", 1, "tokens"),

@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from scalefit.commands._read_options import Resumed, ScheduleDir, Warmup  # noqa: F401 - re-exported
+
 from scalefit.laws import LAWS
 
 PRIOR_HELP = ("Gaussian prior on log(parameter) as name=sd (centred on the law's typical value) or "
@@ -14,11 +16,6 @@ PRIOR_HELP = ("Gaussian prior on log(parameter) as name=sd (centred on the law's
 LAWS_HELP = f"Law: {LAWS.help_text()}, or all (fit each and compare)."
 
 Law = Annotated[str, typer.Option(help=LAWS_HELP + " Example: --law tissue")]
-Warmup = Annotated[
-    Optional[int],
-    typer.Option(help="Warmup steps, for sparse runs whose LR before the first row is unknown (linear "
-                      "warmup to the first logged LR). Example: --warmup 2160"),
-]
 Errors = Annotated[
     str,
     typer.Option(help="Residual model behind stderr and intervals: ar1 (widened by the residuals' measured lag-1 "
@@ -30,17 +27,6 @@ LawErrorOpt = Annotated[
                  help="Measure the law's own error by cross-validation on the runs (forward chaining at 50%/70% "
                       "and leave-one-run-out: 2 extra fits, plus one per run when there are several) and add it to "
                       "prediction intervals; without it intervals carry the noise only."),
-]
-Resumed = Annotated[
-    bool,
-    typer.Option("--resumed", help="The logs may hold resumed runs or shards out of order: each step keeps its row "
-                                   "from the latest segment that logged it, in step order (the rows left out are "
-                                   "named). Without it a step that goes back is an error."),
-]
-ScheduleDir = Annotated[
-    Optional[Path],
-    typer.Option(help="Folder of per-step LR files matched to runs by file-name suffix. "
-                      "Example: --schedule-dir curves/mpl/schedules"),
 ]
 Seed = Annotated[int, typer.Option(help="Seed of the deterministic multi-start. Example: --seed 1")]
 Starts = Annotated[int, typer.Option(help="Number of starts of the nonlinear search. Example: --starts 128")]

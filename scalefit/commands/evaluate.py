@@ -10,6 +10,7 @@ import typer
 from scalefit.commands._common import console, escape, print_json, user_command
 from scalefit.commands._fit_options import (Bounds, Errors, Fix, Law, LawErrorOpt, Prior, Resumed, ScheduleDir, Seed,
                                             Starts, Warmup)
+from scalefit.commands._read_options import MaxStep, MinStep, RunNames
 
 
 @user_command
@@ -28,6 +29,9 @@ def evaluate(
     ] = None,
     schedule_dir: ScheduleDir = None,
     resumed: Resumed = False,
+    min_step: MinStep = None,
+    max_step: MaxStep = None,
+    run: RunNames = None,
     seed: Seed = 0,
     starts: Starts = 64,
     bounds: Bounds = None,
@@ -61,9 +65,11 @@ def evaluate(
     train_files = files[:n_train] if len(files) > 1 else files
     test_files = files[n_train:] if len(files) > 1 else files
     train_runs = load_runs(train, target=target, warmup=warmup, schedule_file=train_files,
-                           schedule_dir=schedule_dir, what="--train runs", resumed=resumed)
+                           schedule_dir=schedule_dir, what="--train runs", resumed=resumed,
+                           runs=run, min_step=min_step, max_step=max_step)
     test_runs = load_runs(test, target=target, warmup=warmup, schedule_file=test_files,
-                          schedule_dir=schedule_dir, what="--test runs", resumed=resumed)
+                          schedule_dir=schedule_dir, what="--test runs", resumed=resumed,
+                          runs=run, min_step=min_step, max_step=max_step)
     kw: dict[str, Any] = {"seed": seed, "n_starts": starts, "bounds": parse_bounds(bounds),
                           "fixed": parse_fixed(fix), "prior": parse_prior(prior), "errors": errors,
                           "law_error": law_error}

@@ -1,11 +1,8 @@
 """``scalefit fit``: fit a loss-curve law jointly to runs; print the report, write JSON and a plot.
 
-Also home of reading runs with per-run schedule files (``load_runs``), which ``evaluate`` shares; the option
-values are parsed in :mod:`scalefit.commands._fit_parsers`.
-
-Per-run schedules: ``--schedule-file F`` may be repeated. One file applies to every run; otherwise give one per
-run, matched by order. ``--schedule-dir DIR`` instead matches each run to the file in DIR whose name is the
-longest suffix of the run's file name (``curves/mpl/100M_cosine_24000.csv`` <- ``schedules/cosine_24000.csv``).
+The option values are parsed in :mod:`scalefit.commands._fit_parsers`. Reading runs with per-run schedule files
+(``load_runs``, ``match_schedule``) lives in :mod:`scalefit.commands._read_options`, re-exported here for
+``evaluate``.
 """
 
 from __future__ import annotations
@@ -18,6 +15,8 @@ import typer
 from scalefit.commands._common import console, escape, print_json, user_command
 from scalefit.commands._fit_options import (Bounds, Errors, Fix, Law, LawErrorOpt, Prior, Resumed, ScheduleDir, Seed,
                                             Starts, Warmup)
+from scalefit.commands._read_options import MaxStep, MinStep, RunNames
+from scalefit.commands._read_options import load_runs, match_schedule  # noqa: F401 - re-exported for evaluate
 
 
 @user_command
@@ -33,6 +32,9 @@ def fit(
     ] = None,
     schedule_dir: ScheduleDir = None,
     resumed: Resumed = False,
+    min_step: MinStep = None,
+    max_step: MaxStep = None,
+    run: RunNames = None,
     seed: Seed = 0,
     starts: Starts = 64,
     bounds: Bounds = None,
@@ -58,7 +60,7 @@ def fit(
     from scalefit.fitting import compare
 
     run_list = load_runs(runs, target=target, warmup=warmup, schedule_file=schedule_file, schedule_dir=schedule_dir,
-                         resumed=resumed)
+                         resumed=resumed, runs=run, min_step=min_step, max_step=max_step)
     fit_kw: dict[str, Any] = {"seed": seed, "n_starts": starts, "bounds": parse_bounds(bounds),
                               "fixed": parse_fixed(fix), "prior": parse_prior(prior),
                               "errors": errors, "law_error": law_error}
@@ -88,59 +90,3 @@ def fit(
         con.print(escape(comparison.table()))
     for path in written:
         con.print(f"wrote {escape(str(path))}")
-
-
-def load_runs(
-    paths: list[Path],
-    *,
-    target: str = "loss",
-    warmup: Optional[int] = None,
-    schedule_file: Optional[list[Path]] = None,
-    schedule_dir: Optional[Path] = None,
-    what: str = "runs",
-    resumed: bool = False,
-) -> list[Any]:
-    """Read runs, giving each its schedule file (one for all, one per run in order, or matched in a folder)."""
-    from scalefit.errors import FitInputError
-    from scalefit.readers import read_runs
-
-    if not paths:
-        raise FitInputError(f"no {what} given. Example: scalefit fit runs/a.csv runs/b.csv")
-    files = list(schedule_file or [])
-    if files and schedule_dir is not None:
-        raise FitInputError("pass either --schedule-file or --schedule-dir, not both.")
-    if schedule_dir is not None:
-        files = [match_schedule(p, schedule_dir) for p in paths]
-    elif len(files) == 1:
-        files = files * len(paths)
-    elif files and len(files) != len(paths):
-        raise FitInputError(
-            f"{len(files)} --schedule-file values for {len(paths)} {what}: give one for all runs or one per run "
-            "(in the same order), or use --schedule-dir."
-        )
-    if not files:
-        return list(read_runs([str(p) for p in paths], target=target, warmup=warmup, resumed=resumed))
-    out = []
-    for path, sched in zip(paths, files):
-        out.extend(read_runs([str(path)], target=target, warmup=warmup, schedule_file=str(sched), resumed=resumed))
-    return out
-
-
-def match_schedule(run_path: Path, folder: Path) -> Path:
-    """The file in ``folder`` whose name is the longest suffix of ``run_path``'s name (same extension)."""
-    from scalefit.errors import FitInputError
-
-    if not folder.is_dir():
-        raise FitInputError("schedule folder not found. Pass --schedule-dir DIR.", path=str(folder))
-    name = run_path.name
-    best = None
-    for cand in folder.iterdir():
-        if cand.is_file() and name.endswith(cand.name) and (best is None or len(cand.name) > len(best.name)):
-            best = cand
-    if best is None:
-        raise FitInputError(
-            f"no schedule file in {folder} matches the end of {name!r} (e.g. {folder}/cosine_24000.csv for "
-            "100M_cosine_24000.csv). Add it or pass --schedule-file.",
-            path=str(run_path),
-        )
-    return best

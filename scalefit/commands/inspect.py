@@ -1,40 +1,47 @@
-"""``scalefit inspect``: what scalefit reads from training logs, before any fitting."""
+"""``scalefit inspect``: what scalefit reads from training logs, before any fitting.
+
+For each run: its rows and steps, how the LR was built (dense, interpolated, where it starts and what was
+assumed), the warmup and where it came from, the fit window, the target and its unit, the rows left out of the
+file (by reason, the same counts as the notes) and every note.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
 from scalefit.commands._common import user_command
-from scalefit.commands._fit_options import Resumed
+from scalefit.commands._read_options import (MaxStep, MinStep, Resumed, RunNames, ScheduleDir, ScheduleFiles, Target,
+                                             Warmup, load_runs)
 
 
 @user_command
 def inspect(
     files: Annotated[list[Path], typer.Argument(help="Run files or log directories (CSV, W&B export, HF "
-                                                     "trainer_state.json, Lightning metrics.csv, TensorBoard dir).")],
-    target: Annotated[str, typer.Option(help="Loss column to fit. Example: --target val_loss")] = "loss",
-    warmup: Annotated[Optional[int], typer.Option(help="Linear warmup steps, used to fill the LR before a sparse "
-                                                       "file's first row. Example: --warmup 2160")] = None,
-    schedule_file: Annotated[Optional[Path], typer.Option(help="Per-step LR CSV (step,lr; steps 0..T-1) giving "
-                                                               "the exact schedule. Example: --schedule-file lr.csv")]
-    = None,
+                                                     "trainer_state.json, Lightning metrics.csv, JSON lines, "
+                                                     "TensorBoard dir).")],
+    target: Target = "loss",
+    warmup: Warmup = None,
+    schedule_file: ScheduleFiles = None,
+    schedule_dir: ScheduleDir = None,
     resumed: Resumed = False,
+    min_step: MinStep = None,
+    max_step: MaxStep = None,
+    run: RunNames = None,
     json: Annotated[bool, typer.Option("--json", help="Print a JSON list (one object per run) on stdout.")] = False,
 ) -> None:
-    """Show what scalefit reads from each run: rows, step range, dense or sparse, warmup, LR, loss and notes.
+    """Show what scalefit reads from each run: rows, steps, LR, warmup, fit window, target, rows left out, notes.
 
     Example: scalefit inspect runs/*.csv --warmup 2160
     """
-    from scalefit.readers import detect_format, expand, read_runs
+    from scalefit.readers import expand
 
-    facts: list[dict[str, Any]] = []
-    for path in expand(files):
-        fmt = detect_format(path)
-        for run in read_runs([path], target=target, warmup=warmup, schedule_file=schedule_file, resumed=resumed):
-            facts.append(run_facts(run, fmt))
+    paths = [Path(p) for p in expand(files)]
+    runs = load_runs(paths, target=target, warmup=warmup, schedule_file=schedule_file, schedule_dir=schedule_dir,
+                     what="files", resumed=resumed, runs=run, min_step=min_step, max_step=max_step)
+    facts = [run_facts(r) for r in runs]
     if json:
         from scalefit.commands._common import print_json
 
@@ -43,7 +50,7 @@ def inspect(
     _print_tables(facts)
 
 
-def run_facts(run: Any, fmt: str) -> dict[str, Any]:
+def run_facts(run: Any, fmt: str | None = None) -> dict[str, Any]:
     """The facts `inspect` shows for one run, as plain JSON-ready values."""
     import numpy as np
 
@@ -54,12 +61,14 @@ def run_facts(run: Any, fmt: str) -> dict[str, Any]:
     k = int(np.argmax(gaps)) if gaps.size else -1
     obs = run.observed
     loss = run.loss[obs]
-    desc = schedules.describe(run.lr)
+    lo, hi = getattr(run, "window", (None, None))
+    fitted = run.fit_mask if hasattr(run, "fit_mask") else run.after_warmup
     return {
         "path": run.path,
         "name": run.name,
-        "format": fmt,
+        "format": fmt or getattr(run, "fmt", "csv"),
         "target": run.target,
+        "target_unit": getattr(run, "target_unit", "unknown"),
         "rows": int(steps.size),
         "first_step": int(steps[0]),
         "last_step": int(steps[-1]),
@@ -69,11 +78,15 @@ def run_facts(run: Any, fmt: str) -> dict[str, Any]:
         "largest_gap": int(gaps[k]) if gaps.size else 0,
         "largest_gap_line": int(run.line[k + 1]) if gaps.size else None,
         "warmup": int(run.warmup),
+        "warmup_from": getattr(run, "warmup_from", ""),
         "peak_lr": float(np.max(run.lr)),
         "final_lr": float(run.lr[-1]),
-        "shape": schedules.guess_shape(run.lr, run.warmup) if run.step0 <= 1 else "unknown (LR starts mid-run)",
-        "schedule": desc,
+        "shape": schedules.guess_shape(run.lr, run.warmup) if run.step0 == 0 else "unknown (LR starts mid-run)",
+        "schedule": schedules.describe(run.lr),
         "observed": int(obs.sum()),
+        "window": [lo, hi],
+        "fitted_rows": int(fitted.sum()),
+        "left_out": dict(getattr(run, "left_out", {})),
         "loss_min": float(loss.min()) if loss.size else None,
         "loss_max": float(loss.max()) if loss.size else None,
         "loss_first": float(loss[0]) if loss.size else None,
@@ -84,10 +97,22 @@ def run_facts(run: Any, fmt: str) -> dict[str, Any]:
     }
 
 
+_WARMUP_FROM = {"option": "--warmup", "metadata": "from the metadata", "lr": "from the LR", "": ""}
+
+
+def _visible(text: str) -> str:
+    """Control characters (an ANSI escape in a column or file name) shown as escapes, not sent to the terminal."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
 def _print_tables(facts: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
-    from scalefit.commands._common import console, escape
+    from scalefit.commands._common import console
+    from scalefit.commands._common import escape as _escape
+
+    def escape(text: str) -> str:
+        return _escape(_visible(text))
 
     out = console()
     for f in facts:
@@ -98,19 +123,28 @@ def _print_tables(facts: list[dict[str, Any]]) -> None:
         spacing = "dense (a row every step)" if f["dense"] else (
             f"sparse: largest gap {f['largest_gap']} steps (line {f['largest_gap_line']})"
             if f["largest_gap"] > 1 else "rows every step; LR before the first row filled")
+        lo, hi = f["window"]
+        window = ("all rows" if lo is None and hi is None else
+                  f"steps {lo if lo is not None else f['first_step']} .. {hi if hi is not None else f['last_step']}")
+        left = f["left_out"]
+        unit = f" ({f['target_unit']})" if f["target_unit"] != "unknown" else " (unit unknown)"
         rows = [
             ("rows", f"{f['rows']}"),
             ("steps", f"{f['first_step']} .. {f['last_step']}"),
+            ("left out", (f"{sum(left.values())} rows: " + ", ".join(f"{n} {why}" for why, n in left.items()))
+             if left else "none"),
             ("LR covers", f"steps {f['step0']} .. {f['step0'] + f['lr_steps'] - 1} ({f['lr_steps']} steps)"),
             ("spacing", spacing),
-            ("warmup", f"{f['warmup']} steps" if f["step0"] <= 1 else
+            ("warmup", f"{f['warmup']} steps {_WARMUP_FROM.get(f['warmup_from'], '')}".rstrip()
+             if f["step0"] == 0 else
              f"unknown: the LR before step {f['step0']} is not in the file (pass --warmup or --schedule-file)"),
             ("LR", f"peak {f['peak_lr']:.4g}, final {f['final_lr']:.4g}"),
             ("schedule shape", f["shape"]),
-            ("target", f["target"]),
+            ("target", f["target"] + unit),
             ("loss", (f"{f['loss_min']:.4f} .. {f['loss_max']:.4f} (first {f['loss_first']:.4f}, last "
                       f"{f['loss_last']:.4f}); {f['observed']} of {f['rows']} rows observed")
              if f["observed"] else "no observed values"),
+            ("fit window", f"{window}; {f['fitted_rows']} rows fitted (observed, after warmup, in the window)"),
             ("extra columns", ", ".join(f["extra_columns"]) or "none"),
             ("metadata", ", ".join(f"{k}={v}" for k, v in f["meta"].items()) or "none"),
         ]

@@ -39,11 +39,11 @@ def plan(
 
     hp = sc = cv = None
     if hparams is not None:
-        from scalefit.laws.hyperparams import HparamFit
+        from scalefit.scaling.hparam_result import HparamFit
 
         hp = HparamFit.from_json(hparams)
     if scaling is not None:
-        from scalefit.laws.chinchilla import ScalingFit
+        from scalefit.scaling.result import ScalingFit
 
         sc = ScalingFit.from_json(scaling)
     if curve is not None:

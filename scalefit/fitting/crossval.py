@@ -65,9 +65,9 @@ def cross_validate(runs: Sequence[Run], fit_one: Callable[[list[Run]], FitResult
     folds: list[tuple[str, list[Run], list[Run]]] = []
     for frac in FRACTIONS:
         pairs = [(r, head(r, frac)) for r in runs]
-        fitted = [h for _, h in pairs if h.after_warmup.any()]
+        fitted = [h for _, h in pairs if h.fit_mask.any()]
         # a run whose head is the whole run (one row after warmup) is fitted but not scored: its end is not held out
-        scored = [r for r, h in pairs if not (h.after_warmup.any() and _last(h) >= _last(r))]
+        scored = [r for r, h in pairs if not (h.fit_mask.any() and _last(h) >= _last(r))]
         folds.append((f"forward {frac:.0%}", fitted, scored))
     if len(runs) > 1:
         folds += [(f"leave out {labels[i]}", runs[:i] + runs[i + 1:], [r]) for i, r in enumerate(runs)]
@@ -139,13 +139,13 @@ def _target(fold: str, label: str) -> str:
 
 
 def _last(run: Run) -> int:
-    return int(run.steps[run.after_warmup].max())
+    return int(run.steps[run.fit_mask].max())
 
 
 def head(run: Run, frac: float) -> Run:
-    """The run's rows up to ``frac`` of its observed span after warmup (first to last row); the LR schedule stays
-    whole."""
-    steps = run.steps[run.after_warmup]
+    """The run's rows up to ``frac`` of its fitted span (first to last row after warmup in the fit window); the LR
+    schedule stays whole."""
+    steps = run.steps[run.fit_mask]
     first, last = int(steps.min()), int(steps.max())
     m = int(np.searchsorted(run.steps, first + frac * (last - first), side="right"))
     extra = {k: v[:m] for k, v in run.extra.items()}
@@ -153,19 +153,19 @@ def head(run: Run, frac: float) -> Run:
 
 
 def holds_decay(run: Run) -> bool:
-    """True when at least DECAY_ROWS observed rows after warmup sit at an LR below DECAY_RATIO x the run's peak
+    """True when at least DECAY_ROWS fitted rows (observed, after warmup, in the window) sit at an LR below DECAY_RATIO x the run's peak
     after warmup (the rows that show a law what an LR decay does to the loss)."""
     post = np.asarray(run.lr[int(run.warmup):])
     if not post.size:
         return False
-    lr_at_rows = run.lr[run.index[run.after_warmup]]
+    lr_at_rows = run.lr[run.index[run.fit_mask]]
     return int(np.sum(lr_at_rows < DECAY_RATIO * post.max())) >= DECAY_ROWS
 
 
 def end_error(result: FitResult, run: Run) -> float:
     """Mean relative error ``(L - Lhat) / Lhat`` of ``result`` over the last TAIL_SHARE of ``run``'s rows (at most
-    TAIL_ROWS of them, evenly spaced)."""
-    rows = np.flatnonzero(run.after_warmup)
+    TAIL_ROWS of them, evenly spaced) inside its fit window."""
+    rows = np.flatnonzero(run.fit_mask)
     if rows.size == 0:
         return float("nan")
     rows = rows[-max(1, int(math.ceil(TAIL_SHARE * rows.size))):]

@@ -96,7 +96,8 @@ def fit(
     if n_points < n_free:
         raise FitInputError(
             f"{n_points} observed loss values across {len(runs)} run(s) cannot determine {n_free} free parameters "
-            f"of law {law_name}. Log the loss more often, add runs, or fix parameters."
+            f"of law {law_name}. Log the loss more often, add runs, or fix parameters.",
+            path=runs[0].path if len(runs) == 1 else ", ".join(r.path for r in runs),
         )
     thinned = problem  # the starts and local searches see at most SEARCH_POINTS rows per run
     if max(problem.sizes) > search.SEARCH_POINTS:

@@ -18,7 +18,7 @@ def evaluate(
 ) -> Evaluation:
     """Fit on ``train_runs`` and predict each of ``test_runs`` from its LR schedule alone.
 
-    Metrics (R2, MAE, RMSE, PredE, WorstE) are computed per held-out run on its observed steps and averaged over
+    Metrics (R2, MAE, RMSE, PredE, WorstE) are computed per held-out run on its observed steps after warmup inside its fit window and averaged over
     runs, as in the MPL paper. Keyword arguments go to :func:`~scalefit.fitting.fit`.
     """
     test_runs = list(test_runs)
@@ -32,7 +32,8 @@ def evaluate(
         # held-out runs are expected to lie outside the training range: that is the point of evaluating
         warnings.simplefilter("ignore", ExtrapolationWarning)
         for run, key in zip(test_runs, unique_labels([r.path for r in test_runs])):
-            pred = result.predict(run)
-            test[key] = curve_metrics(run.loss[run.after_warmup], pred.loss)
+            rows = run.fit_mask  # observed, after warmup, in the run's window: the rows a fit of it would use
+            pred = result.predict(run, at=run.index[rows])
+            test[key] = curve_metrics(run.loss[rows], pred.loss)
             predictions[key] = pred
     return Evaluation(fit=result, test=test, predictions=predictions)

@@ -46,6 +46,14 @@ def check_runs(runs: Sequence[Any], law_name: str, needs_loss: bool = True) -> N
                     f"every {run.target!r} value lies inside the {int(run.warmup)}-step warmup, where the laws do "
                     "not apply. Log the loss after warmup, or check --warmup.", path=run.path
                 )
+            if not run.fit_mask.any():
+                lo, hi = run.window
+                span = run.steps[run.after_warmup]
+                raise FitInputError(
+                    f"no {run.target!r} value after warmup lies inside the fit window (steps "
+                    f"{'start' if lo is None else lo}..{'end' if hi is None else hi}); the rows after warmup span "
+                    f"steps {int(span.min())}..{int(span.max())}. Widen --min-step / --max-step.", path=run.path
+                )
             if np.any(run.loss[obs] <= 0):
                 raise FitInputError(f"{run.target!r} must be > 0 to fit on log loss.", path=run.path)
             idx = run.index[obs]
@@ -96,18 +104,26 @@ def build_problem(
     preps, sizes, losses = [], [], []
     for run in runs:
         rows = fit_rows(run, max_points)
+        n_fit = int(run.fit_mask.sum())
         n_warm = int(run.observed.sum() - run.after_warmup.sum())
         if n_warm:
             notes.append(Note(
                 "warmup_rows", f"{run.path}: {n_warm} observed row(s) inside the {int(run.warmup)}-step warmup are not "
                 "fitted; the laws describe the loss after warmup.", AssumptionWarning,
                 {"path": run.path, "rows": n_warm, "warmup": int(run.warmup)}))
-        if rows.size < int(run.after_warmup.sum()):
+        n_out = int(run.after_warmup.sum()) - n_fit
+        if tuple(run.window) != (None, None):
+            lo, hi = run.window
             notes.append(Note(
-                "thinned", f"{run.path}: {int(run.after_warmup.sum())} observed rows after warmup; the fit and its "
+                "window", f"{run.path}: fit window steps {'start' if lo is None else lo}..{'end' if hi is None else hi}"
+                f": {n_fit} observed rows after warmup are fitted, {n_out} outside the window are not (the LR history "
+                "the law integrates stays whole).", None,
+                {"path": run.path, "min_step": lo, "max_step": hi, "fitted": n_fit, "outside": n_out}))
+        if rows.size < n_fit:
+            notes.append(Note(
+                "thinned", f"{run.path}: {n_fit} observed rows to fit; the fit and its "
                 f"in-sample metrics use {rows.size} evenly spaced ones (max_points={max_points}).", AssumptionWarning,
-                {"path": run.path, "rows": int(run.after_warmup.sum()), "used": int(rows.size),
-                 "max_points": max_points}))
+                {"path": run.path, "rows": n_fit, "used": int(rows.size), "max_points": max_points}))
         at = np.asarray(run.index[rows], dtype=np.int64)
         n_params = run.meta.get("params") if isinstance(run.meta, Mapping) else None
         try:
@@ -144,27 +160,32 @@ def build_problem(
 
 
 def fit_rows(run: Any, max_points: int | None) -> np.ndarray:
-    """Row indices of ``run`` the fit uses: every observed row after the warmup, or ``max_points`` evenly spaced
-    ones (rows inside the warmup are outside the laws' domain: see :attr:`~scalefit.runs.Run.after_warmup`)."""
-    rows = np.flatnonzero(run.after_warmup)
+    """Row indices of ``run`` the fit uses: every observed row after the warmup and inside the fit window
+    (:attr:`~scalefit.runs.Run.fit_mask`; rows inside the warmup are outside the laws' domain), or ``max_points``
+    evenly spaced ones."""
+    rows = np.flatnonzero(run.fit_mask)
     if max_points is not None and rows.size > max_points:
         rows = rows[evenly_spaced(rows.size, max(int(max_points), 2))]
     return rows
 
 
 def data_hash(runs: Sequence[Any]) -> str:
-    """sha256 over each run's steps (int64), lr and loss (float64) bytes, in run order."""
+    """sha256 over each run's steps (int64), lr and loss (float64) bytes, in run order, and its fit window when it
+    has one (so the hash of a run without a window is what it always was)."""
     h = hashlib.sha256()
     for run in runs:
         h.update(np.ascontiguousarray(run.steps, dtype=np.int64).tobytes())
         h.update(np.ascontiguousarray(run.lr, dtype=np.float64).tobytes())
         h.update(np.ascontiguousarray(run.loss, dtype=np.float64).tobytes())
+        window = tuple(getattr(run, "window", (None, None)))
+        if window != (None, None):
+            h.update(repr(window).encode())
     return h.hexdigest()
 
 
 def fit_context(runs: Sequence[Any]) -> FitContext:
     """The range of the data the fit saw (what predictions default to, what marks an extrapolation)."""
-    last_idx = [int(run.index[run.observed].max()) for run in runs]
+    last_idx = [int(run.index[run.fit_mask].max()) for run in runs]
     s1 = [float(np.sum(run.lr[: i + 1])) for run, i in zip(runs, last_idx)]
     lr_min = []
     for run in runs:
@@ -176,7 +197,7 @@ def fit_context(runs: Sequence[Any]) -> FitContext:
     floors = [r.irreducible_loss for r in runs]
     known = all(f is not None for f in floors)
     return FitContext(
-        max_step=max(int(run.steps[run.observed].max()) for run in runs),
+        max_step=max(int(run.steps[run.fit_mask].max()) for run in runs),
         max_s1=max(s1),
         lr_max=max(float(np.max(run.lr)) for run in runs),
         lr_min=min(lr_min) if lr_min else 0.0,

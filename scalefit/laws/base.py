@@ -146,37 +146,13 @@ def check_schedule(lr: Any, warmup: Any, at: Any) -> tuple[np.ndarray, int, np.n
     return lr, w, idx
 
 
-class Law:
-    """Base class of a loss-curve law: a ParamSpec table and the design contract (see the module docstring).
-
-    Subclasses set ``name``, ``citation`` and ``params`` and implement :meth:`prepare`, :meth:`design` and
-    (optionally) :meth:`design_jac` and :meth:`final_loss_and_grad`; the other declarations (module docstring) have
-    defaults. The constructor options are kept in ``options`` (recorded in fit results).
-    """
+class ParamTable:
+    """What reads a law's ParamSpec table (``params``): names by role, one spec by name, the defaults. Shared by the
+    loss-curve laws (:class:`Law`) and the loss laws of size and data (:mod:`scalefit.laws.scaling_base`)."""
 
     name: str = ""
-    citation: str = ""
-    title: str = ""
     params: tuple[ParamSpec, ...] = ()
-    default_prior: Mapping[str, tuple[float, float]] = MappingProxyType({})
-    size_aware: bool = False
-    degenerate_optimum: str = ""
-    non_monotone_warning: str = ""
-    drop_shape: tuple[str, ...] = ()
 
-    def __init__(self, **options: Any) -> None:
-        self._options = dict(options)
-
-    @property
-    def options(self) -> dict[str, Any]:
-        """Constructor options, as passed to :func:`scalefit.laws.get_law`."""
-        return dict(self._options)
-
-    def __repr__(self) -> str:
-        opts = ", ".join(f"{k}={v!r}" for k, v in self._options.items())
-        return f"{type(self).__name__}({opts})"
-
-    # ---- the ParamSpec table --------------------------------------------------------------------------------
     @property
     def names(self) -> tuple[str, ...]:
         """All parameter names in report order."""
@@ -207,6 +183,37 @@ class Law:
     def defaults(self) -> dict[str, float]:
         """``{name: default}`` for every parameter."""
         return {p.name: p.default for p in self.params}
+
+
+class Law(ParamTable):
+    """Base class of a loss-curve law: a ParamSpec table and the design contract (see the module docstring).
+
+    Subclasses set ``name``, ``citation`` and ``params`` and implement :meth:`prepare`, :meth:`design` and
+    (optionally) :meth:`design_jac` and :meth:`final_loss_and_grad`; the other declarations (module docstring) have
+    defaults. The constructor options are kept in ``options`` (recorded in fit results).
+    """
+
+    name: str = ""
+    citation: str = ""
+    title: str = ""
+    params: tuple[ParamSpec, ...] = ()
+    default_prior: Mapping[str, tuple[float, float]] = MappingProxyType({})
+    size_aware: bool = False
+    degenerate_optimum: str = ""
+    non_monotone_warning: str = ""
+    drop_shape: tuple[str, ...] = ()
+
+    def __init__(self, **options: Any) -> None:
+        self._options = dict(options)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Constructor options, as passed to :func:`scalefit.laws.get_law`."""
+        return dict(self._options)
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self._options.items())
+        return f"{type(self).__name__}({opts})"
 
     def resolve(self, theta: Mapping[str, float] | Any) -> dict[str, float]:
         """Non-linear and fixed parameter values by name.

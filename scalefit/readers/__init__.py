@@ -8,46 +8,56 @@ Formats (detected from the content and the name; ``fmt=`` overrides):
 ``wandb-chart``           W&B chart export (``Step`` + ``<run> - <metric>``): one Run per W&B run (:mod:`.wandb`)
 ``lightning``             Lightning ``metrics.csv``: rows merged by step (:mod:`.lightning`)
 ``hf``                    Hugging Face ``trainer_state.json`` (:mod:`.hf`)
+``jsonl``                 JSON lines: one object of metrics per line (:mod:`.jsonl`)
 ``tensorboard``           a directory of ``events.out.tfevents.*`` files (extra ``[tensorboard]``; :mod:`.tensorboard`)
 ========================  =====================================================================================
 
 A directory is read as TensorBoard when it holds event files (each sub-directory holding them is one run);
-otherwise every ``*.csv`` and ``trainer_state.json`` directly in it is read, in name order.
+otherwise every ``*.csv``, ``*.jsonl`` and ``trainer_state.json`` directly in it is read, in name order. A file is
+read once, from its start, so pipes and FIFOs work (``scalefit inspect <(cat run.csv)``).
 
-The checks (every problem in a file is collected first, then one :class:`~scalefit.errors.RunFileError` names the
-first one precisely and counts the others), the LR construction for sparse files, and the note and warning
-conventions are described in :mod:`scalefit.readers._core`.
+How the parts fit: :mod:`.source` reads the bytes, :mod:`.text` parses CSV text (streaming, line numbers kept),
+the format adapters make a :class:`~.table.Table`, :mod:`.multirun` splits files that hold several runs, and
+:mod:`.contract` checks each table (every problem collected, then one :class:`~scalefit.errors.RunFileError`
+naming the first precisely) and builds the run, with :mod:`.lr` (the per-step LR and where it starts),
+:mod:`.resume` (rows sharing a step), :mod:`.meta` and :mod:`.caveats` (what the laws assume that a log breaks).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable, Sequence
 
 from scalefit.errors import RunFileError
 from scalefit.runs import Run
 
-FORMATS = ("csv", "wandb-history", "wandb-chart", "lightning", "hf", "tensorboard")
+FORMATS = ("csv", "wandb-history", "wandb-chart", "lightning", "hf", "jsonl", "tensorboard")
 
 PathLike = str | os.PathLike[str]
 
 
-def detect_format(path: PathLike, text: str | None = None) -> str:
-    """The format of ``path`` (one of :data:`FORMATS`), from the file's name and first lines."""
-    from scalefit.readers import csv as csv_reader
-    from scalefit.readers import hf, lightning, tensorboard, wandb
+def detect_format(path: PathLike, source: Any = None) -> str:
+    """The format of ``path`` (one of :data:`FORMATS`, or ``dir``), from its name and first bytes (``source``:
+    its :class:`~scalefit.readers.source.Source` when already open; a pipe can be read only once)."""
+    from scalefit.readers import hf, jsonl, lightning, tensorboard, wandb
+    from scalefit.readers.source import Source, head_text
+    from scalefit.readers.text import sniff_header
 
     p = Path(path)
     if p.is_dir():
         return "tensorboard" if tensorboard.event_dirs(p) else "dir"
     if p.name.startswith("events.out.tfevents"):
         return "tensorboard"
-    if text is None:
-        text = csv_reader.decode(csv_reader.read_bytes(p), str(path))
-    if p.suffix.lower() == ".json" or hf.looks_like(text):
+    text = head_text((source or Source(p)).head())
+    if hf.looks_like(text):
         return "hf"
-    sniffed = csv_reader.sniff_header(text)
+    if jsonl.looks_like(p.name, text):
+        return "jsonl"
+    if p.suffix.lower() == ".json":
+        return "hf"
+    sniffed = sniff_header(text)
     if sniffed is None:
         return "csv"  # the csv reader reports an empty file or a missing header
     header = sniffed[0]
@@ -68,10 +78,10 @@ def expand(paths: Iterable[PathLike]) -> list[str]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir() and not tensorboard.event_dirs(p):
-            found = sorted([*p.glob("*.csv"), *p.glob("trainer_state.json")])
+            found = sorted([*p.glob("*.csv"), *p.glob("*.jsonl"), *p.glob("trainer_state.json")])
             if not found:
-                raise RunFileError("this directory holds no *.csv, trainer_state.json or TensorBoard event files.",
-                                   path=str(raw))
+                raise RunFileError("this directory holds no *.csv, *.jsonl, trainer_state.json or TensorBoard event "
+                                   "files.", path=str(raw))
             out.extend(str(f) for f in found)
         else:
             out.append(str(raw))
@@ -83,9 +93,12 @@ def read_runs(
     *,
     target: str = "loss",
     warmup: int | None = None,
-    schedule_file: PathLike | None = None,
+    schedule_file: PathLike | Sequence[PathLike | None] | None = None,
     fmt: str = "auto",
     resumed: bool = False,
+    runs: Sequence[str] | str | None = None,
+    min_step: int | None = None,
+    max_step: int | None = None,
 ) -> list[Run]:
     """Read training logs into runs, validating each file fully before building its run.
 
@@ -93,17 +106,19 @@ def read_runs(
     ----------
     paths
         Files or directories (see the module docstring). One path may give several runs (a W&B chart export, a
-        TensorBoard log directory with several runs).
+        TensorBoard log directory with several runs, a CSV with a ``run`` column, restarts appended to one file).
     target
         The loss column to fit (``loss``, ``val_loss`` or any column name). Aliases apply to ``loss`` and
-        ``val_loss`` (``train/loss``, ``eval_loss``, ...).
+        ``val_loss`` (``train/loss``, ``eval_loss``, ...); an exact name wins over one that differs in case.
     warmup
-        Number of linear-warmup steps. Sets :attr:`Run.warmup`; when a sparse file starts after step 1, the
-        steps before its first row are filled with the warmup ``peak * (s + 1) / warmup`` (then constant) up to the
-        first row's LR.
+        Number of linear-warmup steps (0: no warmup). Sets :attr:`Run.warmup`; when the first logged LR comes after
+        step 0, the steps before it are filled with the warmup ``peak * min(s + 1, W) / W`` up to the first logged
+        LR (W = 0: the first logged LR). Without it, the warmup comes from the metadata (``warmup_steps``, HF's
+        arguments) or the LR: a rising logged LR implies a linear warmup from 0 (see :mod:`scalefit.readers.lr`).
+        A value that contradicts the LR or the metadata gets a note naming both.
     schedule_file
         A per-step ``step,lr`` CSV (steps 0..T-1) giving the LR of every step; it must cover the last step and
-        agree with a logged lr column within 1e-6 (relative).
+        agree with a logged lr column within 1e-6 (relative). A list gives one per path, in order.
     fmt
         ``"auto"`` (detect) or one of :data:`FORMATS`.
     resumed
@@ -111,6 +126,13 @@ def read_runs(
         step keeps its row from the latest segment that logged it (formats with one metric per row: each step and
         column its last value), the rows go in step order, and a warning names the lines left out. Off by
         default: a step that goes back is then an error, because it may also be two runs logged into one file.
+    runs
+        Names of the runs to keep from files that hold several (:attr:`Run.name`; files holding one run are kept
+        whole); a name that no file holds is an error listing the runs there are.
+    min_step, max_step
+        The fit window (inclusive steps; :attr:`Run.window`): rows outside it are not fitted, while the LR history
+        stays whole. Without either, a run whose first loss is far above its final level and that logs no warmup
+        gets a default window that leaves out the initial transient (a note says so; ``min_step=0`` fits it).
 
     Returns
     -------
@@ -122,16 +144,43 @@ def read_runs(
     RunFileError
         The first problem of the first bad file, naming file, line, column, value, rule and fix.
     """
+    from scalefit.readers.contract import ReadOptions
+
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
+    paths = list(paths)
+    if schedule_file is None or isinstance(schedule_file, (str, os.PathLike)):
+        scheds: list[PathLike | None] = [schedule_file] * len(paths)
+    else:
+        scheds = list(schedule_file)
+        if len(scheds) != len(paths):
+            raise RunFileError(f"{len(scheds)} schedule files for {len(paths)} paths: give one for all or one per "
+                               "path.", column="schedule_file")
     if fmt != "auto" and fmt not in FORMATS:
         raise RunFileError(f"unknown format '{fmt}'. Use one of: auto, {', '.join(FORMATS)}.", column="fmt",
                            value=fmt)
-    sched = None if schedule_file is None else str(schedule_file)
-    runs: list[Run] = []
-    for path in expand(paths):
-        runs.extend(_read_one(path, target=target, warmup=warmup, schedule_file=sched, fmt=fmt, resumed=resumed))
-    return runs
+    for name, v in (("--min-step", min_step), ("--max-step", max_step)):
+        if v is not None and (isinstance(v, bool) or int(v) != v or v < 0):
+            raise RunFileError(f"{name} is {v}; it must be a step >= 0. Example: {name} 200.", column=name, value=v)
+    if min_step is not None and max_step is not None and min_step > max_step:
+        raise RunFileError(f"--min-step {min_step} is after --max-step {max_step}; the fit window would be empty.",
+                           column="--min-step", value=min_step)
+    wanted = (runs,) if isinstance(runs, str) else tuple(runs or ())
+    opts = ReadOptions(target=target, warmup=warmup, resumed=resumed, min_step=min_step, max_step=max_step,
+                       runs=wanted)
+    out: list[Run] = []
+    for given, sched in zip(paths, scheds):
+        each = opts if sched is None else replace(opts, schedule_file=str(sched))
+        for path in expand([given]):
+            out.extend(_read_one(path, each, fmt))
+    unknown = [n for n in wanted if n not in opts.seen and n not in {r.name for r in out}]
+    if unknown or (wanted and not out):
+        names = sorted(opts.seen)
+        shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+        raise RunFileError(f"--run {(unknown or list(wanted))[0]}: no run of that name in the files given (their "
+                           f"runs: {shown or 'none'}). Pass --run with one of those names.", column="run",
+                           value=(unknown or list(wanted))[0])
+    return out
 
 
 def read_run(
@@ -142,36 +191,41 @@ def read_run(
     schedule_file: PathLike | None = None,
     fmt: str = "auto",
     resumed: bool = False,
+    runs: Sequence[str] | str | None = None,
+    min_step: int | None = None,
+    max_step: int | None = None,
 ) -> Run:
     """Read one run (see :func:`read_runs`); a file holding several runs is an error naming them."""
-    runs = read_runs([path], target=target, warmup=warmup, schedule_file=schedule_file, fmt=fmt, resumed=resumed)
-    if len(runs) != 1:
-        names = ", ".join(r.name for r in runs[:5])
-        raise RunFileError(f"holds {len(runs)} runs ({names}{', ...' if len(runs) > 5 else ''}); read_run reads "
-                           "one. Use read_runs.", path=str(path))
-    return runs[0]
+    found = read_runs([path], target=target, warmup=warmup, schedule_file=schedule_file, fmt=fmt, resumed=resumed,
+                      runs=runs, min_step=min_step, max_step=max_step)
+    if len(found) != 1:
+        names = ", ".join(r.name for r in found[:5])
+        raise RunFileError(f"holds {len(found)} runs ({names}{', ...' if len(found) > 5 else ''}); read_run reads "
+                           "one. Use read_runs, or pick one with runs=NAME.", path=str(path))
+    return found[0]
 
 
-def _read_one(path: str, *, target: str, warmup: int | None, schedule_file: str | None, fmt: str,
-              resumed: bool = False) -> list[Run]:
+def _read_one(path: str, opts: Any, fmt: str) -> list[Run]:
     from scalefit.readers import csv as csv_reader
-    from scalefit.readers import hf, lightning, tensorboard, wandb
+    from scalefit.readers import hf, jsonl, lightning, tensorboard, wandb
+    from scalefit.readers.source import Source
 
     p = Path(path)
     if fmt == "tensorboard" or (fmt == "auto" and (p.is_dir() or p.name.startswith("events.out.tfevents"))):
         if not p.exists():
             raise RunFileError("not found. Check the path.", path=path)
-        return tensorboard.read(p, target=target, warmup=warmup, schedule_file=schedule_file, resumed=resumed)
-    text = csv_reader.decode(csv_reader.read_bytes(p), path)
-    kind = detect_format(p, text) if fmt == "auto" else fmt
-    kw = dict(target=target, warmup=warmup, schedule_file=schedule_file, text=text, resumed=resumed)
+        return tensorboard.read(p, opts)
+    src = Source(p)  # a pipe is read once, here; a file in blocks as the parser asks
+    kind = detect_format(p, src) if fmt == "auto" else fmt
     if kind == "hf":
-        return hf.read(path, **kw)
+        return hf.read(src, opts)
+    if kind == "jsonl":
+        return jsonl.read(src, opts)
     if kind == "wandb-chart":
-        return wandb.read_chart(path, **kw)
+        return wandb.read_chart(src, opts)
     if kind == "lightning":
-        return lightning.read(path, **kw)
-    return csv_reader.read(path, fmt=kind, **kw)
+        return lightning.read(src, opts)
+    return csv_reader.read(src, opts, fmt=kind)
 
 
 __all__ = ["FORMATS", "detect_format", "expand", "read_run", "read_runs"]

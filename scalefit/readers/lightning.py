@@ -3,7 +3,8 @@
 Lightning writes one row per logging call, so a step's LR (``lr-AdamW`` from ``LearningRateMonitor``), training
 loss (``train_loss`` or ``train_loss_step``) and validation loss (``val_loss``) often sit on different rows with the
 same ``step``. Rows sharing a step are merged (a note counts them); two different values of one column on the same
-step are an error. Epoch aggregates (``*_epoch``) are kept as extra columns.
+step are an error. Epoch aggregates (``*_epoch``) are kept as extra columns; test rows after the last logged LR
+are left out with a note.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from scalefit.readers._core import build_run
-from scalefit.readers.csv import parse_csv
+from scalefit.readers.contract import ReadOptions
+from scalefit.readers.multirun import build_runs
+from scalefit.readers.source import Source
+from scalefit.readers.text import parse_csv
 from scalefit.runs import Run
 
 _LR = re.compile(r"^lr-[A-Za-z]+(/pg\d+)?$")
@@ -31,13 +34,12 @@ def looks_like(name: str, header: list[str]) -> bool:
     return "epoch" in lower and any(_LR.match(h) or h.endswith(("_step", "_epoch")) for h in header)
 
 
-def read(path: str | Path, *, target: str = "loss", warmup: int | None = None,
-         schedule_file: str | None = None, text: str | None = None, resumed: bool = False) -> list[Run]:
+def read(src: Source, opts: ReadOptions) -> list[Run]:
     """Read a Lightning metrics.csv (rows merged by step) into one Run."""
-    table = parse_csv(path, fmt="lightning", text=text)
+    table = parse_csv(src, fmt="lightning")
     table.merge_steps = True
     lr_cols = tuple(c.name for c in table.columns if _LR.match(c.name))
     table.prefer = {**PREFER, "lr": lr_cols}
     if len(lr_cols) > 1:
         table.notes.append(f"several LR columns ({', '.join(lr_cols)}); using '{lr_cols[0]}'")
-    return [build_run(table, target=target, warmup=warmup, schedule_file=schedule_file, resumed=resumed)]
+    return build_runs(table, opts)

@@ -13,13 +13,14 @@ Two shapes exist:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from scalefit.errors import RunFileError
-from scalefit.readers._core import Table, build_run, raise_problems
-from scalefit.readers.csv import parse_csv
+from scalefit.readers.contract import ReadOptions, build_run
+from scalefit.readers.multirun import select
+from scalefit.readers.table import Table, raise_problems
+from scalefit.readers.source import Source
+from scalefit.readers.text import parse_csv
 from scalefit.runs import Run
 
 SEP = " - "
@@ -30,10 +31,9 @@ def is_chart_export(header: list[str]) -> bool:
     return bool(header) and any(h == "Step" for h in header) and any(SEP in h for h in header)
 
 
-def read_chart(path: str | Path, *, target: str = "loss", warmup: int | None = None,
-               schedule_file: str | None = None, text: str | None = None, resumed: bool = False) -> list[Run]:
-    """One Run per W&B run in a chart-export CSV."""
-    table = parse_csv(path, fmt="wandb-chart", text=text)
+def read_chart(src: Source, opts: ReadOptions) -> list[Run]:
+    """One Run per W&B run in a chart-export CSV (those named in ``opts.runs`` when given)."""
+    table = parse_csv(src, fmt="wandb-chart")
     raise_problems(table, table.problems)  # ragged rows are problems of the whole file
     step_col = next(c for c in table.columns if c.name == "Step")
     groups: dict[str, list] = {}
@@ -54,7 +54,9 @@ def read_chart(path: str | Path, *, target: str = "loss", warmup: int | None = N
         raise RunFileError("a W&B chart export with no '<run> - <metric>' columns. Export the chart again.",
                            path=table.path, line=table.header_line)
     runs = []
-    for run_name, cols in groups.items():
+    names = list(groups)
+    for run_name in [names[k] for k in select(names, opts.runs, opts.seen)]:
+        cols = groups[run_name]
         filled = np.zeros(table.n, dtype=bool)
         for _, c in cols:
             filled |= ~c.empty
@@ -72,9 +74,10 @@ def read_chart(path: str | Path, *, target: str = "loss", warmup: int | None = N
             notes.append(f"skipped columns without a run name: {', '.join(other)}")
         sub = Table(path=table.path, columns=sub_cols, line=table.line[rows], fmt="wandb-chart",
                     header_line=table.header_line, meta={**table.meta, "run_name": run_name},
-                    notes=[*table.notes, *notes], problems=[])
+                    notes=[*table.notes, *notes], problems=[], left_out=dict(table.left_out),
+                    warns=list(table.warns))
         try:
-            runs.append(build_run(sub, target=target, warmup=warmup, schedule_file=schedule_file, resumed=resumed))
+            runs.append(build_run(sub, opts))
         except RunFileError as exc:
             if exc.message.startswith("missing"):
                 exc.message = f"run '{run_name}': {exc.message}"

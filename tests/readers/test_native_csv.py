@@ -64,9 +64,12 @@ def test_aliases_are_noted(tmp_path: Path) -> None:
 
 
 def test_file_starting_at_step_1_is_one_based(tmp_path: Path) -> None:
+    """HF / Lightning count the first optimizer step as 1: the LR is known from step 0 (the first logged LR
+    there), so the fitter takes the run as it is (it refuses runs with step0 > 0)."""
     run = read_run(write(tmp_path, "one.csv", "step,lr,loss\n1,1,3\n2,1,2\n3,0.5,1.5\n"))
-    assert run.step0 == 1 and run.dense and run.n_steps == 3
-    assert any("1-based" in n for n in run.notes)
+    assert run.step0 == 0 and run.dense and run.n_steps == 4
+    np.testing.assert_array_equal(run.lr, [1, 1, 1, 0.5])
+    assert any("1-based" in n and "LR of step 0 taken as the first logged LR 1 (assumed)" in n for n in run.notes)
 
 
 def test_semicolon_and_tab_separated_are_read_with_a_note(tmp_path: Path) -> None:
@@ -98,12 +101,12 @@ def test_sparse_interpolation_is_exact_for_a_linear_schedule(tmp_path: Path) -> 
 
 
 def test_sparse_late_start_needs_warmup_or_schedule(tmp_path: Path) -> None:
-    p = linear_sparse(tmp_path, start=200)
+    p = linear_sparse(tmp_path, start=200)  # rows every 100 steps from 200: the first two intervals are missing
     with pytest.warns(AssumptionWarning) as rec:
         run = read_run(p)
     texts = [str(w.message) for w in rec]
-    assert any("before step 200" in t and "--warmup W or --schedule-file F" in t for t in texts)
-    assert run.step0 == 200 and run.n_steps == 801 and run.warmup == 0
+    assert any("before step 200" in t and "--warmup 200 or --schedule-file F" in t for t in texts)
+    assert run.step0 == 200 and run.n_steps == 801 and run.warmup == 0 and run.warmup_from == "unknown"
 
 
 def test_warmup_fills_the_steps_before_the_first_row(tmp_path: Path) -> None:
@@ -173,7 +176,7 @@ def test_missing_lr_column_is_fine_with_a_schedule_file(tmp_path: Path) -> None:
 
 def test_empty_lr_cells_between_rows_are_interpolated(tmp_path: Path) -> None:
     p = write(tmp_path, "e.csv", "step,lr,loss\n0,1.0,3\n1,,2.9\n2,0.5,2.8\n")
-    with pytest.warns(AssumptionWarning, match=r"LR missing on 1 rows \(line 3\)"):
+    with pytest.warns(AssumptionWarning, match=r"LR missing on 1 rows with a target value \(line 3\)"):
         run = read_run(p)
     np.testing.assert_allclose(run.lr, [1.0, 0.75, 0.5])
     assert not run.dense
