@@ -3,6 +3,7 @@
     python cli/closed_loop_report.py field OPT.json KEY [KEY ...]     -> the value (empty for null)
     python cli/closed_loop_report.py report --out-dir OUT --runs RUNS --json RESULT.json --tournament SETTING \
         --seeds "0 1 2"                                              -> table + JSON
+    python cli/closed_loop_report.py markdown RESULT.json             -> the tables of benchmarks/RESULTS.md
 
 Realised loss: the last val_loss point of a run (step T-1, before that step's update), the quantity optimize
 minimises (objective "final") and ``scalefit predict`` reports. Differences are paired by seed (same seed: same
@@ -215,7 +216,7 @@ def print_table(res: dict) -> None:
       f"{'predicted rec - cos':>19}  met")
     for s in res["settings"]:
         c = s["paired"]
-        rec = s["roles"]["recommended"]["name"] if s["recommended"]["kind"] == "family" else "per-step"
+        rec = s["recommended"]["name"] if s["recommended"]["kind"] == "family" else "per-step"
         p(f"  {s['setting']:<22} {rec:<12} {_pm(c['recommended - cosine']):>16} {_pm(c['recommended - linear']):>16} "
           f"{_pm(c['recommended - best-wsd']):>16}  {c['recommended - cosine']['predicted']:>+19.4f}  "
           f"{'yes' if s['acceptance']['met'] else 'NO'}")
@@ -234,6 +235,34 @@ def print_table(res: dict) -> None:
     p(f"  acceptance met in every setting: {'yes' if res['all_met'] else 'NO'}")
 
 
+def markdown(res: dict) -> None:
+    """The tables of benchmarks/RESULTS.md, "Closed loop on real training", from the result JSON."""
+    p = print
+    p("| setting | recommended | rec - cosine | rec - linear to 0 | rec - best WSD (1-sqrt) | predicted rec - cosine "
+      "| met |")
+    p("|---|---|---|---|---|---|---|")
+    for s in res["settings"]:
+        c, r = s["paired"], s["recommended"]
+        name = f"`{r['spec'].split(',', 3)[-1]}`" if r["kind"] == "family" else "per-step optimum"
+        p(f"| {s['source']} {s['size']} {s['steps']} | {r['name']} {name} | {_pm(c['recommended - cosine'])} | "
+          f"{_pm(c['recommended - linear'])} | {_pm(c['recommended - best-wsd'])} | "
+          f"{c['recommended - cosine']['predicted']:+.4f} | {'yes' if s['acceptance']['met'] else '**no**'} |")
+    p("")
+    p("| setting | best WSD - cosine | linear - cosine | predicted best WSD - cosine | predicted linear - cosine |")
+    p("|---|---|---|---|---|")
+    for s in res["settings"]:
+        c = s["paired"]
+        p(f"| {s['source']} {s['size']} {s['steps']} | {_pm(c['best-wsd - cosine'])} | {_pm(c['linear - cosine'])} | "
+          f"{c['best-wsd - cosine']['predicted']:+.4f} | {c['linear - cosine']['predicted']:+.4f} |")
+    t = res["tournament"]
+    p("")
+    p("| candidate (per-step optimum) | - cosine | - best WSD | - linear to 0 | predicted - cosine |")
+    p("|---|---|---|---|---|")
+    for name, c in t["candidates"].items():
+        p(f"| {name} ({c['schedule'].split('optimize ')[-1].rstrip(')')}) | {_pm(c['vs_cosine'])} | "
+          f"{_pm(c['vs_best_wsd'])} | {_pm(c['vs_linear'])} | {c['vs_cosine']['predicted']:+.4f} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -246,9 +275,13 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--json", required=True)
     r.add_argument("--tournament", required=True)
     r.add_argument("--seeds", default="0 1 2")
+    m = sub.add_parser("markdown")
+    m.add_argument("json")
     a = ap.parse_args(argv)
     if a.cmd == "field":
         print(field(a.json, a.keys))
+    elif a.cmd == "markdown":
+        markdown(_load(a.json))
     else:
         report(a)
     return 0
