@@ -56,7 +56,7 @@ def test_json_is_the_library_forecast(tmp_path) -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fc = scalefit.forecast(part, "cosine:total=3000")
+        fc = scalefit.forecast.forecast(part, "cosine:total=3000")
     assert got["final_loss"] == pytest.approx(fc.final_loss, rel=1e-12)
     assert got["upper"] == pytest.approx(fc.final_interval[1], rel=1e-12)
     assert {"final_step", "method", "scale", "folds", "note", "curve", "observed", "law"} <= set(got)

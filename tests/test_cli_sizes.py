@@ -38,8 +38,8 @@ def two_size_fit(tmp_path_factory) -> Path:
 def test_a_size_blind_law_on_two_sizes_needs_allow_mixed_sizes(tmp_path) -> None:
     res = invoke("fit", *XS, *TINY, *FAST, "--law", "mpl", "--no-law-error")
     assert res.exit_code == 2 and "Traceback" not in res.output
-    assert "law 'mpl' ignores model size" in res.stderr and "--allow-mixed-sizes" in res.stderr
-    ok = invoke("fit", *XS, *TINY, *FAST, "--law", "mpl", "--no-law-error", "--allow-mixed-sizes", "--json")
+    assert "law 'mpl' ignores model size" in res.stderr and "--mixed-sizes" in res.stderr
+    ok = invoke("fit", *XS, *TINY, *FAST, "--law", "mpl", "--no-law-error", "--mixed-sizes", "--json")
     assert ok.exit_code in (0, 1), ok.output  # fitted as asked (here mpl FAILS to describe two sizes as one model)
     fit = json.loads(ok.stdout)
     assert fit["law"] == "mpl" and fit["options"]["allow_mixed_sizes"] is True

@@ -82,7 +82,7 @@ def test_runs_of_several_sizes_default_to_the_size_aware_law_and_say_why():
 
 def test_a_size_blind_law_on_several_sizes_is_refused_unless_allowed():
     runs = _runs((3e7, 1e8))
-    with pytest.raises(FitInputError, match=r"law 'mpl' ignores model size.*2 sizes.*--allow-mixed-sizes"):
+    with pytest.raises(FitInputError, match=r"law 'mpl' ignores model size.*2 sizes.*--mixed-sizes"):
         fit(runs, "mpl", **FAST)
     res, warned = _warned(fit, runs, "mpl", allow_mixed_sizes=True, **FAST)
     assert any(c is AssumptionWarning and "fitted as one model as asked" in m for c, m in warned)

@@ -20,10 +20,10 @@ LAWS_HELP = (f"Law: {LAWS.help_text()}, or all (fit each and compare: the size-b
 Law = Annotated[Optional[str], typer.Option(help=LAWS_HELP + " Example: --law tissue")]
 AllowMixedSizes = Annotated[
     bool,
-    typer.Option("--allow-mixed-sizes",
+    typer.Option("--mixed-sizes",
                  help="Let a size-blind law (mpl, tissue) fit runs of several model sizes as one model (otherwise an "
                       "error: their differences in loss would count as misfit). Example: --law mpl "
-                      "--allow-mixed-sizes"),
+                      "--mixed-sizes"),
 ]
 Errors = Annotated[
     str,

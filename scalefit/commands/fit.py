@@ -63,7 +63,7 @@ def fit(
     Prints status lines, the parameters (rounded to their errors) and metrics per run, and measures the law's own
     error by cross-validation on the runs for later prediction intervals. Runs of several model sizes (their
     'params') are fitted by the size-aware mpl-n unless --law says otherwise (a size-blind law then needs
-    --allow-mixed-sizes); with three or more sizes the fit also measures its error at another size by leaving each
+    --mixed-sizes); with three or more sizes the fit also measures its error at another size by leaving each
     size out. Sparse runs need the LR from step 0:
     pass --warmup or a per-step --schedule-file / --schedule-dir. A fit whose law does not describe the runs
     (mean in-sample R2 < 0, or a fitted loss <= 0) has status FAILED and says what to try.
