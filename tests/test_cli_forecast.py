@@ -82,6 +82,12 @@ def test_like_runs_and_a_schedule_file(tmp_path) -> None:
     (["--target", "val_loss", "--schedule", "cosine:total=3000"], "nothing is left to forecast"),
     (["--target", "val_loss", "--max-step", "1500", "--schedule", "cosine:total=3000", "--interval", "1.5"],
      "interval must lie in (0, 1)"),
+    (["--target", "val_loss", "--max-step", "1500", "--schedule", "cosine:total=3000", "--steps", "3000"],
+     "already sets total="),
+    (["--target", "val_loss", "--max-step", "1500", "--schedule-file", "plan.csv", "--steps", "3000"],
+     "--steps sets the total of a --schedule spec"),
+    (["--target", "val_loss", "--max-step", "1500", "--schedule", "cosine", "--steps", "3000", "--fit", "f.json",
+      "--like", COSINE], "not both"),
 ])
 def test_bad_requests_are_one_line_and_exit_2(args, msg) -> None:
     res = invoke("forecast", COSINE, *args)
@@ -104,3 +110,47 @@ def test_a_forecast_at_or_below_zero_is_not_a_result(monkeypatch) -> None:
     monkeypatch.setattr(forecast_mod, "forecast", impossible)
     res = invoke("forecast", COSINE, *HALF)
     assert res.exit_code == 1 and "reaches a loss <= 0" in res.stderr
+
+
+@pytest.fixture(scope="module")
+def two_size_fit(tmp_path_factory) -> Path:
+    """mpl-n on the xs and tiny constant and cosine runs (the law the two sizes choose), without the law error."""
+    out = tmp_path_factory.mktemp("fit") / "fit.json"
+    runs = [CURVES / f"{m}_{k}_lr0.003_bs16.csv" for m in ("xs", "tiny") for k in ("constant", "cosine")]
+    res = invoke("fit", *runs, "--target", "val_loss", "--starts", "8", "--no-law-error", "--out", out)
+    assert res.exit_code == 0 and "Fit of law mpl-n to 4 runs" in res.stdout, res.output
+    return out
+
+
+def test_a_size_aware_fit_lends_its_shape_at_the_runs_size_and_says_so(two_size_fit) -> None:
+    s1 = CURVES / "s1_cosine_lr0.003_bs16.csv"  # 4.43e5 parameters, 4.5x the larger fitted size
+    args = ["--target", "val_loss", "--max-step", "1500", "--schedule", "cosine", "--steps", "3000"]
+    res = invoke("forecast", s1, *args, "--fit", two_size_fit)
+    assert res.exit_code == 0, res.output
+    assert "logged up to step 1500 of 2999 (50%); plan: cosine:total=3000" in res.stdout
+    text = " ".join(res.stdout.split())
+    assert (f"rests on: 25 logged rows up to step 1500 under law mpl; 3 folds on the run itself; shape prior from "
+            f"{two_size_fit} (law mpl-n at model size 4.43e+05: model size 4.43e+05 is 4.5x the largest fitted "
+            "(9.86e+04))") in text
+    got = json.loads(invoke("forecast", s1, *args, "--fit", two_size_fit, "--json").stdout)
+    assert got["law"] == "mpl" and got["rests_on"].startswith("25 logged rows")
+    true = got["observed"]["final_loss"]
+    assert got["lower"] <= true <= got["upper"]
+    assert abs(got["final_loss"] - true) / true < 0.01  # measured: -0.19 % (alone: +0.75 %)
+    # the same forecast without a prior for the drop: the note says the drop is left out
+    alone = json.loads(invoke("forecast", s1, *args, "--json").stdout)
+    assert "shape prior" not in alone["rests_on"] and alone["final_loss"] != got["final_loss"]
+
+
+def test_a_size_aware_fit_with_another_law_or_without_a_size_is_refused(two_size_fit, tmp_path) -> None:
+    s1 = CURVES / "s1_cosine_lr0.003_bs16.csv"
+    args = ["--target", "val_loss", "--max-step", "1500", "--schedule", "cosine", "--steps", "3000"]
+    res = invoke("forecast", s1, *args, "--fit", two_size_fit, "--law", "tissue")
+    assert res.exit_code == 2 and "disagrees with the fit's law mpl-n" in res.stderr, res.output
+    bare = tmp_path / "bare.csv"  # the run without its '# params:' line
+    bare.write_text("".join(line for line in s1.read_text().splitlines(keepends=True) if "params" not in line))
+    res = invoke("forecast", bare, *args, "--fit", two_size_fit)
+    assert res.exit_code == 2 and "fitted at model sizes 2.47e+04, 9.86e+04" in res.stderr
+    assert "--params" in res.stderr and "Traceback" not in res.output
+    ok = invoke("forecast", bare, *args, "--fit", two_size_fit, "--params", "4.43e5", "--json")
+    assert ok.exit_code == 0 and "4.5x the largest fitted" in json.loads(ok.stdout)["rests_on"]

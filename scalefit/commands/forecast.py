@@ -21,15 +21,27 @@ FORECAST_SCHEMA = "scalefit.forecast/1"
 def forecast(
     run: Annotated[Path, typer.Argument(help="The run so far (any log scalefit reads). Example: runs/big.csv")],
     schedule: Annotated[Optional[str], typer.Option(
-        "--schedule", help="The planned schedule of the whole run as a spec (total= required; peak defaults to the "
-                           "logged peak LR, warmup to the run's). Example: --schedule cosine:total=24000")] = None,
+        "--schedule", help="The planned schedule of the whole run as a spec (its total= or --steps required; peak "
+                           "defaults to the logged peak LR, warmup to the run's). Example: --schedule "
+                           "cosine:total=24000")] = None,
+    steps: Annotated[Optional[int], typer.Option(
+        "--steps", help="The planned number of steps of the whole run (the spec's total). Example: --schedule cosine "
+                        "--steps 24000")] = None,
     schedule_file: Annotated[Optional[Path], typer.Option(
         "--schedule-file", help="The planned schedule of the whole run, one row per step (step,lr). "
                                 "Example: --schedule-file plan.csv")] = None,
     like: Annotated[Optional[list[Path]], typer.Option(
         help="Finished runs of the same setup (repeat, or list after one --like): their fitted shape becomes the "
              "forecast's prior. Example: --like a.csv b.csv")] = None,
-    law: Annotated[str, typer.Option(help="A size-blind curve law: mpl or tissue. Example: --law tissue")] = "mpl",
+    fit_json: Annotated[Optional[Path], typer.Option(
+        "--fit", help="A saved fit (scalefit fit --out) of finished runs of the same setup: its shape becomes the "
+                      "forecast's prior, as with --like but without refitting; a size-aware fit (mpl-n, tissue-n) "
+                      "gives its shape at the run's model size. Example: --fit fit.json")] = None,
+    n_params: Annotated[Optional[float], typer.Option(
+        "--params", help="The run's model size for a size-aware --fit (default: the run's 'params'). Example: "
+                         "--params 1.2e8")] = None,
+    law: Annotated[Optional[str], typer.Option(help="A size-blind curve law: mpl or tissue (default mpl, or the "
+                                                    "--fit's). Example: --law tissue")] = None,
     interval: Annotated[float, typer.Option(help="Nominal coverage of the interval. Example: --interval 0.95")]
     = 0.9,
     target: Target = "loss",
@@ -48,7 +60,8 @@ def forecast(
                                                       "as an image. Example: --plot forecast.png")] = None,
     log_y: LogY = False,
     json: Annotated[bool, typer.Option("--json", help="Print {final_step, final_loss, lower, upper, interval, method, "
-                                                      "scale, last_observed, law, note, folds, curve, observed} as "
+                                                      "scale, last_observed, law, note, folds, rests_on, curve, "
+                                                      "observed} as "
                                                       "JSON.")] = False,
 ) -> None:
     """Forecast a run in flight: its final loss with an interval, and the rest of its curve.
@@ -78,7 +91,16 @@ def forecast(
         check_plot_path(plot, flag="--plot")
     if (schedule is None) == (schedule_file is None):
         raise FitInputError("pass the planned schedule of the whole run: --schedule SPEC or --schedule-file F (one "
-                            "of them). Example: --schedule cosine:total=24000")
+                            "of them). Example: --schedule cosine --steps 24000")
+    if like and fit_json is not None:
+        raise FitInputError("pass finished runs (--like) or a saved fit of them (--fit), not both. Example: --fit "
+                            "fit.json")
+    schedule = _with_steps(schedule, steps)
+    prior_fit = None
+    if fit_json is not None:
+        from scalefit.results import FitResult
+
+        prior_fit = FitResult.from_json(fit_json)
     partial, held_out = _read(run, schedule, schedule_file, target=target, warmup=warmup, resumed=resumed,
                               runs=run_name, min_step=min_step, max_step=max_step)
     plan: Any = schedule
@@ -92,15 +114,18 @@ def forecast(
 
         like_runs = load_runs(like, target=target, warmup=warmup, resumed=resumed, what="--like runs")
     try:
-        fc = forecast_run(partial, plan, like=like_runs, law=law, interval=interval, seed=seed)
+        fc = forecast_run(partial, plan, like=like_runs, prior_fit=prior_fit, n_params=n_params, law=law,
+                          interval=interval, seed=seed, source=None if fit_json is None else str(fit_json))
     except ImpossibleForecastError as exc:
         fail(str(exc), code=FAILED_EXIT)
     observed = _observed_final(held_out, fc.final_step)
+    rests_on = (f"{int(np.count_nonzero(partial.fit_mask))} logged rows up to step {fc.last_observed} under law "
+                f"{fc.fit.law}; {fc.note}")
     written = []
     if out is not None:
         from scalefit.jsonio import write_json
 
-        written.append(write_json(out, {"schema": FORECAST_SCHEMA, **_summary(fc, observed)}))
+        written.append(write_json(out, {"schema": FORECAST_SCHEMA, **_summary(fc, observed, rests_on)}))
     if plot is not None:
         from scalefit import plots
 
@@ -109,9 +134,26 @@ def forecast(
             ax.set_yscale("log")
         written.append(plots.save(ax.figure, plot))
     if json:
-        print_json(_summary(fc, observed))
+        print_json(_summary(fc, observed, rests_on))
         return
-    _print(fc, partial.path, schedule or str(schedule_file), observed, np.asarray(fc.steps), written)
+    _print(fc, partial.path, schedule or str(schedule_file), observed, np.asarray(fc.steps), written, rests_on)
+
+
+def _with_steps(spec: Optional[str], steps: Optional[int]) -> Optional[str]:
+    """The spec with ``--steps`` as its total (one of them, not both; ``--steps`` needs a spec)."""
+    from scalefit.errors import FitInputError
+
+    if steps is None:
+        return spec
+    if spec is None:
+        raise FitInputError("--steps sets the total of a --schedule spec; a --schedule-file gives its own steps. "
+                            "Example: --schedule cosine --steps 24000")
+    if steps < 2:
+        raise FitInputError(f"--steps must be at least 2, got {steps}. Example: --steps 24000")
+    if "total=" in spec.replace(" ", ""):
+        raise FitInputError(f"--schedule {spec} already sets total=: drop --steps or the total. Example: --schedule "
+                            f"{spec.split(':')[0]} --steps {steps}")
+    return f"{spec}{',' if ':' in spec else ':'}total={steps}"
 
 
 def _read(path: Path, spec: Optional[str], schedule_file: Optional[Path], *, max_step: Optional[int],
@@ -160,13 +202,14 @@ def _observed_final(held_out: tuple[Any, Any] | None, final_step: int) -> float 
     return float(held_out[1][-1])
 
 
-def _summary(fc: Any, observed: float | None) -> dict[str, Any]:
+def _summary(fc: Any, observed: float | None, rests_on: str) -> dict[str, Any]:
     lo, hi = fc.final_interval
-    return {**fc.summary(), "curve": fc.curve(),
+    return {**fc.summary(), "rests_on": rests_on, "curve": fc.curve(),
             "observed": None if observed is None else {"final_loss": observed, "inside": bool(lo <= observed <= hi)}}
 
 
-def _print(fc: Any, path: str, plan: str, observed: float | None, steps: Any, written: list[Path]) -> None:
+def _print(fc: Any, path: str, plan: str, observed: float | None, steps: Any, written: list[Path],
+           rests_on: str) -> None:
     from scalefit.thinning import evenly_spaced
 
     pct = f"{fc.interval * 100:g}%"
@@ -182,7 +225,7 @@ def _print(fc: Any, path: str, plan: str, observed: float | None, steps: Any, wr
     lines += ["", f"  {'step':>8} {'loss':>8} {'lower':>8} {'upper':>8}"]
     for i in evenly_spaced(len(steps), min(SHOWN_ROWS, len(steps))):
         lines.append(f"  {int(fc.steps[i]):>8d} {fc.loss[i]:>8.4f} {fc.lower[i]:>8.4f} {fc.upper[i]:>8.4f}")
-    lines += ["", f"  note: {fc.note}"]
+    lines += ["", f"  rests on: {rests_on}"]
     if fc.folds:
         lines.append("  folds (cut step: relative error at the last row): "
                      + ", ".join(f"{c}: {e:+.2%}" for c, _, e in fc.folds))
