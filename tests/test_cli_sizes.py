@@ -87,3 +87,28 @@ def test_one_size_refuses_another(tmp_path) -> None:
     assert ev.exit_code == 2 and "this held-out run cannot be predicted" in ev.stderr
     one = invoke("fit", *TINY, *FAST, "--no-law-error", "--law", "mpl-n")
     assert one.exit_code == 2 and "one size cannot separate" in one.stderr
+
+
+def test_optimize_a_size_aware_fit_needs_the_size_and_passes_it_to_the_law(two_size_fit, tmp_path) -> None:
+    args = ["--steps", "3000", "--peak", "3e-3", "--warmup", "300", "--under", "fit", "--iterations", "40",
+            "--polish", "0"]
+    res = invoke("optimize", two_size_fit, *args)
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "fitted at model sizes 2.47e+04, 9.86e+04: pass the model size to optimise for" in res.stderr
+    small = json.loads(invoke("optimize", two_size_fit, *args, "--params", "9.86e4", "--json").stdout)
+    big = invoke("optimize", two_size_fit, *args, "--params", "4.43e5", "--json")
+    assert big.exit_code == 0, big.output
+    big = json.loads(big.stdout)
+    assert small["n_params"] == 9.86e4 and small["extrapolated_size"] is None
+    assert "model size 4.43e+05 is 4.5x the largest fitted (9.86e+04)" in big["extrapolated_size"]
+    cos = {r["schedule"]: r for r in small["baselines"]}["cosine to 0"]
+    cos_big = {r["schedule"]: r for r in big["baselines"]}["cosine to 0"]
+    assert cos_big["final_loss"] < cos["final_loss"] - 0.05  # the bigger model is predicted lower (the size terms)
+    # beyond the fitted sizes the interval carries the size error: wider than at a fitted size
+    assert cos_big["upper"] - cos_big["lower"] > 2 * (cos["upper"] - cos["lower"])
+    text = invoke("optimize", two_size_fit, *args, "--params", "4.43e5")
+    assert "model size: 4.43e+05 parameters (extrapolated: model size 4.43e+05 is 4.5x" in text.stdout
+    out = tmp_path / "tiny.json"
+    assert invoke("fit", *TINY, *FAST, "--no-law-error", "--out", out).exit_code == 0
+    other = invoke("optimize", out, *args, "--params", "4.43e5")
+    assert other.exit_code == 2 and "the fit saw one model size (9.86e+04 parameters)" in other.stderr
