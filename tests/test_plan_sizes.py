@@ -67,3 +67,15 @@ def test_plan_optimises_and_predicts_at_the_planned_size(two_sizes, s1) -> None:
     assert p.loss_source.startswith("curve law mpl-n") and np.isfinite(p.final_loss) and p.final_loss > 0
     report = p.report()
     assert "at N = 4.43e+05" in report and FLAG in report
+
+
+def test_a_size_blind_curve_of_one_size_is_doubted_not_refused_at_another(s1) -> None:
+    """predict() refuses another size for a fit of one size; the plan uses that curve at its own size, doubted."""
+    runs = scalefit.read_runs([str(CURVES / f"tiny_{k}_lr0.003_bs16.csv") for k in ("constant", "cosine")],
+                              target="val_loss")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tiny = scalefit.fit(runs, "mpl", n_starts=8, law_error=False)
+        p = plan(params=float(s1.meta["params"]), tokens=3000 * 1024, hparams=FixedHparams(), curve=tiny)
+    assert p.curve.law == "mpl" and any("fitted at N = 9.86e+04 only" in d for d in p.curve.doubts)
+    assert "across model sizes" not in p.schedule_source and np.isfinite(p.curve.final[0])

@@ -102,11 +102,15 @@ class PlannedCurve:
 
 
 def predict_curve(curve: Any, lr: np.ndarray, warmup: int, N: float, interval: float) -> PlannedCurve:
-    """The curve law's whole curve for the planned schedule at model size N, and its doubts."""
+    """The curve law's whole curve for the planned schedule at model size N, and its doubts.
+
+    A size-aware law predicts at N (beyond its fitted sizes marked, its interval carrying the size error); a
+    size-blind one cannot take N (``predict`` would refuse another size), so it predicts the size it was fitted at
+    and the doubt says that the plan's N differs."""
     aware = size_aware(curve)
-    pred = curve.predict(lr, warmup=warmup, interval=interval, n_params=N)
-    doubts = []
     sizes = fitted_sizes(curve)
+    pred = curve.predict(lr, warmup=warmup, interval=interval, n_params=N if aware or not sizes else None)
+    doubts = []
     if sizes and not aware and abs(N / sizes[-1] - 1.0) > CURVE_SIZE_TOLERANCE:
         doubts.append(f"it was fitted at N = {sizes[-1]:.3g} only (law {getattr(curve, 'law', '?')} does not take "
                       f"the size), the plan has N = {N:.3g}")
