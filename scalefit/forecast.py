@@ -177,7 +177,8 @@ def _borrow(like: Sequence[Any], law: Any, fit_kw: dict[str, Any], run: Any) -> 
     The like runs are fitted without the default shape prior (finished runs with LR decays determine their own
     shape: on the Schaipp cosines forecast from 50 %, 0.50 % median error against 0.71 % with the default prior's
     shape); their shape (every free nonlinear parameter) becomes a prior (log sd :data:`LIKE_SD`). When the partial
-    run's rows hold no LR decay (:func:`scalefit.fitting.crossval.holds_decay`), they say nothing about the drop of one, so
+    run's rows hold no LR decay (:func:`scalefit.fitting.crossval.holds_decay`), they say nothing about the drop of
+    one, so
     the drop amplitude (MPL's B, Tissue's C) and the shape are held at the like fit's values instead; the partial run
     still sets its own level (L0, A).
     """
@@ -264,8 +265,8 @@ def forecast(partial: Any, schedule: Any = None, *, like: Sequence[Any] | None =
     if prior_fit is not None:
         law_obj, values, free, source = _from_fit(prior_fit, partial, n_params, source or "a saved fit")
         if law is not None and law.strip().lower() != law_obj.name:
-            raise FitInputError(f"--law {law} disagrees with the fit's law {prior_fit.law}: leave --law out with --fit. "
-                                "Example: --fit fit.json")
+            raise FitInputError(f"--law {law} disagrees with the fit's law {prior_fit.law}: leave --law out with "
+                                "--fit. Example: --fit fit.json")
         borrowed_values = (values, free, source)
     else:
         try:
@@ -306,9 +307,9 @@ def forecast(partial: Any, schedule: Any = None, *, like: Sequence[Any] | None =
         pred = res.predict(run.lr, warmup=int(run.warmup), at=idx, method="covariance", interval=0.6827)
     if not np.all(np.isfinite(pred.loss)) or np.any(pred.loss <= 0):
         i = int(np.flatnonzero(~(pred.loss > 0))[0])
-        raise ImpossibleForecastError(f"the forecast reaches a loss <= 0 (at step {int(idx[i])}): the {int(run.fit_mask.sum())} "
-                            "rows so far do not determine the law. Wait for more rows, or pass --like with finished "
-                            "runs of the same setup.", path=partial.path)
+        raise ImpossibleForecastError(f"the forecast reaches a loss <= 0 (at step {int(idx[i])}): the "
+                                      f"{int(run.fit_mask.sum())} rows so far do not determine the law. Wait for more "
+                                      "rows, or pass --like with finished runs of the same setup.", path=partial.path)
     cov_rel = np.where(np.isfinite(pred.upper), (pred.upper - pred.loss) / pred.loss, 0.0)  # 1-sd relative band
     folds = []
     for frac in fractions:

@@ -220,7 +220,8 @@ def _print(fc: Any, path: str, plan: str, observed: float | None, steps: Any, wr
              f"  final loss at step {fc.final_step}: {fc.final_loss:.4f}  [{lo:.4f}, {hi:.4f}]"]
     if observed is not None:
         where = "inside" if lo <= observed <= hi else "OUTSIDE"
-        lines.append(f"  observed at step {fc.final_step}: {observed:.4f} ({(fc.final_loss - observed) / observed:+.2%} "
+        off = (fc.final_loss - observed) / observed
+        lines.append(f"  observed at step {fc.final_step}: {observed:.4f} ({off:+.2%} "
                      f"off; {where} the interval)")
     lines += ["", f"  {'step':>8} {'loss':>8} {'lower':>8} {'upper':>8}"]
     for i in evenly_spaced(len(steps), min(SHOWN_ROWS, len(steps))):

@@ -66,8 +66,9 @@ def predict(
     Predictions far outside the fitted range (more than 2x the steps or the LR area, 1.5x the peak LR, a model
     size outside the fitted ones) are marked as extrapolated, with the factor. A fit of one model size refuses
     --params at another; a size-aware fit predicts it with its size error (measured by leaving each fitted size out
-    with three or more sizes, else a reference rule, said in the header). A prediction that cannot be true (a loss <= 0, or below the runs' stated irreducible
-    loss, or from a fit that FAILED) is marked NOT A RESULT and never ranked first.
+    with three or more sizes, else a reference rule, said in the header). A prediction that cannot be true (a loss
+    of 0 or below, or below the runs' stated irreducible loss, or from a fit that FAILED) is marked NOT A RESULT
+    and never ranked first.
 
     Exit codes: 0 done; 1 a prediction cannot be true (or the fit FAILED); 2 bad input.
 

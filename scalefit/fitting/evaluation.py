@@ -22,8 +22,8 @@ def evaluate(
     :func:`~scalefit.fitting.fit`). A held-out run at a model size the fit cannot speak for (one fitted size) is
     refused before any fit runs; one outside the fitted sizes is predicted with its size error.
 
-    Metrics (R2, MAE, RMSE, PredE, WorstE) are computed per held-out run on its observed steps after warmup inside its fit window and averaged over
-    runs, as in the MPL paper. Keyword arguments go to :func:`~scalefit.fitting.fit`.
+    Metrics (R2, MAE, RMSE, PredE, WorstE) are computed per held-out run on its observed steps after warmup inside
+    its fit window and averaged over runs, as in the MPL paper. Keyword arguments go to :func:`~scalefit.fitting.fit`.
     """
     test_runs = list(test_runs)
     if not test_runs:
