@@ -80,18 +80,18 @@ def _grid_files(root: Path) -> list[str]:
 def test_plan_workflow_sh(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     # every grid run of cli/make_data.sh must be bundled and complete, or the sweeps would train (minutes):
-    # 48 (grid) + 24 + 60 + 13 (grid_more)
+    # 48 (grid) + 24 + 13 (grid_more)
     bundled = _grid_files(GRID)
-    if len(bundled) < 145 or any(GRID.rglob("*.ckpt")):
-        pytest.skip(f"bundled grid incomplete ({len(bundled)} of 145 runs)")
+    if len(bundled) < 85 or any(GRID.rglob("*.ckpt")):
+        pytest.skip(f"bundled grid incomplete ({len(bundled)} of 85 runs)")
     before = {p: p.read_bytes() for p in GRID.glob("*/sweep.json")}
 
     out = tmp_path / "out"
     proc = _run(ROOT / "cli" / "plan_workflow.sh", {"OUT": str(out), "SCALEFIT": _scalefit()})
     _ok(proc)
-    # the grid's 22 sweeps, every run skipped: nothing trained
+    # the grid's 16 sweeps, every run skipped: nothing trained
     heads = [line for line in (out / "sweep.txt").read_text().splitlines() if line.startswith("sweep: ")]
-    assert len(heads) == 22, heads
+    assert len(heads) == 16, heads
     assert all(", 0 to resume, 0 new" in h for h in heads), heads
     assert _grid_files(out / "runs" / "grid") == bundled
     # the bundled data is untouched (the sweep worked on a copy)
@@ -123,9 +123,9 @@ def _shim_run(tmp_path: Path, script: str, extra_env: dict[str, str] | None = No
 def test_make_data_sh_options(tmp_path: Path) -> None:
     calls = _shim_run(tmp_path, "make_data.sh")
     assert all(c.startswith("sweep ") for c in calls), calls
-    # curves: 2 sweeps; grid: 6 + 16 (one per batch size and token budget); scaling: 2; isoflop: 4 budgets x 5
+    # curves: 2 sweeps; grid: 6 + 10 (one per size set, batch size and token budget); scaling: 2; isoflop: 4 x 5
     counts = {d: sum(f"--out-dir data/runs/{d}/" in c for c in calls) for d in ("grid", "scaling", "isoflop")}
-    assert counts == {"grid": 22, "scaling": 2, "isoflop": 20} and len(calls) == 46, (counts, calls)
+    assert counts == {"grid": 16, "scaling": 2, "isoflop": 20} and len(calls) == 40, (counts, calls)
     # an isoFLOP run's steps are its budget's tokens C / 6N over 1,024 tokens per step
     iso = next(c for c in calls if "--out-dir data/runs/isoflop/c1e12" in c and "--models tiny " in c)
     assert "--steps 1650 " in iso and "--warmup 165 " in iso  # 1e12 / (6 x 98,624 x 1,024) = 1650.4

@@ -165,7 +165,7 @@ def allocate(flops: float | None, *, params: float | None, tokens: float | None,
         fixed = " (this law fixes N* ~ C^0.5; --isoflop gives the measured split)" if scaling.law == "overtrain" \
             else ""
         return Allocation(o["params"], o["tokens"], C, o["params_lower"], o["params_upper"], o["tokens_lower"],
-                          o["tokens_upper"], source=f"loss law ({scaling.law})",
+                          o["tokens_upper"], source=f"{scaling.law} loss law",
                           note=f"N, D compute-optimal under the {scaling.law} loss law{fixed}.")
     raise FitInputError("cannot choose N and D from a budget alone: pass --scaling sc.json (from scalefit "
                         "scaling) or --isoflop iso.json (from scalefit scaling --method isoflop), or fix --params or "

@@ -38,7 +38,8 @@ def test_every_bundled_file_is_a_complete_dense_run(path):
 
 def test_the_bundled_set_is_small_and_covers_schedules_and_sizes():
     size = sum(p.stat().st_size for p in FILES)
-    assert size < 5e6, f"data/runs holds {size / 1e6:.1f} MB of run files; keep it under 5 MB"
+    # 8.6 MB: curves 1.3, grid 2.9 (85 runs), isoflop 1.8 (20 runs), scaling 0.3, closed_loop 2.5
+    assert size < 10e6, f"data/runs holds {size / 1e6:.1f} MB of run files; keep it under 10 MB"
     curves = [read_run(p).meta for p in FILES if p.parent.name == "curves"]
     by_model: dict[str, set[str]] = {}
     for m in curves:
