@@ -10,9 +10,11 @@ Sections (``--sections``, default all; each run updates its part of ``benchmarks
   than every fitted one, "down" smaller, "inside" between) and the two smallest sizes predicting the third ("2
   sizes": the prior sets the size exponents). The reference row of a target size is its in-size fit: each of its
   runs predicted by ``mpl`` fitted on the other runs of that size. Then the size steps that also change the base LR
-  (stress rows), and MPL 25M -> 100M from the 25M constant + cosine curves. Laws: ``mpl`` (size-blind, today's
-  default; intervals = its cross-validated law error), ``tissue-n-old`` (today's size law, covariance intervals)
-  and the new ``mpl-n`` / ``tissue-n`` (intervals from size folds, :mod:`scalefit.extrapolation`).
+  (stress rows), and MPL 25M -> 100M from the 25M constant + cosine curves. Laws: ``mpl`` (size-blind, the default
+  before issue 16, fitted with ``allow_mixed_sizes=True``; intervals = its cross-validated law error) and the
+  size-aware ``mpl-n`` / ``tissue-n`` (intervals from size folds, :mod:`scalefit.extrapolation`). The earlier
+  ``tissue-n`` (``L0 + A S1^-alpha + B N^-beta - C S2 N^gamma``) is gone from the code; its figures stay in
+  ``benchmarks/RESULTS.md`` as history.
 * ``horizons``: fit the shortest horizon of each Schaipp model/LR group (a cosine alone; or the constant run up to
   the shortest cooldown's end plus that cooldown), predict the longer ones; MPL 24K -> 72K (constant + cosine 24K
   predicting both 72K curves). Today's laws with their law-error intervals, and with horizon-fold intervals.
@@ -46,14 +48,9 @@ sys.path.insert(0, str(HERE))
 from _extrap_data import MPL_SCHEDULES, mpl_runs, schaipp_runs, truth  # noqa: E402
 from _machine import machine  # noqa: E402
 
-from scalefit.extrapolation import (  # noqa: E402
-    ExtrapolationError,
-    fit_one_for,
-    horizon_distance,
-    horizon_folds,
-    size_distance,
-    size_folds,
-)
+from scalefit.extrapolation import ExtrapolationError, horizon_distance, size_distance  # noqa: E402
+from scalefit.fitting.driver import fit_one_for  # noqa: E402
+from scalefit.fitting.extrapolation_folds import horizon_folds, size_folds, truncate  # noqa: E402
 from scalefit.fitting import fit  # noqa: E402
 from scalefit.jsonio import write_text  # noqa: E402
 from scalefit.laws.size_terms import distinct_sizes, run_sizes  # noqa: E402
@@ -99,9 +96,14 @@ def summary(recs: list[dict[str, Any]]) -> dict[str, Any]:
             "coverage": float(np.mean([r["covered"] for r in recs]))}
 
 
-def today_predict(res: Any, run: Any) -> tuple[np.ndarray, float, float]:
-    """Today's prediction of ``run`` and its default interval at the last row."""
-    p = quiet(lambda: res.predict(run, interval=LEVEL))
+def today_predict(res: Any, run: Any, blind: bool = False) -> tuple[np.ndarray, float, float]:
+    """The default prediction of ``run`` and its interval at the last row (``blind``: from its LR alone, so at the
+    fitted size: how a size-blind law predicts another size when asked to)."""
+    if blind:
+        p = quiet(lambda: res.predict(run.lr, warmup=int(run.warmup), at=run.index[run.after_warmup],
+                                      interval=LEVEL))
+    else:
+        p = quiet(lambda: res.predict(run, interval=LEVEL))
     return p.loss, float(p.lower[-1]), float(p.upper[-1])
 
 
@@ -111,30 +113,6 @@ def extrap_predict(res: Any, run: Any, err: ExtrapolationError, distance: float)
     cov_sd = float(p.upper[-1] - p.loss[-1])
     lo, hi = err.bounds(p.loss[-1], cov_sd, distance, LEVEL)
     return p.loss, float(lo), float(hi)
-
-
-def old_tissue_n(train: list, target: Any) -> Callable[[Any], tuple[np.ndarray, float, float]]:
-    """Today's size law (``AnnealingSizeLaw`` of annealing.py, no longer registered): fitted as an instance,
-    predicted by its own ``predict`` (the result's ``get_law`` now builds the new tissue-n), covariance band."""
-    from scalefit.laws.base import prediction_with_gradient
-    from scalefit.laws.annealing import AnnealingSizeLaw as Old
-
-    law = Old()
-    res = quiet(lambda: fit(train, law, law_error=False))
-    vals = np.array([res.values[n] for n in res.param_order])
-    fd = [n for n in res.param_order if not res.params[n].fixed]
-
-    def predict(run: Any) -> tuple[np.ndarray, float, float]:
-        at = run.index[run.after_warmup]
-        pred, grad = prediction_with_gradient(law, res.param_order, vals, run.lr, int(run.warmup), at,
-                                              float(run.meta["params"]), fd)
-        if res.covariance is None:
-            return pred, float("nan"), float("nan")
-        sd = float(np.sqrt(max(grad[:, -1] @ res.covariance @ grad[:, -1], 0.0)))
-        return pred, pred[-1] - 1.645 * sd, pred[-1] + 1.645 * sd
-
-    predict.result = res  # type: ignore[attr-defined]
-    return predict
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -220,17 +198,9 @@ def size_fold(train: list, targets: list[dict], quick: bool) -> dict[str, Any]:
     d = size_distance(N, fitted)
     out: dict[str, Any] = {}
     t0 = time.perf_counter()
-    res = quiet(lambda: fit(train, "mpl", law_error=not quick))
+    res = quiet(lambda: fit(train, "mpl", law_error=not quick, allow_mixed_sizes=True))
     out["mpl"] = {"recs": [score(*_arr3(today_predict(res, m["run"])), m["run"]) for m in targets],
                   "seconds": time.perf_counter() - t0, "interval": res.interval_method}
-    t0 = time.perf_counter()
-    try:
-        old = old_tissue_n(train, targets)
-        out["tissue-n-old"] = {"recs": [score(*_arr3(old(m["run"])), m["run"]) for m in targets],
-                               "seconds": time.perf_counter() - t0, "interval": "covariance",
-                               "status": old.result.status.value}
-    except Exception as exc:  # noqa: BLE001 - recorded, the benchmark goes on
-        out["tissue-n-old"] = {"recs": [], "error": f"{type(exc).__name__}: {exc}"}
     for law in NEW_LAWS:
         t0 = time.perf_counter()
         fit_one = fit_one_for(law)
@@ -307,7 +277,7 @@ def size_overall(rows: list[dict]) -> dict[str, Any]:
     for kind in sorted({r["kind"] for r in rows}):
         sel = [r for r in rows if r["kind"] == kind]
         out[kind] = {"reference": summary([x for r in sel for x in r["reference"]["recs"]])}
-        for law in ("mpl", "tissue-n-old") + NEW_LAWS:
+        for law in ("mpl",) + NEW_LAWS:
             out[kind][law] = summary([x for r in sel for x in r["laws"][law]["recs"]])
     return out
 
@@ -322,7 +292,12 @@ def mpl_size_step(quick: bool) -> dict[str, Any]:
     ref_fit = quiet(lambda: fit(mpl_runs("100M", ["constant_24000", "cosine_24000"]), "mpl", law_error=not quick))
     out["reference (100M const+cos fit)"] = [score(*_arr3(today_predict(ref_fit, r)), r) for r in targets]
     res = quiet(lambda: fit(train, "mpl", law_error=not quick))
-    out["mpl (size-blind)"] = [score(*_arr3(today_predict(res, r)), r) for r in targets]
+    try:
+        today_predict(res, targets[0])
+        out["mpl at 100M"] = "accepted (unexpected)"
+    except Exception as exc:  # noqa: BLE001 - the message is the result
+        out["mpl at 100M"] = f"{type(exc).__name__}: {exc}"
+    out["mpl (size-blind)"] = [score(*_arr3(today_predict(res, r, blind=True)), r) for r in targets]
     from scalefit.laws.size_terms import check_sizes
 
     try:
@@ -363,8 +338,6 @@ def horizon_cases(members: list[dict]) -> list[dict[str, Any]]:
     """Per (dataset, batch, size, base LR) group: the shortest cosine predicting the longer cosines of its decay
     type; the constant run up to the shortest cooldown's end plus that cooldown predicting the longer cooldowns of
     the same shape. MPL: constant + cosine 24K predicting the 72K curves."""
-    from scalefit.extrapolation import truncate
-
     groups: dict[tuple, list[dict]] = {}
     for m in members:
         groups.setdefault(m["family"] + (m["N"], m["lr"]), []).append(m)
@@ -479,8 +452,6 @@ def inflight_targets(members: list[dict]) -> list[dict[str, Any]]:
 def head_at(run: Any, frac: float) -> Any:
     """The rows up to ``frac`` of the observed span after warmup, as a partial run (LR up to its last row)."""
     import dataclasses
-
-    from scalefit.extrapolation import truncate
 
     steps = run.steps[run.after_warmup]
     cut = int(steps[0] + frac * (steps[-1] - steps[0]))

@@ -34,8 +34,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from scalefit.errors import FitInputError, ScalefitError
-from scalefit.extrapolation import truncate
 from scalefit.fitting.crossval import end_error, holds_decay
+from scalefit.fitting.extrapolation_folds import truncate
 from scalefit.laws import get_law
 
 #: Forward-chaining cut points of the partial run, as fractions of its observed span after warmup.
@@ -146,7 +146,7 @@ def _borrow(like: Sequence[Any], law: str, fit_kw: dict[str, Any], run: Any) -> 
     the drop amplitude (MPL's B, Tissue's C) and the shape are held at the like fit's values instead; the partial run
     still sets its own level (L0, A).
     """
-    from scalefit.extrapolation import fit_one_for
+    from scalefit.fitting.driver import fit_one_for
 
     like_kw = dict(fit_kw)
     like_kw.setdefault("prior", {})  # their own shape, not the default prior's centre (runs with decays fix it)

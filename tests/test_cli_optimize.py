@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -49,20 +50,36 @@ def test_json_has_the_documented_keys(fits) -> None:
     assert data["best_family"]["spec"].startswith(("wsd:", "cosine:", "multistep:", "constant:"))
     best = min(b["final_loss"] for b in data["baselines"] if b["schedule"] != "optimized")
     assert data["optimized"]["final_loss"] <= best + 1e-6
+    rec = data["recommended"]
+    assert set(rec) >= {"name", "kind", "spec", "reason", "final_loss", "lower", "upper", "schedule", "advantage",
+                        "margin", "objective"}
+    assert rec["kind"] in ("family", "per-step") and rec["lower"] < rec["final_loss"] < rec["upper"]
+    if rec["kind"] == "family":  # the best family member under the objective, named by its family
+        assert rec["spec"] == data["family"][rec["name"]]["spec"] and "less than" in rec["reason"]
+    else:
+        assert rec["spec"] is None and rec["final_loss"] == data["optimized"]["final_loss"]
+    assert rec["margin"] > 0  # the sim fit measured its law error
+    # the fit's runs are not files here: no shape ensemble, and optimize says so
+    assert data["ensemble"]["weights"] == [1.0] and "no ensemble" in res.stderr
 
 
 def test_table_out_and_plot_and_predict_reproduces_the_number(fits, tmp_path: Path) -> None:
-    csv, png = tmp_path / "lr.csv", tmp_path / "lr.png"
-    res = invoke("optimize", fits["mpl"], *ARGS, "--out", csv, "--plot", png)
+    csv, opt_csv, png = tmp_path / "lr.csv", tmp_path / "opt.csv", tmp_path / "lr.png"
+    res = invoke("optimize", fits["mpl"], *ARGS, "--out", csv, "--out-optimum", opt_csv, "--plot", png)
     assert res.exit_code == 0, res.output
     assert "Schedule optimisation under law mpl" in res.stdout and "best family" in res.stdout
+    assert "recommended:" in res.stdout and "because" in res.stdout
     assert "wrote" in res.stdout and png.read_bytes()[:4] == b"\x89PNG"
-    lr = schedules.from_file(csv)
-    assert lr.size == 2000 and lr[99] == 1e-3 and np.all(np.diff(lr[99:]) <= 0) and lr[100:].min() >= 1e-4
-    opt = json.loads(invoke("optimize", fits["mpl"], *ARGS, "--json").stdout)["optimized"]["final_loss"]
-    pred = invoke("predict", fits["mpl"], "--schedule-file", csv, "--json")
-    assert pred.exit_code == 0, pred.output
-    assert json.loads(pred.stdout)["predictions"][0]["final_loss"] == pytest.approx(opt, abs=1e-12)
+    data = json.loads(invoke("optimize", fits["mpl"], *ARGS, "--json").stdout)
+    for path, key in ((csv, "recommended"), (opt_csv, "optimized")):  # --out: the recommendation
+        lr = schedules.from_file(path)
+        assert lr.size == 2000 and lr[99] == 1e-3 and np.all(np.diff(lr[99:]) <= 0) and lr[100:].min() >= 1e-4
+        pred = invoke("predict", fits["mpl"], "--schedule-file", path, "--json")
+        assert pred.exit_code == 0, pred.output
+        assert json.loads(pred.stdout)["predictions"][0]["final_loss"] == pytest.approx(data[key]["final_loss"],
+                                                                                        abs=1e-12)
+    if data["recommended"]["kind"] == "family":
+        np.testing.assert_array_equal(schedules.from_file(csv), schedules.from_spec(data["recommended"]["spec"]))
 
 
 def test_non_monotone_warns_and_a_negative_predicted_loss_is_a_one_line_error(fits) -> None:
@@ -91,6 +108,10 @@ def test_more_iterations_never_end_higher_and_the_caps_are_reported(fits) -> Non
                              "--json").stdout)
     message = short["optimized"]["message"]
     assert "ITERATION LIMIT 5, the last" in message and "polish" not in message
+    # a stage at its cap says so only when its last iterations still gained something that matters (>= 1e-5)
+    for gained in re.findall(r"ITERATION LIMIT \d+, the last 10 iterations gained ([0-9.e+-]+)", message
+                             + long["optimized"]["message"]):
+        assert float(gained) >= 1e-5
     assert long["optimized"]["final_loss"] <= short["optimized"]["final_loss"] + 1e-12
 
 

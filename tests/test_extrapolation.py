@@ -14,13 +14,11 @@ from scalefit.extrapolation import (
     ExtrapolationError,
     Fold,
     check_size_target,
-    fit_one_for,
     horizon_distance,
-    horizon_folds,
     size_distance,
-    size_folds,
-    truncate,
 )
+from scalefit.fitting.driver import fit_one_for
+from scalefit.fitting.extrapolation_folds import horizon_folds, size_folds, truncate
 from scalefit.laws import get_law
 from scalefit.runs import Run
 

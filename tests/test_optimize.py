@@ -186,7 +186,7 @@ def test_output_satisfies_the_constraints_and_beats_its_start(optimized) -> None
     assert o.final_loss == pytest.approx(o.objective_value, abs=1e-5)  # law's prediction vs exact objective
     assert np.isnan(o.lower) and np.isnan(o.upper)  # values only: no covariance
     assert o.summary()["constraints"] == {"steps": T, "peak": PEAK, "warmup": W, "floor": 1e-4, "ceiling": None,
-                                          "monotone": True}
+                                          "monotone": True, "max_decrement": None}
 
 
 @pytest.mark.parametrize("floor", [0.0, 1e-4])
@@ -399,3 +399,213 @@ def test_a_fit_with_its_drop_shape_at_a_bound_warns() -> None:
         warnings.simplefilter("ignore", ExtrapolationWarning)
         with pytest.warns(IllConditionedWarning, match=r"loss-drop shape \(beta\) sits at its bounds"):
             optimize_schedule(stuck, steps=2000, peak=1e-3, warmup=100)
+
+
+# ---- the shape of the optimum: knots, caps, stage messages ---------------------------------------------------
+# the bundled tiny runs' fit (constant + cosine, val_loss): its optimum is a staircase that the per-step objective
+# itself wants (smoothing it over 11 steps costs 0.004 nats at 4,500 steps)
+TINY = {"L0": 4.2206, "A": 0.3788, "B": 45.2145, "alpha": 0.4236, "C": 1.0, "beta": 0.5, "gamma": 0.5}
+
+
+def n_drops(lr: np.ndarray, warmup: int, peak: float) -> int:
+    """The steps of a staircase: runs of consecutive steps where the LR falls by more than 2% of the peak."""
+    i = np.flatnonzero(-np.diff(lr[max(warmup, 1) - 1:]) > 0.02 * peak)
+    return 0 if i.size == 0 else 1 + int(np.sum(np.diff(i) > 1))
+
+
+@pytest.mark.parametrize("steps", [600, 1000, 1500])
+def test_refining_the_knots_creates_no_step_the_per_step_objective_does_not_want(steps: int) -> None:
+    """The staircase is the objective's, not the knots': the search over every step's LR, without knots, ends
+    with at least as many drops and no lower (at 1,000 steps refining everywhere made 5 drops where it has 3)."""
+    kw = {"steps": steps, "peak": 3e-3, "warmup": steps // 10}
+    refined = optimize_schedule(TINY, **kw)
+    free = optimize_schedule(TINY, resolution=0, refine=0, polish=0, max_iter=3000, **kw)
+    assert n_drops(refined.lr, steps // 10, 3e-3) <= n_drops(free.lr, steps // 10, 3e-3)
+    assert refined.objective_value <= free.objective_value + 2e-5
+
+
+def test_an_iteration_cap_says_so_only_when_the_remaining_gain_matters() -> None:
+    a = np.geomspace(1.0, 1e5, 40)
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        return 0.5 * float(np.sum(a * (x - 1.0) ** 2)), a * (x - 1.0)
+
+    box = (np.full(40, -5.0), np.full(40, 5.0))
+    capped = _lbfgs_box(fun, np.zeros(40), *box, maxiter=12, ftol=0.0)
+    assert capped.message.startswith("STOP: ITERATION LIMIT 12, the last 10 iterations gained") and not capped.success
+    gain = float(capped.message.split("gained ")[1])
+    quiet = _lbfgs_box(fun, np.zeros(40), *box, maxiter=12, ftol=0.0, negligible=10 * gain)
+    assert quiet.message.startswith("CONVERGED: the last 10 iterations gained") and quiet.success
+    np.testing.assert_array_equal(quiet.x, capped.x)  # the same search; only what it says differs
+
+
+def test_rate_capped_parameters_match_finite_differences_and_respect_the_cap() -> None:
+    n, rate = T - W, PEAK / 150
+    par = _Param(n, _knots(n, 0.1), monotone=True, start=PEAK, floor=1e-5, ceiling=PEAK, rate=rate)
+    f = make_objective("mpl", MPL, steps=T, warmup=W, index=np.array([T - 1]))
+    head = schedules.warmup_ramp(PEAK, W)
+    z = par.from_eta(random_schedule(5)[W:])
+    assert np.all(z >= par.lower) and np.all(z <= par.upper)
+    eta = par.eta(z)
+    assert np.all(-np.diff(np.concatenate(([PEAK], eta))) <= rate * (1 + 1e-12)) and eta.min() >= 1e-5
+
+    def fz(zz: np.ndarray) -> float:
+        return f(np.concatenate((head, par.eta(zz))), False)[0]
+
+    g = par.grad(z, f(np.concatenate((head, eta)), True)[1])
+    for k in (0, z.size // 3, z.size - 2):
+        up, dn = z.copy(), z.copy()
+        up[k] += 1e-6
+        dn[k] -= 1e-6
+        assert g[k] == pytest.approx((fz(up) - fz(dn)) / 2e-6, rel=1e-4, abs=1e-9)
+    # a schedule within the cap reads back exactly
+    ok = np.maximum(PEAK - rate * 0.5 * np.maximum(np.arange(n) - 100, 0), 1e-5)
+    par_full = _Param(n, np.arange(n), monotone=True, start=PEAK, floor=1e-5, ceiling=PEAK, rate=rate)
+    np.testing.assert_allclose(par_full.eta(par_full.from_eta(ok)), ok, rtol=1e-12)
+
+
+def test_max_decrement_caps_every_step_and_the_search_beats_its_capped_start() -> None:
+    cap = PEAK / 200
+    o = optimize_schedule(TINY, steps=T, peak=PEAK, warmup=W, max_decrement=cap)
+    check_constraints(o.lr, warmup=W, peak=PEAK, floor=0.0)
+    assert np.max(-np.diff(o.lr[W - 1:])) <= cap * (1 + 1e-9)
+    assert o.objective_value <= o.start_value and o.constraints["max_decrement"] == cap
+    free = optimize_schedule(TINY, steps=T, peak=PEAK, warmup=W)
+    assert free.objective_value <= o.objective_value  # the cap is a constraint: it can only cost
+    with warnings.catch_warnings(), pytest.raises(FitInputError, match="max_decrement"):
+        warnings.simplefilter("ignore", DegenerateOptimumWarning)
+        optimize_schedule(TINY, steps=T, peak=PEAK, warmup=W, max_decrement=cap, monotone=False)
+
+
+# ---- robust objectives and the recommendation ----------------------------------------------------------------
+def test_the_ensemble_objective_is_the_weighted_mean_of_its_members() -> None:
+    from scalefit.optimize import LawEnsemble, ensemble_objective
+
+    other = {**MPL, "beta": 0.3, "gamma": 0.4, "B": 500.0}
+    ens = LawEnsemble("mpl", {}, (MPL, other), np.array([0.25, 0.75]))
+    idx = np.array([T - 1])
+    f = ensemble_objective(ens, steps=T, warmup=W, index=idx)
+    fa, fb = (make_objective("mpl", v, steps=T, warmup=W, index=idx) for v in (MPL, other))
+    lr = random_schedule(7)
+    (v, g), (va, ga), (vb, gb) = f(lr, True), fa(lr, True), fb(lr, True)
+    assert v == pytest.approx(0.25 * va + 0.75 * vb, rel=1e-14)
+    np.testing.assert_allclose(g, 0.25 * ga + 0.75 * gb, rtol=1e-12, atol=1e-18)
+    o = optimize_schedule(MPL, steps=T, peak=PEAK, warmup=W, ensemble=ens)
+    assert o.objective_value == pytest.approx(f(o.lr, False)[0], rel=1e-14)
+    assert o.final_loss == pytest.approx(fa(o.lr, False)[0], abs=1e-5)  # the fit's prediction, not the mean
+
+
+@pytest.mark.parametrize("advantage, margin, kind, words", [
+    (0.002, 0.005, "family", "less than"),
+    (0.006, 0.005, "per-step", "more than"),
+    (0.002, None, "family", "no measured law error"),
+    (0.0, 0.001, "family", "gained nothing"),
+    (-1e-9, None, "family", "gained nothing"),
+])
+def test_the_per_step_optimum_is_recommended_only_beyond_the_held_out_error(advantage, margin, kind, words) -> None:
+    from scalefit.optimize.recommend import decide
+
+    got, reason = decide(advantage, margin, "wsd-1-sqrt", 4500)
+    assert got == kind and words in reason and "wsd-1-sqrt" in reason
+
+
+def test_the_cooldown_error_uses_the_decaying_runs_and_grows_beyond_the_fitted_steps() -> None:
+    from types import SimpleNamespace
+
+    from scalefit.law_error import FoldError, LawError
+    from scalefit.optimize.recommend import cooldown_error
+
+    from test_fitting import MPL_TRUTH, sim_runs
+
+    runs = sim_runs("mpl", MPL_TRUTH)  # constant (no decay), cosine, wsd
+    assert [r.path for r in runs] == ["constant.csv", "cosine.csv", "wsd.csv"]
+    le = LawError(scale=0.0, folds=(FoldError("forward 50%", "constant.csv", 0.05, 2.0),
+                                    FoldError("forward 50%", "cosine.csv", 0.002, math.e),
+                                    FoldError("forward 50%", "wsd.csv", -0.004, math.e)))
+    fit = SimpleNamespace(law_error=le, context=SimpleNamespace(max_step=1000))
+    at_1000 = cooldown_error(fit, runs, 1000)
+    assert at_1000 == pytest.approx(math.sqrt((0.001**2 + 0.002**2) / 2))  # e / (1 + ln r), constant left out
+    assert cooldown_error(fit, runs, 2718) == pytest.approx(2 * at_1000, rel=1e-4)
+    assert cooldown_error(fit, None, 1000) > at_1000  # runs unknown: every fold, the constant run's too
+    assert cooldown_error(SimpleNamespace(law_error=None), runs, 1000) is None
+
+
+@pytest.fixture(scope="module")
+def tiny_fit():
+    """MPL on the bundled tiny constant + cosine runs (val_loss), as `scalefit fit` makes it (8 starts)."""
+    from pathlib import Path
+
+    from scalefit.fitting import fit
+    from scalefit.readers import read_runs
+
+    curves = Path(__file__).resolve().parents[1] / "data" / "runs" / "curves"
+    paths = [str(curves / f"tiny_{s}_lr0.003_bs16.csv") for s in ("constant", "cosine")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fit(read_runs(paths, target="val_loss"), "mpl", n_starts=8)
+
+
+def test_the_shape_ensemble_refits_the_runs_the_fit_names(tiny_fit) -> None:
+    from scalefit.optimize import shape_ensemble
+    from scalefit.optimize.ensemble import fitted_runs
+
+    runs, why = fitted_runs(tiny_fit)
+    assert why == "" and [r.target for r in runs] == ["val_loss", "val_loss"]  # found by the data hash
+    ens = shape_ensemble(tiny_fit, runs)
+    assert ens.size == 9 and ens.members[0] == tiny_fit.values and ens.weights.sum() == pytest.approx(1.0)
+    assert max(ens.objectives) <= (1 + 0.10) * min(ens.objectives)  # the runs cannot tell these shapes apart
+    betas = sorted({round(m["beta"], 3) for m in ens.members})
+    assert len(betas) == 3 and betas[0] < 0.5 * tiny_fit.values["beta"] * 1.3
+
+
+def test_an_ensemble_needs_its_runs_and_says_why_it_is_the_fit_alone(tiny_fit) -> None:
+    import dataclasses
+
+    from scalefit.errors import AssumptionWarning
+    from scalefit.optimize import recommend_schedule
+    from scalefit.optimize.ensemble import fitted_runs
+
+    moved = dataclasses.replace(tiny_fit, data_hash="0" * 64)
+    assert fitted_runs(moved)[0] is None and "data hash" in fitted_runs(moved)[1]
+    with pytest.warns(AssumptionWarning, match="no ensemble"):
+        rec = recommend_schedule(moved, steps=600, peak=3e-3, warmup=60, polish=0, refine=0)
+    assert rec.ensemble.size == 1 and rec.cooldown_error is not None and rec.ensemble_spread is None
+
+
+def test_the_recommendation_is_the_family_member_when_the_law_error_explains_the_gap(tiny_fit) -> None:
+    from scalefit.optimize import recommend_schedule
+
+    rec = recommend_schedule(tiny_fit, steps=1500, peak=3e-3, warmup=150)
+    assert rec.kind == "family" and rec.spec == rec.family.spec and "less than" in rec.reason
+    np.testing.assert_array_equal(rec.lr, schedules.from_spec(rec.spec))
+    assert 0 < rec.advantage <= rec.margin == max(rec.cooldown_error, rec.ensemble_spread)
+    assert rec.expected_loss == pytest.approx(rec.family.objective_value)
+    pred = tiny_fit.predict(rec.lr, warmup=150, at=np.array([1499]))
+    assert rec.final_loss == pred.final_loss and rec.lower < rec.final_loss < rec.upper
+    assert rec.optimum.under.startswith("mean over 9 refits")
+    assert set(rec.summary()) >= {"name", "kind", "reason", "final_loss", "lower", "upper", "schedule"}
+    capped = recommend_schedule(tiny_fit, steps=1500, peak=3e-3, warmup=150, within_seen_decay=True)
+    seen = max(float(np.max(-np.diff(r.lr[300:]))) for r in __import__("scalefit.optimize.ensemble",
+                                                                       fromlist=["x"]).fitted_runs(tiny_fit)[0])
+    assert np.max(-np.diff(capped.optimum.lr[149:])) <= seen * (1 + 1e-9)
+    assert n_drops(capped.optimum.lr, 150, 3e-3) == 0  # no staircase within the decays the fit saw
+
+
+def test_shapes_the_runs_contradict_are_left_out_of_the_ensemble() -> None:
+    """With a WSD and a step-drop run in the fit, the runs tell the loss-drop shapes apart: the fit's own (the
+    prior's) and the slow-gamma ones fit worse by more than the tolerance and are dropped, and say so."""
+    from pathlib import Path
+
+    from scalefit.fitting import fit
+    from scalefit.optimize import shape_ensemble
+    from scalefit.readers import read_runs
+
+    curves = Path(__file__).resolve().parents[1] / "data" / "runs" / "curves"
+    paths = [str(curves / f"tiny_{s}_lr0.003_bs16.csv") for s in ("constant", "cosine", "wsd-decay0.2", "multistep")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runs = read_runs(paths, target="val_loss")
+        ens = shape_ensemble(fit(runs, "mpl", n_starts=8, law_error=False), runs)
+    assert 1 <= ens.size < 9 and len(ens.dropped) == 9 - ens.size
+    assert max(ens.objectives) <= 1.1 * min(ens.objectives) and all("the best)" in d for d in ens.dropped)
+    assert ens.weights.sum() == pytest.approx(1.0) and "as fitted" not in ens.shapes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -27,40 +28,63 @@ def optimize(
                                                  "law's optimum, slower). Example: --iterations 3000")] = 300,
     polish: Annotated[int, typer.Option(help="Iteration cap of the per-step polish (0: none). "
                                              "Example: --polish 2000")] = 30,
-    out: Annotated[Optional[Path], typer.Option(help="Write the optimised schedule as CSV (step,lr), usable by "
-                                                     "scalefit predict --schedule-file. Example: --out lr.csv")]
-    = None,
+    under: Annotated[str, typer.Option(help="What to minimise: shapes (the mean predicted loss over refits at the "
+                                            "loss-drop shapes the fitted runs cannot tell apart; needs the runs at "
+                                            "the paths the fit names) or fit (the fit's own prediction). "
+                                            "Example: --under fit")] = "shapes",
+    within_seen_decay: Annotated[bool, typer.Option(
+        "--within-seen-decay", help="Cap the LR decrease per step of the per-step optimum at the fastest one in the "
+                                    "fitted runs (no cooldown faster than the law was fitted on).")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Write the RECOMMENDED schedule as CSV (step,lr), usable by "
+                                                     "scalefit predict --schedule-file and scalefit train "
+                                                     "--schedule-file. Example: --out lr.csv")] = None,
+    out_optimum: Annotated[Optional[Path], typer.Option(help="Write the per-step optimum as CSV (step,lr), "
+                                                             "whatever is recommended. Example: --out-optimum "
+                                                             "opt.csv")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Save LR vs step of the optimised schedule and the baselines "
                                                       "as PNG. Example: --plot schedules.png")] = None,
-    json: Annotated[bool, typer.Option("--json", help="Print {seconds, optimized: {final_loss, lower, upper}, "
-                                                      "baselines: [{schedule, final_loss}], best_family: {spec, "
-                                                      "final_loss}} as JSON.")] = False,
+    json: Annotated[bool, typer.Option("--json", help="Print {seconds, recommended: {name, kind, spec, reason, "
+                                                      "final_loss, lower, upper, ...}, optimized: {final_loss, "
+                                                      "lower, upper}, baselines: [{schedule, final_loss}], "
+                                                      "best_family: {spec, final_loss}, family: {name: {spec, "
+                                                      "objective}}} as JSON.")] = False,
 ) -> None:
-    """Optimise the LR schedule under a fitted law and compare it with the usual schedules.
+    """Recommend an LR schedule under a fitted law and compare it with the usual schedules.
 
     Searches the LR of every step after the warmup (non-increasing by default) for the lowest predicted loss,
-    starting from the best member of a family search (WSD shapes and fractions, cosine finals, one-step drops),
-    and prints a table: optimised, best family member (as a spec you can pass to scalefit train), cosine to the
-    floor, linear to 0 and constant, with predicted final losses and intervals. The LR-annealing law (tissue)
-    has a degenerate optimum, and so has MPL without the monotone constraint; both are optimised with a warning.
+    by default the mean over refits at the loss-drop shapes the fitted runs cannot tell apart (--under), starting
+    from the best member of a family search (WSD shapes and lengths, cosine finals, one-step drops). Recommends
+    that per-step optimum only when its advantage over the best family member exceeds the law's held-out error on
+    cooldowns; else the family member, as a spec you can pass to scalefit train. Prints the recommendation and
+    a table: per-step optimum, best family member, cosine to the floor, linear to 0 and constant, with predicted
+    final losses and intervals. The LR-annealing law (tissue) has a degenerate optimum, and so has MPL without
+    the monotone constraint; both are optimised with a warning.
 
     Example: scalefit optimize fit.json --steps 24000 --peak 3e-4 --warmup 2160 --out lr.csv --plot lr.png
     """
-    from scalefit.optimize import baselines, optimize_schedule
+    from scalefit.optimize import baselines
+    from scalefit.optimize.recommend import recommend_schedule
     from scalefit.results import INTERVAL_METHODS, FitResult
 
     result = FitResult.from_json(fit_json)
-    opt = optimize_schedule(result, steps=steps, peak=peak, warmup=warmup, floor=floor, objective=objective,
-                            monotone=not non_monotone, interval=interval, max_iter=iterations, polish=polish)
+    rec = recommend_schedule(result, steps=steps, peak=peak, warmup=warmup, floor=floor, under=under,
+                             within_seen_decay=within_seen_decay, objective=objective, monotone=not non_monotone,
+                             interval=interval, max_iter=iterations, polish=polish)
+    opt = rec.optimum
     table = baselines(result, opt)
     written = []
-    if out is not None:
-        opt.to_csv(out)
-        written.append(out)
+    for path, write in ((out, rec.to_csv), (out_optimum, opt.to_csv)):
+        if path is not None:
+            write(path)
+            written.append(path)
     if plot is not None:
         from scalefit import plots
 
-        ax = plots.plot_schedules_compare(table)
+        rows = [(f"recommended: {rec.name}", rec.lr, rec.final_loss)]
+        rows += [("per-step optimum" if b.name == "optimized" else b.name, b.lr, b.final_loss) for b in table
+                 if not (rec.kind == "family" and b.name == "best family")
+                 and not (rec.kind == "per-step" and b.name == "optimized")]
+        ax = plots.plot_schedules_compare(rows)
         plots.save(ax.figure, plot)
         written.append(plot)
     best = opt.family.best if opt.family is not None else None
@@ -78,25 +102,34 @@ def optimize(
             "baselines": [b.summary() for b in table],
             "best_family": None if best is None or best_row is None else
             {"spec": best.spec, "final_loss": best_row.final_loss, "lower": best_row.lower, "upper": best_row.upper},
+            "family": {} if opt.family is None else
+            {k: {"spec": m.spec, "objective": m.objective_value} for k, m in opt.family.best_by_family.items()},
+            "recommended": rec.summary(),
+            "ensemble": rec.ensemble.summary(),
             "out": None if out is None else str(out),
+            "out_optimum": None if out_optimum is None else str(out_optimum),
         })
         return
     pct = f"{interval * 100:g}%"
     width = max(len(b.name) for b in table)
     lines = [f"Schedule optimisation under law {result.law} from {fit_json}: {steps} steps, peak {peak:g}, warmup "
              f"{warmup}, floor {floor:g}, {'non-monotone' if non_monotone else 'monotone'}, objective {objective}",
+             f"  minimised: {opt.under}",
              f"  search: {opt.seconds:.2f} s, {opt.iterations} iterations, {opt.evaluations} evaluations "
              f"({opt.message})", "",
+             f"  recommended: {rec.name}" + (f" ({rec.spec})" if rec.spec else " (per-step, --out)"),
+             *textwrap.wrap(f"because {rec.reason}.", 112, initial_indent="    ", subsequent_indent="    "), "",
              f"  {'schedule':<{width}}  {'final loss':>10}  {'lower':>8}  {'upper':>8}  spec ({pct} interval: "
              f"{INTERVAL_METHODS[result.interval_method]})"]
     for b in table:
-        lines.append(f"  {b.name:<{width}}  {b.final_loss:>10.4f}  {b.lower:>8.4f}  {b.upper:>8.4f}  {b.spec}")
-    others = [b for b in table if b.name != "optimized"]
-    if others:
-        ref = min(others, key=lambda b: b.final_loss)
-        lines += ["", f"  optimized vs {ref.name}: {opt.final_loss - ref.final_loss:+.4f} nats predicted"
-                      + (" (the law error is shared by all rows, so the gap is surer than the intervals suggest)"
-                         if result.interval_method != "covariance" else "")]
+        spec = "(per-step, --out-optimum)" if b.name == "optimized" and rec.kind == "family" else b.spec
+        lines.append(f"  {b.name:<{width}}  {b.final_loss:>10.4f}  {b.lower:>8.4f}  {b.upper:>8.4f}  {spec}")
+    fam_row = next((b for b in table if b.name == "best family"), None)
+    if fam_row is not None:
+        lines += ["", *textwrap.wrap(f"per-step optimum vs best family: {opt.final_loss - fam_row.final_loss:+.4f} nats "
+                                     "predicted by the fit; trained for real, predicted gains realised a fraction of "
+                                     "their size (benchmarks/RESULTS.md, closed loop)", 112, initial_indent="  ",
+                                     subsequent_indent="  ")]
     con = console()
     con.print(escape("\n".join(lines)))
     for path in written:

@@ -33,9 +33,9 @@ to the other, so it starts from the best member of all families.
 (2) Knot stage: the schedule at ~300 knots with geometric spacing towards the end (spacing ``resolution`` times
 the distance to the last step, at least one step, at most n/200) plus the steps where the start bends (a WSD's
 kink, a drop), linear in between; box-constrained L-BFGS (``box.lbfgs_box``, at most ``max_iter`` iterations).
-(3) Refinement (``refine`` levels, default 3): halve the knot spacing and its cap, add knots where the solution
-bends most, warm-start L-BFGS again; this places a sharp cooldown the first knots cannot (the per-step polish
-alone needed ~1,000 iterations for the same 0.001 nats at T = 24,000).
+(3) Refinement (``refine`` levels, default 3): add a knot at every step near the steps where the solution bends
+most (16, 32, 64 steps on either side), warm-start L-BFGS again. This sharpens a cooldown the first knots cannot
+place, and adds no knots in flat stretches, where new small drops would be the knots' staircase, not the law's.
 (4) Per-step polish: the same over every post-warmup step (T - W variables), at most ``polish`` iterations.
 Each evaluation is the exact predicted loss and its analytic gradient with respect to every LR, O(T) (MPL: suffix
 sums of the LR; Tissue: S2 is linear in the LR), the law's ``final_loss_and_grad``. The L-BFGS is our own (numpy,
@@ -51,9 +51,20 @@ degenerate: hold the peak, then drop to the floor within one or two steps (Luo e
 the drop falls depends on the horizon and on ``lam``. Optimising it works and emits a
 :class:`~scalefit.errors.DegenerateOptimumWarning`.
 
+What to train (:func:`recommend_schedule`, what ``scalefit optimize`` prints and writes)
+-----------------------------------------------------------------------------------------
+A fitted law over-credits sharp cooldowns: trained for real, its per-step optimum realised a fraction of the
+predicted gain and lost to the smoother best family member (``benchmarks/RESULTS.md``, "Closed loop on real
+training"). So the optimizer minimises, by default, the mean predicted loss over refits of the law at the loss-drop
+shapes the fitted runs cannot tell apart (:func:`shape_ensemble`; ``under="fit"``: the fit alone), and the
+recommendation is the per-step optimum only when its advantage over the best family member exceeds what the law's
+held-out errors on cooldowns explain (the cross-validation fold errors at the ends of decaying runs, carried to the
+horizon, or the ensemble's disagreement, whichever is larger); else that family member, named, with its spec.
+``within_seen_decay`` caps the LR decrease per step at the fastest one in the fitted runs (``max_decrement``).
+
 One module per part: ``objective`` (what is minimised), ``family`` (the family search), ``knots`` (the knot
 parametrisation), ``box`` (box L-BFGS, projected Adam), ``optimizer`` (:func:`optimize_schedule`), ``comparison``
-(:func:`baselines`). Which law can be optimised, and the warnings of a degenerate optimum, are declared by the law
+(:func:`baselines`), ``ensemble`` (the shape ensemble), ``recommend`` (:func:`recommend_schedule`). Which law can be optimised, and the warnings of a degenerate optimum, are declared by the law
 (:mod:`scalefit.laws.base`).
 
 References: Luo et al. 2025, A Multi-Power Law for Loss Curve Prediction Across Learning Rate Schedules
@@ -62,19 +73,26 @@ References: Luo et al. 2025, A Multi-Power Law for Loss Curve Prediction Across 
 """
 
 from scalefit.optimize.comparison import Baseline, baselines
+from scalefit.optimize.ensemble import LawEnsemble, ensemble_objective, shape_ensemble
 from scalefit.optimize.family import FamilyMember, FamilySearch, family_search
 from scalefit.optimize.objective import make_objective, parse_objective
 from scalefit.optimize.optimizer import METHODS, OptimizedSchedule, optimize_schedule
+from scalefit.optimize.recommend import Recommendation, recommend_schedule
 
 __all__ = [
     "METHODS",
     "Baseline",
     "FamilyMember",
     "FamilySearch",
+    "LawEnsemble",
     "OptimizedSchedule",
+    "Recommendation",
     "baselines",
+    "ensemble_objective",
     "family_search",
     "make_objective",
     "optimize_schedule",
     "parse_objective",
+    "recommend_schedule",
+    "shape_ensemble",
 ]

@@ -25,7 +25,7 @@ class _BoxResult:
 
 def _lbfgs_box(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray, lower: np.ndarray,
                upper: np.ndarray, *, maxiter: int, ftol: float, gtol: float = 1e-12, m: int = 10,
-               maxls: int = 20) -> _BoxResult:
+               maxls: int = 20, negligible: float = 0.0) -> _BoxResult:
     """Minimise ``fun`` (value, gradient) over the box [lower, upper]: projected L-BFGS (Bertsekas' two-metric
     projection with an L-BFGS metric on the free variables).
 
@@ -33,7 +33,8 @@ def _lbfgs_box(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.nda
     (memory ``m``) on the others, and backtracks along the projected path ``clip(x + t d)`` until the Armijo
     condition holds. It stops when the relative reduction of f in one iteration is at most ``ftol`` (scipy's
     ``ftol``; only after a quasi-Newton step), when the projected gradient is at most ``gtol``, or after ``maxiter``
-    iterations. This replaces scipy's L-BFGS-B here: that one calls BLAS on every iteration, and threaded BLAS on
+    iterations (when the last 10 then gained less than ``negligible``, it counts as converged and says so). This
+    replaces scipy's L-BFGS-B here: that one calls BLAS on every iteration, and threaded BLAS on
     a loaded machine made one iteration cost more than the whole objective (``benchmarks/RESULTS.md``, "Schedule
     optimizer"). Pure numpy, no BLAS: O(m n) per iteration.
     """
@@ -93,8 +94,12 @@ def _lbfgs_box(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.nda
             break
     if not message:
         k = min(10, len(history) - 1)
-        message = (f"STOP: ITERATION LIMIT {maxiter}, the last {k} iterations gained {history[-k - 1] - f:.1e}"
-                   if k else f"STOP: ITERATION LIMIT {maxiter}")
+        gain = history[-k - 1] - f if k else math.inf
+        if k == 10 and gain < negligible:
+            message, success = f"CONVERGED: the last 10 iterations gained {gain:.1e} < {negligible:.0e}", True
+        else:
+            message = (f"STOP: ITERATION LIMIT {maxiter}, the last {k} iterations gained {gain:.1e}"
+                       if k else f"STOP: ITERATION LIMIT {maxiter}")
     return _BoxResult(x=x, fun=float(f), nit=nit, nfev=nfev, message=message, success=success)
 
 

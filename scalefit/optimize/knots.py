@@ -47,9 +47,11 @@ class _Param:
     ``[low, ceiling] / start``.
     """
 
-    def __init__(self, n: int, pos: np.ndarray, *, monotone: bool, start: float, floor: float, ceiling: float):
+    def __init__(self, n: int, pos: np.ndarray, *, monotone: bool, start: float, floor: float, ceiling: float,
+                 rate: float | None = None):
         self.n, self.pos, self.monotone = n, pos, monotone
         self.start, self.low, self.ceiling = start, floor, ceiling
+        self.rate = None if rate is None or not monotone else float(rate)  # largest LR decrement per step
         self.full = pos.size == n
         if not self.full:
             self.steps = np.arange(n, dtype=np.float64)
@@ -57,7 +59,11 @@ class _Param:
             left = np.repeat(np.arange(pos.size - 1), np.diff(np.append(pos[:-1], n)))  # (n,) knot at or before
             self.w = (np.arange(n) - pos[left]) / (pos[left + 1] - pos[left])  # (n,) weight of the next knot
         m = pos.size
-        if monotone:
+        self.seg = np.diff(pos).astype(np.float64)  # (m-1,) steps between knots
+        if self.rate is not None:  # z_j = the decrement per step on segment j, in [0, 1] x rate; z[-1] unused
+            self.lower, self.upper = np.zeros(m), np.ones(m)
+            self.upper[-1] = 0.0
+        elif monotone:
             self.lower = np.zeros(m)
             self.upper = np.full(m, math.log(start / floor) if floor > 0 else 745.0)
         else:
@@ -65,7 +71,10 @@ class _Param:
             self.upper = np.full(m, ceiling / start)
 
     def _free_level(self, z: np.ndarray) -> np.ndarray:
-        return self.start * np.exp(-np.cumsum(z))  # (m,) the knot LRs before the clip at `low`
+        """(m,) the knot LRs before the clip at `low`."""
+        if self.rate is not None:
+            return self.start - self.rate * np.concatenate(([0.0], np.cumsum(z[:-1] * self.seg)))
+        return self.start * np.exp(-np.cumsum(z))
 
     def knot_values(self, z: np.ndarray) -> np.ndarray:
         if self.monotone:
@@ -86,6 +95,10 @@ class _Param:
             gk = np.zeros(self.pos.size)
             gk[:-1] += np.add.reduceat((1.0 - self.w) * g_eta, self.cuts)
             gk[1:] += np.add.reduceat(self.w * g_eta, self.cuts)
+        if self.rate is not None:
+            v = self._free_level(z)
+            tail = np.cumsum((gk * (v > self.low))[::-1])[::-1]  # (m,) sum over the knots after each one
+            return np.concatenate((-self.rate * self.seg * tail[1:], [0.0]))
         if self.monotone:
             v = self._free_level(z)
             return -np.cumsum((gk * np.where(v > self.low, v, 0.0))[::-1])[::-1]
@@ -94,6 +107,14 @@ class _Param:
     def from_eta(self, eta: np.ndarray) -> np.ndarray:
         """Parameters whose knot values are ``eta`` at the knots (clipped into the feasible set)."""
         ek = np.asarray(eta, dtype=np.float64)[self.pos]
+        if self.rate is not None:  # greedy: follow the target as closely as the rate allows, knot by knot
+            z = np.zeros(self.pos.size)
+            level = self.start
+            for j in range(self.pos.size - 1):  # O(knots), a few hundred
+                want = (level - max(min(ek[j + 1], level), self.low)) / (self.rate * self.seg[j])
+                z[j] = min(max(want, 0.0), 1.0)
+                level -= z[j] * self.rate * self.seg[j]
+            return z
         if self.monotone:
             ek = np.minimum.accumulate(np.clip(ek, self.low, self.start))
             r = np.log(ek / self.start)  # (m,) <= 0

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from scalefit.extrapolation import ExtrapolationError
 from scalefit.law_error import LawError
 from scalefit.metrics import RunMetrics, mean_metrics
 from scalefit.results import codec, prediction, report
@@ -66,6 +67,10 @@ class FitResult:
         The options the fit was made with (:mod:`scalefit.results.options`); None when read from an older file.
     prior : dict of str to (centre, sd), or None
         The Gaussian prior on log(parameter) the fit applied (``{}``: none); None when read from an older file.
+    size_error : ExtrapolationError or None
+        For a size-aware law fitted with ``law_error=True``: the relative error of a prediction at a model size
+        outside the fitted ones, measured by leave-one-size-out folds (three or more sizes) or, not measured, the
+        reference rule (:mod:`scalefit.extrapolation`); predictions there widen their interval with it.
     """
 
     law: str
@@ -94,6 +99,7 @@ class FitResult:
     notes: tuple[Note, ...] = ()
     options: FitOptions | None = None
     prior: dict[str, tuple[float, float]] | None = None
+    size_error: ExtrapolationError | None = None
 
     # ---- views ----
     @property
@@ -203,7 +209,10 @@ class FitResult:
             freedom). ``"cv"``: the law error alone. ``"auto"`` (default): :attr:`interval_method` (``"cv"`` when
             the fit has a law error but no covariance, with a warning).
         n_params : float, optional
-            Model size, for laws that use it (``tissue-n``); default: the run's metadata or the fitted size.
+            Model size, for laws that use it (``mpl-n``, ``tissue-n``); default: the run's metadata, else the size
+            of the last fitted run. Outside the fitted sizes the prediction is flagged with its factor and its
+            interval carries :attr:`size_error`; a fit of one size refuses another (FitInputError, saying what is
+            needed).
         at : ndarray of int, optional
             Indices into the LR array to predict at; default every step.
 

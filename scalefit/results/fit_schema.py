@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from scalefit.extrapolation import ExtrapolationError
 from scalefit.law_error import LawError
 from scalefit.metrics import RunMetrics
 from scalefit.results.notes import Note
@@ -83,6 +84,7 @@ def read_options(node: Node, law: Any) -> FitOptions:
         errors=node["errors"].text(choices=ERRORS), n_starts=node["n_starts"].integer(lo=1),
         n_local=node["n_local"].integer(lo=0), max_nfev=node["max_nfev"].integer(lo=1),
         max_points=None if max_points is None else max_points.integer(lo=2), law_error=node["law_error"].flag(),
+        allow_mixed_sizes=False if node.get("allow_mixed_sizes") is None else node["allow_mixed_sizes"].flag(),
     )
 
 
@@ -214,6 +216,30 @@ def read_law_error(node: Node) -> LawError:
         fold["fold"].text(), fold["path"].text(), fold["rel_error"].number(), fold["horizon"].number(positive=True)
     try:
         return LawError.from_dict(node.value)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise node.fail(str(exc)) from None
+
+
+def read_size_error(node: Node, law: Any, options: FitOptions | None) -> ExtrapolationError:
+    """A size-aware fit's error at another model size (:class:`~scalefit.extrapolation.ExtrapolationError`): of a
+    size-aware law fitted with the law error, each key of its JSON type, and the whole consistent (``from_dict``:
+    scale and its folds, dof, bias, the reference rule when not measured)."""
+    node.check(bool(law.size_aware), f"law {law.name} ignores model size, and only a size-aware law's fit has a "
+               "size error")
+    if options is not None:
+        node.check(options.law_error, "present, though the options record law_error false (it is measured only "
+                   "with it)")
+    node["kind"].text(choices=("size",))
+    node["scale"].number(lo=0.0)
+    node["measured"].flag()
+    for key in ("note", "seconds", "dof", "bias", "skipped"):
+        if node.get(key) is not None:
+            {"note": lambda n: n.text(), "seconds": lambda n: n.number(lo=0.0), "dof": lambda n: n.integer(lo=0),
+             "bias": lambda n: n.number(), "skipped": lambda n: n.texts()}[key](node[key])
+    for fold in node["folds"].items():
+        fold["fold"].text(), fold["path"].text(), fold["rel_error"].number(), fold["distance"].number(lo=0.0)
+    try:
+        return ExtrapolationError.from_dict(node.value)
     except (KeyError, TypeError, ValueError) as exc:
         raise node.fail(str(exc)) from None
 

@@ -17,6 +17,12 @@ residuals), so log space is where both parts are what they claim. For a half-wid
 bounds differ from the linear band's ``Lhat (1 -+ h)`` by about ``h^2 / 2`` of the loss (0.001 % at h = 0.45 %);
 however wide the band grows, its lower bound stays > 0.
 
+A prediction at a model size outside the fitted ones (a size-aware law, ``mpl-n`` / ``tissue-n``) is marked with its
+factor (:func:`~scalefit.extrapolation.size_flag`), and its interval takes the larger of the half-width above and
+the fit's size error at that distance (``FitResult.size_error``: size folds with three or more fitted sizes, else
+the reference rule, said in ``Prediction.size_interval``). A fit of one model size refuses a prediction at another
+(:func:`check_target_size`), as does a size-blind law fitted on several sizes unless it was allowed to mix them.
+
 A prediction that cannot be true is flagged, never silently returned as a result (``Prediction.impossible`` says
 why, with a :class:`~scalefit.errors.FitFailedWarning`): a loss <= 0 after warmup (its band is then NaN), a loss
 below the data's stated irreducible loss, or any prediction of a fit whose status is FAILED. An interval whose
@@ -34,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from scalefit.errors import AssumptionWarning, ExtrapolationWarning, FitFailedWarning, FitInputError
+from scalefit.extrapolation import ExtrapolationError, check_size_target, size_distance, size_flag
 from scalefit.laws.base import prediction_with_gradient
 
 if TYPE_CHECKING:
@@ -85,6 +92,10 @@ class Prediction:
         nothing.
     n_params : float or None
         Model size the prediction was made for (size-aware laws).
+    size_interval : str
+        At a model size outside the fitted ones (size-aware laws): the size error the interval carries
+        (:mod:`scalefit.extrapolation`: measured by size folds, or the reference rule, and at what distance); ""
+        otherwise.
     """
 
     steps: np.ndarray
@@ -102,6 +113,7 @@ class Prediction:
     impossible: str = ""
     uninformative: bool = False
     n_params: float | None = None
+    size_interval: str = ""
 
     @property
     def final_loss(self) -> float:
@@ -110,7 +122,8 @@ class Prediction:
 
     def summary(self) -> dict[str, Any]:
         """Plain dict: the label, final loss with its interval, the extrapolation mark, why the prediction cannot be
-        true (``impossible``: None when it can) and whether its interval carries no information."""
+        true (``impossible``: None when it can), whether its interval carries no information, the model size and
+        the size error its interval carries (``size_interval``: None inside the fitted sizes)."""
         return {
             "schedule": self.label,
             "final_step": int(self.steps[-1]),
@@ -123,6 +136,8 @@ class Prediction:
             "reason": self.reason,
             "impossible": self.impossible or None,
             "uninformative": self.uninformative,
+            "n_params": self.n_params,
+            "size_interval": self.size_interval or None,
         }
 
 
@@ -140,8 +155,10 @@ def predict(result: FitResult, schedule: Any, warmup: int | None, interval: floa
     if method in ("covariance+cv", "cv") and result.law_error is None:
         raise FitInputError("this fit has no measured law error: refit with law_error=True (CLI: scalefit fit "
                             "--law-error), or use method='covariance'.")
+    asked_size = n_params if n_params is not None else _run_size(schedule)
     lr, warmup, at, n_params, step0, label = resolve_schedule(result, schedule, warmup, at, n_params, label)
     law = result.get_law()
+    check_target_size(result, law, asked_size)
     values = np.array([result.params[n].value for n in result.param_order])
     fd = [n for n in result.param_order if not result.params[n].fixed and math.isfinite(result.params[n].stderr)]
     pred, grad = prediction_with_gradient(law, result.param_order, values, lr, warmup, at, n_params, fd)
@@ -165,6 +182,7 @@ def predict(result: FitResult, schedule: Any, warmup: int | None, interval: floa
             stacklevel=2,
         )
         method = "cv"
+    cov_rel = rel
     if method in ("covariance+cv", "cv"):
         law_rel = result.law_error.relative_sd(np.asarray(at) + step0, result.context.max_step)
         if method == "cv":
@@ -175,13 +193,23 @@ def predict(result: FitResult, schedule: Any, warmup: int | None, interval: floa
         total = np.sqrt(rel ** 2 + law_rel ** 2)
         half = np.maximum.reduce([result.law_error.quantile(interval, rel, law_rel) * total, law_q * law_rel, z * rel])
         rel = total
+    size_err, distance = size_error_at(result, law, n_params, requested)
+    size_interval = ""
+    if size_err is not None:  # outside the fitted sizes: the larger of the two half-widths, grown with the distance
+        half = np.maximum(half, size_err.log_half_width(cov_rel, distance, interval))
+        rel = np.maximum(rel, size_err.relative_sd(distance))
+        size_interval = f"{size_err.text()}; here {distance:.2g} doublings out"
     extrapolated, reason = extrapolation(result, lr, at, n_params)
     if extrapolated:
-        if method == "covariance":
+        if method == "covariance" and size_err is None:
             tail = "so the interval understates the error"
-        elif "peak LR" in reason or "model size" in reason:
+        elif "peak LR" in reason or ("model size" in reason and size_err is None):
             tail = ("and the law error was measured at the fitted peak LRs and model sizes only, so the interval "
                     "understates the error")
+        elif size_err is not None and "steps" not in reason and "S1" not in reason:
+            tail = f"the interval carries its {size_err.text()}"
+        elif method == "covariance":
+            tail = "so the interval understates the error"
         else:
             far = max(f.horizon for f in result.law_error.folds)
             tail = (f"the law error was measured up to {far:.2g}x the fitted steps, so the interval beyond that "
@@ -242,6 +270,7 @@ def predict(result: FitResult, schedule: Any, warmup: int | None, interval: floa
         impossible="; ".join(impossible),
         uninformative=bool(rel.size and rel[-1] >= 1.0),
         n_params=n_params,
+        size_interval=size_interval,
     )
 
 
@@ -326,7 +355,39 @@ def extrapolation(result: FitResult, lr: np.ndarray, at: np.ndarray, n_params: f
     if ctx.lr_max > 0 and float(lr.max()) > f["lr"] * ctx.lr_max:
         reasons.append(f"peak LR {float(lr.max()):.3g} > {f['lr']:g}x the fitted {ctx.lr_max:.3g}")
     if n_params is not None and ctx.n_params:
-        lo, hi = min(ctx.n_params), max(ctx.n_params)
-        if n_params > 2 * hi or n_params < lo / 2:
-            reasons.append(f"model size {n_params:.3g} outside 0.5x..2x the fitted {lo:.3g}..{hi:.3g}")
+        flag = size_flag(n_params, ctx.n_params)  # with its factor: "model size 4e+08 is 4x the largest fitted"
+        if flag:
+            reasons.append(flag)
     return bool(reasons), "; ".join(reasons)
+
+
+def _run_size(schedule: Any) -> float | None:
+    """The model size a Run states (its ``params`` metadata), else None."""
+    meta = getattr(schedule, "meta", None)
+    value = meta.get("params") if isinstance(meta, dict) else None
+    return None if value is None else float(value)
+
+
+def check_target_size(result: FitResult, law: Any, n_params: float | None) -> None:
+    """Refuse a prediction at a model size the fit cannot speak for (:func:`scalefit.extrapolation.check_size_target`):
+    a size-blind law fitted on one size asked for another, a size-aware law fitted on one size without its size
+    terms given. ``n_params`` is the size asked for (the argument or the Run's), None when not asked."""
+    aware = bool(getattr(law, "size_aware", False))
+    given = aware and all(result.params[n].fixed for n in ("K", *law.size_names()) if n in result.params)
+    mixed = result.options is not None and result.options.allow_mixed_sizes
+    check_size_target(result.context.n_params, n_params, result.law, aware, size_terms_given=given,
+                      mixed_allowed=mixed)
+
+
+def size_error_at(result: FitResult, law: Any, n_params: float | None,
+                  method: str) -> tuple[ExtrapolationError | None, float]:
+    """The size error a prediction at ``n_params`` carries, and its distance (doublings beyond the fitted sizes):
+    ``(None, 0)`` inside the fitted sizes, for a size-blind law, or when only the covariance band was asked for.
+    A fit without a measured size error (``law_error=False``) takes the reference rule and says so."""
+    ctx = result.context
+    if method == "covariance" or not getattr(law, "size_aware", False) or n_params is None or not ctx.n_params:
+        return None, 0.0
+    if not size_flag(n_params, ctx.n_params):
+        return None, 0.0
+    err = result.size_error or ExtrapolationError.reference("size", "the fit measured no errors: law_error=False")
+    return err, size_distance(n_params, ctx.n_params)

@@ -61,6 +61,8 @@ def fit_report(result: FitResult) -> str:
         lines.append(f"  law error: {result.law_error.text()}")
         if result.law_error.scale >= 1:
             lines.append(f"  {NO_INFORMATION}")
+    if result.size_error is not None:  # size-aware laws: the error of a prediction at another model size
+        lines.append(f"  {result.size_error.text()}")
     lines.append("")
     header = f"  {'name':<8} {'value':>12} {'stderr':>10} {'lower':>9} {'upper':>9}  note"
     lines.append(header)
