@@ -452,21 +452,21 @@ def shape_real() -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------------------
 # Acceptance of issue 14, item 2 (``--accept``): the DEFAULT fit and its default interval
 # ---------------------------------------------------------------------------------------------------------------
-def accept_variants(res: Any) -> dict[str, Any]:
-    """The results whose default (``method="auto"``) 90% intervals the acceptance compares, all from one default
-    ``fit(runs, "mpl")``: "default" (every default on), the law error as it was before its noise was taken out
-    ("raw law error"), and the noise-only covariance band ("noise only"; its method is forced below)."""
+def accept_variants(res: Any) -> dict[str, tuple[Any, str]]:
+    """The (result, method) pairs whose 90% intervals the acceptance compares, all from one default
+    ``fit(runs, "mpl")``: "before" (main before issue 14.2: covariance band + law error with the fold errors' noise
+    left in, no shape part), "excess cv" (the law error less its noise, no shape part), "shape+raw cv" (the shape
+    part with the old law error), "default" (what ``predict`` gives now: ``method="auto"``), and "noise+shape" (the
+    covariance band and the shape part, no law error)."""
     import dataclasses
 
-    out = {"default": res}
+    raw = res
     if res.law_error is not None:
-        out["raw law error"] = dataclasses.replace(
-            res, law_error=dataclasses.replace(res.law_error, scale=res.law_error.raw_scale))
-    out["noise only"] = res
-    return out
-
-
-ACCEPT_METHOD = {"noise only": "covariance"}
+        raw = dataclasses.replace(res, law_error=dataclasses.replace(res.law_error, scale=res.law_error.raw_scale))
+    shaped = res.shape_uncertainty is not None
+    return {"before": (raw, "covariance+cv"), "excess cv": (res, "covariance+cv"),
+            "shape+raw cv": (raw, "covariance+shape+cv" if shaped else "covariance+cv"),
+            "default": (res, "auto"), "noise+shape": (res, "covariance+shape" if shaped else "covariance")}
 
 
 def accept_bands(res: Any, held: dict[str, np.ndarray], warmup: int) -> dict[str, dict[str, Any]]:
@@ -475,11 +475,10 @@ def accept_bands(res: Any, held: dict[str, np.ndarray], warmup: int) -> dict[str
     variants = accept_variants(res)
     for name, lr in held.items():
         b = {}
-        for v, r in variants.items():
+        for v, (r, method) in variants.items():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                p = r.predict(lr, warmup=warmup, at=np.array([lr.size - 1]), interval=0.9,
-                              method=ACCEPT_METHOD.get(v, "auto"))
+                p = r.predict(lr, warmup=warmup, at=np.array([lr.size - 1]), interval=0.9, method=method)
             b[v] = [float(p.loss[0]), float(p.lower[0]), float(p.upper[0]), p.method]
         out[name] = b
     return out

@@ -47,8 +47,11 @@ from scalefit.jsonio import write_text  # noqa: E402
 
 LAWS = ("mpl", "tissue")
 LEVELS = (0.5, 0.8, 0.9)
-METHODS = ("covariance+cv", "covariance+cv raw", "covariance")
-SHORT = {"covariance+cv": "cv", "covariance+cv raw": "raw", "covariance": "noise"}
+#: "auto": predict's default (with the shape part for an MPL fit under its default prior, issue 14.2); "... raw":
+#: the law error with its fold errors' noise left in (the rule before issue 14.2)
+METHODS = ("auto", "auto raw", "covariance+cv", "covariance+cv raw", "covariance")
+SHORT = {"auto": "default", "auto raw": "defraw", "covariance+cv": "cv", "covariance+cv raw": "raw",
+         "covariance": "noise"}
 
 
 def raw_law_error(res: Any) -> Any:
@@ -145,9 +148,9 @@ def mpl_reference() -> dict[str, Any]:
     return {"rows": rows, "overall": overall, "per_run": per_run}
 
 
-HEADER = (f"{'setting':<18} {'n':>4} {'cv 50/80/90%':>13} {'raw 50/80/90%':>13} {'noise 50/80/90%':>15} "
-          f"{'hw cv':>7} {'(med)':>7} {'hw raw':>7} {'hw noise':>8} {'|err|':>7} {'scale':>7} {'raw':>7} "
-          f"{'err/fold':>8} {'skip':>4} {'s':>6}")
+HEADER = (f"{'setting':<18} {'n':>4} {'dflt 50/80/90%':>13} {'dfraw 50/80/90':>13} {'cv 50/80/90%':>13} "
+          f"{'raw 50/80/90%':>13} {'noise 50/80/90%':>15} {'hw dflt':>7} {'hw cv':>7} {'(med)':>7} {'hw raw':>7} "
+          f"{'hw noise':>8} {'|err|':>7} {'scale':>7} {'raw':>7} {'err/fold':>8} {'skip':>4} {'s':>6}")
 
 
 def print_row(label: str, r: dict[str, Any], flush: bool = False) -> None:
@@ -159,7 +162,8 @@ def print_row(label: str, r: dict[str, Any], flush: bool = False) -> None:
     folds = f"{r['fold_errors']}/{r['dof']}" if "dof" in r else str(r.get("fold_errors", "-"))
     skip = str(len(r["skipped"])) if "skipped" in r else "-"
     secs = f"{r['fit_seconds']:.1f}" if "fit_seconds" in r else "-"
-    print(f"{label:<18} {r['n']:>4} {cov('cv'):>13} {cov('raw'):>13} {cov('noise'):>15} "
+    print(f"{label:<18} {r['n']:>4} {cov('default'):>13} {cov('defraw'):>13} {cov('cv'):>13} {cov('raw'):>13} "
+          f"{cov('noise'):>15} {r['default_half_width_mean']:7.4f} "
           f"{r['cv_half_width_mean']:7.4f} {r['cv_half_width_median']:7.4f} {r['raw_half_width_mean']:7.4f} "
           f"{r['noise_half_width_mean']:8.4f} "
           f"{r['abs_error_mean']:7.4f} {scale:>7} {raw:>7} {folds:>8} {skip:>4} {secs:>6}", flush=flush)
@@ -198,11 +202,13 @@ def schaipp() -> dict[str, Any]:
             info = law_error_info(res)
             s = summarize(recs)
             group_rows.append({"law": law, "group": gname, "rule": rule, "train": [m["row"]["name"] for m in train],
-                               "n": len(recs), "cv_covered_0.9": s["cv_covered_0.9"],
+                               "n": len(recs), "default_covered_0.9": s["default_covered_0.9"],
+                               "defraw_covered_0.9": s["defraw_covered_0.9"], "cv_covered_0.9": s["cv_covered_0.9"],
                                "raw_covered_0.9": s["raw_covered_0.9"],
                                "noise_covered_0.9": s["noise_covered_0.9"], **info, "fit_seconds": wall})
             scale = "-" if info["scale"] is None else f"{info['scale']:.4f}"
-            print(f"[{gname}] {law:<6} {len(recs):>3} held out  cv 90% {s['cv_covered_0.9']:>3}  raw 90% "
+            print(f"[{gname}] {law:<6} {len(recs):>3} held out  default 90% {s['default_covered_0.9']:>3}  cv 90% "
+                  f"{s['cv_covered_0.9']:>3}  raw 90% "
                   f"{s['raw_covered_0.9']:>3}  noise 90% {s['noise_covered_0.9']:>3}  scale {scale}  folds "
                   f"{info['fold_errors']} skipped "
                   f"{len(info['skipped'])}  {wall:.1f} s", flush=True)
