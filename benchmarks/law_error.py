@@ -55,8 +55,10 @@ SHORT = {"auto": "default", "auto raw": "defraw", "covariance+cv": "cv", "covari
 
 
 def raw_law_error(res: Any) -> Any:
-    """``res`` with the law error's scale before its fold errors' noise was taken out (``LawError.raw_scale``: the
-    rule before issue 14.2's change), for the before/after comparison."""
+    """``res`` with the law error's scale the fold errors' RMS, their noise left in (``LawError.raw_scale``: the
+    default, since ``law_error.SUBTRACT_NOISE`` is off). The run recorded in ``results/law_error.json`` was made while
+    the default took the noise out: its "cv" and "default" columns are that excess, its "raw" and "dfraw" columns
+    today's default (a rerun gives equal pairs)."""
     import dataclasses
 
     if res.law_error is None:

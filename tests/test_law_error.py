@@ -16,6 +16,7 @@ from scalefit.fitting import driver
 from scalefit.errors import AssumptionWarning, ConvergenceError, FitInputError, ResultFileError
 from scalefit.fitting import evaluate, fit
 from scalefit.fitting.crossval import cross_validate, head, holds_decay
+from scalefit import law_error
 from scalefit.law_error import FoldError, LawError, excess_scale
 from scalefit.results import FitResult
 
@@ -90,13 +91,18 @@ def test_scale_is_the_excess_of_the_fold_errors_over_their_noise_by_hand() -> No
     assert excess_scale([]) == 0.0
 
 
-def test_the_fit_takes_the_scale_from_its_fold_errors_less_their_noise(exact) -> None:
+def test_the_fit_takes_the_rms_of_its_fold_errors_and_measures_their_noise(exact, monkeypatch) -> None:
     le = exact.law_error
-    assert le.scale == pytest.approx(excess_scale(le.folds), rel=1e-12)
     assert all(f.noise > 0 for f in le.folds)
     e = np.array([f.rel_error for f in le.folds])
     g = 1 + np.log([max(f.horizon, 1.0) for f in le.folds])
-    assert le.raw_scale == pytest.approx(math.sqrt(np.mean((e / g) ** 2)), rel=1e-12)
+    assert le.scale == pytest.approx(math.sqrt(np.mean((e / g) ** 2)), rel=1e-12) == pytest.approx(le.raw_scale)
+    assert law_error.law_scale(le.folds) == pytest.approx(le.scale, rel=1e-12)
+    assert "their own noise of" in le.text() and "left in" in le.text()
+    # with SUBTRACT_NOISE the scale is the excess over the noise (off by default: it under-covers real curves)
+    monkeypatch.setattr(law_error, "SUBTRACT_NOISE", True)
+    assert law_error.law_scale(le.folds) == pytest.approx(excess_scale(le.folds), rel=1e-12)
+    assert excess_scale(le.folds) < le.raw_scale
 
 
 def test_without_covariance_the_band_is_the_law_error_alone_growing_with_log_steps(raw) -> None:
@@ -142,10 +148,12 @@ def test_with_covariance_the_parts_add_in_quadrature_with_welch_satterthwaite_do
 def test_the_law_error_is_small_when_the_law_is_right_and_large_when_it_is_wrong(exact) -> None:
     wrong = _fit(_runs("mpl", MPL_TRUTH), "tissue")  # MPL's saturating drop, fitted with Tissue's linear one
     # the law is exact: the fold errors are noise (1e-3 per row), which their noise model explains
-    assert exact.law_error.scale < 0.5 * exact.law_error.raw_scale + 1e-12
+    assert excess_scale(exact.law_error.folds) < 0.5 * exact.law_error.raw_scale + 1e-12
     assert exact.law_error.raw_scale < 2e-3
-    assert wrong.law_error.scale > 0.9 * wrong.law_error.raw_scale > 0.02  # a misfit of percents is not noise
-    assert "less their noise" in wrong.law_error.text()
+    assert excess_scale(wrong.law_error.folds) > 0.9 * wrong.law_error.raw_scale > 0.02  # percents are not noise
+    assert wrong.law_error.scale == pytest.approx(wrong.law_error.raw_scale, rel=1e-12)
+    excess = dataclasses.replace(wrong.law_error, scale=excess_scale(wrong.law_error.folds))
+    assert "less their noise" in excess.text()
 
 
 def test_end_noise_adds_the_fold_band_and_the_ar1_variance_of_the_tail_mean_by_hand() -> None:

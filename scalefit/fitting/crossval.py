@@ -19,8 +19,8 @@ Each predicted end gives a relative error ``e = mean((L - Lhat) / Lhat)`` over t
 ``r = last step / the fold's last fitted step``, and the relative sd of the noise in it (:func:`end_noise`): the
 fold fit's own covariance band at those rows (the fold's parameters are noisy too), and the sd of the mean of the
 rows' noise under the fold fit's residual model (its residual variance, and AR(1) with its lag-1 autocorrelation
-for ``errors="ar1"``). :mod:`scalefit.law_error` turns the errors into the law error: their excess over that noise,
-which the main fit's covariance band already carries. Cost: 2 extra fits, plus one per run when there are several
+for ``errors="ar1"``). :mod:`scalefit.law_error` turns the errors into the law error (their RMS; their excess over
+that noise with ``law_error.SUBTRACT_NOISE``, off since it under-covers real curves). Cost: 2 extra fits, plus one per run when there are several
 (fewer when folds are skipped); the noise costs no law evaluation beyond the prediction of the tail.
 """
 
@@ -37,7 +37,7 @@ import numpy as np
 from scalefit.errors import (AssumptionWarning, FitFailedWarning, IllConditionedWarning, ParameterAtBoundWarning,
                              ScalefitError)
 from scalefit.fitting.inputs import unique_labels
-from scalefit.law_error import MIN_ERRORS, FoldError, LawError, excess_scale
+from scalefit.law_error import MIN_ERRORS, FoldError, LawError, law_scale
 from scalefit.results import Note
 from scalefit.thinning import evenly_spaced
 
@@ -122,7 +122,7 @@ def cross_validate(runs: Sequence[Run], fit_one: Callable[[list[Run]], FitResult
         return None, Note("law_error", f"law error not measured: {len(errors)} fold error(s), at least {MIN_ERRORS} "
                           f"needed ({why}); intervals carry the noise only. {fix}", AssumptionWarning,
                           {"measured": False, "errors": len(errors), "skipped": skipped})
-    scale = excess_scale(errors)
+    scale = law_scale(errors)
     le = LawError(scale=scale, folds=tuple(errors), skipped=tuple(skipped), seconds=seconds)
     parts = [f"{len(errors)} errors from {le.dof} folds (RMS {le.raw_scale:.2%}, their noise {le.noise_scale:.2%})"]
     parts += [f"skipped {s}" for s in skipped]
