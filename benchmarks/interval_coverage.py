@@ -454,19 +454,27 @@ def shape_real() -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------------------
 def accept_variants(res: Any) -> dict[str, tuple[Any, str]]:
     """The (result, method) pairs whose 90% intervals the acceptance compares, all from one default
-    ``fit(runs, "mpl")``: "before" (main before issue 14.2: covariance band + law error with the fold errors' noise
-    left in, no shape part), "excess cv" (the law error less its noise, no shape part), "shape+raw cv" (the shape
-    part with the old law error), "default" (what ``predict`` gives now: ``method="auto"``), and "noise+shape" (the
-    covariance band and the shape part, no law error)."""
+    ``fit(runs, "mpl")``: "before" (main before issue 14.2: covariance band + law error, no shape part), "excess cv"
+    (the law error less its fold errors' noise, ``law_error.excess_scale``), "shape+raw cv" (the shape part with the
+    law error as it is), "shape+excess cv", "default" (what ``predict`` gives: ``method="auto"``; since
+    ``law_error.SUBTRACT_NOISE`` is off, the same as "shape+raw cv") and "noise+shape" (no law error).
+
+    The run recorded in ``results/interval_coverage.json`` (key ``accept``) was made while the default subtracted the
+    noise: its "default" rows are "shape+excess cv", and its "shape+raw cv" rows are today's default."""
     import dataclasses
 
-    raw = res
+    from scalefit.law_error import excess_scale
+
+    raw, excess = res, res
     if res.law_error is not None:
-        raw = dataclasses.replace(res, law_error=dataclasses.replace(res.law_error, scale=res.law_error.raw_scale))
+        le = res.law_error
+        raw = dataclasses.replace(res, law_error=dataclasses.replace(le, scale=le.raw_scale))
+        excess = dataclasses.replace(res, law_error=dataclasses.replace(le, scale=excess_scale(le.folds)))
     shaped = res.shape_uncertainty is not None
-    return {"before": (raw, "covariance+cv"), "excess cv": (res, "covariance+cv"),
-            "shape+raw cv": (raw, "covariance+shape+cv" if shaped else "covariance+cv"),
-            "default": (res, "auto"), "noise+shape": (res, "covariance+shape" if shaped else "covariance")}
+    with_shape = "covariance+shape+cv" if shaped else "covariance+cv"
+    return {"before": (raw, "covariance+cv"), "excess cv": (excess, "covariance+cv"),
+            "shape+raw cv": (raw, with_shape), "shape+excess cv": (excess, with_shape), "default": (res, "auto"),
+            "noise+shape": (res, "covariance+shape" if shaped else "covariance")}
 
 
 def accept_bands(res: Any, held: dict[str, np.ndarray], warmup: int) -> dict[str, dict[str, Any]]:
