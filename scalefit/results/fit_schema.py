@@ -232,10 +232,10 @@ def read_shape_uncertainty(node: Node, order: tuple[str, ...]) -> Any:
         read_pair(pair, positive=True)
     for name, value in node["values"].entries(keys=order):
         value.number()
-    if node.get("shares") is not None:
+    if node.has("shares"):
         for name, share in node["shares"].entries(keys=order):
             share.number(lo=0.0, hi=1.0)
-    if node.get("seconds") is not None:
+    if node.has("seconds"):
         node["seconds"].number(lo=0.0)
     if node.get("covariance") is not None:
         for row in node["covariance"].items(length=len(order)):
