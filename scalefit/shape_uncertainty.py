@@ -258,34 +258,32 @@ def unshaped(method: str) -> str:
     return {v: k for k, v in _SHAPED.items()}.get(method, method)
 
 
-def shaped_predict(result: FitResult, schedule: Any, warmup: int | None, interval: float, method: str,
-                   n_params: float | None, at: Any, label: str | None) -> Prediction:
-    """:func:`scalefit.results.prediction.predict` for a shaped ``method``: the unshaped method's prediction of
-    ``result`` with the interval of its refit under the shapes' measured spread, stretched to hold its point
+def shaped_predict(result: FitResult, args: tuple, predict: Callable[..., Prediction]) -> Prediction:
+    """:func:`scalefit.results.prediction.predict` (passed as ``predict``, with its ``args`` after the result:
+    schedule, warmup, interval, method, n_params, at, label) for a shaped method: the unshaped method's prediction
+    of ``result`` with the interval of its refit under the shapes' measured spread, stretched to hold its point
     (:func:`combine`). FitInputError when ``result`` holds no such refit."""
     from scalefit.errors import FitInputError
-    from scalefit.results import prediction
 
+    schedule, warmup, interval, method, n_params, at, label = args
     shape = getattr(result, "shape_uncertainty", None)
     if shape is None:
         raise FitInputError(f"interval method {method!r} needs a fit that measured its shape uncertainty (a fit of "
                             f"mpl under its default prior); this one did not: use {unshaped(method)!r}.")
     base = unshaped(method)
-    main = prediction.predict(result, schedule, warmup, interval, base, n_params, at, label)
+    main = predict(result, schedule, warmup, interval, base, n_params, at, label)
     if main.method != base:  # no covariance: the refit's band says nothing the law error does not
         return main
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        alt = prediction.predict(shape.apply_to(result), schedule, warmup, interval, base, n_params, at, label)
+        alt = predict(shape.apply_to(result), schedule, warmup, interval, base, n_params, at, label)
     return combine(main, alt)
 
 
-def shaped_difference(result: FitResult, a: Prediction, b: Prediction) -> Any:
-    """:func:`scalefit.results.difference.difference` of two shaped predictions: the difference under the
-    unshaped method, its interval that of the refit under the shapes' measured spread stretched to hold this fit's
-    difference (as :func:`combine` does for a prediction)."""
-    from scalefit.results.difference import difference
-
+def shaped_difference(result: FitResult, a: Prediction, b: Prediction, difference: Callable[..., Any]) -> Any:
+    """:func:`scalefit.results.difference.difference` (passed as ``difference``) of two shaped predictions: the
+    difference under the unshaped method, its interval that of the refit under the shapes' measured spread
+    stretched to hold this fit's difference (as :func:`combine` does for a prediction)."""
     base = unshaped(a.method)
     a0, b0 = dataclasses.replace(a, method=base), dataclasses.replace(b, method=base)
     main = difference(result, a0, b0)

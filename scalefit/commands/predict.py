@@ -46,10 +46,9 @@ def predict(
     baseline: Annotated[Optional[str], typer.Option(help="The schedule the others are compared with (the "
                                                          "differences column and panel); default the first given. "
                                                          "Example: --baseline cosine")] = None,
-    shape: Annotated[bool, typer.Option("--shape/--no-shape", help="With a fit that holds its shape uncertainty "
-                                                                    "(mpl under its default prior): the interval "
-                                                                    "carries the shape the prior holds (default); "
-                                                                    "--no-shape leaves that part out.")] = True,
+    no_shape: Annotated[bool, typer.Option("--no-shape", help="Leave out the interval's shape part (a fit of mpl "
+                                                              "under its default prior carries the loss-drop shape "
+                                                              "the prior holds, by default).")] = False,
     log_y: LogY = False,
     json: Annotated[bool, typer.Option("--json", help="Print {baseline, predictions: [{schedule, final_loss, lower, "
                                                       "upper, interval, method, extrapolated, reason, impossible, "
@@ -87,7 +86,7 @@ def predict(
         check_plot_path(plot, flag="--plot")
     result = FitResult.from_json(fit_json)
     method = "auto"
-    if not shape and result.shape_uncertainty is not None:
+    if no_shape and result.shape_uncertainty is not None:
         from scalefit.shape_uncertainty import unshaped
 
         method = unshaped(result.interval_method)

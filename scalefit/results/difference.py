@@ -163,7 +163,7 @@ def difference(result: FitResult, a: Prediction, b: Prediction) -> Difference:
     if "shape" in a.method.split("+") and getattr(result, "shape_uncertainty", None) is not None:
         from scalefit.shape_uncertainty import shaped_difference  # the refit's band, stretched to hold this one
 
-        return shaped_difference(result, a, b)
+        return shaped_difference(result, a, b, difference)
     first = max(a.lr_step0 + a.warmup, b.lr_step0 + b.warmup)
     common = np.intersect1d(a.steps, b.steps)
     common = common[common >= first]

@@ -158,7 +158,7 @@ def predict(result: FitResult, schedule: Any, warmup: int | None, interval: floa
     if "shape" in method.split("+"):  # the refit's band under the shapes' measured spread (scalefit.shape_uncertainty)
         from scalefit.shape_uncertainty import shaped_predict
 
-        return shaped_predict(result, schedule, warmup, interval, method, n_params, at, label)
+        return shaped_predict(result, (schedule, warmup, interval, method, n_params, at, label), predict)
     if method in ("covariance+cv", "cv") and result.law_error is None:
         raise FitInputError("this fit has no measured law error: refit with law_error=True (CLI: scalefit fit "
                             "--law-error), or use method='covariance'.")
