@@ -1,6 +1,8 @@
 """scalefit: predict language-model training loss before spending the compute.
 
-The public API mirrors the CLI: ``read_runs`` -> ``fit`` -> ``FitResult.predict`` / ``optimize`` / ``plan``.
+The public API mirrors the CLI: ``read_runs`` -> ``fit`` -> ``FitResult.predict`` / ``optimize`` / ``plan``, and
+``forecast.forecast`` for a run in flight (``scalefit.forecast`` is the module: a function of that name would be
+shadowed by the submodule once imported).
 Heavy modules are imported lazily so that ``import scalefit`` (and ``scalefit --help``) stays fast.
 """
 
@@ -19,6 +21,8 @@ _LAZY = {
     "fit": "scalefit.fitting:fit",
     "evaluate": "scalefit.fitting:evaluate",
     "compare": "scalefit.fitting:compare",
+    "forecast": "scalefit.forecast:",
+    "Forecast": "scalefit.forecast:Forecast",
     "FitResult": "scalefit.results:FitResult",
     "Prediction": "scalefit.results:Prediction",
     "FitStatus": "scalefit.results:FitStatus",

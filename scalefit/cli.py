@@ -70,6 +70,9 @@ app.command(cls=multi_value_command("--train", "--test"))(evaluate)
 from scalefit.commands.predict import predict  # noqa: E402
 
 app.command()(predict)
+from scalefit.commands.forecast import forecast  # noqa: E402
+
+app.command(cls=multi_value_command("--like"))(forecast)
 from scalefit.commands.inspect import inspect  # noqa: E402
 
 app.command()(inspect)

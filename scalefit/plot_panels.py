@@ -48,7 +48,8 @@ def draw_predictions(ax: Any, predictions: Sequence[Any], *, data: Any = None, s
     for i, p in enumerate(predictions):
         color = colors.setdefault(p.label, f"C{i % 10}")
         keep = p.steps >= p.lr_step0 + p.warmup
-        mark = " (extrapolated)" if p.extrapolated else ""
+        mark = (f" (extrapolated: {p.size_reason})" if getattr(p, "size_reason", "") else " (extrapolated)") \
+            if p.extrapolated else ""
         if p.impossible:
             mark = f" (NOT A RESULT: {p.impossible})"
         ax.plot(p.steps[keep], p.loss[keep], ":" if p.impossible else "-", lw=1.5, color=color,

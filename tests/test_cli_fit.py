@@ -117,8 +117,10 @@ def test_evaluate_json_has_exactly_the_documented_keys(run_files) -> None:
     assert list(data) == ["law", "fit_seconds", "mean", "runs", "params", "status", "coverage"]
     assert set(data["mean"]) == {"r2", "mae", "rmse", "pred_e", "worst_e"}
     assert list(data["runs"][0]) == ["path", "r2", "mae", "rmse", "pred_e", "worst_e", "final_true", "final_pred",
-                                     "lower", "upper", "interval", "method", "inside", "impossible"]
+                                     "lower", "upper", "interval", "method", "inside", "impossible", "extrapolated",
+                                     "size_interval"]
     run = data["runs"][0]
+    assert run["size_interval"] is None  # no model sizes: nothing beyond them
     assert run["lower"] < run["final_pred"] < run["upper"] and run["method"] == "covariance+cv"
     assert run["inside"] == (run["lower"] <= run["final_true"] <= run["upper"]) and run["impossible"] is None
     assert data["coverage"] == {"inside": int(run["inside"]), "runs": 1, "interval": 0.9, "method": "covariance+cv"}

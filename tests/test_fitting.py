@@ -118,7 +118,8 @@ def test_evaluate_predicts_held_out_schedules() -> None:
     summary = ev.summary()
     assert set(summary) == {"law", "fit_seconds", "mean", "runs", "params", "status", "coverage"}
     assert set(summary["runs"][0]) == {"path", "r2", "mae", "rmse", "pred_e", "worst_e", "final_true", "final_pred",
-                                       "lower", "upper", "interval", "method", "inside", "impossible"}
+                                       "lower", "upper", "interval", "method", "inside", "impossible", "extrapolated",
+                                       "size_interval"}
     assert ev.observed["wsd.csv"].shape == ev.predictions["wsd.csv"].loss.shape
 
 

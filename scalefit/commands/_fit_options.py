@@ -13,9 +13,18 @@ from scalefit.laws import LAWS
 
 PRIOR_HELP = ("Gaussian prior on log(parameter) as name=sd (centred on the law's typical value) or "
               "name=centre:sd (repeatable); 'none' drops the law's default prior. Example: --prior beta=1")
-LAWS_HELP = f"Law: {LAWS.help_text()}, or all (fit each and compare)."
+LAWS_HELP = (f"Law: {LAWS.help_text()}, or all (fit each and compare: the size-blind laws, or the size-aware ones "
+             "for runs of several model sizes). Default: mpl, or mpl-n when the runs differ in model size "
+             "('params').")
 
-Law = Annotated[str, typer.Option(help=LAWS_HELP + " Example: --law tissue")]
+Law = Annotated[Optional[str], typer.Option(help=LAWS_HELP + " Example: --law tissue")]
+AllowMixedSizes = Annotated[
+    bool,
+    typer.Option("--mixed-sizes",
+                 help="Let a size-blind law (mpl, tissue) fit runs of several model sizes as one model (otherwise an "
+                      "error: their differences in loss would count as misfit). Example: --law mpl "
+                      "--mixed-sizes"),
+]
 Errors = Annotated[
     str,
     typer.Option(help="Residual model behind stderr and intervals: ar1 (widened by the residuals' measured lag-1 "

@@ -6,14 +6,19 @@ from __future__ import annotations
 from typing import Any, Optional
 
 
-def law_names(law: str) -> list[str]:
-    """The laws ``--law`` names: one registered law, or ``all`` (every law that needs no model size)."""
+def law_names(law: Optional[str], runs: Any = None) -> list[str]:
+    """The laws ``--law`` names: one registered law, or ``all`` (the size-blind laws, or with ``runs`` of several
+    model sizes the size-aware ones); with no ``--law``, the law the runs' sizes choose (mpl, or mpl-n)."""
     from scalefit.errors import FitInputError
-    from scalefit.laws import LAWS, comparable_laws, get_law
+    from scalefit.fitting.comparison import default_laws
+    from scalefit.fitting.sizes import choose_law
+    from scalefit.laws import LAWS, get_law
 
+    if law is None:
+        return [choose_law(runs or [])[0]]
     name = law.strip().lower()
     if name == "all":
-        return comparable_laws()
+        return default_laws(runs or [])[0]
     try:
         get_law(name)
     except (KeyError, ValueError, TypeError):

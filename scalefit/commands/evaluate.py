@@ -8,8 +8,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from scalefit.commands._common import console, escape, print_json, user_command
-from scalefit.commands._fit_options import (Bounds, Errors, Fix, Law, LawErrorOpt, Prior, Resumed, ScheduleDir, Seed,
-                                            Starts, Warmup)
+from scalefit.commands._fit_options import (AllowMixedSizes, Bounds, Errors, Fix, Law, LawErrorOpt, Prior, Resumed,
+                                            ScheduleDir, Seed, Starts, Warmup)
 from scalefit.commands._read_options import MaxStep, MinStep, RunNames, ScheduleSpecOpt
 from scalefit.commands.fit import FAILED_EXIT, LogY
 
@@ -20,7 +20,7 @@ def evaluate(
                                                    "Example: --train a.csv --train b.csv")],
     test: Annotated[list[Path], typer.Option(help="Held-out runs to predict from their LR schedules alone. "
                                                   "Example: --test c.csv")],
-    law: Law = "mpl",
+    law: Law = None,
     target: Annotated[str, typer.Option(help="Column to fit and predict. Example: --target val_loss")] = "loss",
     warmup: Warmup = None,
     schedule_file: Annotated[
@@ -41,6 +41,7 @@ def evaluate(
     prior: Prior = None,
     errors: Errors = "ar1",
     law_error: LawErrorOpt = True,
+    allow_mixed_sizes: AllowMixedSizes = False,
     out: Annotated[Optional[Path], typer.Option(help="Write the evaluation as JSON (what --json prints, with a "
                                                      "schema; with --law all: one file per law, <stem>_<law>.json). "
                                                      "Example: --out eval.json")] = None,
@@ -71,8 +72,8 @@ def evaluate(
     from scalefit.fitting.comparison import options_for
 
     laws = law_names(law)
-    out_paths = per_law_paths(out, laws, ".json", "--out")  # checked before any work
-    plot_paths = per_law_paths(plot, laws, ".png", "--plot")
+    per_law_paths(out, laws, ".json", "--out")  # checked before any work (again below with the runs' laws)
+    per_law_paths(plot, laws, ".png", "--plot")
     files = list(schedule_file or [])
     n_train, n_test = len(train), len(test)
     if len(files) > 1 and len(files) != n_train + n_test:
@@ -90,8 +91,14 @@ def evaluate(
                           runs=run, min_step=min_step, max_step=max_step, schedule=schedule)
     kw: dict[str, Any] = {"seed": seed, "n_starts": starts, "bounds": parse_bounds(bounds),
                           "fixed": parse_fixed(fix), "prior": parse_prior(prior), "errors": errors,
-                          "law_error": law_error}
-    evaluations = [fitting.evaluate(train_runs, test_runs, name, **options_for(name, laws, kw)) for name in laws]
+                          "law_error": law_error, "allow_mixed_sizes": allow_mixed_sizes}
+    laws = law_names(law, train_runs)
+    out_paths = per_law_paths(out, laws, ".json", "--out")
+    plot_paths = per_law_paths(plot, laws, ".png", "--plot")
+    if law is None:  # the training runs' model sizes choose the law, and the fit's notes say so
+        evaluations = [fitting.evaluate(train_runs, test_runs, None, **kw)]
+    else:
+        evaluations = [fitting.evaluate(train_runs, test_runs, name, **options_for(name, laws, kw)) for name in laws]
     written = [ev.to_json(path) for ev, path in zip(evaluations, out_paths)]
     if plot_paths:
         from scalefit import plots

@@ -13,8 +13,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from scalefit.commands._common import console, escape, print_json, user_command
-from scalefit.commands._fit_options import (Bounds, Errors, Fix, Law, LawErrorOpt, Prior, Resumed, ScheduleDir, Seed,
-                                            Starts, Warmup)
+from scalefit.commands._fit_options import (AllowMixedSizes, Bounds, Errors, Fix, Law, LawErrorOpt, Prior, Resumed,
+                                            ScheduleDir, Seed, Starts, Warmup)
 from scalefit.commands._read_options import MaxStep, MinStep, RunNames, ScheduleSpecOpt
 from scalefit.commands._read_options import load_runs, match_schedule  # noqa: F401 - re-exported for evaluate
 
@@ -28,7 +28,7 @@ LogY = Annotated[bool, typer.Option("--log-y", help="Log scale on the loss axis 
 @user_command
 def fit(
     runs: Annotated[list[Path], typer.Argument(help="Run files (CSV, ...). Example: runs/a.csv runs/b.csv")],
-    law: Law = "mpl",
+    law: Law = None,
     target: Annotated[str, typer.Option(help="Column to fit. Example: --target val_loss")] = "loss",
     warmup: Warmup = None,
     schedule_file: Annotated[
@@ -49,6 +49,7 @@ def fit(
     prior: Prior = None,
     errors: Errors = "ar1",
     law_error: LawErrorOpt = True,
+    allow_mixed_sizes: AllowMixedSizes = False,
     out: Annotated[Optional[Path], typer.Option(help="Write the fit as JSON (with --law all: one file per law, "
                                                      "named <stem>_<law>.json). Example: --out fit.json")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Save fit vs data with residuals as an image (PNG, or the "
@@ -60,7 +61,10 @@ def fit(
     """Fit a loss-curve law jointly to runs: Huber on log loss, amplitudes projected out, many starts.
 
     Prints status lines, the parameters (rounded to their errors) and metrics per run, and measures the law's own
-    error by cross-validation on the runs for later prediction intervals. Sparse runs need the LR from step 0:
+    error by cross-validation on the runs for later prediction intervals. Runs of several model sizes (their
+    'params') are fitted by the size-aware mpl-n unless --law says otherwise (a size-blind law then needs
+    --mixed-sizes); with three or more sizes the fit also measures its error at another size by leaving each
+    size out. Sparse runs need the LR from step 0:
     pass --warmup or a per-step --schedule-file / --schedule-dir. A fit whose law does not describe the runs
     (mean in-sample R2 < 0, or a fitted loss <= 0) has status FAILED and says what to try.
 
@@ -71,15 +75,23 @@ def fit(
     from scalefit.commands._fit_parsers import law_names, parse_bounds, parse_fixed, parse_prior
     from scalefit.fitting import compare
 
-    names = law_names(law)
-    out_paths = per_law_paths(out, names, ".json", "--out")
-    plot_paths = per_law_paths(plot, names, ".png", "--plot")
+    names = law_names(law)  # with --law all on runs of several sizes: other names, checked again below
+    per_law_paths(out, names, ".json", "--out")
+    per_law_paths(plot, names, ".png", "--plot")
     run_list = load_runs(runs, target=target, warmup=warmup, schedule_file=schedule_file, schedule_dir=schedule_dir,
                          resumed=resumed, runs=run, min_step=min_step, max_step=max_step, schedule=schedule)
     fit_kw: dict[str, Any] = {"seed": seed, "n_starts": starts, "bounds": parse_bounds(bounds),
                               "fixed": parse_fixed(fix), "prior": parse_prior(prior),
-                              "errors": errors, "law_error": law_error}
-    comparison = compare(run_list, laws=names, **fit_kw)
+                              "errors": errors, "law_error": law_error, "allow_mixed_sizes": allow_mixed_sizes}
+    names = law_names(law, run_list)
+    out_paths = per_law_paths(out, names, ".json", "--out")
+    plot_paths = per_law_paths(plot, names, ".png", "--plot")
+    if law is None:  # the runs' model sizes choose the law, and the fit's notes say so
+        from scalefit.fitting import Comparison, fit as fit_runs
+
+        comparison = Comparison((fit_runs(run_list, None, **fit_kw),))
+    else:
+        comparison = compare(run_list, laws=None if law.strip().lower() == "all" else names, **fit_kw)
     results = list(comparison.fits)
     written = []
     for res, path in zip(results, out_paths):

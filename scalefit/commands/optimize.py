@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -32,6 +32,10 @@ def optimize(
                                             "loss-drop shapes the fitted runs cannot tell apart; needs the runs at "
                                             "the paths the fit names) or fit (the fit's own prediction). "
                                             "Example: --under fit")] = "shapes",
+    n_params: Annotated[Optional[float], typer.Option(
+        "--params", help="Model size to optimise for (non-embedding parameters): required with a size-aware fit "
+                         "(mpl-n, tissue-n); beyond the fitted sizes the losses are extrapolated and their intervals "
+                         "carry the size error. Example: --params 4.4e5")] = None,
     within_seen_decay: Annotated[bool, typer.Option(
         "--within-seen-decay", help="Cap the LR decrease per step of the per-step optimum at the fastest one in the "
                                     "fitted runs (no cooldown faster than the law was fitted on).")] = False,
@@ -67,11 +71,12 @@ def optimize(
     from scalefit.results import INTERVAL_METHODS, FitResult
 
     result = FitResult.from_json(fit_json)
+    size_mark = model_size_mark(result, n_params)
     rec = recommend_schedule(result, steps=steps, peak=peak, warmup=warmup, floor=floor, under=under,
                              within_seen_decay=within_seen_decay, objective=objective, monotone=not non_monotone,
-                             interval=interval, max_iter=iterations, polish=polish)
+                             interval=interval, max_iter=iterations, polish=polish, n_params=n_params)
     opt = rec.optimum
-    table = baselines(result, opt)
+    table = baselines(result, opt, n_params=n_params)
     written = []
     for path, write in ((out, rec.to_csv), (out_optimum, opt.to_csv)):
         if path is not None:
@@ -93,6 +98,8 @@ def optimize(
         print_json({
             "seconds": opt.seconds,
             "law": opt.law,
+            "n_params": n_params,
+            "extrapolated_size": size_mark or None,
             "objective": opt.objective,
             "objective_value": opt.objective_value,
             "constraints": opt.constraints,
@@ -115,6 +122,8 @@ def optimize(
     lines = [f"Schedule optimisation under law {result.law} from {fit_json}: {steps} steps, peak {peak:g}, warmup "
              f"{warmup}, floor {floor:g}, {'non-monotone' if non_monotone else 'monotone'}, objective {objective}",
              f"  minimised: {opt.under}",
+             *([f"  model size: {n_params:.3g} parameters" + (f" (extrapolated: {size_mark})" if size_mark else "")]
+               if n_params is not None else []),
              f"  search: {opt.seconds:.2f} s, {opt.iterations} iterations, {opt.evaluations} evaluations "
              f"({opt.message})", "",
              f"  recommended: {rec.name}" + (f" ({rec.spec})" if rec.spec else " (per-step, --out)"),
@@ -134,3 +143,31 @@ def optimize(
     con.print(escape("\n".join(lines)))
     for path in written:
         con.print(f"wrote {escape(str(path))}")
+
+
+def model_size_mark(result: Any, n_params: Optional[float]) -> str:
+    """Check ``--params`` against the fit and return its extrapolation mark ("" within the fitted sizes).
+
+    A size-aware fit needs the size to optimise for (no silent default to one of its sizes); a fit of one size,
+    or a size-blind law, cannot speak for another (:func:`scalefit.extrapolation.check_size_target`)."""
+    from scalefit.errors import FitInputError
+    from scalefit.extrapolation import size_flag
+    from scalefit.results.prediction import check_target_size
+
+    law = result.get_law()
+    aware = bool(getattr(law, "size_aware", False))
+    sizes = sorted(set(result.context.n_params))
+    listed = ", ".join(f"{x:.3g}" for x in sizes)
+    if aware and n_params is None:
+        raise FitInputError(f"the fit is of law {result.law}, fitted at model sizes {listed}: pass the model size to "
+                            f"optimise for. Example: --params {sizes[-1]:.3g}")
+    if n_params is None:
+        return ""
+    if not n_params > 0:
+        raise FitInputError(f"--params must be a positive number of parameters, got {n_params:g}. Example: "
+                            "--params 1.2e8", value=n_params)
+    if not aware and not sizes:
+        raise FitInputError(f"law {result.law} ignores model size and its runs state none: drop --params, or fit runs "
+                            "of several sizes with a size-aware law (mpl-n, tissue-n).", value=n_params)
+    check_target_size(result, law, n_params)
+    return size_flag(n_params, sizes) if aware else ""

@@ -35,8 +35,12 @@ def predict(
     = None,
     interval: Annotated[float, typer.Option(help="Nominal coverage of the interval. Example: --interval 0.95")]
     = 0.9,
-    n_params: Annotated[Optional[float], typer.Option("--params", help="Model size for size-aware laws "
-                                                                       "(tissue-n). Example: --params 1.2e8")]
+    n_params: Annotated[Optional[float], typer.Option("--params", help="Model size to predict (non-embedding "
+                                                                       "parameters; size-aware laws mpl-n, tissue-n; "
+                                                                       "default: the last fitted run's). Beyond the "
+                                                                       "fitted sizes the prediction is marked with its "
+                                                                       "factor and its interval carries the size "
+                                                                       "error. Example: --params 1.2e8")]
     = None,
     out: Annotated[Optional[Path], typer.Option(help="Write the curves as CSV (schedule,step,loss,lower,upper). "
                                                      "Example: --out curve.csv")] = None,
@@ -52,7 +56,8 @@ def predict(
     log_y: LogY = False,
     json: Annotated[bool, typer.Option("--json", help="Print {baseline, predictions: [{schedule, final_loss, lower, "
                                                       "upper, interval, method, extrapolated, reason, impossible, "
-                                                      "uninformative, difference}]} as JSON, ranked.")] = False,
+                                                      "uninformative, n_params, size_interval, difference}]} as JSON, "
+                                                      "ranked.")] = False,
 ) -> None:
     """Predict the final loss (with an interval) of each schedule from a saved fit; several are ranked.
 
@@ -61,9 +66,12 @@ def predict(
     training runs; it is symmetric in log loss. With several schedules each is also compared with the baseline
     (--baseline, default the first): the difference's interval is much narrower, since the law error that all
     schedules of one fit share cancels in it.
-    Predictions far outside the fitted range (more than 2x the steps or the LR area, 1.5x the peak LR) are
-    marked as extrapolated. A prediction that cannot be true (a loss <= 0, or below the runs' stated irreducible
-    loss, or from a fit that FAILED) is marked NOT A RESULT and never ranked first.
+    Predictions far outside the fitted range (more than 2x the steps or the LR area, 1.5x the peak LR, a model
+    size outside the fitted ones) are marked as extrapolated, with the factor. A fit of one model size refuses
+    --params at another; a size-aware fit predicts it with its size error (measured by leaving each fitted size out
+    with three or more sizes, else a reference rule, said in the header). A prediction that cannot be true (a loss
+    of 0 or below, or below the runs' stated irreducible loss, or from a fit that FAILED) is marked NOT A RESULT
+    and never ranked first.
 
     Exit codes: 0 done; 1 a prediction cannot be true (or the fit FAILED); 2 bad input.
 
@@ -135,7 +143,7 @@ def predict(
         gap = difference(result, order[1], order[0])
     if json:
         keys = ("schedule", "final_step", "final_loss", "lower", "upper", "interval", "method", "extrapolated",
-                "reason", "impossible", "uninformative")
+                "reason", "impossible", "uninformative", "n_params", "size_interval")
         rows_json = []
         for p in order:
             row = {k: p.summary()[k] for k in keys}
@@ -179,6 +187,9 @@ def _print(result: Any, fit_json: Path, interval: float, order: list[Any], vs: d
             lines.append(f"  {NO_INFORMATION}")
     if "shape" in method.split("+"):
         lines.append(f"  shape: {result.shape_uncertainty.text()}")
+    sized = next((p for p in order if p.size_interval), None)
+    if sized is not None:  # beyond the fitted model sizes: what the interval carries there
+        lines.append(f"  at model size {sized.n_params:.3g}: {sized.size_interval}")
     if result.failed:
         lines.append("  FAILED: this fit does not describe its runs (scalefit fit says why): no prediction below is "
                      "a result")

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 from scalefit.errors import FitInputError
 from scalefit.fitting.driver import fit
+from scalefit.fitting.sizes import fitted_sizes
 from scalefit.results import FitResult
 
 #: The fit options given by parameter name; with several laws each law gets the entries of its own parameters.
@@ -15,9 +16,11 @@ BY_PARAMETER = {"bounds": "--bounds", "fixed": "--fix", "prior": "--prior"}
 
 @dataclass(frozen=True)
 class Comparison:
-    """Fits of several laws to the same runs (in the order the laws were given)."""
+    """Fits of several laws to the same runs (in the order the laws were given); ``note`` says why these laws when
+    the runs' model sizes chose them."""
 
     fits: tuple[FitResult, ...]
+    note: str = ""
 
     def table(self) -> str:
         """One line per law, best objective first: status, objective, free parameters, mean in-sample metrics, fit
@@ -36,6 +39,8 @@ class Comparison:
         if any(r.law_error is not None and r.law_error.scale >= 1 for r in self.fits):
             lines.append("!: the law error is larger than the loss itself: that law's prediction intervals carry no "
                          "information")
+        if self.note:
+            lines.append(f"note: {self.note}")
         failed = [r.law for r in self.fits if r.failed]
         if failed:
             lines.append(f"FAILED: {', '.join(failed)} do{'es' if len(failed) == 1 else ''} not describe these runs "
@@ -71,15 +76,33 @@ def options_for(law: str, laws: Sequence[str], options: dict[str, Any]) -> dict[
 
 
 def compare(runs: Sequence[Any], laws: Sequence[str] | None = None, **options: Any) -> Comparison:
-    """Fit each of ``laws`` (default: :func:`scalefit.laws.comparable_laws`, what ``--law all`` fits) to ``runs``
+    """Fit each of ``laws`` (default: :func:`default_laws`, what ``--law all`` fits: the size-aware laws for runs of
+    several model sizes, else the size-blind ones) to ``runs``
     with ``options`` (:func:`~scalefit.fitting.fit`'s keywords; ``bounds``, ``fixed`` and ``prior`` entries go to
     the laws that have the parameter, :func:`options_for`). ``Comparison.table()`` is what ``--law all`` prints."""
     from scalefit.laws import comparable_laws
 
-    names = list(laws) if laws is not None else comparable_laws()
+    runs = list(runs)
+    note = ""
+    if laws is None:
+        names, note = default_laws(runs)
+    else:
+        names = list(laws)
     if not names:
         raise FitInputError("no law to compare. Pass laws, e.g. laws=['mpl', 'tissue'].")
     for name in names:  # every law's options are checked before the first fit runs
         options_for(name, names, options)
-    runs = list(runs)
-    return Comparison(tuple(fit(runs, name, **options_for(name, names, options)) for name in names))
+    return Comparison(tuple(fit(runs, name, **options_for(name, names, options)) for name in names), note)
+
+
+def default_laws(runs: Sequence[Any]) -> tuple[list[str], str]:
+    """The laws ``--law all`` compares on ``runs`` and, when their model sizes chose them, why: the size-aware laws
+    for runs of two or more sizes (:mod:`scalefit.fitting.sizes`), else every size-blind law."""
+    from scalefit.laws import comparable_laws
+
+    sizes = fitted_sizes(runs)
+    if len(sizes) < 2:
+        return comparable_laws(), ""
+    names = comparable_laws(size_aware=True)
+    return names, (f"the runs have {len(sizes)} model sizes ({', '.join(f'{s:.3g}' for s in sizes)}): comparing "
+                   f"the size-aware laws ({', '.join(names)}); a size-blind law would fit them as one model")

@@ -216,7 +216,8 @@ def _with_shape(result: FitResult, prior_spec: dict, refit: Callable[[dict], Fit
 def _size_error(runs: list[Any], fitted_sizes: list[float], fit_one: Callable[[list], FitResult]) -> tuple[Any, Note]:
     """The fit's error at another model size (:mod:`scalefit.extrapolation`) and the note that says what it is."""
     if len(fitted_sizes) < 3:
-        err = ExtrapolationError.reference("size", f"{len(fitted_sizes)} model size(s): size folds need three")
+        n = len(fitted_sizes)
+        err = ExtrapolationError.reference("size", f"{n} model size{'' if n == 1 else 's'}: size folds need three")
         warning = None  # the size note has already warned that the prior sets the extrapolation
     else:
         err = extrapolation_folds.size_folds(runs, fit_one)

@@ -14,17 +14,23 @@ from scalefit.results import Evaluation, Prediction
 
 
 def evaluate(
-    train_runs: Sequence[Any], test_runs: Sequence[Any], law: str | Any = "mpl", **kw: Any
+    train_runs: Sequence[Any], test_runs: Sequence[Any], law: str | Any | None = None, **kw: Any
 ) -> Evaluation:
     """Fit on ``train_runs`` and predict each of ``test_runs`` from its LR schedule alone.
 
-    Metrics (R2, MAE, RMSE, PredE, WorstE) are computed per held-out run on its observed steps after warmup inside its fit window and averaged over
-    runs, as in the MPL paper. Keyword arguments go to :func:`~scalefit.fitting.fit`.
+    ``law`` None: the training runs' model sizes choose (``mpl-n`` for two or more, else ``mpl``; see
+    :func:`~scalefit.fitting.fit`). A held-out run at a model size the fit cannot speak for (one fitted size) is
+    refused before any fit runs; one outside the fitted sizes is predicted with its size error.
+
+    Metrics (R2, MAE, RMSE, PredE, WorstE) are computed per held-out run on its observed steps after warmup inside
+    its fit window and averaged over runs, as in the MPL paper. Keyword arguments go to :func:`~scalefit.fitting.fit`.
     """
     test_runs = list(test_runs)
     if not test_runs:
         raise FitInputError("no test runs to evaluate. Pass --test RUNS...")
-    check_runs(test_runs, law if isinstance(law, str) else getattr(law, "name", "law"), needs_loss=True)
+    name = law if isinstance(law, str) else getattr(law, "name", "the law")
+    check_runs(test_runs, name, needs_loss=True)
+    _check_test_sizes(list(train_runs), test_runs, law, kw)
     result = fit(train_runs, law, **kw)
     test: dict[str, RunMetrics] = {}
     predictions: dict[str, Prediction] = {}
@@ -39,3 +45,35 @@ def evaluate(
             predictions[key] = pred
             observed[key] = run.loss[rows]
     return Evaluation(fit=result, test=test, predictions=predictions, observed=observed)
+
+
+def _check_test_sizes(train_runs: list[Any], test_runs: list[Any], law: Any, kw: dict[str, Any]) -> None:
+    """Refuse, before any fit, held-out runs at a model size a fit of ``train_runs`` could not predict (the check
+    ``predict`` makes: :func:`scalefit.extrapolation.check_size_target`)."""
+    from scalefit.extrapolation import check_size_target
+    from scalefit.fitting.sizes import choose_law, fitted_sizes, size_terms
+    from scalefit.laws import get_law
+
+    fitted = fitted_sizes(train_runs)
+    if not fitted:
+        return
+    if law is None:
+        law = choose_law(train_runs)[0]
+    try:
+        obj = get_law(law) if isinstance(law, str) else law
+    except (KeyError, TypeError):
+        return  # fit() says what is wrong with the law
+    aware = bool(getattr(obj, "size_aware", False))
+    if not aware and len(fitted) >= 2 and not kw.get("allow_mixed_sizes"):
+        return  # fit() refuses the training runs themselves, saying what to do
+    given = aware and all(n in (kw.get("fixed") or {}) for n in size_terms(obj))
+    for run in test_runs:
+        size = run.meta.get("params") if isinstance(run.meta, dict) else None
+        if size is None:
+            continue
+        try:
+            check_size_target(fitted, float(size), getattr(obj, "name", str(law)), aware, size_terms_given=given,
+                              mixed_allowed=bool(kw.get("allow_mixed_sizes")))
+        except FitInputError as exc:
+            raise FitInputError(f"this held-out run cannot be predicted: {exc.message}", path=run.path,
+                                value=exc.value) from None

@@ -5,7 +5,7 @@ law's size terms rest on (the notes that say so).
   :data:`~scalefit.laws.size_terms.SAME_SIZE_RTOL` counting as one) are fitted by :data:`SIZE_LAW` when no law is
   given, and the fit says why (a note). Runs of one size, or that do not state it, keep :data:`DEFAULT_LAW`.
 * **A size-blind law on runs of several sizes is an error**, unless the caller asks for it
-  (``allow_mixed_sizes=True``, CLI ``--allow-mixed-sizes``): such a law fits them as one model, so the sizes'
+  (``allow_mixed_sizes=True``, CLI ``--mixed-sizes``): such a law fits them as one model, so the sizes'
   difference in loss becomes a misfit of the schedule terms (on the Schaipp runs ``mpl`` fitted that way misses a
   held-out size by 7-9x the in-size error; ``benchmarks/RESULTS.md``, "Beyond the fitted runs"). With the option the
   fit goes on and says so.
@@ -66,7 +66,7 @@ def check_mixed(law: Any, law_name: str, runs: Sequence[Any], allow_mixed: bool)
         raise FitInputError(
             f"law {law_name!r} ignores model size, but the runs have {len(sizes)} sizes ({_listed(sizes)}): it would "
             f"fit them as one model. Use a size-aware law ({SIZE_LAW}, the default for such runs: leave --law out), "
-            "fit one size at a time, or pass --allow-mixed-sizes (allow_mixed_sizes=True) to fit them as one model "
+            "fit one size at a time, or pass --mixed-sizes (allow_mixed_sizes=True) to fit them as one model "
             "anyway.", value=law_name)
     return Note("mixed_sizes", f"fit {law_name}: the runs have {len(sizes)} model sizes ({_listed(sizes)}), fitted as "
                 "one model as asked (allow_mixed_sizes): the law ignores their sizes, so their differences in loss "

@@ -82,10 +82,11 @@ def get_law(name: str, **options: Any) -> Any:
     return cls(**options)
 
 
-def comparable_laws() -> list[str]:
-    """The laws ``--law all`` and :func:`scalefit.compare` fit by default: every registered law that needs no model
-    size (size-aware laws need runs of several sizes), in registry order."""
-    return [name for name in LAWS if not LAWS[name].size_aware]
+def comparable_laws(size_aware: bool = False) -> list[str]:
+    """The laws ``--law all`` and :func:`scalefit.compare` fit by default, in registry order: every registered law
+    that needs no model size (runs of one size), or with ``size_aware=True`` every size-aware law (runs of several
+    sizes, which a size-blind law would fit as one model)."""
+    return [name for name in LAWS if bool(LAWS[name].size_aware) == bool(size_aware)]
 
 
 def optimizable_laws(*, degenerate: bool = True) -> list[str]:

@@ -141,14 +141,16 @@ def decide(advantage: float, margin: float | None, family: str, steps: int) -> t
 
 def recommend_schedule(fit: Any, *, steps: int, peak: float, warmup: int, floor: float = 0.0,
                        under: str = DEFAULT_UNDER, runs: Any = None, within_seen_decay: bool = False,
-                       interval: float = 0.9, **optimize_options: Any) -> Recommendation:
+                       interval: float = 0.9, n_params: float | None = None,
+                       **optimize_options: Any) -> Recommendation:
     """The schedule to train under ``fit`` (a FitResult): the per-step optimum of the objective (``under``:
     "shapes", the mean over :func:`~scalefit.optimize.shape_ensemble`; "fit", the fit alone) when its advantage
     over the best family member exceeds what the law's held-out errors on cooldowns explain, else that member.
 
     ``runs`` are the fitted runs (default: read again from the paths the fit names; without them the ensemble is
     the fit alone and the cooldown error uses every fold). ``within_seen_decay`` caps the LR decrease per step at
-    the fastest one in the fitted runs (the optimum then stays within the decays the law was fitted on). Other
+    the fastest one in the fitted runs (the optimum then stays within the decays the law was fitted on).
+    ``n_params``: the model size a size-aware fit optimises for (default: the last fitted run's). Other
     options go to :func:`~scalefit.optimize.optimize_schedule` (``objective``, ``max_iter``, ``polish``, ...).
     """
     from scalefit.errors import FitInputError
@@ -170,13 +172,15 @@ def recommend_schedule(fit: Any, *, steps: int, peak: float, warmup: int, floor:
     if within_seen_decay and cap is None:
         raise FitInputError(f"within_seen_decay needs the fitted runs: {why_no_runs}.")
     opt = optimize_schedule(fit, steps=steps, peak=peak, warmup=warmup, floor=floor, interval=interval,
-                            ensemble=None if ens.size == 1 else ens, max_decrement=cap, **optimize_options)
+                            ensemble=None if ens.size == 1 else ens, max_decrement=cap, n_params=n_params,
+                            **optimize_options)
     if opt.family is None:
         raise FitInputError("recommend_schedule needs the family search (do not pass a start schedule).")
     fam = opt.family.best
     fam_name = next(k for k, m in opt.family.best_by_family.items() if m.spec == fam.spec)
     advantage = float(fam.objective_value - opt.objective_value)
-    n_params = float(fit.context.n_params[-1]) if fit.context.n_params else None
+    if n_params is None and fit.context.n_params:
+        n_params = float(fit.context.n_params[-1])
     spread = None
     if ens.size > 1:
         d = member_losses(ens, fam.lr, warmup=warmup, n_params=n_params) - member_losses(ens, opt.lr, warmup=warmup,

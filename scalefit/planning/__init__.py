@@ -128,7 +128,7 @@ def plan(
     warmup = 0
     if steps is not None and lr is not None:
         warmup = max(1, int(round(WARMUP_FRACTION * steps)))
-        got, why = optimized_schedule(curve, steps, lr, warmup) if curve is not None else (None, "")
+        got, why = optimized_schedule(curve, steps, lr, warmup, N) if curve is not None else (None, "")
         if got is not None:
             lr_sched, source = got, why
             schedule = f"optimized ({steps} steps, warmup {warmup})"

@@ -1,8 +1,10 @@
 """The planned run's schedule and whole loss curve from a curve-law fit, and whether that curve's end agrees with
 the loss law's final loss.
 
-The curve law (``scalefit fit``) describes one model's loss against its LR schedule; a size-aware law (``tissue-n``,
-``Law.size_aware``) also takes the model size, so it predicts the planned N itself. The loss law L(N, D)
+The curve law (``scalefit fit``) describes one model's loss against its LR schedule; a size-aware law (``mpl-n``,
+``tissue-n``: ``Law.size_aware``, what ``scalefit fit`` chooses for runs of several sizes) also takes the model size,
+so it predicts, and optimises the schedule for, the planned N itself; beyond its fitted sizes the curve is marked
+extrapolated with the factor and its interval carries the size error. The loss law L(N, D)
 (``scalefit scaling``) is fitted on the final losses of whole runs at their own tuned hyperparameters. The two
 answer the same question at the last step, so the plan compares them: when the gap is larger than their intervals
 allow, it says so in one line and names the one to trust, with the reason (:func:`compare`).
@@ -37,10 +39,12 @@ def fitted_sizes(curve: Any) -> tuple[float, ...]:
     return tuple(float(n) for n in (getattr(getattr(curve, "context", None), "n_params", ()) or ()) if n)
 
 
-def optimized_schedule(curve: Any, steps: int, peak: float, warmup: int) -> tuple[np.ndarray | None, str]:
+def optimized_schedule(curve: Any, steps: int, peak: float, warmup: int,
+                       n_params: float | None = None) -> tuple[np.ndarray | None, str]:
     """The curve law's optimal schedule for the planned run and where it came from, or ``(None, why not)`` when the
     law cannot be optimised or its optimum is degenerate (declared by the law; e.g. Tissue, Luo et al. 2025,
-    Theorem 2), or the optimum was refused.
+    Theorem 2), or the optimum was refused. ``n_params``: the planned model size, which a size-aware law optimises
+    for (a size-blind law ignores it).
 
     The optimizer's shape comes from the curve fit's exponents, which were fitted on smaller runs: the plan
     states where its schedule came from, and the curve prediction is marked when it extrapolates.
@@ -59,11 +63,13 @@ def optimized_schedule(curve: Any, steps: int, peak: float, warmup: int) -> tupl
     # LRs far below what the small runs saw (floor 0 drives the optimum towards vanishing LRs it extrapolates).
     floor = OPTIMIZER_FLOOR_FRACTION * peak
     try:
-        res = optimize_schedule(curve, steps=steps, peak=peak, warmup=warmup, floor=floor)
+        res = optimize_schedule(curve, steps=steps, peak=peak, warmup=warmup, floor=floor,
+                                n_params=n_params if law.size_aware else None)
     except ConvergenceError as exc:
         return None, f"the curve law's optimum was refused ({exc})"
+    at = f" at N = {n_params:.3g}" if law.size_aware and n_params is not None else ""
     return np.asarray(res.lr, dtype=np.float64), (
-        f"optimized under the curve fit's {law.title} for {steps} steps at peak {peak:.3g}, warmup {warmup}, "
+        f"optimized under the curve fit's {law.title}{at} for {steps} steps at peak {peak:.3g}, warmup {warmup}, "
         f"floor {floor:.3g}"
     )
 
@@ -96,11 +102,15 @@ class PlannedCurve:
 
 
 def predict_curve(curve: Any, lr: np.ndarray, warmup: int, N: float, interval: float) -> PlannedCurve:
-    """The curve law's whole curve for the planned schedule at model size N, and its doubts."""
+    """The curve law's whole curve for the planned schedule at model size N, and its doubts.
+
+    A size-aware law predicts at N (beyond its fitted sizes marked, its interval carrying the size error); a
+    size-blind one cannot take N (``predict`` would refuse another size), so it predicts the size it was fitted at
+    and the doubt says that the plan's N differs."""
     aware = size_aware(curve)
-    pred = curve.predict(lr, warmup=warmup, interval=interval, n_params=N)
-    doubts = []
     sizes = fitted_sizes(curve)
+    pred = curve.predict(lr, warmup=warmup, interval=interval, n_params=N if aware or not sizes else None)
+    doubts = []
     if sizes and not aware and abs(N / sizes[-1] - 1.0) > CURVE_SIZE_TOLERANCE:
         doubts.append(f"it was fitted at N = {sizes[-1]:.3g} only (law {getattr(curve, 'law', '?')} does not take "
                       f"the size), the plan has N = {N:.3g}")

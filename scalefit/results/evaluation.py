@@ -46,7 +46,9 @@ class Evaluation:
     def summary(self) -> dict[str, Any]:
         """The ``scalefit evaluate --json`` object (plain types): law, fit seconds, mean metrics, per held-out run its
         metrics, final losses, interval at the last step (``lower``, ``upper``, ``interval``, ``method``) and whether
-        the final loss fell inside it; the coverage count; the fitted parameters and the fit's status."""
+        the final loss fell inside it, its extrapolation marks (``extrapolated``) and the size error its interval
+        carries beyond the fitted model sizes (``size_interval``); the coverage count; the fitted parameters and
+        the fit's status."""
         inside = self.final_inside()
         runs = []
         for path, m in self.test.items():
@@ -55,7 +57,8 @@ class Evaluation:
             p = self.predictions.get(path)
             if p is not None:
                 row.update({"lower": float(p.lower[-1]), "upper": float(p.upper[-1]), "interval": p.interval,
-                            "method": p.method, "inside": inside.get(path), "impossible": p.impossible or None})
+                            "method": p.method, "inside": inside.get(path), "impossible": p.impossible or None,
+                            "extrapolated": p.reason or None, "size_interval": p.size_interval or None})
             runs.append(row)
         first = next(iter(self.predictions.values()), None)
         return {
@@ -101,6 +104,12 @@ class Evaluation:
                     q = self.predictions[path]
                     lines.append(f"    outside: {path}: observed {self.test[path].final_true:.4f}, interval "
                                  f"[{float(q.lower[-1]):.4f}, {float(q.upper[-1]):.4f}]")
+        sized: dict[tuple[str, str], list[str]] = {}  # held-out runs beyond the fitted model sizes, by their mark
+        for path, p in self.predictions.items():
+            if p.size_interval:
+                sized.setdefault((p.reason, p.size_interval), []).append(path)
+        for (reason, size_interval), paths in sized.items():
+            lines += ["", f"  beyond the fitted sizes ({', '.join(paths)}): {reason}; {size_interval}"]
         bad = [(path, p) for path, p in self.predictions.items() if p.impossible]
         if bad:
             lines.append("")

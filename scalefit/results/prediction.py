@@ -123,6 +123,11 @@ class Prediction:
         """Predicted loss at the last step."""
         return float(self.loss[-1])
 
+    @property
+    def size_reason(self) -> str:
+        """The model-size part of ``reason`` ("model size 4e+08 is 4x the largest fitted (1e+08)"), or ""."""
+        return next((r for r in self.reason.split("; ") if r.startswith("model size")), "")
+
     def summary(self) -> dict[str, Any]:
         """Plain dict: the label, final loss with its interval, the extrapolation mark, why the prediction cannot be
         true (``impossible``: None when it can), whether its interval carries no information, the model size and
