@@ -766,7 +766,8 @@ def main() -> int:
                              **shape_real()}
     if args.accept:
         t1 = time.perf_counter()
-        out["accept"] = {"command": "OMP_NUM_THREADS=1 python benchmarks/interval_coverage.py " + " ".join(sys.argv[1:]),
+        out["accept"] = {"command": "OMP_NUM_THREADS=1 python benchmarks/interval_coverage.py "
+                                    + " ".join(sys.argv[1:]),
                          "machine": machine(), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
                          **acceptance(args.accept_reps, [d for d in args.shape_designs.split(",") if d])}
         out["accept"]["seconds"] = time.perf_counter() - t1

@@ -20,8 +20,9 @@ Each predicted end gives a relative error ``e = mean((L - Lhat) / Lhat)`` over t
 fold fit's own covariance band at those rows (the fold's parameters are noisy too), and the sd of the mean of the
 rows' noise under the fold fit's residual model (its residual variance, and AR(1) with its lag-1 autocorrelation
 for ``errors="ar1"``). :mod:`scalefit.law_error` turns the errors into the law error (their RMS; their excess over
-that noise with ``law_error.SUBTRACT_NOISE``, off since it under-covers real curves). Cost: 2 extra fits, plus one per run when there are several
-(fewer when folds are skipped); the noise costs no law evaluation beyond the prediction of the tail.
+that noise with ``law_error.SUBTRACT_NOISE``, off since it under-covers real curves). Cost: 2 extra fits, plus one
+per run when there are several (fewer when folds are skipped); the noise costs no law evaluation beyond the
+prediction of the tail.
 """
 
 from __future__ import annotations

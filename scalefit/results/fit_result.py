@@ -238,6 +238,12 @@ class FitResult:
             Curve, interval and an extrapolation mark; an :class:`~scalefit.errors.ExtrapolationWarning` is
             emitted when the schedule lies beyond ``EXTRAPOLATION_FACTOR`` times the fitted range.
         """
+        resolved = self.interval_method if method == "auto" else method
+        if "shape" in resolved.split("+"):
+            from scalefit.shape_uncertainty import shaped_predict  # the refit's band under the shapes' spread
+
+            return shaped_predict(self, (schedule, warmup, interval, resolved, n_params, at, label),
+                                  prediction.predict)
         return prediction.predict(self, schedule, warmup, interval, method, n_params, at, label)
 
     def schedule_from_spec(

@@ -53,7 +53,6 @@ INTERVAL_METHODS = {
     "cv": "cross-validated law error only (no parameter covariance)",
     "covariance+shape": "parameter covariance + shape the default prior holds",
     "covariance+shape+cv": "parameter covariance + shape the default prior holds + cross-validated law error",
-    "shape+cv": "shape the default prior holds + cross-validated law error (no parameter covariance)",
 }
 
 #: A prediction is marked extrapolated beyond these multiples of the fitted range (steps, S1 = sum of LR, peak LR).
@@ -160,10 +159,6 @@ def predict(result: FitResult, schedule: Any, warmup: int | None, interval: floa
     if method not in INTERVAL_METHODS:
         raise FitInputError(f"unknown interval method {method!r}; use 'auto', "
                             + ", ".join(repr(m) for m in INTERVAL_METHODS) + ".")
-    if "shape" in method.split("+"):  # the refit's band under the shapes' measured spread (scalefit.shape_uncertainty)
-        from scalefit.shape_uncertainty import shaped_predict
-
-        return shaped_predict(result, (schedule, warmup, interval, method, n_params, at, label), predict)
     if method in ("covariance+cv", "cv") and result.law_error is None:
         raise FitInputError("this fit has no measured law error: refit with law_error=True (CLI: scalefit fit "
                             "--law-error), or use method='covariance'.")
