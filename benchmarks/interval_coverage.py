@@ -450,6 +450,95 @@ def shape_real() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Acceptance of issue 14, item 2 (``--accept``): the DEFAULT fit and its default interval
+# ---------------------------------------------------------------------------------------------------------------
+def accept_variants(res: Any) -> dict[str, tuple[Any, str]]:
+    """The (result, method) pairs whose 90% intervals the acceptance compares, all from one default
+    ``fit(runs, "mpl")``: "before" (main before issue 14.2: covariance band + law error, no shape part), "excess cv"
+    (the law error less its fold errors' noise, ``law_error.excess_scale``), "shape+raw cv" (the shape part with the
+    law error as it is), "shape+excess cv", "default" (what ``predict`` gives: ``method="auto"``; since
+    ``law_error.SUBTRACT_NOISE`` is off, the same as "shape+raw cv") and "noise+shape" (no law error).
+
+    The run recorded in ``results/interval_coverage.json`` (key ``accept``) was made while the default subtracted the
+    noise: its "default" rows are "shape+excess cv", and its "shape+raw cv" rows are today's default."""
+    import dataclasses
+
+    from scalefit.law_error import excess_scale
+
+    raw, excess = res, res
+    if res.law_error is not None:
+        le = res.law_error
+        raw = dataclasses.replace(res, law_error=dataclasses.replace(le, scale=le.raw_scale))
+        excess = dataclasses.replace(res, law_error=dataclasses.replace(le, scale=excess_scale(le.folds)))
+    shaped = res.shape_uncertainty is not None
+    with_shape = "covariance+shape+cv" if shaped else "covariance+cv"
+    return {"before": (raw, "covariance+cv"), "excess cv": (excess, "covariance+cv"),
+            "shape+raw cv": (raw, with_shape), "shape+excess cv": (excess, with_shape), "default": (res, "auto"),
+            "noise+shape": (res, "covariance+shape" if shaped else "covariance")}
+
+
+def accept_bands(res: Any, held: dict[str, np.ndarray], warmup: int) -> dict[str, dict[str, Any]]:
+    """Every variant's (point, lower, upper, method) of each held-out schedule's final loss at 90%."""
+    out: dict[str, dict[str, Any]] = {}
+    variants = accept_variants(res)
+    for name, lr in held.items():
+        b = {}
+        for v, (r, method) in variants.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                p = r.predict(lr, warmup=warmup, at=np.array([lr.size - 1]), interval=0.9, method=method)
+            b[v] = [float(p.loss[0]), float(p.lower[0]), float(p.upper[0]), p.method]
+        out[name] = b
+    return out
+
+
+def acceptance(reps: int, designs: list[str] | None = None) -> dict[str, Any]:
+    """Coverage of the true final losses of held-out schedules by the DEFAULT fit's default 90% interval, simulated
+    from the MPL law at the default prior's centre and at the published shapes (the ``--shape`` designs and noises;
+    fits with every default, ``fit(runs, "mpl")``)."""
+    rows, per_final = [], []
+    all_designs = shape_designs()
+    print(f"\n{'design':<7} {'noise':<9} {'truth':<10} {'variant':<15} {'n':>4} {'cover 90%':>12} {'half-width':>10} "
+          f"{'|error|':>8}  method")
+    for dname, design in all_designs.items():
+        if designs and dname not in designs:
+            continue
+        for noise, (sd, phi) in SHAPE_NOISES.items():
+            for shape in ("centre", "published"):
+                t0 = time.perf_counter()
+                recs, fit_s = [], []
+                for rep in range(reps):
+                    size, truth, runs = replicate(design, shape, rep, sd, phi)
+                    t1 = time.perf_counter()
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        res = fit(runs, "mpl")
+                    fit_s.append(time.perf_counter() - t1)
+                    for held_name, cands in accept_bands(res, design["held"], design["warmup"]).items():
+                        lr = design["held"][held_name]
+                        true_final = float(get_law("mpl").predict(truth, lr, warmup=design["warmup"],
+                                                                  at=[lr.size - 1])[0])
+                        recs.append({"design": dname, "noise": noise, "truth": shape, "rep": rep, "size": size,
+                                     "held": held_name, "true_final": true_final, "bands": cands,
+                                     "law_error_scale": None if res.law_error is None else res.law_error.scale})
+                per_final.extend(recs)
+                for v in recs[0]["bands"]:
+                    methods = sorted({r["bands"][v][3] for r in recs})
+                    rows.append({"design": dname, "noise": noise, "truth": shape, "variant": v, "methods": methods,
+                                 **coverage_summary(recs, v), "fit_seconds_median": float(np.median(fit_s)),
+                                 "seconds": time.perf_counter() - t0})
+                    r = rows[-1]
+                    se = "" if r["coverage_se"] is None else f" +- {r['coverage_se'] * 100:.0f}"
+                    print(f"{dname:<7} {noise:<9} {shape:<10} {v:<15} {r['finals']:>4} {r['coverage'] * 100:>5.0f}%"
+                          f"{se:<6} {r['median_half_width']:>10.4f} {r['mean_abs_error']:>8.4f}  {','.join(methods)}",
+                          flush=True)
+    return {"setup": {"designs": list(d for d in all_designs if not designs or d in designs), "noises": SHAPE_NOISES,
+                      "published": PUBLISHED, "centre": CENTRE_SHAPE, "reps": reps, "interval": 0.9,
+                      "fit": "fit(runs, 'mpl'), every default"},
+            "rows": rows, "per_final": per_final}
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Profile likelihood of the shape, our own against lmfit's conf_interval (issue 15, item 6; ``--profile``)
 # ---------------------------------------------------------------------------------------------------------------
 PROFILE_POINTS = 7  # grid points per shape parameter (log-spaced, +-2.5 spread sd around the spread refit)
@@ -650,6 +739,9 @@ def main() -> int:
     ap.add_argument("--shape-designs", default="", help="comma-separated subset of the --shape designs")
     ap.add_argument("--shape-real", action="store_true",
                     help="the shape interval on the real curves (key 'shape_real')")
+    ap.add_argument("--accept", action="store_true",
+                    help="issue 14.2's acceptance: the default fit's default interval, simulated (key 'accept')")
+    ap.add_argument("--accept-reps", type=int, default=20, help="replicates per cell of --accept (default 20)")
     ap.add_argument("--profile", action="store_true", help="profile likelihood, ours and lmfit's (key 'profile')")
     ap.add_argument("--profile-reps", type=int, default=20, help="replicates per cell of --profile (default 20)")
     ap.add_argument("--lmfit-reps", type=int, default=1,
@@ -672,6 +764,13 @@ def main() -> int:
     if args.shape_real:
         out["shape_real"] = {"command": "python benchmarks/interval_coverage.py " + " ".join(sys.argv[1:]),
                              **shape_real()}
+    if args.accept:
+        t1 = time.perf_counter()
+        out["accept"] = {"command": "OMP_NUM_THREADS=1 python benchmarks/interval_coverage.py "
+                                    + " ".join(sys.argv[1:]),
+                         "machine": machine(), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                         **acceptance(args.accept_reps, [d for d in args.shape_designs.split(",") if d])}
+        out["accept"]["seconds"] = time.perf_counter() - t1
     if args.profile:
         out["profile"] = {"command": "python benchmarks/interval_coverage.py " + " ".join(sys.argv[1:]),
                           **profile_section(args.profile_reps, args.lmfit_reps)}

@@ -47,19 +47,36 @@ from scalefit.jsonio import write_text  # noqa: E402
 
 LAWS = ("mpl", "tissue")
 LEVELS = (0.5, 0.8, 0.9)
-METHODS = ("covariance+cv", "covariance")
-SHORT = {"covariance+cv": "cv", "covariance": "noise"}
+#: "auto": predict's default (with the shape part for an MPL fit under its default prior, issue 14.2); "... raw":
+#: the law error with its fold errors' noise left in (the rule before issue 14.2)
+METHODS = ("auto", "auto raw", "covariance+cv", "covariance+cv raw", "covariance")
+SHORT = {"auto": "default", "auto raw": "defraw", "covariance+cv": "cv", "covariance+cv raw": "raw",
+         "covariance": "noise"}
+
+
+def raw_law_error(res: Any) -> Any:
+    """``res`` with the law error's scale the fold errors' RMS, their noise left in (``LawError.raw_scale``: the
+    default, since ``law_error.SUBTRACT_NOISE`` is off). The run recorded in ``results/law_error.json`` was made while
+    the default took the noise out: its "cv" and "default" columns are that excess, its "raw" and "dfraw" columns
+    today's default (a rerun gives equal pairs)."""
+    import dataclasses
+
+    if res.law_error is None:
+        return res
+    return dataclasses.replace(res, law_error=dataclasses.replace(res.law_error, scale=res.law_error.raw_scale))
 
 
 def interval_record(res: Any, target: Any, truth: float, at: np.ndarray | None = None,
                     **kw: Any) -> dict[str, Any]:
     """The intervals of ``res`` at the final element of ``res.predict(target, ...)`` for every level and method."""
     rec: dict[str, Any] = {"truth": truth}
+    raw = raw_law_error(res)
     for method in METHODS:
         for q in LEVELS:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                pred = res.predict(target, interval=q, method=method, **({} if at is None else {"at": at}), **kw)
+                pred = (raw if method.endswith(" raw") else res).predict(
+                    target, interval=q, method=method.split()[0], **({} if at is None else {"at": at}), **kw)
             lo, hi, mid = float(pred.lower[-1]), float(pred.upper[-1]), float(pred.loss[-1])
             rec[f"{SHORT[method]}_{q:g}"] = {"lower": lo, "upper": hi, "covered": bool(lo <= truth <= hi),
                                              "half_width": (hi - lo) / 2.0}
@@ -98,10 +115,11 @@ def fit_with_cv(runs: list, law: str) -> tuple[Any, float]:
 def law_error_info(res: Any) -> dict[str, Any]:
     le = res.law_error
     if le is None:
-        return {"scale": None, "fold_errors": 0, "skipped": [], "cv_seconds": 0.0, "dof": 0}
-    return {"scale": le.scale, "fold_errors": len(le.folds), "skipped": list(le.skipped), "cv_seconds": le.seconds,
-            "dof": le.dof, "folds": [{"fold": f.fold, "path": Path(f.path).name, "rel_error": f.rel_error,
-                                      "horizon": f.horizon} for f in le.folds]}
+        return {"scale": None, "raw_scale": None, "fold_errors": 0, "skipped": [], "cv_seconds": 0.0, "dof": 0}
+    return {"scale": le.scale, "raw_scale": le.raw_scale, "noise_scale": le.noise_scale,
+            "fold_errors": len(le.folds), "skipped": list(le.skipped), "cv_seconds": le.seconds, "dof": le.dof,
+            "folds": [{"fold": f.fold, "path": Path(f.path).name, "rel_error": f.rel_error, "horizon": f.horizon,
+                       "noise": f.noise} for f in le.folds]}
 
 
 def mpl_reference() -> dict[str, Any]:
@@ -132,8 +150,9 @@ def mpl_reference() -> dict[str, Any]:
     return {"rows": rows, "overall": overall, "per_run": per_run}
 
 
-HEADER = (f"{'setting':<18} {'n':>4} {'cv 50/80/90%':>13} {'noise 50/80/90%':>15} {'hw cv':>7} {'(med)':>7} "
-          f"{'hw noise':>8} {'|err|':>7} {'scale':>7} {'err/fold':>8} {'skip':>4} {'s':>6}")
+HEADER = (f"{'setting':<18} {'n':>4} {'dflt 50/80/90%':>13} {'dfraw 50/80/90':>13} {'cv 50/80/90%':>13} "
+          f"{'raw 50/80/90%':>13} {'noise 50/80/90%':>15} {'hw dflt':>7} {'hw cv':>7} {'(med)':>7} {'hw raw':>7} "
+          f"{'hw noise':>8} {'|err|':>7} {'scale':>7} {'raw':>7} {'err/fold':>8} {'skip':>4} {'s':>6}")
 
 
 def print_row(label: str, r: dict[str, Any], flush: bool = False) -> None:
@@ -141,12 +160,15 @@ def print_row(label: str, r: dict[str, Any], flush: bool = False) -> None:
         return "/".join(f"{r[f'{m}_coverage_{q:g}'] * 100:.0f}" for q in LEVELS)
 
     scale = "-" if r.get("scale") is None else f"{r['scale']:.4f}"
+    raw = "-" if r.get("raw_scale") is None else f"{r['raw_scale']:.4f}"
     folds = f"{r['fold_errors']}/{r['dof']}" if "dof" in r else str(r.get("fold_errors", "-"))
     skip = str(len(r["skipped"])) if "skipped" in r else "-"
     secs = f"{r['fit_seconds']:.1f}" if "fit_seconds" in r else "-"
-    print(f"{label:<18} {r['n']:>4} {cov('cv'):>13} {cov('noise'):>15} {r['cv_half_width_mean']:7.4f} "
-          f"{r['cv_half_width_median']:7.4f} {r['noise_half_width_mean']:8.4f} {r['abs_error_mean']:7.4f} {scale:>7} "
-          f"{folds:>8} {skip:>4} {secs:>6}", flush=flush)
+    print(f"{label:<18} {r['n']:>4} {cov('default'):>13} {cov('defraw'):>13} {cov('cv'):>13} {cov('raw'):>13} "
+          f"{cov('noise'):>15} {r['default_half_width_mean']:7.4f} "
+          f"{r['cv_half_width_mean']:7.4f} {r['cv_half_width_median']:7.4f} {r['raw_half_width_mean']:7.4f} "
+          f"{r['noise_half_width_mean']:8.4f} "
+          f"{r['abs_error_mean']:7.4f} {scale:>7} {raw:>7} {folds:>8} {skip:>4} {secs:>6}", flush=flush)
 
 
 #: Short labels of ``curve_fit.schaipp_split``'s rules, for the table.
@@ -182,11 +204,15 @@ def schaipp() -> dict[str, Any]:
             info = law_error_info(res)
             s = summarize(recs)
             group_rows.append({"law": law, "group": gname, "rule": rule, "train": [m["row"]["name"] for m in train],
-                               "n": len(recs), "cv_covered_0.9": s["cv_covered_0.9"],
+                               "n": len(recs), "default_covered_0.9": s["default_covered_0.9"],
+                               "defraw_covered_0.9": s["defraw_covered_0.9"], "cv_covered_0.9": s["cv_covered_0.9"],
+                               "raw_covered_0.9": s["raw_covered_0.9"],
                                "noise_covered_0.9": s["noise_covered_0.9"], **info, "fit_seconds": wall})
             scale = "-" if info["scale"] is None else f"{info['scale']:.4f}"
-            print(f"[{gname}] {law:<6} {len(recs):>3} held out  cv 90% {s['cv_covered_0.9']:>3}  noise 90% "
-                  f"{s['noise_covered_0.9']:>3}  scale {scale}  folds {info['fold_errors']} skipped "
+            print(f"[{gname}] {law:<6} {len(recs):>3} held out  default 90% {s['default_covered_0.9']:>3}  cv 90% "
+                  f"{s['cv_covered_0.9']:>3}  raw 90% "
+                  f"{s['raw_covered_0.9']:>3}  noise 90% {s['noise_covered_0.9']:>3}  scale {scale}  folds "
+                  f"{info['fold_errors']} skipped "
                   f"{len(info['skipped'])}  {wall:.1f} s", flush=True)
     summary: dict[str, Any] = {}
     print(f"\nSchaipp: {HEADER}")
@@ -242,27 +268,32 @@ def simulation(seeds: int) -> dict[str, Any]:
     print(f"\nSimulation: {HEADER}")
     for law in LAWS:
         truth = float(get_law(law).predict(TRUTH[law], held, warmup=WARMUP, at=[T - 1])[0])
-        recs, scales, walls, nfolds = [], [], [], []
+        recs, scales, raws, walls, nfolds = [], [], [], [], []
         for r in range(seeds):
             runs = simulate(law, 0.0, 10_000 * (law == "mpl") + r)
             res, wall = fit_with_cv(runs, law)
             walls.append(wall)
             info = law_error_info(res)
             scales.append(info["scale"])
+            raws.append(info["raw_scale"])
             nfolds.append(info["fold_errors"])
             recs.append({"seed": r, **interval_record(res, held, truth, at=np.array([T - 1]), warmup=WARMUP)})
         ok = [s for s in scales if s is not None]
         hw_cv = np.array([x["cv_0.9"]["half_width"] for x in recs])
         hw_n = np.array([x["noise_0.9"]["half_width"] for x in recs])
         row = {"law": law, **summarize(recs), "scale_median": float(np.median(ok)) if ok else None,
+               "raw_scale_median": float(np.median([x for x in raws if x is not None])) if ok else None,
+               "scale_zero": sum(x == 0 for x in ok),
                "scale_max": float(max(ok)) if ok else None, "without_law_error": len(scales) - len(ok),
                "half_width_ratio_median": float(np.median(hw_cv / hw_n)), "fit_seconds": float(sum(walls)),
                "truth": truth, "per_seed": recs, "scales": scales, "fold_errors": nfolds}
         rows.append(row)
-        print_row(f"{law} sim", {**row, "scale": row["scale_median"], "fold_errors": int(np.median(nfolds))})
+        print_row(f"{law} sim", {**row, "scale": row["scale_median"], "raw_scale": row["raw_scale_median"],
+                                 "fold_errors": int(np.median(nfolds))})
     for row in rows:
         print(f"  {row['law']}: cv half-width / noise-only half-width, median {row['half_width_ratio_median']:.2f}; "
-              f"law-error scale median {row['scale_median']:.4f} (noise sd {SD:g} per row)")
+              f"law-error scale median {row['scale_median']:.4f} (raw {row['raw_scale_median']:.4f}; 0 in "
+              f"{row['scale_zero']} of {len(row['scales'])} seeds; noise sd {SD:g} per row)")
     return {"setup": {"steps": T, "warmup": WARMUP, "peak": PEAK, "noise_sd": SD, "noise": "iid log-normal",
                       "train": ["constant", "cosine to peak/10"], "held_out": "wsd decay 0.2 to 0, final step",
                       "truth": TRUTH, "seeds": seeds}, "rows": rows}

@@ -234,18 +234,72 @@ def measure(result: FitResult, prior: Mapping[str, tuple[float, float]],
     cov = alt.covariance if alt.covariance is not None and np.all(np.isfinite(alt.covariance)) else None
     out = ShapeUncertainty(prior=wide, values=dict(alt.values), covariance=cov, shares=shares,
                            seconds=time.perf_counter() - t0)
-    text = (f"shape uncertainty: intervals are those of a refit with the shapes' measured spread, stretched to hold "
-            f"this fit's point ({', '.join(f'sd {sd:g} on log {n}' for n, (_, sd) in wide.items())}; refit "
-            + ", ".join(f"{n} = {out.values[n]:.3g}" for n in wide) + ")")
+    pull = ", ".join(f"{n} {result.params[n].value:.3g} (refit {out.values[n]:.3g})" for n in wide)
+    text = (f"shape uncertainty: the default prior holds the loss-drop shape at {pull}; the intervals are a refit's "
+            f"under the shapes' measured spread ({', '.join(f'sd {sd:g} on log {n}' for n, (_, sd) in wide.items())}"
+            f"), stretched to hold this fit's point (interval part 'shape'; predict method='covariance+cv' leaves it "
+            f"out)")
     return out, Note("shape_uncertainty", text, None, {"spread": {n: sd for n, (_, sd) in wide.items()},
                                                         "refit": {n: out.values[n] for n in wide},
                                                         "seconds": out.seconds})
 
 
+#: Interval methods without the shape part, and with it.
+_SHAPED = {"covariance": "covariance+shape", "covariance+cv": "covariance+shape+cv", "cv": "shape+cv"}
+
+
 def shaped(method: str) -> str:
     """The interval method's name once the shape band is applied (``"covariance+cv"`` -> ``"covariance+shape+cv"``)."""
-    return {"covariance": "covariance+shape", "covariance+cv": "covariance+shape+cv", "cv": "shape+cv"}.get(
-        method, method)
+    return _SHAPED.get(method, method)
+
+
+def unshaped(method: str) -> str:
+    """The interval method without its shape part (``"covariance+shape+cv"`` -> ``"covariance+cv"``)."""
+    return {v: k for k, v in _SHAPED.items()}.get(method, method)
+
+
+def shaped_predict(result: FitResult, args: tuple, predict: Callable[..., Prediction]) -> Prediction:
+    """:func:`scalefit.results.prediction.predict` (passed as ``predict``, with its ``args`` after the result:
+    schedule, warmup, interval, method, n_params, at, label) for a shaped method: the unshaped method's prediction
+    of ``result`` with the interval of its refit under the shapes' measured spread, stretched to hold its point
+    (:func:`combine`). FitInputError when ``result`` holds no such refit."""
+    from scalefit.errors import FitInputError
+
+    schedule, warmup, interval, method, n_params, at, label = args
+    shape = getattr(result, "shape_uncertainty", None)
+    if shape is None:
+        raise FitInputError(f"interval method {method!r} needs a fit that measured its shape uncertainty (a fit of "
+                            f"mpl under its default prior); this one did not: use {unshaped(method)!r}.")
+    base = unshaped(method)
+    main = predict(result, schedule, warmup, interval, base, n_params, at, label)
+    if main.method != base:  # no covariance: the refit's band says nothing the law error does not
+        return main
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        alt = predict(shape.apply_to(result), schedule, warmup, interval, base, n_params, at, label)
+    return combine(main, alt)
+
+
+def shaped_difference(result: FitResult, a: Prediction, b: Prediction, difference: Callable[..., Any]) -> Any:
+    """:func:`scalefit.results.difference.difference` (passed as ``difference``) of two shaped predictions: the
+    difference under the unshaped method, its interval that of the refit under the shapes' measured spread
+    stretched to hold this fit's difference (as :func:`combine` does for a prediction)."""
+    base = unshaped(a.method)
+    a0, b0 = dataclasses.replace(a, method=base), dataclasses.replace(b, method=base)
+    main = difference(result, a0, b0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        alt = difference(result.shape_uncertainty.apply_to(result), a0, b0)
+
+    def lo(x: Any, d: Any) -> Any:
+        return np.minimum(np.where(np.isfinite(x), x, d), d)
+
+    def hi(x: Any, d: Any) -> Any:
+        return np.maximum(np.where(np.isfinite(x), x, d), d)
+
+    return dataclasses.replace(main, lower=lo(alt.lower, main.diff), upper=hi(alt.upper, main.diff),
+                               final_lower=float(lo(alt.final_lower, main.final)),
+                               final_upper=float(hi(alt.final_upper, main.final)), method=a.method)
 
 
 def combine(main: Prediction, alt: Prediction) -> Prediction:

@@ -16,6 +16,8 @@ from scalefit.fitting import driver
 from scalefit.errors import AssumptionWarning, ConvergenceError, FitInputError, ResultFileError
 from scalefit.fitting import evaluate, fit
 from scalefit.fitting.crossval import cross_validate, head, holds_decay
+from scalefit import law_error
+from scalefit.law_error import FoldError, LawError, excess_scale
 from scalefit.results import FitResult
 
 from test_cli_fit import invoke, write_run
@@ -39,6 +41,15 @@ def exact() -> FitResult:
     return _fit(_runs("tissue", TISSUE_TRUTH))
 
 
+@pytest.fixture(scope="module")
+def raw(exact) -> FitResult:
+    """``exact`` with the law error's scale before its noise is taken out (about 0.02%; the taken-out one is 0
+    there): a law part to add to the covariance band."""
+    le = exact.law_error
+    assert le.raw_scale > 0
+    return dataclasses.replace(exact, law_error=dataclasses.replace(le, scale=le.raw_scale))
+
+
 def _half(p) -> np.ndarray:
     """Half-width of the band in log loss (the bands are symmetric there: [L exp(-h), L exp(h)])."""
     return (np.log(p.upper) - np.log(p.lower)) / 2
@@ -60,60 +71,126 @@ def test_folds_are_forward_chaining_and_leave_one_out_and_the_hopeless_target_is
     assert [f.horizon for f in le.folds[:2]] == pytest.approx([1990 / 1040] * 2, rel=1e-12)
     assert le.folds[-1].horizon == pytest.approx(1.0)
     note = [m for m in exact.messages if m.startswith("law error cross-validation")]
-    assert note == ["law error cross-validation: 5 errors from 3 folds; skipped " + le.skipped[0]]
+    assert note == [f"law error cross-validation: 5 errors from 3 folds (RMS {le.raw_scale:.2%}, their noise "
+                    f"{le.noise_scale:.2%}); skipped " + le.skipped[0]]
     assert "law error: " in exact.report() and "(5 errors from 3 folds, t quantile; 1 skipped)" in exact.report()
 
 
-def test_scale_is_the_rms_of_the_fold_errors_over_the_log_growth(exact) -> None:
-    e = np.array([f.rel_error for f in exact.law_error.folds])
-    g = 1 + np.log([max(f.horizon, 1.0) for f in exact.law_error.folds])
-    assert exact.law_error.scale == pytest.approx(math.sqrt(np.mean((e / g) ** 2)), rel=1e-12)
+def test_scale_is_the_excess_of_the_fold_errors_over_their_noise_by_hand() -> None:
+    # g = 1 + ln r: 1 within the fitted steps, 1 + ln 2 at twice them
+    g2 = 1 + math.log(2)
+    le = LawError(scale=0.0, folds=(FoldError("forward 50%", "a", 0.005, 2.0, 0.003),
+                                    FoldError("forward 50%", "b", -0.004, 1.0, 0.001),
+                                    FoldError("leave out a", "a", 0.002, 0.5, 0.002)))
+    want = ((0.005 ** 2 - 0.003 ** 2) / g2 ** 2 + (0.004 ** 2 - 0.001 ** 2) + 0.0) / 3
+    assert excess_scale(le.folds) == pytest.approx(math.sqrt(want), rel=1e-12)
+    assert le.raw_scale == pytest.approx(math.sqrt((0.005 ** 2 / g2 ** 2 + 0.004 ** 2 + 0.002 ** 2) / 3), rel=1e-12)
+    assert le.noise_scale == pytest.approx(math.sqrt((0.003 ** 2 / g2 ** 2 + 0.001 ** 2 + 0.002 ** 2) / 3), rel=1e-12)
+    # errors no larger than their noise: floored at 0
+    assert excess_scale([FoldError("f", "a", 0.001, 1.0, 0.002), FoldError("f", "b", 0.0, 1.0, 0.0)]) == 0.0
+    assert excess_scale([]) == 0.0
 
 
-def test_without_covariance_the_band_is_the_law_error_alone_growing_with_log_steps(exact) -> None:
+def test_the_fit_takes_the_rms_of_its_fold_errors_and_measures_their_noise(exact, monkeypatch) -> None:
+    le = exact.law_error
+    assert all(f.noise > 0 for f in le.folds)
+    e = np.array([f.rel_error for f in le.folds])
+    g = 1 + np.log([max(f.horizon, 1.0) for f in le.folds])
+    assert le.scale == pytest.approx(math.sqrt(np.mean((e / g) ** 2)), rel=1e-12) == pytest.approx(le.raw_scale)
+    assert law_error.law_scale(le.folds) == pytest.approx(le.scale, rel=1e-12)
+    assert "their own noise of" in le.text() and "left in" in le.text()
+    # with SUBTRACT_NOISE the scale is the excess over the noise (off by default: it under-covers real curves)
+    monkeypatch.setattr(law_error, "SUBTRACT_NOISE", True)
+    assert law_error.law_scale(le.folds) == pytest.approx(excess_scale(le.folds), rel=1e-12)
+    assert excess_scale(le.folds) < le.raw_scale
+
+
+def test_without_covariance_the_band_is_the_law_error_alone_growing_with_log_steps(raw) -> None:
     """Behaviour, from constants only: at the fitted last step the law sd is scale * |loss|, at twice the steps
     scale * (1 + ln 2) * |loss|, with the t quantile of the folds' degrees of freedom."""
-    bare = dataclasses.replace(exact, covariance=None)
+    bare = dataclasses.replace(raw, covariance=None)
     lr = three_schedules()["constant"]
     long = np.concatenate([lr, np.full(lr.size, lr[-1])])
-    last = exact.context.max_step
+    last = raw.context.max_step
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         p = bare.predict(long, at=np.array([last, 2 * last]), warmup=100)
     assert any(issubclass(w.category, AssumptionWarning) and "no parameter covariance" in str(w.message)
                for w in caught)
     assert p.method == "cv"
-    q = t.ppf(0.95, exact.law_error.dof)
-    s = exact.law_error.scale
+    q = t.ppf(0.95, raw.law_error.dof)
+    s = raw.law_error.scale
     assert _half(p) == pytest.approx(q * s * np.array([1.0, 1 + math.log(2)]), rel=1e-9)
     assert np.sqrt(p.lower * p.upper) == pytest.approx(p.loss, rel=1e-12)  # symmetric in log loss
 
 
-def test_with_covariance_the_parts_add_in_quadrature_with_welch_satterthwaite_dof(exact) -> None:
+def test_with_covariance_the_parts_add_in_quadrature_with_welch_satterthwaite_dof(raw) -> None:
     lr = three_schedules()["wsd"]
     at = np.array([500, 1999])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cov = exact.predict(lr, at=at, interval=0.9, method="covariance")
-        both = exact.predict(lr, at=at, interval=0.9)
-        law_only = dataclasses.replace(exact, covariance=None).predict(lr, at=at, interval=0.9)
+        cov = raw.predict(lr, at=at, interval=0.9, method="covariance")
+        both = raw.predict(lr, at=at, interval=0.9)
+        law_only = dataclasses.replace(raw, covariance=None).predict(lr, at=at, interval=0.9)
     assert both.method == "covariance+cv" and cov.method == "covariance"
     assert np.array_equal(both.loss, cov.loss)
     sc = _half(cov) / norm.ppf(0.95)
-    sl = _half(law_only) / t.ppf(0.95, exact.law_error.dof)
-    nu = exact.law_error.dof * (1 + sc ** 2 / sl ** 2) ** 2
+    sl = _half(law_only) / t.ppf(0.95, raw.law_error.dof)
+    nu = raw.law_error.dof * (1 + sc ** 2 / sl ** 2) ** 2
     ws = t.ppf(0.95, nu) * np.sqrt(sc ** 2 + sl ** 2)
     # never narrower than either part alone (Welch-Satterthwaite's quantile falls as the known part grows)
     assert _half(both) == pytest.approx(np.maximum.reduce([ws, _half(law_only), _half(cov)]), rel=1e-9)
     assert np.all(_half(both) >= _half(cov)) and np.all(_half(both) >= _half(law_only))
     # with the noise part as large as the law part, the sum is wider than the law part alone
-    assert exact.law_error.quantile(0.9, 1.0, 1.0) * math.sqrt(2) > exact.law_error.quantile(0.9)
+    assert raw.law_error.quantile(0.9, 1.0, 1.0) * math.sqrt(2) > raw.law_error.quantile(0.9)
 
 
 def test_the_law_error_is_small_when_the_law_is_right_and_large_when_it_is_wrong(exact) -> None:
     wrong = _fit(_runs("mpl", MPL_TRUTH), "tissue")  # MPL's saturating drop, fitted with Tissue's linear one
-    assert exact.law_error.scale < 2e-3  # the noise is 1e-3 per row, the tail means average it down
-    assert wrong.law_error.scale > 10 * exact.law_error.scale
+    # the law is exact: the fold errors are noise (1e-3 per row), which their noise model explains
+    assert excess_scale(exact.law_error.folds) < 0.5 * exact.law_error.raw_scale + 1e-12
+    assert exact.law_error.raw_scale < 2e-3
+    assert excess_scale(wrong.law_error.folds) > 0.9 * wrong.law_error.raw_scale > 0.02  # percents are not noise
+    assert wrong.law_error.scale == pytest.approx(wrong.law_error.raw_scale, rel=1e-12)
+    excess = dataclasses.replace(wrong.law_error, scale=excess_scale(wrong.law_error.folds))
+    assert "less their noise" in excess.text()
+
+
+def test_end_noise_adds_the_fold_band_and_the_ar1_variance_of_the_tail_mean_by_hand() -> None:
+    from scalefit.fitting.crossval import ResidualModel, end_noise
+    from scalefit.results import Prediction
+
+    z = norm.ppf(0.95)
+    loss = np.array([2.0, 2.0, 2.0])
+    rel = np.array([0.001, 0.002, 0.003])  # the fold's band: relative sd 0.001..0.003, mean 0.002
+    pred = Prediction(steps=np.array([10, 11, 12]), loss=loss, lower=loss * np.exp(-z * rel),
+                      upper=loss * np.exp(z * rel), interval=0.9, method="covariance")
+    pos = np.array([7, 8, 9])
+    # AR(1) rho 0.5 on rows 7, 8, 9: mean of rho^|i - j| over the 3 x 3 pairs = (3 + 4 * 0.5 + 2 * 0.25) / 9
+    got = end_noise(pred, pos, 10, ResidualModel(variance=4e-6, rho=0.5, max_points=None))
+    assert got == pytest.approx(math.sqrt(0.002 ** 2 + 4e-6 * 5.5 / 9), rel=1e-9)
+    # independent rows: variance / n; a fit that thinned the run to every 2nd row counts lags in its rows
+    assert end_noise(pred, pos, 10, ResidualModel(4e-6, 0.0, None)) == pytest.approx(
+        math.sqrt(0.002 ** 2 + 4e-6 / 3), rel=1e-9)
+    thinned = (3 + 4 * 0.5 ** 0.5 + 2 * 0.5) / 9
+    assert end_noise(pred, pos, 10, ResidualModel(4e-6, 0.5, 5)) == pytest.approx(
+        math.sqrt(0.002 ** 2 + 4e-6 * thinned), rel=1e-9)
+    nan_band = dataclasses.replace(pred, upper=np.full(3, np.nan), lower=np.full(3, np.nan))
+    assert end_noise(nan_band, pos, 10, ResidualModel(4e-6, 0.0, None)) == pytest.approx(math.sqrt(4e-6 / 3))
+
+
+def test_residual_model_is_the_fits_residual_variance_with_its_ar1_correction(exact) -> None:
+    from scalefit.fitting.crossval import residual_model
+
+    model = residual_model(exact)
+    r = np.concatenate([np.log(c.loss) - np.log(c.fitted) for c in exact.curves])
+    rho = exact.residual_rho
+    n_free = sum(not p.fixed for p in exact.params.values())
+    want = np.sum(r * r) / (r.size - n_free) * exact.variance_factor * (1 - rho) / (1 + rho)
+    assert model.variance == pytest.approx(want, rel=1e-12) and model.rho == rho
+    assert model.max_points == exact.options.max_points
+    assert 0.5e-6 < model.variance < 2e-6  # the simulated noise: sd 1e-3 per row
+    assert residual_model(dataclasses.replace(exact, curves=())) is None
 
 
 def test_constant_plus_wsd_keeps_the_folds_that_can_score_the_constant_run() -> None:
@@ -217,6 +294,13 @@ def test_old_files_read_back_without_it_and_a_damaged_one_is_refused(exact, tmp_
         for key in ("law_error", "notes", "options", "prior"):
             d.pop(key)
 
+    old = json.loads(json.dumps(data))
+    for f in old["law_error"]["folds"]:
+        f.pop("noise")  # written before the noise was measured: its scale is the raw one, read as stored
+    old["law_error"]["scale"] = 0.0123
+    path.write_text(json.dumps(old))
+    back = FitResult.from_json(path).law_error
+    assert back.scale == 0.0123 and all(f.noise == 0.0 for f in back.folds)
     for damage, words in ((written_before_law_error, None),
                           (lambda d: d["law_error"].update(folds=[]), "at least 2"),
                           (lambda d: d["law_error"].update(scale=-1.0),
@@ -270,7 +354,8 @@ def test_cli_fit_measures_it_and_predict_says_which_interval_it_prints(tmp_path:
     res = invoke("fit", *files, "--law", "tissue", "--starts", "8", "--out", out)
     assert res.exit_code == 0, res.output
     assert "law error:" in res.stdout
-    assert json.loads(out.read_text())["law_error"]["scale"] > 0
+    written = json.loads(out.read_text())["law_error"]
+    assert written["scale"] >= 0 and written["folds"] and all(f["noise"] > 0 for f in written["folds"])
     res = invoke("fit", *files, "--law", "tissue", "--starts", "8", "--no-law-error", "--out", bare)
     assert res.exit_code == 0 and "law error:" not in res.stdout
     assert json.loads(bare.read_text())["law_error"] is None
@@ -308,16 +393,16 @@ def test_a_run_with_one_row_after_warmup_is_fitted_but_not_scored_by_forward_fol
     assert not any(f.path == "one.csv" and f.fold.startswith("forward") for f in le.folds)
 
 
-def test_welch_satterthwaite_wins_when_the_noise_part_dominates(exact) -> None:
-    le = exact.law_error
+def test_welch_satterthwaite_wins_when_the_noise_part_dominates(raw) -> None:
+    le = raw.law_error
     assert le.quantile(0.9, 1.0, 1.0) == pytest.approx(t.ppf(0.95, 4 * le.dof))
     assert le.quantile(0.9, 0.0, 0.0) == pytest.approx(norm.ppf(0.95))  # no law part: the normal quantile
-    noisy = dataclasses.replace(exact, covariance=exact.covariance * 400.0)  # the covariance sd x20
+    noisy = dataclasses.replace(raw, covariance=raw.covariance * 400.0)  # the covariance sd x20
     lr, at = three_schedules()["wsd"], np.array([1999])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cov, both = noisy.predict(lr, at=at, method="covariance"), noisy.predict(lr, at=at)
-        law = dataclasses.replace(exact, covariance=None).predict(lr, at=at)
+        law = dataclasses.replace(raw, covariance=None).predict(lr, at=at)
     sc, sl = _half(cov) / norm.ppf(0.95), _half(law) / t.ppf(0.95, le.dof)
     ws = t.ppf(0.95, le.dof * (1 + sc ** 2 / sl ** 2) ** 2) * np.sqrt(sc ** 2 + sl ** 2)
     assert np.all(ws > _half(cov)) and np.all(ws > _half(law))
@@ -352,6 +437,8 @@ def test_the_end_error_of_a_dense_run_is_read_on_at_most_500_rows() -> None:
      r"key 'law_error\.folds\[0\]\.rel_error'\): the file holds NaN"),
     (lambda d: d["law_error"]["folds"][0].update(horizon=0.0),
      r"key 'law_error\.folds\[0\]\.horizon'\): 0\.0; it must be > 0"),
+    (lambda d: d["law_error"]["folds"][0].update(noise=-1.0),
+     r"key 'law_error\.folds\[0\]\.noise'\): -1\.0; it must be >= 0"),
     (lambda d: d["law_error"].update(skipped="abc"), r"key 'law_error\.skipped'\): 'abc' where a list is expected"),
     (lambda d: d["law_error"].pop("folds"), r"key 'law_error\.folds'\): the key is missing"),
     (lambda d: d.pop("law_error"), r"key 'law_error'\): the key is missing, though the file has 'notes'"),

@@ -50,6 +50,9 @@ def predict(
     baseline: Annotated[Optional[str], typer.Option(help="The schedule the others are compared with (the "
                                                          "differences column and panel); default the first given. "
                                                          "Example: --baseline cosine")] = None,
+    no_shape: Annotated[bool, typer.Option("--no-shape", help="Leave out the interval's shape part (a fit of mpl "
+                                                              "under its default prior carries the loss-drop shape "
+                                                              "the prior holds, by default).")] = False,
     log_y: LogY = False,
     json: Annotated[bool, typer.Option("--json", help="Print {baseline, predictions: [{schedule, final_loss, lower, "
                                                       "upper, interval, method, extrapolated, reason, impossible, "
@@ -90,6 +93,11 @@ def predict(
 
         check_plot_path(plot, flag="--plot")
     result = FitResult.from_json(fit_json)
+    method = "auto"
+    if no_shape and result.shape_uncertainty is not None:
+        from scalefit.shape_uncertainty import unshaped
+
+        method = unshaped(result.interval_method)
     items: list[tuple[str, Any, Optional[int]]] = []
     for spec in schedule or []:
         lr, w = result.schedule_from_spec(spec, peak=peak, total=steps, warmup=warmup)
@@ -108,7 +116,8 @@ def predict(
             at = np.arange(t) if t <= MAX_CURVE_STEPS else evenly_spaced(t, 5000)
         else:
             at = np.array([t - 1])
-        preds.append(result.predict(lr, warmup=w, interval=interval, n_params=n_params, at=at, label=label))
+        preds.append(result.predict(lr, warmup=w, interval=interval, n_params=n_params, at=at, label=label,
+                                    method=method))
     order = ranked(preds)
     diffs = differences(result, preds, baseline) if len(preds) > 1 or baseline is not None else []
     base = _base(preds, baseline)
@@ -164,8 +173,8 @@ def _print(result: Any, fit_json: Path, interval: float, order: list[Any], vs: d
 
     pct = f"{interval * 100:g}%"
     method = order[0].method
-    if method == "covariance":
-        lines = [f"Predictions of law {result.law} from {fit_json} (interval {pct}: parameter covariance, "
+    if result.law_error is None or method in ("covariance", "covariance+shape"):
+        lines = [f"Predictions of law {result.law} from {fit_json} (interval {pct}: {INTERVAL_METHODS[method]}, "
                  "delta method), ranked by final loss",
                  f"  stderr: {result.errors_text()}; the interval is the noise's, not the law's own error (refit "
                  "with --law-error to add it)"]
@@ -176,6 +185,8 @@ def _print(result: Any, fit_json: Path, interval: float, order: list[Any], vs: d
                  f"  law error: {result.law_error.text()}"]
         if result.law_error.scale >= 1:
             lines.append(f"  {NO_INFORMATION}")
+    if "shape" in method.split("+"):
+        lines.append(f"  shape: {result.shape_uncertainty.text()}")
     sized = next((p for p in order if p.size_interval), None)
     if sized is not None:  # beyond the fitted model sizes: what the interval carries there
         lines.append(f"  at model size {sized.n_params:.3g}: {sized.size_interval}")

@@ -16,8 +16,13 @@ named the same way.
 
 Each predicted end gives a relative error ``e = mean((L - Lhat) / Lhat)`` over the run's last 5 % of observed rows
 (at least one, at most 500 evenly spaced; averaging keeps one noisy row from posing as the law's error) at horizon
-``r = last step / the fold's last fitted step``; :mod:`scalefit.law_error` turns the errors into the law error.
-Cost: 2 extra fits, plus one per run when there are several (fewer when folds are skipped).
+``r = last step / the fold's last fitted step``, and the relative sd of the noise in it (:func:`end_noise`): the
+fold fit's own covariance band at those rows (the fold's parameters are noisy too), and the sd of the mean of the
+rows' noise under the fold fit's residual model (its residual variance, and AR(1) with its lag-1 autocorrelation
+for ``errors="ar1"``). :mod:`scalefit.law_error` turns the errors into the law error (their RMS; their excess over
+that noise with ``law_error.SUBTRACT_NOISE``, off since it under-covers real curves). Cost: 2 extra fits, plus one
+per run when there are several (fewer when folds are skipped); the noise costs no law evaluation beyond the
+prediction of the tail.
 """
 
 from __future__ import annotations
@@ -33,12 +38,12 @@ import numpy as np
 from scalefit.errors import (AssumptionWarning, FitFailedWarning, IllConditionedWarning, ParameterAtBoundWarning,
                              ScalefitError)
 from scalefit.fitting.inputs import unique_labels
-from scalefit.law_error import MIN_ERRORS, FoldError, LawError
+from scalefit.law_error import MIN_ERRORS, FoldError, LawError, law_scale
 from scalefit.results import Note
 from scalefit.thinning import evenly_spaced
 
 if TYPE_CHECKING:
-    from scalefit.results import FitResult
+    from scalefit.results import FitResult, Prediction
     from scalefit.runs import Run
 
 #: Forward-chaining cut points, as fractions of each run's observed span after warmup (first to last row).
@@ -100,14 +105,15 @@ def cross_validate(runs: Sequence[Run], fit_one: Callable[[list[Run]], FitResult
         for kind in sorted({_KINDS[n.warning] for n in getattr(res, "notes", ()) if n.warning in _KINDS}):
             warned[kind] = warned.get(kind, 0) + 1
         last = res.context.max_step  # the same fitted range predict() measures the horizon from
+        model = residual_model(res)
         for run in targets:
             try:
-                e = end_error(res, run)
+                e, noise = end_error_and_noise(res, run, model)
             except _FOLD_FAILURES as exc:
                 skipped.append(f"{_target(name, label[id(run)])}: {type(exc).__name__}: {exc}")
                 continue
             if math.isfinite(e):
-                errors.append(FoldError(name, label[id(run)], e, _last(run) / max(last, 1)))
+                errors.append(FoldError(name, label[id(run)], e, _last(run) / max(last, 1), noise))
             else:
                 skipped.append(f"{_target(name, label[id(run)])}: the prediction of its end is not finite")
     seconds = time.perf_counter() - t0
@@ -117,17 +123,16 @@ def cross_validate(runs: Sequence[Run], fit_one: Callable[[list[Run]], FitResult
         return None, Note("law_error", f"law error not measured: {len(errors)} fold error(s), at least {MIN_ERRORS} "
                           f"needed ({why}); intervals carry the noise only. {fix}", AssumptionWarning,
                           {"measured": False, "errors": len(errors), "skipped": skipped})
-    e = np.array([f.rel_error for f in errors])
-    r = np.array([f.horizon for f in errors])
-    scale = float(np.sqrt(np.mean((e / (1.0 + np.log(np.maximum(r, 1.0)))) ** 2)))
+    scale = law_scale(errors)
     le = LawError(scale=scale, folds=tuple(errors), skipped=tuple(skipped), seconds=seconds)
-    parts = [f"{len(errors)} errors from {le.dof} folds"] + [f"skipped {s}" for s in skipped]
+    parts = [f"{len(errors)} errors from {le.dof} folds (RMS {le.raw_scale:.2%}, their noise {le.noise_scale:.2%})"]
+    parts += [f"skipped {s}" for s in skipped]
     if warned:
         parts.append("fold fits that warned (" + ", ".join(f"{k}: {n}" for k, n in sorted(warned.items()))
                      + "); their errors are kept")
     return le, Note("law_error", "law error cross-validation: " + "; ".join(parts), None,
-                    {"measured": True, "scale": scale, "errors": len(errors), "folds": le.dof, "skipped": skipped,
-                     "warned": warned})
+                    {"measured": True, "scale": scale, "raw_scale": le.raw_scale, "noise_scale": le.noise_scale,
+                     "errors": len(errors), "folds": le.dof, "skipped": skipped, "warned": warned})
 
 
 #: What a fold's fit or prediction may raise without ending the main fit: the fold is skipped and named instead.
@@ -155,8 +160,8 @@ def head(run: Run, frac: float) -> Run:
 
 
 def holds_decay(run: Run) -> bool:
-    """True when at least DECAY_ROWS fitted rows (observed, after warmup, in the window) sit at an LR below DECAY_RATIO x the run's peak
-    after warmup (the rows that show a law what an LR decay does to the loss)."""
+    """True when at least DECAY_ROWS fitted rows (observed, after warmup, in the window) sit at an LR below
+    DECAY_RATIO x the run's peak after warmup (the rows that show a law what an LR decay does to the loss)."""
     post = np.asarray(run.lr[int(run.warmup):])
     if not post.size:
         return False
@@ -167,15 +172,76 @@ def holds_decay(run: Run) -> bool:
 def end_error(result: FitResult, run: Run) -> float:
     """Mean relative error ``(L - Lhat) / Lhat`` of ``result`` over the last TAIL_SHARE of ``run``'s rows (at most
     TAIL_ROWS of them, evenly spaced) inside its fit window."""
+    return end_error_and_noise(result, run, None)[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class ResidualModel:
+    """A fit's model of the noise around the law, per row of log loss: variance, lag-1 autocorrelation (of the rows
+    as the fit saw them: at most ``max_points`` per run)."""
+
+    variance: float
+    rho: float
+    max_points: int | None
+
+
+def residual_model(result: FitResult) -> ResidualModel | None:
+    """The noise model of ``result``'s fit from its residuals (``result.curves``: observed vs fitted, in log loss):
+    variance ``sum r^2 / (n - p)``, made unbiased under AR(1) as the covariance is (``variance_factor`` holds that
+    correction times ``(1 + rho) / (1 - rho)``), and ``residual_rho`` (0 for ``errors="iid"``). None without curves."""
+    curves = getattr(result, "curves", ())
+    if not curves:
+        return None
+    with np.errstate(all="ignore"):
+        r = np.concatenate([np.log(c.loss) - np.log(c.fitted) for c in curves])
+    r = r[np.isfinite(r)]
+    n_free = sum(not p.fixed for p in result.params.values())
+    if r.size <= n_free:
+        return None
+    variance = float(np.sum(r * r) / (r.size - n_free))
+    rho = float(result.residual_rho or 0.0)
+    if result.variance_factor is not None and rho < 1.0:
+        variance *= float(result.variance_factor) * (1.0 - rho) / (1.0 + rho)  # the AR(1) shrink correction
+    opts = getattr(result, "options", None)
+    return ResidualModel(variance, rho, None if opts is None else opts.max_points)
+
+
+def end_error_and_noise(result: FitResult, run: Run, model: ResidualModel | None) -> tuple[float, float]:
+    """:func:`end_error` and the relative sd of the noise in it (:func:`end_noise`; 0 when ``model`` is None)."""
     rows = np.flatnonzero(run.fit_mask)
     if rows.size == 0:
-        return float("nan")
-    rows = rows[-max(1, int(math.ceil(TAIL_SHARE * rows.size))):]
-    if rows.size > TAIL_ROWS:  # a dense log: evenly spaced rows of the tail, the same mean at a fraction of the cost
-        rows = rows[evenly_spaced(rows.size, TAIL_ROWS)]
+        return float("nan"), 0.0
+    n_rows = rows.size
+    pos = np.arange(n_rows)[-max(1, int(math.ceil(TAIL_SHARE * n_rows))):]
+    if pos.size > TAIL_ROWS:  # a dense log: evenly spaced rows of the tail, the same mean at a fraction of the cost
+        pos = pos[evenly_spaced(pos.size, TAIL_ROWS)]
+    rows = rows[pos]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pred = result.predict(run, at=run.index[rows], method="covariance").loss
+        pred = result.predict(run, at=run.index[rows], method="covariance")
     y = run.loss[rows]
     with np.errstate(all="ignore"):
-        return float(np.mean((y - pred) / pred))
+        e = float(np.mean((y - pred.loss) / pred.loss))
+    return e, (0.0 if model is None else end_noise(pred, pos, n_rows, model))
+
+
+def end_noise(pred: Prediction, pos: np.ndarray, n_rows: int, model: ResidualModel) -> float:
+    """Relative sd of the noise in an end error read at rows ``pos`` (positions among the run's ``n_rows`` fitted
+    rows), from ``pred`` (the fold fit's covariance band there) and the fold fit's residual ``model``.
+
+    Band: the mean of the relative sd over the tail (its rows move together). Rows: the variance of the mean of AR(1)
+    noise, ``variance * mean(rho^|lag|)`` with lags in rows as the fit sees them (every ``n_rows / max_points``-th
+    row of a run it thins). A band that is not finite counts 0: only noise that is known is taken out."""
+    from scipy.stats import norm
+
+    z = float(norm.ppf(0.5 + pred.interval / 2.0))
+    with np.errstate(all="ignore"):
+        band = float(np.mean(np.log(pred.upper / pred.loss))) / z
+    band = band if math.isfinite(band) and band > 0 else 0.0
+    lag_unit = max(1.0, n_rows / model.max_points) if model.max_points else 1.0
+    p = pos.astype(np.float64) / lag_unit
+    if model.rho > 0:
+        corr = float(np.mean(model.rho ** np.abs(p[:, None] - p[None, :])))
+    else:
+        corr = 1.0 / p.size
+    return math.sqrt(band * band + model.variance * corr)

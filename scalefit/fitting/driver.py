@@ -35,6 +35,7 @@ def fit(
     errors: str = "ar1",
     law_error: bool = True,
     allow_mixed_sizes: bool = False,
+    shape_uncertainty: bool | None = None,
     **law_options: Any,
 ) -> FitResult:
     """Fit a loss-curve law jointly to several runs (the method: :mod:`scalefit.fitting`, ``docs/fitting.md``).
@@ -67,6 +68,11 @@ def fit(
     errors : {"ar1", "iid"}
         The residual model behind stderr and intervals: ``"ar1"`` widens the covariance by the residuals' measured
         lag-1 autocorrelation, ``"iid"`` assumes independence.
+    shape_uncertainty : bool or None
+        Under the law's default shape prior (MPL's C, beta, gamma; ``prior=None``), refit once under the shapes'
+        measured spread and keep that refit, so that intervals carry the shape the prior holds
+        (:mod:`scalefit.shape_uncertainty`; the interval part "shape"). None (default): as ``law_error`` (the
+        refits that measure a law error need none of their own).
     law_error : bool
         Also measure the law's own error by cross-validation on these runs (:mod:`scalefit.fitting.crossval`), so
         that prediction intervals carry it besides the noise. Costs 2 extra fits, plus one per run when there are
@@ -172,6 +178,10 @@ def fit(
         residual_rho=found.rho, variance_factor=found.factor, notes=tuple(notes), options=options,
         prior=dict(prior_spec),
     )
+    if (law_error if shape_uncertainty is None else shape_uncertainty) and options.prior is None and prior_spec \
+            and status is not FitStatus.FAILED:
+        result = _with_shape(result, prior_spec, lambda pr: fit(runs, caller_law, **{
+            **options.kwargs(law_error=False, prior=pr), **caller_law_options, "shape_uncertainty": False}))
     if not law_error:
         return result
     if status is FitStatus.FAILED:  # folds of a law that does not describe the runs measure nothing
@@ -189,6 +199,18 @@ def fit(
         added.append(size_note)
     return replace(result, law_error=law_err, size_error=size_err,
                    messages=result.messages + tuple(n.message for n in added), notes=result.notes + tuple(added))
+
+
+def _with_shape(result: FitResult, prior_spec: dict, refit: Callable[[dict], FitResult]) -> FitResult:
+    """``result`` with its refit under the shapes' measured spread, and the note saying the prior's pull."""
+    from scalefit import shape_uncertainty
+
+    shape, note = shape_uncertainty.measure(result, prior_spec, refit)
+    if note is None:
+        return result
+    _emit([note], 0)
+    return replace(result, shape_uncertainty=shape, messages=result.messages + (note.message,),
+                   notes=result.notes + (note,))
 
 
 def _size_error(runs: list[Any], fitted_sizes: list[float], fit_one: Callable[[list], FitResult]) -> tuple[Any, Note]:

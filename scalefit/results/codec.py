@@ -56,6 +56,7 @@ def summary(result: FitResult) -> dict[str, Any]:
         "variance_factor": result.variance_factor,
         "law_error": None if result.law_error is None else result.law_error.to_dict(),
         "size_error": None if result.size_error is None else result.size_error.to_dict(),
+        "shape_uncertainty": None if result.shape_uncertainty is None else result.shape_uncertainty.to_dict(),
         "notes": [n.to_dict() for n in result.notes],
         "options": None if result.options is None else result.options.to_dict(),
         "prior": None if result.prior is None else {k: [c, sd] for k, (c, sd) in result.prior.items()},
@@ -157,6 +158,7 @@ def _fields(path: str | Path) -> tuple[dict[str, Any], Node]:
         variance_factor=optional("variance_factor", lambda n: n.number(positive=True)),
         law_error=optional("law_error", schema.read_law_error),
         size_error=optional("size_error", lambda n: schema.read_size_error(n, law, options)),
+        shape_uncertainty=optional("shape_uncertainty", lambda n: schema.read_shape_uncertainty(n, order)),
         notes=optional("notes", lambda n: tuple(schema.read_note(x) for x in n.items()), ()),
         options=options,
         prior=optional("prior", lambda n: {k: schema.read_pair(v, positive=True)

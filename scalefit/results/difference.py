@@ -160,6 +160,10 @@ def difference(result: FitResult, a: Prediction, b: Prediction) -> Difference:
     the covariance part from the joint gradient, the law-error part with its shared share (module docstring)."""
     if a.lr is None or b.lr is None:
         raise FitInputError("a difference needs predictions made by FitResult.predict (they carry their LR).")
+    if "shape" in a.method.split("+") and getattr(result, "shape_uncertainty", None) is not None:
+        from scalefit.shape_uncertainty import shaped_difference  # the refit's band, stretched to hold this one
+
+        return shaped_difference(result, a, b, difference)
     first = max(a.lr_step0 + a.warmup, b.lr_step0 + b.warmup)
     common = np.intersect1d(a.steps, b.steps)
     common = common[common >= first]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from scalefit.results.notes import Note
 from scalefit.results.options import FitOptions
 from scalefit.results.parts import Curve, FitContext, FitStatus, ParamEstimate
 from scalefit.results.prediction import Prediction
+
+if TYPE_CHECKING:
+    from scalefit.shape_uncertainty import ShapeUncertainty
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,9 @@ class FitResult:
         For a size-aware law fitted with ``law_error=True``: the relative error of a prediction at a model size
         outside the fitted ones, measured by leave-one-size-out folds (three or more sizes) or, not measured, the
         reference rule (:mod:`scalefit.extrapolation`); predictions there widen their interval with it.
+    shape_uncertainty : ShapeUncertainty or None
+        For a fit under its law's default shape prior (MPL): the refit under the shapes' measured spread whose band,
+        stretched to hold this fit's point, is the interval's "shape" part (:mod:`scalefit.shape_uncertainty`).
     """
 
     law: str
@@ -100,6 +106,7 @@ class FitResult:
     options: FitOptions | None = None
     prior: dict[str, tuple[float, float]] | None = None
     size_error: ExtrapolationError | None = None
+    shape_uncertainty: ShapeUncertainty | None = None
 
     # ---- views ----
     @property
@@ -125,10 +132,17 @@ class FitResult:
     @property
     def interval_method(self) -> str:
         """What :meth:`predict`'s intervals carry by default: ``"covariance+cv"`` with a measured law error and a
-        covariance, ``"cv"`` with the law error only, ``"covariance"`` without a law error."""
+        covariance, ``"cv"`` with the law error only, ``"covariance"`` without a law error; with ``+shape`` in it
+        when the fit holds a :attr:`shape_uncertainty` (and a covariance)."""
         if self.law_error is None:
-            return "covariance"
-        return "cv" if self.covariance is None else "covariance+cv"
+            method = "covariance"
+        else:
+            method = "cv" if self.covariance is None else "covariance+cv"
+        if self.shape_uncertainty is not None and method != "cv":
+            from scalefit.shape_uncertainty import shaped
+
+            method = shaped(method)
+        return method
 
     @property
     def has_parameters_at_bound(self) -> bool:
@@ -202,12 +216,14 @@ class FitResult:
             Warmup steps at the start of the array; default: the spec's, the run's, or the fitted runs'.
         interval : float
             Nominal coverage of the band (0 < interval < 1).
-        method : {"auto", "covariance", "covariance+cv", "cv"}
+        method : {"auto", "covariance", "covariance+cv", "cv", "covariance+shape", "covariance+shape+cv"}
             ``"covariance"``: the delta-method band of the parameter covariance only (what the noise allows).
             ``"covariance+cv"``: that band plus the law's own error measured by cross-validation on the training
             runs (``law_error``), added in quadrature, with a Student t quantile (Welch-Satterthwaite degrees of
             freedom). ``"cv"``: the law error alone. ``"auto"`` (default): :attr:`interval_method` (``"cv"`` when
-            the fit has a law error but no covariance, with a warning).
+            the fit has a law error but no covariance, with a warning). ``+shape``: the band of the fit's refit under
+            the shapes' measured spread, stretched to hold this fit's point (:attr:`shape_uncertainty`; the default
+            when the fit holds one, so ``"covariance+cv"`` turns it off).
         n_params : float, optional
             Model size, for laws that use it (``mpl-n``, ``tissue-n``); default: the run's metadata, else the size
             of the last fitted run. Outside the fitted sizes the prediction is flagged with its factor and its
@@ -222,6 +238,12 @@ class FitResult:
             Curve, interval and an extrapolation mark; an :class:`~scalefit.errors.ExtrapolationWarning` is
             emitted when the schedule lies beyond ``EXTRAPOLATION_FACTOR`` times the fitted range.
         """
+        resolved = self.interval_method if method == "auto" else method
+        if "shape" in resolved.split("+"):
+            from scalefit.shape_uncertainty import shaped_predict  # the refit's band under the shapes' spread
+
+            return shaped_predict(self, (schedule, warmup, interval, resolved, n_params, at, label),
+                                  prediction.predict)
         return prediction.predict(self, schedule, warmup, interval, method, n_params, at, label)
 
     def schedule_from_spec(

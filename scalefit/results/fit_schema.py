@@ -214,8 +214,34 @@ def read_law_error(node: Node) -> LawError:
         node["skipped"].texts()
     for fold in node["folds"].items():
         fold["fold"].text(), fold["path"].text(), fold["rel_error"].number(), fold["horizon"].number(positive=True)
+        if fold.has("noise"):
+            fold["noise"].number(lo=0.0)
     try:
         return LawError.from_dict(node.value)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise node.fail(str(exc)) from None
+
+
+def read_shape_uncertainty(node: Node, order: tuple[str, ...]) -> Any:
+    """The refit under the shapes' measured spread (:class:`~scalefit.shape_uncertainty.ShapeUncertainty`): its
+    prior of known parameters with positive centre and sd, finite values of every parameter, a finite P x P
+    covariance or null, shares in [0, 1]."""
+    from scalefit.shape_uncertainty import ShapeUncertainty
+
+    for name, pair in node["prior"].entries(keys=order):
+        read_pair(pair, positive=True)
+    for name, value in node["values"].entries(keys=order):
+        value.number()
+    if node.has("shares"):
+        for name, share in node["shares"].entries(keys=order):
+            share.number(lo=0.0, hi=1.0)
+    if node.has("seconds"):
+        node["seconds"].number(lo=0.0)
+    if node.get("covariance") is not None:
+        for row in node["covariance"].items(length=len(order)):
+            row.array(length=len(order))
+    try:
+        return ShapeUncertainty.from_dict(node.value, tuple(order))
     except (KeyError, TypeError, ValueError) as exc:
         raise node.fail(str(exc)) from None
 

@@ -37,6 +37,8 @@ KINDS = {
     "mixed_sizes": "a size-blind law fits runs of several model sizes as one model, as the caller allowed",
     "size_terms": "what a size-aware law's size terms rest on: the caller's values, the prior (two sizes), the data",
     "size_error": "the error of a prediction at another model size: size folds (>= 3 sizes) or the reference rule",
+    "shape_uncertainty": "the refit under the shapes' measured spread that widens the intervals (the default "
+                         "prior's pull), or why there is none",
 }
 
 

@@ -51,6 +51,8 @@ INTERVAL_METHODS = {
     "covariance": "parameter covariance",
     "covariance+cv": "parameter covariance + cross-validated law error",
     "cv": "cross-validated law error only (no parameter covariance)",
+    "covariance+shape": "parameter covariance + shape the default prior holds",
+    "covariance+shape+cv": "parameter covariance + shape the default prior holds + cross-validated law error",
 }
 
 #: A prediction is marked extrapolated beyond these multiples of the fitted range (steps, S1 = sum of LR, peak LR).
