@@ -186,17 +186,26 @@ def one_case(entry: dict[str, Any], laws: list[str]) -> dict[str, Any]:
     return row
 
 
+#: The CLI reading options an entry may pass, and the read_runs keyword (with its type) each is.
+_READ_OPTIONS = {"--target": ("target", str), "--warmup": ("warmup", int), "--schedule": ("schedule", str),
+                 "--min-step": ("min_step", int), "--max-step": ("max_step", int)}
+
+
 def _library_kwargs(args: list[str]) -> dict[str, Any]:
-    """The read_runs keywords matching the CLI options an entry passes (--target, --warmup, --resumed)."""
+    """The read_runs keywords matching the CLI options an entry passes (those of _READ_OPTIONS, --resumed and
+    --run); an option this script does not know is an error, so that the library row never reads differently."""
     kw: dict[str, Any] = {}
     it = iter(args)
     for a in it:
-        if a == "--target":
-            kw["target"] = next(it)
-        elif a == "--warmup":
-            kw["warmup"] = int(next(it))
+        if a in _READ_OPTIONS:
+            key, kind = _READ_OPTIONS[a]
+            kw[key] = kind(next(it))
         elif a == "--resumed":
             kw["resumed"] = True
+        elif a == "--run":
+            kw.setdefault("runs", []).append(next(it))
+        else:
+            raise ValueError(f"benchmarks/real_logs.py does not know the option {a}; add it to _READ_OPTIONS")
     return kw
 
 
@@ -263,14 +272,15 @@ def main(argv: list[str] | None = None) -> None:
     n_ok = sum(1 for r in rows if r.get("as_expected"))
     n_inspect_fail = sum(1 for r in rows if r.get("inspect", {}).get("exit") != 0)
     n_fit_fail = sum(1 for r in rows if any(f.get("exit") != 0 for f in r.get("fits", [])))
-    print(f"\n{len(rows)} files: {n_ok} as expected; inspect fails on {n_inspect_fail}; fit fails on {n_fit_fail} "
-          f"(laws: {', '.join(laws)})")
+    n_files = len({r["path"] for r in rows})
+    print(f"\n{len(rows)} entries ({n_files} files; a file may have entries with other options): {n_ok} as expected; "
+          f"inspect fails on {n_inspect_fail}; fit fails on {n_fit_fail} (laws: {', '.join(laws)})")
     from scalefit.jsonio import write_text
 
     write_text(ns.out, json.dumps({"benchmark": "real_logs", "command": "python benchmarks/real_logs.py "
                                    + " ".join(argv if argv is not None else sys.argv[1:]),
                                    "machine": machine(), "laws": laws,
-                                   "summary": {"files": len(rows), "as_expected": n_ok,
+                                   "summary": {"entries": len(rows), "files": n_files, "as_expected": n_ok,
                                                "inspect_fails": n_inspect_fail, "fit_fails": n_fit_fail},
                                    "rows": rows}, indent=1, default=str) + "\n")
     print(f"wrote {ns.out}")

@@ -103,6 +103,11 @@ class ExtrapolationWarning(ScalefitWarning):
     """A prediction lies far outside the range of the fitted data."""
 
 
+class FitFailedWarning(ScalefitWarning):
+    """A result cannot be true: the law does not describe the fitted runs (in-sample R2 < 0, a fitted loss <= 0),
+    or a prediction is a loss <= 0 or below the data's stated floor. It is flagged, never a result to use."""
+
+
 class DegenerateOptimumWarning(ScalefitWarning):
     """The law's optimum is known to be degenerate (e.g. optimising a schedule under the LR-annealing law)."""
 

@@ -336,16 +336,11 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
 
 
 def read_json(path: str | os.PathLike[str], schema: str | None = None) -> dict[str, Any]:
-    """Read a scalefit JSON file; with ``schema`` (e.g. ``"scalefit.fit"``) check its family and version."""
-    p = Path(path)
-    if not p.is_file():
-        raise ResultFileError("file not found. Pass the JSON written by --out.", path=str(path))
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ResultFileError(f"not valid JSON ({exc}). Pass the JSON written by --out.", path=str(path)) from None
-    if not isinstance(data, dict):
-        raise ResultFileError("expected a JSON object at the top level.", path=str(path))
+    """Read a scalefit JSON file (:func:`scalefit.results.validate.parse_file` checks it); with ``schema`` (e.g.
+    ``"scalefit.fit"``) check its family."""
+    from scalefit.results.validate import parse_file  # refuses NaN, huge integers, deep nesting, huge files
+
+    data = parse_file(path)
     if schema is not None:
         found = str(data.get("schema", ""))
         if found.split("/")[0] != schema:

@@ -1,7 +1,9 @@
 """Matplotlib figures used by the CLI and notebooks.
 
 Every function takes an optional ``ax`` (or ``axes``) and returns it, so figures compose. matplotlib is
-imported inside the functions: importing this module stays cheap. ``save(fig, path)`` writes a PNG atomically.
+imported inside the functions: importing this module stays cheap. ``save(fig, path)`` writes the image atomically
+(its format from the suffix); commands call ``check_plot_path`` on a ``--plot`` before any work. Panels drawn on
+given Axes (differences, held-out runs) are in :mod:`scalefit.plot_panels`.
 """
 
 from __future__ import annotations
@@ -26,24 +28,37 @@ def _pyplot() -> Any:
 
 
 def save(fig: Any, path: str | os.PathLike[str], dpi: int = 120) -> Path:
-    """Save ``fig`` as PNG to ``path`` atomically and close it."""
-    import tempfile
+    """Save ``fig`` to ``path`` atomically (:func:`scalefit.jsonio.open_atomic`: a kill leaves the old file or the
+    new one; a refused write is one ``OutputFileError`` line) and close it. The format follows the suffix (PNG
+    without one)."""
+    from scalefit.jsonio import open_atomic
 
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix or ".png", dir=target.parent)
-    os.close(fd)
-    from scalefit.jsonio import file_mode
-
-    os.chmod(tmp, file_mode())
     try:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, target)
+        with open_atomic(target) as fh:
+            fig.savefig(fh, format=plot_format(target), dpi=dpi, bbox_inches="tight")
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
         _pyplot().close(fig)
     return target
+
+
+def plot_format(path: str | os.PathLike[str]) -> str:
+    """The image format a plot path asks for: its suffix, ``png`` without one."""
+    return Path(path).suffix.lstrip(".").lower() or "png"
+
+
+def check_plot_path(path: str | os.PathLike[str], flag: str = "--plot") -> Path:
+    """Before any work: ``path`` can be written (:func:`scalefit.jsonio.check_out_path`) and its suffix is an image
+    format matplotlib writes; ``OutputFileError`` (one line) otherwise."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from scalefit.jsonio import OutputFileError, check_out_path
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if plot_format(path) not in formats:
+        raise OutputFileError(f"{flag}: matplotlib cannot write a {Path(path).suffix!r} image. Use one of "
+                              + ", ".join(f".{f}" for f in sorted(formats)) + ", e.g. plot.png.", path=str(path))
+    return check_out_path(path, flag=flag)
 
 
 # ---- figures (add new ones below, one function each, each taking ax=None and returning the Axes) ----
@@ -100,7 +115,7 @@ def plot_schedule(
     return ax
 
 
-def plot_fit(result: Any, ax: Any = None, *, residuals: bool = True) -> Any:
+def plot_fit(result: Any, ax: Any = None, *, residuals: bool = True, log_y: bool = False) -> Any:
     """Observed loss (dots) and the fitted law (lines) per run; relative residuals in a panel below.
 
     Parameters
@@ -112,102 +127,102 @@ def plot_fit(result: Any, ax: Any = None, *, residuals: bool = True) -> Any:
         given, only the loss panel is drawn on it.
     residuals : bool
         Draw the residual panel (new figures only).
+    log_y : bool
+        Log scale on the loss axis.
 
     Returns
     -------
-    The loss Axes.
+    The loss Axes; its y-axis is labelled with the fitted target (``FitContext.target_label``).
     """
-    import numpy as np
+    from scalefit.plot_panels import draw_fit
 
     res_ax = None
     if ax is None:
-        plt = _pyplot()
         if residuals:
-            fig, (ax, res_ax) = plt.subplots(2, 1, figsize=(8, 6), sharex=True,
-                                             gridspec_kw={"height_ratios": [3, 1]})
+            _, (ax, res_ax) = _pyplot().subplots(2, 1, figsize=(8, 6), sharex=True,
+                                                 gridspec_kw={"height_ratios": [3, 1]})
         else:
-            fig, ax = plt.subplots(figsize=(8, 4.5))
-    for i, curve in enumerate(result.curves):
-        color = f"C{i % 10}"
-        ax.plot(curve.steps, curve.loss, ".", ms=2.5, color=color, alpha=0.6, label=f"{curve.name} (data)")
-        ax.plot(curve.steps, curve.fitted, "-", lw=1.4, color=color, label=f"{curve.name} ({result.law} fit)")
-        if res_ax is not None:
-            rel = (curve.fitted - curve.loss) / curve.loss * 100.0
-            res_ax.plot(curve.steps, rel, ".", ms=2.0, color=color)
-    ax.set_ylabel("loss (nats per token)")
-    ax.set_title(f"{result.law} fit, {result.status.value}, mean R2 {result.mean_metrics['r2']:.5f}")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper right", frameon=False, fontsize="small")
-    if res_ax is not None:
-        res_ax.axhline(0.0, color="k", lw=0.8)
-        res_ax.set_ylabel("fit - data (% of loss)")
-        res_ax.set_xlabel("optimizer step")
-        res_ax.grid(alpha=0.3)
-        lim = max((float(np.max(np.abs((c.fitted - c.loss) / c.loss))) for c in result.curves), default=0.0)
-        res_ax.set_ylim(-1.1 * lim * 100 - 1e-6, 1.1 * lim * 100 + 1e-6)
-    else:
-        ax.set_xlabel("optimizer step")
+            _, ax = _pyplot().subplots(figsize=(8, 4.5))
+    draw_fit(ax, result, res_ax, log_y=log_y)
     return ax
 
 
-def plot_predictions(predictions: Any, ax: Any = None, *, data: Any = None, show_lr: bool = True) -> Any:
-    """Predicted loss curves with their interval bands, and each schedule's LR on a twin axis.
+def plot_predictions(predictions: Any, ax: Any = None, *, data: Any = None, show_lr: bool = True,
+                     differences: Any = None, ylabel: str = "loss", log_y: bool = False) -> Any:
+    """Predicted loss curves with their interval bands, each schedule's LR on a twin axis, and optionally a panel
+    of differences to a baseline schedule below.
 
     Only steps after the warmup are drawn: the curve laws describe the loss after warmup (inside it their
-    prediction is not meaningful and would swamp the scale).
+    prediction is not meaningful and would swamp the scale). A prediction that cannot be true (``impossible``) is
+    drawn dotted and named so in the legend.
 
     Parameters
     ----------
     predictions : sequence of Prediction
         From ``FitResult.predict``; each drawn as a line with its ``interval`` band.
     ax : matplotlib Axes, optional
-        Axes to draw on; a new figure is made when omitted.
+        Axes to draw on; a new figure is made when omitted (with the differences panel below when given).
     data : sequence of Run, optional
         Observed runs to overlay (black dots).
     show_lr : bool
         Draw each prediction's LR schedule (dashed, same colour) on a right-hand axis.
+    differences : sequence of Difference, optional
+        From :func:`scalefit.results.difference.differences`: each schedule minus the baseline, drawn in a panel
+        below (new figures only) with the difference's own, narrower interval (the law error shared by both
+        schedules cancels).
+    ylabel : str
+        The y-axis label: the fitted target (``FitContext.target_label``; "nats" only when known).
+    log_y : bool
+        Log scale on the loss axis.
 
     Returns
     -------
     The loss Axes.
     """
-    import numpy as np
+    from scalefit.plot_panels import draw_differences, draw_predictions
+
+    diff_ax = None
+    if ax is None:
+        if differences:
+            _, (ax, diff_ax) = _pyplot().subplots(2, 1, figsize=(8, 7.2), sharex=True,
+                                                  gridspec_kw={"height_ratios": [3, 2]})
+        else:
+            _, ax = _pyplot().subplots(figsize=(8, 4.8))
+    colors = draw_predictions(ax, predictions, data=data, show_lr=show_lr, ylabel=ylabel, log_y=log_y)
+    if diff_ax is not None:
+        draw_differences(diff_ax, differences, colors)
+    (diff_ax if diff_ax is not None else ax).set_xlabel("optimizer step")
+    # below the axes: never on top of a curve
+    below = diff_ax if diff_ax is not None else ax
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14 if diff_ax is None else -0.2),
+              bbox_transform=below.transAxes, ncol=2, frameon=False, fontsize="small")
+    return ax
+
+
+def plot_evaluation(evaluation: Any, ax: Any = None, *, log_y: bool = False) -> Any:
+    """Held-out runs of an evaluation: observed loss (dots), the prediction from the schedule alone (line) with its
+    interval band, and whether each final loss fell inside it (in the legend and the title).
+
+    Parameters
+    ----------
+    evaluation : Evaluation
+        From :func:`scalefit.evaluate`.
+    ax : matplotlib Axes, optional
+        Axes to draw on; a new figure is made when omitted.
+    log_y : bool
+        Log scale on the loss axis.
+
+    Returns
+    -------
+    The Axes.
+    """
+    from scalefit.plot_panels import draw_evaluation
 
     if ax is None:
         _, ax = _pyplot().subplots(figsize=(8, 4.8))
-    lows, highs = [], []
-    lr_ax = ax.twinx() if show_lr and any(p.lr is not None for p in predictions) else None
-    for i, p in enumerate(predictions):
-        color = f"C{i % 10}"
-        keep = p.steps >= p.lr_step0 + p.warmup
-        mark = " (extrapolated)" if p.extrapolated else ""
-        ax.plot(p.steps[keep], p.loss[keep], "-", lw=1.5, color=color,
-                label=f"{p.label}: final {p.final_loss:.4f}{mark}")
-        ax.fill_between(p.steps[keep], p.lower[keep], p.upper[keep], color=color, alpha=0.2, lw=0)
-        if keep.any():
-            tail = p.loss[keep]
-            lows.append(np.nanmin(p.lower[keep]))
-            highs.append(np.nanpercentile(tail, 98))  # robust top: ignore the first post-warmup spike
-        if lr_ax is not None and p.lr is not None:
-            lr_ax.plot(np.arange(p.lr.size) + p.lr_step0, p.lr, "--", lw=0.9, color=color, alpha=0.6)
-    for run in data or []:
-        obs = run.observed & (run.index >= run.warmup)
-        ax.plot(run.steps[obs], run.loss[obs], ".", ms=2.5, color="k", alpha=0.5)
-    if lows and highs:
-        lo, hi = min(lows), max(highs)
-        pad = 0.05 * (hi - lo if hi > lo else abs(hi) * 0.01 + 1e-9)
-        ax.set_ylim(lo - pad, hi + pad)
-    if predictions:
-        ax.set_title(f"predicted loss after warmup, {predictions[0].interval * 100:g}% band "
-                     f"({predictions[0].method})")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss (nats per token)")
-    ax.grid(alpha=0.3)
-    if lr_ax is not None:
-        lr_ax.set_ylabel("learning rate (dashed)")
-        lr_ax.set_ylim(0, 1.08 * lr_ax.get_ylim()[1])
-    # below the axes: never on top of a curve
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False, fontsize="small")
+    draw_evaluation(ax, evaluation)
+    if log_y:
+        ax.set_yscale("log")
     return ax
 
 

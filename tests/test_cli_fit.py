@@ -114,9 +114,15 @@ def test_evaluate_json_has_exactly_the_documented_keys(run_files) -> None:
                  "--test", run_files["wsd"], "--law", "tissue", "--json", "--starts", "8")
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
-    assert list(data) == ["law", "fit_seconds", "mean", "runs", "params"]
+    assert list(data) == ["law", "fit_seconds", "mean", "runs", "params", "status", "coverage"]
     assert set(data["mean"]) == {"r2", "mae", "rmse", "pred_e", "worst_e"}
-    assert list(data["runs"][0]) == ["path", "r2", "mae", "rmse", "pred_e", "worst_e", "final_true", "final_pred"]
+    assert list(data["runs"][0]) == ["path", "r2", "mae", "rmse", "pred_e", "worst_e", "final_true", "final_pred",
+                                     "lower", "upper", "interval", "method", "inside", "impossible"]
+    run = data["runs"][0]
+    assert run["lower"] < run["final_pred"] < run["upper"] and run["method"] == "covariance+cv"
+    assert run["inside"] == (run["lower"] <= run["final_true"] <= run["upper"]) and run["impossible"] is None
+    assert data["coverage"] == {"inside": int(run["inside"]), "runs": 1, "interval": 0.9, "method": "covariance+cv"}
+    assert data["status"] == "CONVERGED"
     assert data["runs"][0]["path"].endswith("wsd.csv") and data["mean"]["r2"] > 0.99
     assert set(data["params"]) == {"L0", "A", "alpha", "C", "lam"}
 

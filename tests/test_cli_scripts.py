@@ -35,10 +35,11 @@ def _scalefit() -> str:
     return found
 
 
-def _run(script: Path, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def _run(script: Path, env: dict[str, str], timeout: float = 300,
+         args: list[str] | None = None) -> subprocess.CompletedProcess[str]:
     full = {**os.environ, **env, "NO_COLOR": "1", "COLUMNS": "160"}
-    return subprocess.run(["bash", str(script)], env=full, capture_output=True, text=True, timeout=timeout,
-                          check=False)
+    return subprocess.run(["bash", str(script), *(args or [])], env=full, capture_output=True, text=True,
+                          timeout=timeout, check=False)
 
 
 def _ok(proc: subprocess.CompletedProcess[str]) -> None:
@@ -71,34 +72,39 @@ def test_workflow_sh(tmp_path: Path) -> None:
     assert plan["flops"] == pytest.approx(1e12) and plan["params"] > 0 and plan["steps"] > 0
 
 
+def _grid_files(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.glob("*/*.csv"))
+
+
 @pytest.mark.torch
 def test_plan_workflow_sh(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    # every grid run of cli/make_data.sh must be bundled and complete, or the sweep would train (minutes)
-    expected = [f"d{bs * steps * 64}/{m}_cosine_lr{lr}_bs{bs}.csv"
-                for bs, steps in ((8, 2000), (16, 1000), (32, 500), (8, 1000), (16, 500), (32, 250))
-                for m in ("xs", "tiny") for lr in ("0.003", "0.01", "0.03", "0.1")]
-    absent = [p for p in expected if not (GRID / p).is_file()]
-    if absent:
-        pytest.skip(f"bundled grid incomplete ({len(absent)} of {len(expected)} runs missing, e.g. {absent[0]})")
+    # every grid run of cli/make_data.sh must be bundled and complete, or the sweeps would train (minutes):
+    # 48 (grid) + 24 + 60 + 13 (grid_more)
+    bundled = _grid_files(GRID)
+    if len(bundled) < 145 or any(GRID.rglob("*.ckpt")):
+        pytest.skip(f"bundled grid incomplete ({len(bundled)} of 145 runs)")
     before = {p: p.read_bytes() for p in GRID.glob("*/sweep.json")}
 
     out = tmp_path / "out"
     proc = _run(ROOT / "cli" / "plan_workflow.sh", {"OUT": str(out), "SCALEFIT": _scalefit()})
     _ok(proc)
-    # six sweeps, each of 8 runs, all skipped: nothing trained
+    # the grid's 22 sweeps, every run skipped: nothing trained
     heads = [line for line in (out / "sweep.txt").read_text().splitlines() if line.startswith("sweep: ")]
-    assert len(heads) == 6, heads
-    assert all("8 runs in" in h and "8 complete (skipped), 0 to resume, 0 new" in h for h in heads), heads
-    assert sorted(p.relative_to(out / "grid").as_posix() for p in (out / "grid").glob("*/*.csv")) == sorted(expected)
+    assert len(heads) == 22, heads
+    assert all(", 0 to resume, 0 new" in h for h in heads), heads
+    assert _grid_files(out / "runs" / "grid") == bundled
     # the bundled data is untouched (the sweep worked on a copy)
     assert {p: p.read_bytes() for p in GRID.glob("*/sweep.json")} == before
-    _nonempty(out, ["sweep.txt", "hparams.txt", "hp.json", "hp.png", "scaling.txt", "sc.json", "sc.png",
-                    "fit_mpl.json", "plan.txt", "plan.json"])
-    assert json.loads((out / "plan.json").read_text())["peak_lr"] > 0
+    _nonempty(out, ["sweep.txt", "hparams.txt", "hp.json", "hp.png", "approaches.txt", "iso.json", "isoflop.png",
+                    "scaling.txt", "sc.json", "fit_n.json", "plan.txt", "plan.json"])
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["peak_lr"] > 0 and plan["allocation"]["source"].startswith("isoFLOP profiles")
+    assert plan["lower"] < plan["final_loss"] < plan["upper"] and plan["curve"]["law"] == "tissue-n"
 
 
-def _shim_run(tmp_path: Path, script: str, extra_env: dict[str, str] | None = None) -> list[str]:
+def _shim_run(tmp_path: Path, script: str, extra_env: dict[str, str] | None = None,
+              args: list[str] | None = None) -> list[str]:
     """Run cli/<script> from a scratch copy of cli/ with the --help shim; return the shim's log lines."""
     scratch = tmp_path / "repo"
     shutil.copytree(ROOT / "cli", scratch / "cli")
@@ -106,7 +112,7 @@ def _shim_run(tmp_path: Path, script: str, extra_env: dict[str, str] | None = No
     log = tmp_path / "shim.log"
     env = {"SCALEFIT": str(SHIM), "SCALEFIT_REAL": _scalefit(), "SHIM_LOG": str(log), "OUT": str(tmp_path / "out"),
            **(extra_env or {})}
-    proc = _run(scratch / "cli" / script, env)
+    proc = _run(scratch / "cli" / script, env, args=args)
     _ok(proc)
     lines = log.read_text().splitlines() if log.exists() else []
     failed = [line for line in lines if not line.startswith("ok: ")]
@@ -116,9 +122,23 @@ def _shim_run(tmp_path: Path, script: str, extra_env: dict[str, str] | None = No
 
 def test_make_data_sh_options(tmp_path: Path) -> None:
     calls = _shim_run(tmp_path, "make_data.sh")
-    # curves: 2 sweeps; grid: 6 sweeps (3 batch sizes x 2 token budgets); scaling: 2 sweeps
-    assert len(calls) == 10 and all(c.startswith("sweep ") for c in calls), calls
-    assert sum("--out-dir data/runs/grid/" in c for c in calls) == 6
+    assert all(c.startswith("sweep ") for c in calls), calls
+    # curves: 2 sweeps; grid: 6 + 16 (one per batch size and token budget); scaling: 2; isoflop: 4 budgets x 5
+    counts = {d: sum(f"--out-dir data/runs/{d}/" in c for c in calls) for d in ("grid", "scaling", "isoflop")}
+    assert counts == {"grid": 22, "scaling": 2, "isoflop": 20} and len(calls) == 46, (counts, calls)
+    # an isoFLOP run's steps are its budget's tokens C / 6N over 1,024 tokens per step
+    iso = next(c for c in calls if "--out-dir data/runs/isoflop/c1e12" in c and "--models tiny " in c)
+    assert "--steps 1650 " in iso and "--warmup 165 " in iso  # 1e12 / (6 x 98,624 x 1,024) = 1650.4
+
+
+def test_make_data_sh_runs_one_section_and_refuses_an_unknown_one(tmp_path: Path) -> None:
+    calls = _shim_run(tmp_path, "make_data.sh", args=["isoflop", "3e11"])
+    assert len(calls) == 5 and all("--out-dir data/runs/isoflop/c3e11" in c for c in calls), calls
+    scratch = tmp_path / "again"
+    shutil.copytree(ROOT / "cli", scratch / "cli")
+    proc = subprocess.run(["bash", str(scratch / "cli" / "make_data.sh"), "grids"], capture_output=True, text=True,
+                          env={**os.environ, "SCALEFIT": str(SHIM)}, check=False)
+    assert proc.returncode == 2 and "unknown section 'grids'" in proc.stderr
 
 
 def test_closed_loop_sh_options(tmp_path: Path) -> None:

@@ -116,8 +116,10 @@ def test_evaluate_predicts_held_out_schedules() -> None:
     assert list(ev.test) == ["wsd.csv"]
     assert ev.mean["r2"] > 0.99 and ev.mean["pred_e"] < 3e-3
     summary = ev.summary()
-    assert set(summary) == {"law", "fit_seconds", "mean", "runs", "params"}
-    assert set(summary["runs"][0]) == {"path", "r2", "mae", "rmse", "pred_e", "worst_e", "final_true", "final_pred"}
+    assert set(summary) == {"law", "fit_seconds", "mean", "runs", "params", "status", "coverage"}
+    assert set(summary["runs"][0]) == {"path", "r2", "mae", "rmse", "pred_e", "worst_e", "final_true", "final_pred",
+                                       "lower", "upper", "interval", "method", "inside", "impossible"}
+    assert ev.observed["wsd.csv"].shape == ev.predictions["wsd.csv"].loss.shape
 
 
 # ---- hopeless inputs: one line, never a traceback or a silent NaN ----

@@ -40,7 +40,8 @@ def exact() -> FitResult:
 
 
 def _half(p) -> np.ndarray:
-    return (p.upper - p.lower) / 2
+    """Half-width of the band in log loss (the bands are symmetric there: [L exp(-h), L exp(h)])."""
+    return (np.log(p.upper) - np.log(p.lower)) / 2
 
 
 def test_the_library_measures_it_by_default_like_the_cli(exact) -> None:
@@ -84,7 +85,8 @@ def test_without_covariance_the_band_is_the_law_error_alone_growing_with_log_ste
     assert p.method == "cv"
     q = t.ppf(0.95, exact.law_error.dof)
     s = exact.law_error.scale
-    assert _half(p) == pytest.approx(q * s * np.abs(p.loss) * np.array([1.0, 1 + math.log(2)]), rel=1e-9)
+    assert _half(p) == pytest.approx(q * s * np.array([1.0, 1 + math.log(2)]), rel=1e-9)
+    assert np.sqrt(p.lower * p.upper) == pytest.approx(p.loss, rel=1e-12)  # symmetric in log loss
 
 
 def test_with_covariance_the_parts_add_in_quadrature_with_welch_satterthwaite_dof(exact) -> None:
@@ -210,9 +212,15 @@ def test_json_round_trip_keeps_it_and_the_whole_file_is_deterministic(exact, tmp
 def test_old_files_read_back_without_it_and_a_damaged_one_is_refused(exact, tmp_path: Path) -> None:
     path = exact.to_json(tmp_path / "fit.json")
     data = json.loads(path.read_text())
-    for damage, words in ((lambda d: d.pop("law_error"), None),
+
+    def written_before_law_error(d: dict) -> None:  # those versions wrote no notes, options or prior either
+        for key in ("law_error", "notes", "options", "prior"):
+            d.pop(key)
+
+    for damage, words in ((written_before_law_error, None),
                           (lambda d: d["law_error"].update(folds=[]), "at least 2"),
-                          (lambda d: d["law_error"].update(scale=-1.0), "finite number >= 0"),
+                          (lambda d: d["law_error"].update(scale=-1.0),
+                           r"'law_error\.scale'\): -1\.0; it must be >= 0"),
                           (lambda d: d["law_error"].update(model="relative sd = scale"), "not this scalefit's")):
         broken = json.loads(json.dumps(data))
         damage(broken)
@@ -340,10 +348,13 @@ def test_the_end_error_of_a_dense_run_is_read_on_at_most_500_rows() -> None:
 
 
 @pytest.mark.parametrize("damage, words", [
-    (lambda d: d["law_error"]["folds"][0].update(rel_error=float("nan")), "non-finite error"),
-    (lambda d: d["law_error"]["folds"][0].update(horizon=0.0), "horizon <= 0"),
-    (lambda d: d["law_error"].update(skipped="abc"), "skipped must be a list"),
-    (lambda d: d["law_error"].pop("folds"), "list of folds"),
+    (lambda d: d["law_error"]["folds"][0].update(rel_error=float("nan")),
+     r"key 'law_error\.folds\[0\]\.rel_error'\): the file holds NaN"),
+    (lambda d: d["law_error"]["folds"][0].update(horizon=0.0),
+     r"key 'law_error\.folds\[0\]\.horizon'\): 0\.0; it must be > 0"),
+    (lambda d: d["law_error"].update(skipped="abc"), r"key 'law_error\.skipped'\): 'abc' where a list is expected"),
+    (lambda d: d["law_error"].pop("folds"), r"key 'law_error\.folds'\): the key is missing"),
+    (lambda d: d.pop("law_error"), r"key 'law_error'\): the key is missing, though the file has 'notes'"),
 ])
 def test_more_damage_to_the_law_error_is_refused(exact, tmp_path: Path, damage, words) -> None:
     path = exact.to_json(tmp_path / "fit.json")

@@ -70,7 +70,7 @@ def test_plot_fit_with_residuals(tissue_fit, tmp_path: Path) -> None:
     fig = ax.figure
     assert len(fig.axes) == 2  # loss panel and residual panel
     res_ax = next(a for a in fig.axes if a is not ax)
-    assert ax.get_ylabel() == "loss (nats per token)" and "tissue fit" in ax.get_title()
+    assert ax.get_ylabel() == "loss" and "tissue fit" in ax.get_title()
     assert res_ax.get_xlabel() == "optimizer step" and "% of loss" in res_ax.get_ylabel()
     labels = _legend(ax)
     assert {"constant (data)", "constant (tissue fit)", "cosine (data)", "cosine (tissue fit)"} <= set(labels)
@@ -88,7 +88,7 @@ def test_plot_fit_on_given_axes(tissue_fit) -> None:
 def test_plot_predictions(tissue_fit, runs, tmp_path: Path) -> None:
     preds = [tissue_fit.predict(s, interval=0.9) for s in ("cosine", "wsd:decay=0.2", "constant")]
     ax = plots.plot_predictions(preds, data=runs)
-    assert ax.get_xlabel() == "optimizer step" and ax.get_ylabel() == "loss (nats per token)"
+    assert ax.get_xlabel() == "optimizer step" and ax.get_ylabel() == "loss"
     assert "90% band" in ax.get_title()
     labels = _legend(ax)
     assert len(labels) == 3 and all(": final " in t for t in labels)
@@ -103,6 +103,82 @@ def test_plot_predictions_without_lr_axis(tissue_fit) -> None:
     ax = plots.plot_predictions([tissue_fit.predict("cosine")], show_lr=False)
     assert len(ax.figure.axes) == 1
     plots._pyplot().close(ax.figure)
+
+
+def test_the_y_axis_names_the_target_and_nats_only_when_known(tissue_fit) -> None:
+    import dataclasses
+
+    val = dataclasses.replace(tissue_fit, context=dataclasses.replace(tissue_fit.context, target="val_loss"))
+    nats = dataclasses.replace(val, context=dataclasses.replace(val.context, target_unit="nats"))
+    ppl = dataclasses.replace(val, context=dataclasses.replace(val.context, target="ppl", target_unit="perplexity"))
+    for res, label in ((val, "val_loss"), (nats, "val_loss (nats)"), (ppl, "ppl")):
+        ax = res.plot(log_y=res is ppl)
+        assert ax.get_ylabel() == label
+        assert ax.get_yscale() == ("log" if res is ppl else "linear")
+        plots._pyplot().close(ax.figure)
+
+
+def test_fit_context_takes_the_runs_target_and_unit(runs) -> None:
+    import dataclasses
+
+    from scalefit.fitting.inputs import fit_context
+
+    assert (fit_context(runs).target, fit_context(runs).target_unit) == ("loss", None)
+    ctx = fit_context([dataclasses.replace(r, target="val_loss") for r in runs])
+    assert ctx.target == "val_loss" and ctx.target_label == "val_loss"
+    nats = [dataclasses.replace(r, target_unit="nats") for r in runs]
+    assert fit_context(nats).target_label == "loss (nats)"
+    mixed = [nats[0], dataclasses.replace(runs[1], target_unit="bits")]
+    assert fit_context(mixed).target_unit is None and fit_context(mixed).target_label == "loss"
+
+
+def test_plot_predictions_with_a_differences_panel_and_log_y(tissue_fit, tmp_path: Path) -> None:
+    from scalefit.results.difference import differences
+
+    preds = [tissue_fit.predict(s) for s in ("cosine", "wsd:decay=0.2", "constant")]
+    diffs = differences(tissue_fit, preds)
+    ax = plots.plot_predictions(preds, differences=diffs, ylabel="val_loss (nats)", log_y=True)
+    panels = [a for a in ax.figure.axes if a.get_ylabel() == "minus cosine"]
+    assert len(panels) == 1 and ax.get_yscale() == "log" and ax.get_ylabel() == "val_loss (nats)"
+    assert "difference to cosine" in panels[0].get_title()
+    assert [t.get_text().split(":")[0] for t in panels[0].get_legend().get_texts()] == [
+        "wsd", "constant", "cosine (baseline)"]
+    assert len(panels[0].collections) == 2  # one band per difference
+    _saved(ax.figure, tmp_path / "predict_diff.png")
+
+
+def test_plot_evaluation(runs, tmp_path: Path) -> None:
+    from scalefit.fitting import evaluate
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one run cannot fix C: at its bound
+        ev = evaluate(runs[:1], runs[1:], "tissue", n_starts=8, law_error=False)
+    ax = ev.plot()
+    inside = sum(ev.final_inside().values())
+    assert ax.get_ylabel() == "loss" and f"{inside} of 1 finals inside" in ax.get_title()
+    assert _legend(ax)[0].startswith("cosine: final ")
+    _saved(ax.figure, tmp_path / "eval.png")
+
+
+@pytest.mark.parametrize("suffix, magic", [(".svg", b"<?xml"), (".pdf", b"%PDF"), ("", PNG_MAGIC)])
+def test_save_writes_the_suffixs_format_atomically(tissue_fit, tmp_path: Path, suffix: str, magic: bytes) -> None:
+    path = tmp_path / f"fit{suffix}"
+    path.write_bytes(b"old")
+    assert plots.save(tissue_fit.plot().figure, path) == path
+    assert path.read_bytes().startswith(magic)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+
+
+def test_check_plot_path(tmp_path: Path) -> None:
+    from scalefit.jsonio import OutputFileError
+
+    assert plots.check_plot_path(tmp_path / "a.png") == tmp_path / "a.png"
+    with pytest.raises(OutputFileError, match=r"--plot: matplotlib cannot write a '\.csv' image"):
+        plots.check_plot_path(tmp_path / "a.csv")
+    with pytest.raises(OutputFileError, match=r"--plot is a folder"):
+        plots.check_plot_path(tmp_path)
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,10 @@
 
 - The test command in the README is the one `.ci/run` runs, verbatim.
 - Every ``$ ...`` line of a ``console`` block runs, in order, in a scratch folder that links the bundled
-  ``data/`` (so ``out/fit.json`` written by one command is read by the next). A line ending in ``# exit N``
-  must exit with N; every other line must exit 0. Printed output in the README is illustrative (timings differ),
-  so only the exit codes and the absence of tracebacks are checked here; the numbers are pinned by golden and
-  unit tests.
+  ``data/`` and ``tests/data/`` (so ``out/fit.json`` written by one command is read by the next). A line ending in
+  ``# exit N`` must exit with N; every other line must exit 0. Printed output in the README is illustrative
+  (timings differ), so only the exit codes and the absence of tracebacks are checked here; the numbers are pinned
+  by golden and unit tests.
 """
 
 from __future__ import annotations
@@ -75,6 +75,8 @@ def test_readme_commands_run(tmp_path: Path) -> None:
     """Run the README's main job and tour exactly as written (bash expands the globs)."""
     exe = shutil.which("scalefit") or str(Path(sys.executable).parent / "scalefit")
     (tmp_path / "data").symlink_to(ROOT / "data")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "data").symlink_to(ROOT / "tests" / "data")  # the real logs of "Your own logs"
     env = dict(os.environ, MPLBACKEND="Agg", COLUMNS="120")
     main = _blocks("bash")[0].strip().split("&&", 1)[1].strip()
     (tmp_path / "out").mkdir()

@@ -1,7 +1,9 @@
 """Real training logs nobody on the project wrote (tests/data/real_logs, issue 13): what `scalefit fit` and
 `scalefit inspect` must do with each, as tests/data/real_logs/expected.json states it.
 
-expect=fit: `fit PATH ARGS --law tissue --no-law-error --json` exits 0 with a finite in-sample R2 for every run, and
+expect=fit: `fit PATH ARGS --law tissue --no-law-error --json` exits 0 with a finite in-sample R2 for every run (at
+least `r2_min` when the entry gives one; with `"status": "FAILED"`, for a log the law does not describe: exits 1 with
+that status and the R2 printed), and
 `inspect PATH ARGS --json` exits 0 with the expected number of runs, each with a warmup in [warmup_min, warmup_max]
 (inferred from the logged LR, or as given); the `notes` appear in inspect's notes or warnings, the `fit_notes` in fit's
 output. expect=error: both commands exit 2 with exactly one `error:` line that names PATH and holds the `error` and
@@ -59,6 +61,7 @@ def test_every_corpus_file_has_an_expectation_and_a_source() -> None:
         assert f"`{e['path'].split('/')[0]}/" in sources, e["path"]
         assert e["expect"] in ("fit", "error")
     assert len(ENTRIES) >= 15 and len({e["format"].split(" (")[0] for e in ENTRIES}) >= 5
+    assert len({e["name"] for e in ENTRIES}) == len(ENTRIES)  # a file may have entries with other options
 
 
 def _check_error(entry: dict[str, Any], code: int, out: str, err: str, exc: BaseException | None) -> None:
@@ -87,10 +90,14 @@ def test_fit(entry: dict[str, Any]) -> None:
         _check_error(entry, code, out, err, exc)
         return
     assert exc is None, f"uncaught {type(exc).__name__}: {exc}"
-    assert code == 0, (out + err)[-2000:]
+    failed = entry.get("status") == "FAILED"  # the law does not describe the curve: a result that is none, exit 1
+    assert code == (1 if failed else 0), (out + err)[-2000:]
     summary = json.loads(out)
+    assert (summary["status"] == "FAILED") == failed, summary["status"]
     r2 = [m["r2"] for m in summary["metrics"].values()]
     assert r2 and all(isinstance(x, (int, float)) and math.isfinite(x) for x in r2), r2
+    if "r2_min" in entry:
+        assert min(r2) > entry["r2_min"], r2
     if "runs" in entry:
         assert len(r2) == entry["runs"]
     said = err + " ".join(summary.get("messages", []))

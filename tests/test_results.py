@@ -187,7 +187,7 @@ def test_lmfit_params_carry_values_bounds_and_stderr() -> None:
 def test_plot_returns_axes() -> None:
     res = fit(sim_runs("tissue", TISSUE_TRUTH), "tissue", n_starts=4)
     ax = res.plot()
-    assert ax.get_ylabel() == "loss (nats per token)"
+    assert ax.get_ylabel() == "loss"
     assert len(ax.figure.axes) == 2  # loss and residual panels
     import matplotlib.pyplot as plt
 

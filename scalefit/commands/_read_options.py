@@ -1,7 +1,9 @@
 """What every command that reads run files shares: the reading options (declared once: same names, help and
 examples) and :func:`load_runs`, which reads runs with their per-run schedule files.
 
-Per-run schedules: ``--schedule-file F`` may be repeated. One file applies to every run; otherwise give one per
+Logs that print no LR take the schedule as a spec, ``--schedule cosine:peak=6e-4,warmup=2000`` (its ``total``
+defaults to each run's last step + 1), or as per-step files. Per-run schedules: ``--schedule-file F`` may be
+repeated. One file applies to every run; otherwise give one per
 run, matched by order. ``--schedule-dir DIR`` instead matches each run to the file in DIR whose name is the
 longest suffix of the run's file name (``curves/mpl/100M_cosine_24000.csv`` <- ``schedules/cosine_24000.csv``).
 
@@ -29,6 +31,12 @@ ScheduleFiles = Annotated[
     Optional[list[Path]],
     typer.Option("--schedule-file", help="Per-step LR file (step,lr; steps 0..T-1); repeat to give one per run, "
                                          "in order. Example: --schedule-file lr.csv"),
+]
+ScheduleSpecOpt = Annotated[
+    Optional[str],
+    typer.Option("--schedule", help="The LR schedule as a spec, for logs that print no LR (name:key=value,...; total "
+                                    "defaults to the run's last step + 1; checked against a logged LR). "
+                                    "Example: --schedule cosine:peak=6e-4"),
 ]
 ScheduleDir = Annotated[
     Optional[Path],
@@ -71,6 +79,7 @@ def load_runs(
     runs: Optional[list[str]] = None,
     min_step: Optional[int] = None,
     max_step: Optional[int] = None,
+    schedule: Optional[str] = None,
 ) -> list[Any]:
     """Read runs, giving each its schedule file (one for all, one per run in order, or matched in a folder)."""
     from scalefit.errors import FitInputError
@@ -91,7 +100,7 @@ def load_runs(
             "(in the same order), or use --schedule-dir."
         )
     kw: dict[str, Any] = {"target": target, "warmup": warmup, "resumed": resumed, "runs": runs,
-                          "min_step": min_step, "max_step": max_step}
+                          "min_step": min_step, "max_step": max_step, "schedule": schedule}
     return list(read_runs([str(p) for p in paths], schedule_file=[str(f) for f in files] or None, **kw))
 
 

@@ -10,7 +10,8 @@ import typer
 from scalefit.commands._common import console, escape, print_json, user_command
 from scalefit.commands._fit_options import (Bounds, Errors, Fix, Law, LawErrorOpt, Prior, Resumed, ScheduleDir, Seed,
                                             Starts, Warmup)
-from scalefit.commands._read_options import MaxStep, MinStep, RunNames
+from scalefit.commands._read_options import MaxStep, MinStep, RunNames, ScheduleSpecOpt
+from scalefit.commands.fit import FAILED_EXIT, LogY
 
 
 @user_command
@@ -27,6 +28,7 @@ def evaluate(
         typer.Option(help="Per-step LR file(s): one for all runs, or one per run in the order train then test. "
                           "Example: --schedule-file lr.csv"),
     ] = None,
+    schedule: ScheduleSpecOpt = None,
     schedule_dir: ScheduleDir = None,
     resumed: Resumed = False,
     min_step: MinStep = None,
@@ -39,7 +41,17 @@ def evaluate(
     prior: Prior = None,
     errors: Errors = "ar1",
     law_error: LawErrorOpt = True,
-    json: Annotated[bool, typer.Option("--json", help="Print {law, fit_seconds, mean, runs, params} as JSON.")]
+    out: Annotated[Optional[Path], typer.Option(help="Write the evaluation as JSON (what --json prints, with a "
+                                                     "schema; with --law all: one file per law, <stem>_<law>.json). "
+                                                     "Example: --out eval.json")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="Save the held-out runs, observed and predicted with their "
+                                                      "bands, as an image (with --law all: one per law). "
+                                                      "Example: --plot eval.png")] = None,
+    log_y: LogY = False,
+    json: Annotated[bool, typer.Option("--json", help="Print {law, fit_seconds, mean, runs, params, status, coverage} "
+                                                      "as JSON; each run has its metrics, final losses, interval "
+                                                      "(lower, upper, interval, method) and whether its final loss "
+                                                      "fell inside (inside).")]
     = False,
 ) -> None:
     """Fit on --train runs and score the predictions of held-out --test runs from their LR schedules alone.
@@ -47,14 +59,20 @@ def evaluate(
     Prints the MPL paper's metrics (R2, MAE, RMSE, PredE, WorstE) per held-out curve and averaged over curves,
     and how many held-out final losses fall inside their 90% prediction intervals.
 
+    Exit codes: 0 done; 1 the fit ran but FAILED, or a held-out prediction cannot be true (a loss <= 0; with
+    --law all: for every law); 2 bad input (nothing fitted).
+
     Example: scalefit evaluate --train cos.csv --train const.csv --test wsd.csv --schedule-dir schedules --law mpl
     """
     from scalefit import fitting
     from scalefit.commands._fit_parsers import law_names, parse_bounds, parse_fixed, parse_prior
-    from scalefit.commands.fit import load_runs
+    from scalefit.commands.fit import load_runs, per_law_paths
     from scalefit.errors import FitInputError
     from scalefit.fitting.comparison import options_for
 
+    laws = law_names(law)
+    out_paths = per_law_paths(out, laws, ".json", "--out")  # checked before any work
+    plot_paths = per_law_paths(plot, laws, ".png", "--plot")
     files = list(schedule_file or [])
     n_train, n_test = len(train), len(test)
     if len(files) > 1 and len(files) != n_train + n_test:
@@ -66,21 +84,30 @@ def evaluate(
     test_files = files[n_train:] if len(files) > 1 else files
     train_runs = load_runs(train, target=target, warmup=warmup, schedule_file=train_files,
                            schedule_dir=schedule_dir, what="--train runs", resumed=resumed,
-                           runs=run, min_step=min_step, max_step=max_step)
+                           runs=run, min_step=min_step, max_step=max_step, schedule=schedule)
     test_runs = load_runs(test, target=target, warmup=warmup, schedule_file=test_files,
                           schedule_dir=schedule_dir, what="--test runs", resumed=resumed,
-                          runs=run, min_step=min_step, max_step=max_step)
+                          runs=run, min_step=min_step, max_step=max_step, schedule=schedule)
     kw: dict[str, Any] = {"seed": seed, "n_starts": starts, "bounds": parse_bounds(bounds),
                           "fixed": parse_fixed(fix), "prior": parse_prior(prior), "errors": errors,
                           "law_error": law_error}
-    laws = law_names(law)
     evaluations = [fitting.evaluate(train_runs, test_runs, name, **options_for(name, laws, kw)) for name in laws]
+    written = [ev.to_json(path) for ev, path in zip(evaluations, out_paths)]
+    if plot_paths:
+        from scalefit import plots
+
+        written += [plots.save(ev.plot(log_y=log_y).figure, path) for ev, path in zip(evaluations, plot_paths)]
     if json:
-        if len(evaluations) == 1:
-            print_json(evaluations[0].summary())
-        else:
-            print_json({"evaluations": [e.summary() for e in evaluations]})
-        return
+        print_json(evaluations[0].summary() if len(evaluations) == 1
+                   else {"evaluations": [e.summary() for e in evaluations]})
+    else:
+        _print(evaluations, written)
+    if all(ev.fit.failed or any(p.impossible for p in ev.predictions.values()) for ev in evaluations):
+        raise typer.Exit(FAILED_EXIT)
+
+
+def _print(evaluations: list[Any], written: list[Path]) -> None:
+    """Each evaluation's report, a table of the laws' held-out means when there are several, the files written."""
     con = console()
     for ev in evaluations:
         con.print(escape(ev.report()))
@@ -91,3 +118,5 @@ def evaluate(
             lines.append(f"{ev.fit.law:<10} {m['r2']:>8.5f} {m['mae']:>8.5f} {m['rmse']:>8.5f} "
                          f"{m['pred_e']:>8.5f} {m['worst_e']:>8.5f} {ev.fit.fit_seconds:>8.2f}")
         con.print("held-out means (sorted by PredE)\n" + escape("\n".join(lines)))
+    for path in written:
+        con.print(f"wrote {escape(str(path))}")

@@ -194,7 +194,10 @@ def _approaches(method: str, inputs: list[Path], table: Any, bootstrap: int, see
     if flops is not None and hasattr(result, "optimal"):
         summary["optimal"] = result.optimal(flops, interval)
     if out is not None:
-        write_json(out, {"schema": f"scalefit.{method}/1", **summary})
+        from scalefit.planning.allocation import frontier_records
+
+        # the frontiers with their bootstrap draws, so that `scalefit plan --isoflop` keeps their intervals
+        write_json(out, {"schema": f"scalefit.{method}/1", **summary, "frontiers": frontier_records(result)})
     if plot is not None and iso is None:
         import warnings
 

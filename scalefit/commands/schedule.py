@@ -17,7 +17,8 @@ def schedule(
                                               "Example: wsd:peak=3e-4,total=24000,warmup=2160,decay=0.2")],
     out: Annotated[Optional[Path], typer.Option(help="Write the per-step schedule as CSV (step,lr). "
                                                      "Example: --out lr.csv")] = None,
-    plot: Annotated[Optional[Path], typer.Option(help="Save a PNG of LR vs step. Example: --plot lr.png")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="Save a plot of LR vs step (PNG, or the suffix's format). "
+                                                      "Example: --plot lr.png")] = None,
     peak: Annotated[Optional[float], typer.Option(help="Peak LR when the spec has no peak=. "
                                                        "Example: --peak 3e-4")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Total steps when the spec has no total=. "
@@ -39,6 +40,14 @@ def schedule(
     from scalefit import schedules
     from scalefit.errors import ScheduleSpecError
 
+    if out is not None:
+        from scalefit.jsonio import check_out_path
+
+        check_out_path(out, flag="--out")
+    if plot is not None:
+        from scalefit.plots import check_plot_path
+
+        check_plot_path(plot, flag="--plot")
     if steps is not None and total is not None and steps != total:
         raise ScheduleSpecError(f"--steps {steps} and --total {total} (its old name) disagree. Pass --steps only.")
     parsed = schedules.parse_spec(spec)

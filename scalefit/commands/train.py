@@ -14,8 +14,9 @@ from scalefit.commands._common import console, escape, user_command
 def train(
     out: Annotated[Path, typer.Option("--out", help="Run file (CSV) to write. Example: --out runs/tiny_cosine.csv")],
     model: Annotated[str, typer.Option(
-        help="Model preset: xs (0.025M), tiny (0.1M), s1 (0.44M), s2 (1.5M), s3 (4.8M), m1 (25M), m2 (85M) "
-             "non-embedding params. Example: --model s1")] = "tiny",
+        help="Model preset: xxxs (0.006M), xxs (0.014M), xs (0.025M), xs2 (0.056M), tiny (0.1M), s0 (0.19M), "
+             "s1 (0.44M), s1b (0.79M), s2 (1.5M), s3 (4.8M), m1 (25M), m2 (85M) non-embedding params. "
+             "Example: --model s1")] = "tiny",
     schedule: Annotated[str, typer.Option(
         help="LR schedule spec; peak and total default to --lr and --steps. "
              "Example: --schedule wsd:decay=0.2")] = "cosine",

@@ -29,8 +29,17 @@ class Comparison:
             m = r.mean_metrics
             k = sum(not p.fixed for p in r.params.values())
             law_err = "-" if r.law_error is None else f"{r.law_error.scale * 100:.2g}%"
+            if r.law_error is not None and r.law_error.scale >= 1:
+                law_err = f"{r.law_error.scale * 100:.0f}%!"
             lines.append(f"{r.law:<10} {r.status.value:<14} {r.objective_value:>11.4e} {k:>3} {m['r2']:>8.5f} "
                          f"{m['pred_e']:>8.5f} {m['worst_e']:>8.5f} {r.fit_seconds:>8.2f} {law_err:>9}")
+        if any(r.law_error is not None and r.law_error.scale >= 1 for r in self.fits):
+            lines.append("!: the law error is larger than the loss itself: that law's prediction intervals carry no "
+                         "information")
+        failed = [r.law for r in self.fits if r.failed]
+        if failed:
+            lines.append(f"FAILED: {', '.join(failed)} do{'es' if len(failed) == 1 else ''} not describe these runs "
+                         "(the reports above say why and what to try)")
         return "\n".join(lines)
 
     def summary(self) -> dict[str, Any]:

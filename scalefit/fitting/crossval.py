@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
-from scalefit.errors import AssumptionWarning, IllConditionedWarning, ParameterAtBoundWarning, ScalefitError
+from scalefit.errors import (AssumptionWarning, FitFailedWarning, IllConditionedWarning, ParameterAtBoundWarning,
+                             ScalefitError)
 from scalefit.fitting.inputs import unique_labels
 from scalefit.law_error import MIN_ERRORS, FoldError, LawError
 from scalefit.results import Note
@@ -131,7 +132,8 @@ def cross_validate(runs: Sequence[Run], fit_one: Callable[[list[Run]], FitResult
 
 #: What a fold's fit or prediction may raise without ending the main fit: the fold is skipped and named instead.
 _FOLD_FAILURES = (ScalefitError, ArithmeticError, ValueError, np.linalg.LinAlgError)
-_KINDS = {ParameterAtBoundWarning: "a parameter at a bound", IllConditionedWarning: "ill-conditioned or not converged"}
+_KINDS = {ParameterAtBoundWarning: "a parameter at a bound", IllConditionedWarning: "ill-conditioned or not converged",
+          FitFailedWarning: "failed to describe the fold's rows"}
 
 
 def _target(fold: str, label: str) -> str:

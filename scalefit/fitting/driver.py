@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from scalefit.errors import AssumptionWarning, FitInputError
-from scalefit.fitting import crossval, inputs, priors, search, uncertainty
+from scalefit.extrapolation import ExtrapolationError
+from scalefit.fitting import crossval, extrapolation_folds, inputs, priors, sanity, search, sizes, uncertainty
 from scalefit.metrics import RunMetrics, curve_metrics
-from scalefit.results import FitResult, Note, thin_curve
+from scalefit.results import FitResult, FitStatus, Note, thin_curve
 from scalefit.results.options import (DEFAULT_DELTA, DEFAULT_LOCAL, DEFAULT_MAX_NFEV, DEFAULT_MAX_POINTS,
                                       DEFAULT_STARTS, FitOptions)
 
@@ -19,7 +20,7 @@ from scalefit.results.options import (DEFAULT_DELTA, DEFAULT_LOCAL, DEFAULT_MAX_
 
 def fit(
     runs: Sequence[Any],
-    law: str | Any = "mpl",
+    law: str | Any | None = None,
     *,
     seed: int = 0,
     loss: str = "huber",
@@ -33,6 +34,7 @@ def fit(
     prior: Mapping[str, float | tuple[float, float]] | None = None,
     errors: str = "ar1",
     law_error: bool = True,
+    allow_mixed_sizes: bool = False,
     **law_options: Any,
 ) -> FitResult:
     """Fit a loss-curve law jointly to several runs (the method: :mod:`scalefit.fitting`, ``docs/fitting.md``).
@@ -41,8 +43,10 @@ def fit(
     ----------
     runs : sequence of Run
         Runs with a known LR from step 0 (``step0 == 0``) and observed losses.
-    law : str or law object
-        Registered law name (``"mpl"``, ``"tissue"``, ...; :data:`scalefit.laws.LAWS`) or a law instance.
+    law : str or law object, optional
+        Registered law name (``"mpl"``, ``"tissue"``, ``"mpl-n"``, ...; :data:`scalefit.laws.LAWS`) or a law
+        instance. None (default): the data choose (:mod:`scalefit.fitting.sizes`): ``"mpl-n"`` when the runs have
+        two or more model sizes (``params`` metadata; a note says so), else ``"mpl"``.
     seed : int
         Seeds the Sobol starts; same inputs and seed give identical results.
     loss : {"huber", "mse"}
@@ -66,32 +70,61 @@ def fit(
     law_error : bool
         Also measure the law's own error by cross-validation on these runs (:mod:`scalefit.fitting.crossval`), so
         that prediction intervals carry it besides the noise. Costs 2 extra fits, plus one per run when there are
-        several; ``fit_seconds`` is the main fit's either way.
+        several; ``fit_seconds`` is the main fit's either way. For a size-aware law it also measures the error at
+        another model size (``size_error``): one more fit per size with three or more sizes
+        (:func:`~scalefit.fitting.extrapolation_folds.size_folds`), the reference rule with two.
+    allow_mixed_sizes : bool
+        Let a size-blind law fit runs of several model sizes as one model (an error otherwise; a note says so).
     **law_options
         Passed to ``get_law`` (e.g. ``fit_lam=True`` for Tissue).
 
     Raises
     ------
     FitInputError
-        When the data cannot support the fit (one line: which run, what, the fix).
+        When the data cannot support the fit (one line: which run, what, the fix): among others, a size-blind law
+        on runs of several sizes (without ``allow_mixed_sizes``), a size-aware law on runs of one size (unless
+        ``fixed`` sets its size terms) or on runs that do not state their size.
     ConvergenceError
         When no start gives a finite objective (``err.best`` holds the best point found, if any).
+
+    Warns
+    -----
+    FitFailedWarning
+        When the optimum does not describe the runs (mean in-sample R2 < 0, or a fitted loss <= 0 on a run's own
+        schedule: :mod:`scalefit.fitting.sanity`); the result's status is then ``FitStatus.FAILED``, it says what
+        to try, and no law error is measured.
     """
     t_start = time.perf_counter()
     options = FitOptions(seed=seed, loss=loss, delta=delta, bounds=dict(bounds or {}), fixed=dict(fixed or {}),
                          prior=None if prior is None else dict(prior), errors=errors, n_starts=n_starts,
-                         n_local=n_local, max_nfev=max_nfev, max_points=max_points, law_error=law_error)
+                         n_local=n_local, max_nfev=max_nfev, max_points=max_points, law_error=law_error,
+                         allow_mixed_sizes=allow_mixed_sizes)
+    runs = list(runs)
+    notes: list[Note] = []
+    if law is None:  # the data choose: mpl-n for runs of several model sizes
+        law, choice = sizes.choose_law(runs)
+        notes += [choice] if choice is not None else []
     caller_law, caller_law_options = law, dict(law_options)  # what the law error's fold fits repeat
     law_obj, law_name, law_options = _resolve_law(law, law_options)
     options.check()
-    runs = list(runs)
+    # ---- model sizes: a size-blind law on several, a size-aware one on one, are refused (or noted) ----
+    fitted_sizes: list[float] = []
+    if runs and getattr(law_obj, "size_aware", False):
+        fitted_sizes = sizes.check_size_aware(law_obj, law_name, runs, options.fixed)
+    elif runs:
+        mixed = sizes.check_mixed(law_obj, law_name, runs, options.allow_mixed_sizes)
+        notes += [mixed] if mixed is not None else []
     # ---- the problem: checked runs, fitted rows, bounds, fixed values, prior rows ----
-    problem, notes = _problem(law_obj, law_name, runs, options, options.max_points)
+    problem, problem_notes = _problem(law_obj, law_name, runs, options, options.max_points)
+    notes += problem_notes
     _emit(notes, 0)
     done = len(notes)
     prior_spec = priors.default_prior(problem, law_name, notes) if options.prior is None else options.prior
     _emit(notes, done)
     prior_spec = priors.resolve_prior(problem, law_name, prior_spec)
+    if fitted_sizes:  # what the size terms rest on: the caller's values, the prior (two sizes) or the data
+        notes.append(sizes.size_note(law_obj, law_name, fitted_sizes, options.fixed, prior_spec))
+        _emit(notes, len(notes) - 1)
     n_free, n_points = int(problem.free.sum()), int(problem.loss.size)
     if n_points < n_free:
         raise FitInputError(
@@ -117,9 +150,13 @@ def fit(
         notes.extend(priors.prior_pulls(problem, p_final, prior_spec, law_name))
     context = inputs.fit_context(runs)
     notes.extend(_below_floor(problem, p_final, context.irreducible_loss, law_name))
-    _emit(notes, done)
-    # ---- per-run metrics and curves, the result ----
+    # ---- per-run metrics and curves; whether the law describes the runs at all ----
     metrics, curves = _in_sample(problem, runs, p_final, options.max_points)
+    failed = sanity.verdict(law_obj, law_name, problem.names, p_final, runs, metrics)
+    notes.extend(failed)
+    status = FitStatus.FAILED if any(n.kind == "failed" for n in failed) else found.status
+    _emit(notes, done)
+    # ---- the result ----
     from scalefit import __version__
 
     objective_text = f"huber(delta={delta:g}) on log loss" if problem.huber else "half squared log-loss residuals"
@@ -128,7 +165,7 @@ def fit(
             f"{n} (centre {c:g}, sd {sd:g})" for n, (c, sd) in prior_spec.items())
     result = FitResult(
         law=law_name, law_options=law_options, params=found.params, covariance=found.covariance,
-        param_order=problem.names, status=found.status, messages=tuple(n.message for n in notes), metrics=metrics,
+        param_order=problem.names, status=status, messages=tuple(n.message for n in notes), metrics=metrics,
         objective=objective_text, objective_value=objective_value, n_points=n_points, n_starts=n_starts_used,
         n_evals=n_evals, seed=seed, data_hash=inputs.data_hash(runs), scalefit_version=__version__,
         fit_seconds=time.perf_counter() - t_start, context=context, curves=tuple(curves), errors=errors,
@@ -137,11 +174,43 @@ def fit(
     )
     if not law_error:
         return result
+    if status is FitStatus.FAILED:  # folds of a law that does not describe the runs measure nothing
+        note = Note("law_error", f"law error not measured: the fit of {law_name} FAILED.", None, {"failed": True})
+        return replace(result, messages=result.messages + (note.message,), notes=result.notes + (note,))
     # ---- the law's own error, by refits on the training runs with the caller's options ----
     fold_kw = {**options.kwargs(law_error=False), **caller_law_options}
     law_err, note = crossval.cross_validate(runs, lambda rs: fit(rs, caller_law, **fold_kw))
     _emit([note], 0)
-    return replace(result, law_error=law_err, messages=result.messages + (note.message,), notes=result.notes + (note,))
+    added = [note]
+    size_err = None
+    if fitted_sizes:  # and its error at another model size: size folds with >= 3 sizes, the reference rule below
+        size_err, size_note = _size_error(runs, fitted_sizes, lambda rs: fit(rs, caller_law, **fold_kw))
+        _emit([size_note], 0)
+        added.append(size_note)
+    return replace(result, law_error=law_err, size_error=size_err,
+                   messages=result.messages + tuple(n.message for n in added), notes=result.notes + tuple(added))
+
+
+def _size_error(runs: list[Any], fitted_sizes: list[float], fit_one: Callable[[list], FitResult]) -> tuple[Any, Note]:
+    """The fit's error at another model size (:mod:`scalefit.extrapolation`) and the note that says what it is."""
+    if len(fitted_sizes) < 3:
+        err = ExtrapolationError.reference("size", f"{len(fitted_sizes)} model size(s): size folds need three")
+        warning = None  # the size note has already warned that the prior sets the extrapolation
+    else:
+        err = extrapolation_folds.size_folds(runs, fit_one)
+        warning = None if err.measured else AssumptionWarning
+    data = {"measured": err.measured, "scale": err.scale, "folds": err.dof, "skipped": list(err.skipped)}
+    return err, Note("size_error", err.text(), warning, data)
+
+
+def fit_one_for(law: str | Any, **fit_kw: Any) -> Callable[[list], FitResult]:
+    """A ``fit_one(runs)`` for fold refits (:mod:`~scalefit.fitting.extrapolation_folds`, forecasts): :func:`fit`
+    with ``fit_kw`` and no law error (the law's default prior applies unless ``fit_kw`` gives one)."""
+
+    def fit_one(runs: list) -> FitResult:
+        return fit(runs, law, **{**fit_kw, "law_error": False})
+
+    return fit_one
 
 
 def _problem(law: Any, law_name: str, runs: list[Any], options: FitOptions, max_points: int | None) -> Any:

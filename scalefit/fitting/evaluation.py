@@ -28,6 +28,7 @@ def evaluate(
     result = fit(train_runs, law, **kw)
     test: dict[str, RunMetrics] = {}
     predictions: dict[str, Prediction] = {}
+    observed: dict[str, Any] = {}
     with warnings.catch_warnings():
         # held-out runs are expected to lie outside the training range: that is the point of evaluating
         warnings.simplefilter("ignore", ExtrapolationWarning)
@@ -36,4 +37,5 @@ def evaluate(
             pred = result.predict(run, at=run.index[rows])
             test[key] = curve_metrics(run.loss[rows], pred.loss)
             predictions[key] = pred
-    return Evaluation(fit=result, test=test, predictions=predictions)
+            observed[key] = run.loss[rows]
+    return Evaluation(fit=result, test=test, predictions=predictions, observed=observed)

@@ -196,6 +196,9 @@ def fit_context(runs: Sequence[Any]) -> FitContext:
     n_params = tuple(float(r.meta["params"]) for r in runs if r.meta.get("params") is not None)
     floors = [r.irreducible_loss for r in runs]
     known = all(f is not None for f in floors)
+    targets = {str(getattr(r, "target", "loss")) for r in runs}
+    units = {getattr(r, "target_unit", None) for r in runs}  # the readers' unit when they know it
+    unit = units.pop() if len(units) == 1 else None
     return FitContext(
         max_step=max(int(run.steps[run.fit_mask].max()) for run in runs),
         max_s1=max(s1),
@@ -205,6 +208,8 @@ def fit_context(runs: Sequence[Any]) -> FitContext:
         n_params=n_params,
         total_steps=tuple(int(run.step0) + int(run.n_steps) for run in runs),
         irreducible_loss=float(min(floors)) if known and floors else None,
+        target=targets.pop() if len(targets) == 1 else " / ".join(sorted(targets)),
+        target_unit=None if unit in (None, "unknown") else str(unit),
     )
 
 

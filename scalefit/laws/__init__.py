@@ -19,7 +19,8 @@ from typing import Any
 _REGISTRY: dict[str, tuple[Any, str]] = {
     "mpl": ("scalefit.laws.multipower:MultiPowerLaw", "Luo et al. 2025"),
     "tissue": ("scalefit.laws.annealing:AnnealingLaw", "Tissue et al. 2024"),
-    "tissue-n": ("scalefit.laws.annealing:AnnealingSizeLaw", ""),
+    "tissue-n": ("scalefit.laws.annealing_size:AnnealingSizeLaw", "Tissue et al. 2024"),
+    "mpl-n": ("scalefit.laws.multipower_size:MultiPowerSizeLaw", "Luo et al. 2025"),
 }
 
 
@@ -100,8 +101,9 @@ _LAZY = {
     "ParamSpec": "scalefit.laws.base:ParamSpec",
     "Prepared": "scalefit.laws.base:Prepared",
     "AnnealingLaw": "scalefit.laws.annealing:AnnealingLaw",
-    "AnnealingSizeLaw": "scalefit.laws.annealing:AnnealingSizeLaw",
+    "AnnealingSizeLaw": "scalefit.laws.annealing_size:AnnealingSizeLaw",
     "MultiPowerLaw": "scalefit.laws.multipower:MultiPowerLaw",
+    "MultiPowerSizeLaw": "scalefit.laws.multipower_size:MultiPowerSizeLaw",
 }
 
 

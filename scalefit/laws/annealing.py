@@ -1,7 +1,7 @@
 """LR-annealing law of Tissue et al. 2024, "Scaling Law with Learning Rate Annealing" (arXiv 2408.11029).
 
-``L(s) = L0 + A * S1(s)^-alpha - C * S2(s)``  (the paper's eq. 1), and the model-size form ("tissue-n")
-``L(s, N) = L0 + A * S1^-alpha + B * N^-beta - C * S2 * N^gamma`` for joint fits across model sizes.
+``L(s) = L0 + A * S1(s)^-alpha - C * S2(s)``  (the paper's eq. 1). Its form across model sizes ("tissue-n") is
+:mod:`scalefit.laws.annealing_size`.
 
 ==========  ======================================================================================================
 symbol      meaning (our arrays are 0-based: ``lr[i]`` is the LR of step ``i``; the loss at ``i`` follows step i)
@@ -12,11 +12,10 @@ m_i         annealing momentum ``m_i = lam * m_{i-1} + (eta_{i-1} - eta_i)``, ``
             replaced by the peak there are no decrements inside warmup
 S2(i)       annealing area ``sum_{j<=i} m_j``, computed in O(T) by a first-order linear filter and a cumsum
 lam         momentum decay, fixed at 0.999 (the paper's value) unless ``fit_lam=True``
-N           model size (non-embedding parameters, raw count) for "tissue-n"; taken from ``prepare(n_params=)``
 ==========  ======================================================================================================
 
 The design rows carry the physical signs so that every amplitude is >= 0: ``[1, S1^-alpha, -S2]`` for
-(L0, A, C), and ``[1, S1^-alpha, N^-beta, -S2 N^gamma]`` for (L0, A, B, C).
+(L0, A, C).
 """
 
 from __future__ import annotations
@@ -116,17 +115,13 @@ class AnnealingLaw(Law):
             raise FitInputError(f"lam = {lam!r} must lie in [0.9, 1); the paper uses 0.999.", value=lam)
         super().__init__(**({"fit_lam": True} if fit_lam else {}), **({"lam": lam} if lam != LAM_DEFAULT else {}))
         self.fit_lam = bool(fit_lam)
-        self.params = self._table(_lam_spec(float(lam), self.fit_lam))
-
-    def _table(self, lam: ParamSpec) -> tuple[ParamSpec, ...]:
-        return (_L0, _A, _ALPHA, _C, lam)
+        self.params = (_L0, _A, _ALPHA, _C, _lam_spec(float(lam), self.fit_lam))
 
     def final_loss_and_grad(self, values: Mapping[str, float], lr: np.ndarray, *, warmup: int,
                             n_params: float | None = None, grad: bool = True) -> tuple[float, np.ndarray | None]:
         """Loss at the last step of ``lr`` and its gradient w.r.t. ``lr[max(warmup, 1):]``, O(T) (S2 is linear in
         the LR)."""
-        return _final_loss_and_grad(values, lr, warmup=int(warmup), first=max(int(warmup), 1), n_params=n_params,
-                                    grad=grad)
+        return _final_loss_and_grad(values, lr, warmup=int(warmup), first=max(int(warmup), 1), grad=grad)
 
     # ---- features -------------------------------------------------------------------------------------------
     def prepare(self, lr: Any, *, warmup: int, at: Any = None, n_params: float | None = None) -> AnnealingPrepared:
@@ -143,11 +138,9 @@ class AnnealingLaw(Law):
         dec = np.zeros_like(eta)
         dec[1:] = eta[:-1] - eta[1:]  # (T',)
         lam0 = self.spec("lam").default
-        return AnnealingPrepared(at=at, n_steps=lr.size, warmup=warmup, n_params=self._check_n(n_params),
+        return AnnealingPrepared(at=at, n_steps=lr.size, warmup=warmup,
+                                 n_params=None if n_params is None else float(n_params),
                                  s1=s1, dec=dec, s2_default=_s2(dec, lam0)[at], lam_default=lam0)
-
-    def _check_n(self, n_params: float | None) -> float | None:
-        return None if n_params is None else float(n_params)
 
     def _s2_at(self, lam: float, prep: AnnealingPrepared) -> np.ndarray:
         if lam == prep.lam_default:
@@ -172,74 +165,15 @@ class AnnealingLaw(Law):
         return out
 
 
-class AnnealingSizeLaw(AnnealingLaw):
-    """Tissue et al. 2024 law extended to model size N (name "tissue-n").
-
-    ``L = L0 + A S1^-alpha + B N^-beta - C S2 N^gamma`` with N the raw non-embedding parameter count of the run
-    (``prepare(..., n_params=N)``, required). Fit it jointly on runs of at least two model sizes.
-    """
-
-    name = "tissue-n"
-    size_aware = True
-
-    def _table(self, lam: ParamSpec) -> tuple[ParamSpec, ...]:
-        return (
-            _L0, _A,
-            ParamSpec("B", 0.0, np.inf, True, 100.0, "amplitude of the model-size term B * N^-beta (N raw count)"),
-            _C, _ALPHA,
-            ParamSpec("beta", 0.01, 1.5, False, 0.3,
-                      "model-size exponent (Chinchilla-like fits give 0.3 +- 0.1; bounds are generous)"),
-            ParamSpec("gamma", -1.0, 1.0, False, 0.0,
-                      "scaling of the annealing benefit with model size, C * S2 * N^gamma; 0 = size-independent"),
-            lam,
-        )
-
-    def _check_n(self, n_params: float | None) -> float:
-        if n_params is None:
-            raise FitInputError("law 'tissue-n' needs the model size of each run: pass n_params (the 'params' "
-                                "metadata of the run file, non-embedding parameters), or use law 'tissue'.")
-        n = float(n_params)
-        if not np.isfinite(n) or n <= 0:
-            raise FitInputError(f"n_params = {n_params!r} must be a positive parameter count.", value=n_params)
-        return n
-
-    def design(self, theta: Mapping[str, float] | Any, prep: AnnealingPrepared) -> np.ndarray:
-        """Rows ``[1, S1^-alpha, N^-beta, -S2 N^gamma]`` for (L0, A, B, C), shape (4, M)."""
-        p = self.resolve(theta)
-        s1, n = prep.s1, self._check_n(prep.n_params)
-        return np.stack([np.ones_like(s1), s1 ** -p["alpha"], np.full_like(s1, n ** -p["beta"]),
-                         -self._s2_at(p["lam"], prep) * n ** p["gamma"]])
-
-    def design_jac(self, theta: Mapping[str, float] | Any, prep: AnnealingPrepared) -> np.ndarray:
-        """d design / d (alpha, beta, gamma[, lam]), shape (n_nonlinear, 4, M)."""
-        p = self.resolve(theta)
-        s1, n = prep.s1, self._check_n(prep.n_params)
-        s2 = self._s2_at(p["lam"], prep)
-        out = np.zeros((len(self.nonlinear_names), 4, s1.size))
-        out[0, 1] = -np.log(s1) * s1 ** -p["alpha"]
-        out[1, 2] = -np.log(n) * n ** -p["beta"]
-        out[2, 3] = -s2 * n ** p["gamma"] * np.log(n)
-        if self.fit_lam:
-            out[3, 3] = -_ds2_dlam(prep.dec, p["lam"])[prep.at] * n ** p["gamma"]
-        return out
-
-
 def _final_loss_and_grad(values: Mapping[str, float], lr: np.ndarray, *, warmup: int, first: int,
-                         n_params: float | None = None, grad: bool = True) -> tuple[float, np.ndarray | None]:
+                         grad: bool = True) -> tuple[float, np.ndarray | None]:
     """Tissue (LR-annealing law) predicted loss at the last index of ``lr`` and its gradient w.r.t. ``lr[first:]``.
 
-    ``L = L0 + A S1^-alpha - C S2`` (plus ``B N^-beta`` and ``C N^gamma`` for "tissue-n"), warmup counted at the
-    peak. S2 at step n is linear in the LR: ``S2 = sum_k dec_k w_k``, ``w_k = (1 - lam^(n-k+1)) / (1 - lam)``,
+    ``L = L0 + A S1^-alpha - C S2``, warmup counted at the peak. S2 at step n is linear in the LR: ``S2 = sum_k dec_k w_k``, ``w_k = (1 - lam^(n-k+1)) / (1 - lam)``,
     so ``dS2/d eta_j = w_{j+1} - w_j`` (``w_{n+1} = 0``). O(T).
     """
     L0, A, alpha, C = (float(values[k]) for k in ("L0", "A", "alpha", "C"))
     lam = float(values.get("lam", 0.999))
-    extra = 0.0
-    if "beta" in values and "B" in values:  # tissue-n
-        if n_params is None:
-            raise FitInputError("law 'tissue-n' needs the model size: pass n_params (the run's 'params').")
-        extra = float(values["B"]) * n_params ** -float(values["beta"])
-        C = C * n_params ** float(values.get("gamma", 0.0))
     eta = lr.copy()
     if warmup > 0:
         eta[:warmup] = lr[warmup - 1]
@@ -248,7 +182,7 @@ def _final_loss_and_grad(values: Mapping[str, float], lr: np.ndarray, *, warmup:
     dec = np.zeros(n)
     dec[1:] = eta[:-1] - eta[1:]
     w = -np.expm1((n - np.arange(n)) * math.log(lam)) / (1.0 - lam)  # (T,) w_k
-    loss = L0 + extra + A * S1 ** -alpha - C * float(np.sum(dec * w))
+    loss = L0 + A * S1 ** -alpha - C * float(np.sum(dec * w))
     if not grad:
         return loss, None
     ds2 = -w[first:].copy()

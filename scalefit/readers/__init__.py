@@ -10,6 +10,8 @@ Formats (detected from the content and the name; ``fmt=`` overrides):
 ``hf``                    Hugging Face ``trainer_state.json`` (:mod:`.hf`)
 ``jsonl``                 JSON lines: one object of metrics per line (:mod:`.jsonl`)
 ``tensorboard``           a directory of ``events.out.tfevents.*`` files (extra ``[tensorboard]``; :mod:`.tensorboard`)
+``text``                  a trainer's printed log: nanoGPT, llm.c, modded-nanogpt, torchtitan, Megatron-LM, fairseq
+                          lines (:mod:`.textlog`)
 ========================  =====================================================================================
 
 A directory is read as TensorBoard when it holds event files (each sub-directory holding them is one run);
@@ -33,7 +35,7 @@ from typing import Any, Iterable, Sequence
 from scalefit.errors import RunFileError
 from scalefit.runs import Run
 
-FORMATS = ("csv", "wandb-history", "wandb-chart", "lightning", "hf", "jsonl", "tensorboard")
+FORMATS = ("csv", "wandb-history", "wandb-chart", "lightning", "hf", "jsonl", "tensorboard", "text")
 
 PathLike = str | os.PathLike[str]
 
@@ -41,7 +43,7 @@ PathLike = str | os.PathLike[str]
 def detect_format(path: PathLike, source: Any = None) -> str:
     """The format of ``path`` (one of :data:`FORMATS`, or ``dir``), from its name and first bytes (``source``:
     its :class:`~scalefit.readers.source.Source` when already open; a pipe can be read only once)."""
-    from scalefit.readers import hf, jsonl, lightning, tensorboard, wandb
+    from scalefit.readers import hf, jsonl, lightning, tensorboard, textlog, wandb
     from scalefit.readers.source import Source, head_text
     from scalefit.readers.text import sniff_header
 
@@ -57,6 +59,8 @@ def detect_format(path: PathLike, source: Any = None) -> str:
         return "jsonl"
     if p.suffix.lower() == ".json":
         return "hf"
+    if textlog.looks_like(text):
+        return "text"
     sniffed = sniff_header(text)
     if sniffed is None:
         return "csv"  # the csv reader reports an empty file or a missing header
@@ -99,6 +103,7 @@ def read_runs(
     runs: Sequence[str] | str | None = None,
     min_step: int | None = None,
     max_step: int | None = None,
+    schedule: str | None = None,
 ) -> list[Run]:
     """Read training logs into runs, validating each file fully before building its run.
 
@@ -119,6 +124,10 @@ def read_runs(
     schedule_file
         A per-step ``step,lr`` CSV (steps 0..T-1) giving the LR of every step; it must cover the last step and
         agree with a logged lr column within 1e-6 (relative). A list gives one per path, in order.
+    schedule
+        A schedule spec giving the LR of every step instead (``"cosine:peak=6e-4,warmup=2000"``,
+        ``"constant:peak=0.0018"``; see :func:`scalefit.schedules.parse_spec`), for logs that print no LR; its
+        ``total`` defaults to each run's last step + 1. Checked like a schedule file.
     fmt
         ``"auto"`` (detect) or one of :data:`FORMATS`.
     resumed
@@ -165,9 +174,11 @@ def read_runs(
     if min_step is not None and max_step is not None and min_step > max_step:
         raise RunFileError(f"--min-step {min_step} is after --max-step {max_step}; the fit window would be empty.",
                            column="--min-step", value=min_step)
+    if schedule is not None:
+        _check_spec(schedule, schedule_file)
     wanted = (runs,) if isinstance(runs, str) else tuple(runs or ())
     opts = ReadOptions(target=target, warmup=warmup, resumed=resumed, min_step=min_step, max_step=max_step,
-                       runs=wanted)
+                       runs=wanted, schedule=schedule)
     out: list[Run] = []
     for given, sched in zip(paths, scheds):
         each = opts if sched is None else replace(opts, schedule_file=str(sched))
@@ -194,10 +205,11 @@ def read_run(
     runs: Sequence[str] | str | None = None,
     min_step: int | None = None,
     max_step: int | None = None,
+    schedule: str | None = None,
 ) -> Run:
     """Read one run (see :func:`read_runs`); a file holding several runs is an error naming them."""
     found = read_runs([path], target=target, warmup=warmup, schedule_file=schedule_file, fmt=fmt, resumed=resumed,
-                      runs=runs, min_step=min_step, max_step=max_step)
+                      runs=runs, min_step=min_step, max_step=max_step, schedule=schedule)
     if len(found) != 1:
         names = ", ".join(r.name for r in found[:5])
         raise RunFileError(f"holds {len(found)} runs ({names}{', ...' if len(found) > 5 else ''}); read_run reads "
@@ -205,9 +217,28 @@ def read_run(
     return found[0]
 
 
+def _check_spec(spec: Any, schedule_file: Any) -> None:
+    """A --schedule spec parses and names its peak, and comes without a --schedule-file (one source of the LR)."""
+    from scalefit.errors import ScheduleSpecError
+    from scalefit.schedules import SCHEDULES, parse_spec
+
+    if schedule_file is not None and (isinstance(schedule_file, (str, os.PathLike)) or any(
+            f is not None for f in schedule_file)):
+        raise ScheduleSpecError("pass either --schedule or --schedule-file, not both: each gives the LR of every step.",
+                                column="schedule", value=spec)
+    try:
+        parsed = parse_spec(spec)
+    except ScheduleSpecError as exc:
+        raise ScheduleSpecError(f"--schedule: {exc.message}", column="schedule", value=spec) from None
+    if "peak" in SCHEDULES[parsed.name].required and "peak" not in parsed.params:
+        raise ScheduleSpecError(f"--schedule {spec} gives no peak LR: add peak=..., e.g. --schedule "
+                                f"{parsed.name}:peak=6e-4{',' + spec.partition(':')[2] if ':' in spec else ''}.",
+                                column="peak", value=spec)
+
+
 def _read_one(path: str, opts: Any, fmt: str) -> list[Run]:
     from scalefit.readers import csv as csv_reader
-    from scalefit.readers import hf, jsonl, lightning, tensorboard, wandb
+    from scalefit.readers import hf, jsonl, lightning, tensorboard, textlog, wandb
     from scalefit.readers.source import Source
 
     p = Path(path)
@@ -225,6 +256,8 @@ def _read_one(path: str, opts: Any, fmt: str) -> list[Run]:
         return wandb.read_chart(src, opts)
     if kind == "lightning":
         return lightning.read(src, opts)
+    if kind == "text":
+        return textlog.read(src, opts)
     return csv_reader.read(src, opts, fmt=kind)
 
 

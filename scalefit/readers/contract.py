@@ -39,6 +39,7 @@ class ReadOptions:
     target: str = "loss"
     warmup: int | None = None
     schedule_file: str | None = None
+    schedule: str | None = None  # a schedule spec (--schedule), used like a schedule file
     resumed: bool = False
     min_step: int | None = None
     max_step: int | None = None
@@ -52,8 +53,9 @@ def columns(table: Table, opts: ReadOptions) -> tuple[Column, Column | None, Col
     if step_col is None:
         raise missing(table, "step", "The step column may also be named Step, _step, global_step or iter.")
     lr_col = find_column(table, "lr")
-    if lr_col is None and opts.schedule_file is None:
-        raise missing(table, "lr", "Log the learning rate, or pass --schedule-file F with the per-step LR "
+    if lr_col is None and opts.schedule_file is None and opts.schedule is None:
+        raise missing(table, "lr", "Log the learning rate, or pass the run's schedule: --schedule SPEC (e.g. "
+                                   "cosine:peak=6e-4,warmup=2000) or --schedule-file F with the per-step LR "
                                    "(CSV step,lr).")
     target = opts.target
     tgt_col = find_column(table, target) if target in ALIASES else exact_column(table, target)
@@ -100,7 +102,7 @@ def build_run(table: Table, opts: ReadOptions) -> Run:
     loss = tgt_col.values
     meta, extra = meta_and_extra(table, [c for c in (step_col, lr_col, tgt_col) if c is not None], opts.target)
     meta_w = stated_warmup(meta, table.notes)
-    sched = build_lr(table, steps, loss, lr_col, opts.warmup, meta_w, opts.schedule_file)
+    sched = build_lr(table, steps, loss, lr_col, opts.warmup, meta_w, opts.schedule_file, opts.schedule)
     keep = sched.keep
     if not keep.all():
         steps, loss = steps[keep], loss[keep]

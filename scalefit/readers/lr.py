@@ -19,8 +19,10 @@ Between logged rows the LR is interpolated linearly (exact for a linear schedule
 are the rows of a final evaluation or test: those within one logging interval keep a run's end (the LR
 extrapolated along its last two rows, never rising), later ones are left out with a note.
 
-``--schedule-file F``: ``step0 = 0`` and every step's LR comes from F; it must cover the last row and agree with
-a logged lr column within :data:`SCHEDULE_RTOL` (relative), else an error names the first disagreeing row.
+``--schedule-file F`` or ``--schedule SPEC`` (a spec such as ``cosine:peak=6e-4,warmup=2000``, whose ``total``
+defaults to the run's last step + 1): ``step0 = 0`` and every step's LR comes from it; it must cover the last row
+and agree with a logged lr column within :data:`SCHEDULE_RTOL` (relative), else an error names the first
+disagreeing row.
 """
 
 from __future__ import annotations
@@ -50,10 +52,11 @@ class Schedule:
 
 
 def build_lr(table: Table, steps: np.ndarray, loss: np.ndarray, lr_col: Column | None, warmup: int | None,
-             meta_warmup: int | None, schedule_file: str | None) -> Schedule:
-    """The per-step LR of the rows ``steps`` (sorted, unique); appends notes and warning texts to ``table``."""
-    if schedule_file is not None:
-        lr = _from_schedule(table, steps, lr_col, schedule_file)
+             meta_warmup: int | None, schedule_file: str | None, schedule: str | None = None) -> Schedule:
+    """The per-step LR of the rows ``steps`` (sorted, unique); appends notes and warning texts to ``table``.
+    ``schedule`` is a spec string (``--schedule``), used like a schedule file."""
+    if schedule_file is not None or schedule is not None:
+        lr = _from_schedule(table, steps, lr_col, schedule_file, schedule)
         gaps = np.diff(steps)
         return Schedule(lr, 0, bool(steps[0] == 0 and np.all(gaps == 1)), np.ones(steps.size, dtype=bool),
                         "schedule file", 1)
@@ -192,19 +195,25 @@ def _say(table: Table, text: str, warn: bool) -> None:
         table.warns.append(text)
 
 
-def _from_schedule(table: Table, steps: np.ndarray, lr_col: Column | None, schedule_file: str) -> np.ndarray:
+def _from_schedule(table: Table, steps: np.ndarray, lr_col: Column | None, schedule_file: str | None,
+                   spec: str | None = None) -> np.ndarray:
     from scalefit import schedules
 
-    sched = schedules.from_file(schedule_file)  # (T,) ScheduleSpecError names the schedule file
     last = int(steps[-1])
+    if spec is not None:
+        sched, source = spec_lr(spec, last + 1), f"--schedule {spec}"
+    else:
+        assert schedule_file is not None
+        sched = schedules.from_file(schedule_file)  # (T,) ScheduleSpecError names the schedule file
+        source = f"the schedule file {schedule_file}"
     if sched.size <= last:
         i = int(np.flatnonzero(steps >= sched.size)[0])
         raise RunFileError(
-            f"step {int(steps[i])} is past the end of the schedule file {schedule_file} (steps 0..{sched.size - 1}). "
+            f"step {int(steps[i])} is past the end of {source} (steps 0..{sched.size - 1}). "
             "Pass a schedule that covers the whole run.", path=table.path, line=table.where(i)[0],
             column="step", value=int(steps[i]))
     lr = sched[: last + 1].copy()
-    what = f"LR of every step from the schedule file {schedule_file} (steps 0..{sched.size - 1})"
+    what = f"LR of every step from {source} (steps 0..{sched.size - 1})"
     if lr_col is None or not np.any(~lr_col.empty):
         table.notes.append(what + "; the run file logs no LR to compare")
         return lr
@@ -222,16 +231,27 @@ def _from_schedule(table: Table, steps: np.ndarray, lr_col: Column | None, sched
             ok = (idx >= 0) & (idx < sched.size)
             if ok.all() and np.max(_rel(logged, sched[idx])) <= SCHEDULE_RTOL:
                 hint = (f" The logged LR matches the schedule at step s{shift:+d}: an off-by-one between the "
-                        "logger and the schedule file.")
+                        "logger and the schedule.")
         raise RunFileError(
-            f"{table.what} '{lr_col.name}' is {lr_col.show(i)} but the schedule file {schedule_file} gives "
+            f"{table.what} '{lr_col.name}' is {lr_col.show(i)} but {source} gives "
             f"{want[j]:.10g} at step {int(steps[i])} (relative difference {rel[j]:.2e} > {SCHEDULE_RTOL:g}; "
             f"{off.size} of {rows.size} rows disagree, the largest by {rel[jmax]:.2e} at "
-            f"{table.lines_text(np.array([int(rows[jmax])]))}).{hint} Check that the schedule file belongs to "
+            f"{table.lines_text(np.array([int(rows[jmax])]))}).{hint} Check that the schedule belongs to "
             "this run.", path=table.path, line=table.where(i)[0], column=lr_col.name, value=float(logged[j]))
     table.notes.append(f"{what}; it agrees with the logged '{lr_col.name}' column within {rel[jmax]:.1e} "
                        f"(relative, {rows.size} rows)")
     return lr
+
+
+def spec_lr(spec: str, total: int) -> np.ndarray:
+    """The per-step LR of a ``--schedule`` spec; ``total`` (the run's last step + 1) unless the spec gives one."""
+    from scalefit import schedules
+    from scalefit.errors import ScheduleSpecError
+
+    try:
+        return np.asarray(schedules.from_spec(spec, total=total), dtype=np.float64)
+    except ScheduleSpecError as exc:
+        raise ScheduleSpecError(f"--schedule {spec}: {exc.message}", column="schedule", value=spec) from None
 
 
 def _rel(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -6,19 +6,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from scalefit.errors import ResultFileError
-from scalefit.law_error import LawError
-from scalefit.metrics import RunMetrics
-from scalefit.results.notes import Note
-from scalefit.results.options import FitOptions
-from scalefit.results.parts import Curve, FitContext, FitStatus, ParamEstimate
+from scalefit.results.options import ERRORS
+from scalefit.results.parts import FitStatus
 
 if TYPE_CHECKING:
     from scalefit.results.fit_result import FitResult
+    from scalefit.results.validate import Node
 
 SCHEMA = "scalefit.fit/1"
 
@@ -58,6 +55,7 @@ def summary(result: FitResult) -> dict[str, Any]:
         "residual_rho": result.residual_rho,
         "variance_factor": result.variance_factor,
         "law_error": None if result.law_error is None else result.law_error.to_dict(),
+        "size_error": None if result.size_error is None else result.size_error.to_dict(),
         "notes": [n.to_dict() for n in result.notes],
         "options": None if result.options is None else result.options.to_dict(),
         "prior": None if result.prior is None else {k: [c, sd] for k, (c, sd) in result.prior.items()},
@@ -70,6 +68,8 @@ def summary(result: FitResult) -> dict[str, Any]:
             "n_params": list(result.context.n_params),
             "total_steps": list(result.context.total_steps),
             "irreducible_loss": result.context.irreducible_loss,
+            "target": result.context.target,
+            "target_unit": result.context.target_unit,
         },
     }
 
@@ -89,93 +89,80 @@ def write(result: FitResult, path: str | Path) -> Path:
     return write_json(path, obj)
 
 
-def fields(path: str | Path) -> dict[str, Any]:
-    """The keyword arguments of the FitResult a file written by :func:`write` holds; ResultFileError on a wrong or
-    damaged file."""
-    from scalefit.jsonio import read_json
+def read(cls: type[FitResult], path: str | Path) -> FitResult:
+    """The FitResult a file written by :func:`write` holds (by any scalefit version since the schema began);
+    ResultFileError, one line naming the file and the key, on a wrong or damaged file.
 
-    data = read_json(path, schema="scalefit.fit")
-    version = str(data["schema"]).split("/")[-1]
-    if version != "1":
-        raise ResultFileError(
-            f"schema version {version} is newer than this scalefit understands (1). Upgrade scalefit.",
-            path=str(path),
-        )
-    try:
-        order = tuple(data["param_order"])
-        params = {
-            name: ParamEstimate(
-                value=float(p["value"]),
-                stderr=_float_from_json(p["stderr"]),
-                lower=_float_from_json(p["lower"]),
-                upper=_float_from_json(p["upper"]),
-                at_bound=int(p["at_bound"]),
-                linear=bool(p["linear"]),
-                fixed=bool(p["fixed"]),
-            )
-            for name, p in ((n, data["params"][n]) for n in order)
-        }
-        cov = data.get("covariance")
-        covariance = None if cov is None else np.array(
-            [[_float_from_json(x) for x in row] for row in cov], dtype=np.float64
-        )
-        ctx = data["context"]
-        context = FitContext(
-            max_step=int(ctx["max_step"]),
-            max_s1=float(ctx["max_s1"]),
-            lr_max=float(ctx["lr_max"]),
-            lr_min=float(ctx["lr_min"]),
-            warmup=int(ctx["warmup"]),
-            n_params=tuple(float(x) for x in ctx.get("n_params", ())),
-            total_steps=tuple(int(x) for x in ctx.get("total_steps", ())),
-            irreducible_loss=None if ctx.get("irreducible_loss") is None else float(ctx["irreducible_loss"]),
-        )
-        metrics = {
-            k: RunMetrics(**{f: (int(v[f]) if f == "n" else _float_from_json(v[f])) for f in v})
-            for k, v in data["metrics"].items()
-        }
-        curves = tuple(
-            Curve(
-                path=c["path"],
-                steps=np.asarray(c["steps"], dtype=np.int64),
-                loss=np.asarray([_float_from_json(x) for x in c["loss"]], dtype=np.float64),
-                fitted=np.asarray([_float_from_json(x) for x in c["fitted"]], dtype=np.float64),
-            )
-            for c in data.get("curves", [])
-        )
-        return dict(
-            law=str(data["law"]),
-            law_options=dict(data.get("law_options", {})),
-            params=params,
-            covariance=covariance,
-            param_order=order,
-            status=FitStatus(data["status"]),
-            messages=tuple(data.get("messages", ())),
-            metrics=metrics,
-            objective=str(data["objective"]),
-            objective_value=_float_from_json(data["objective_value"]),
-            n_points=int(data["n_points"]),
-            n_starts=int(data["n_starts"]),
-            n_evals=int(data.get("n_evals", 0)),
-            seed=int(data["seed"]),
-            data_hash=str(data["data_hash"]),
-            scalefit_version=str(data["scalefit_version"]),
-            fit_seconds=float(data["fit_seconds"]),
-            context=context,
-            curves=curves,
-            errors=str(data.get("errors", "iid")),
-            residual_rho=None if data.get("residual_rho") is None else float(data["residual_rho"]),
-            variance_factor=None if data.get("variance_factor") is None else float(data["variance_factor"]),
-            law_error=None if data.get("law_error") is None else LawError.from_dict(data["law_error"]),
-            notes=tuple(Note.from_dict(n) for n in data.get("notes", ())),
-            options=None if data.get("options") is None else FitOptions.from_dict(data["options"]),
-            prior=None if data.get("prior") is None else {str(k): (float(v[0]), float(v[1]))
-                                                          for k, v in data["prior"].items()},
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ResultFileError(
-            f"damaged fit result ({type(exc).__name__}: {exc}). Re-run scalefit fit --out.", path=str(path)
-        ) from None
+    Every value is checked (:mod:`scalefit.results.validate`, :mod:`scalefit.results.fit_schema`): JSON type,
+    finite, inside its bounds (a parameter inside the bounds the file states, which must agree with the recorded
+    options), the law and its options known, the parameters exactly the law's, the covariance a symmetric positive
+    semidefinite P x P matrix whose diagonal is the stderr squared, a law error present when keys written only with
+    it are. Last, the result must predict a finite loss of the size of the losses it saw, with a finite interval, on
+    a constant and a linearly decaying schedule over its fitted range (``fit_schema.check_predicts``). ``cls`` is
+    FitResult (passed in, since it imports this module).
+    """
+    from scalefit.results.fit_schema import check_predicts
+
+    kw, root = _fields(path)
+    result = cls(**kw)
+    check_predicts(result, root)
+    return result
+
+
+def fields(path: str | Path) -> dict[str, Any]:
+    """The keyword arguments of the FitResult a file holds, every value checked (:func:`read` also checks that
+    they predict sensible losses)."""
+    return _fields(path)[0]
+
+
+def _fields(path: str | Path) -> tuple[dict[str, Any], Node]:
+    from scalefit.results import fit_schema as schema
+    from scalefit.results.validate import Doc, load_json
+
+    root = load_json(path, "scalefit.fit", versions=(SCHEMA.split("/")[1],), doc=Doc(path))
+    schema.check_written_with(root)
+    law, law_options = schema.read_law(root)
+    order = tuple(root["param_order"].texts())
+    root["param_order"].check(order == law.names, lambda: f"{', '.join(order)} are not the parameters of law "
+                              f"{law.name} ({', '.join(law.names)}); was 'law' edited?")
+    options = None if root.get("options") is None else schema.read_options(root["options"], law)
+    params = schema.read_params(root["params"], law, options)
+
+    def optional(key: str, read: Callable[[Node], Any], default: Any = None) -> Any:
+        node = root.get(key)  # absent or null
+        return default if node is None else read(node)
+
+    kw = dict(
+        law=law.name,
+        law_options=law_options,
+        params=params,
+        covariance=schema.read_covariance(root["covariance"], params),
+        param_order=order,
+        status=FitStatus(root["status"].text(choices=[s.value for s in FitStatus])),
+        messages=optional("messages", lambda n: n.texts(), ()),
+        metrics=schema.read_metrics(root["metrics"]),
+        objective=root["objective"].text(),
+        objective_value=root["objective_value"].number(),
+        n_points=root["n_points"].integer(lo=1),
+        n_starts=root["n_starts"].integer(lo=1),
+        n_evals=optional("n_evals", lambda n: n.integer(lo=0), 0),
+        seed=root["seed"].integer(),
+        data_hash=root["data_hash"].text(max_len=200),
+        scalefit_version=root["scalefit_version"].text(max_len=200),
+        fit_seconds=root["fit_seconds"].number(lo=0.0),
+        context=schema.read_context(root["context"], law),
+        curves=optional("curves", lambda n: tuple(schema.read_curve(c) for c in n.items()), ()),
+        errors=optional("errors", lambda n: n.text(choices=ERRORS), "iid"),
+        residual_rho=optional("residual_rho", lambda n: n.number(lo=-1.0, hi=1.0)),
+        variance_factor=optional("variance_factor", lambda n: n.number(positive=True)),
+        law_error=optional("law_error", schema.read_law_error),
+        size_error=optional("size_error", lambda n: schema.read_size_error(n, law, options)),
+        notes=optional("notes", lambda n: tuple(schema.read_note(x) for x in n.items()), ()),
+        options=options,
+        prior=optional("prior", lambda n: {k: schema.read_pair(v, positive=True)
+                                           for k, v in n.entries(keys=law.names)}),
+    )
+    return kw, root
 
 
 def _float_to_json(x: float) -> float | str:
@@ -183,12 +170,6 @@ def _float_to_json(x: float) -> float | str:
     if math.isfinite(x):
         return x
     return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
-
-
-def _float_from_json(x: Any) -> float:
-    if x is None:
-        return float("nan")
-    return float(x)
 
 
 def _finite_or_str(arr: np.ndarray) -> list[list[float | str]]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from scalefit.extrapolation import ExtrapolationError
 from scalefit.law_error import LawError
 from scalefit.metrics import RunMetrics, mean_metrics
 from scalefit.results import codec, prediction, report
@@ -66,6 +67,10 @@ class FitResult:
         The options the fit was made with (:mod:`scalefit.results.options`); None when read from an older file.
     prior : dict of str to (centre, sd), or None
         The Gaussian prior on log(parameter) the fit applied (``{}``: none); None when read from an older file.
+    size_error : ExtrapolationError or None
+        For a size-aware law fitted with ``law_error=True``: the relative error of a prediction at a model size
+        outside the fitted ones, measured by leave-one-size-out folds (three or more sizes) or, not measured, the
+        reference rule (:mod:`scalefit.extrapolation`); predictions there widen their interval with it.
     """
 
     law: str
@@ -94,6 +99,7 @@ class FitResult:
     notes: tuple[Note, ...] = ()
     options: FitOptions | None = None
     prior: dict[str, tuple[float, float]] | None = None
+    size_error: ExtrapolationError | None = None
 
     # ---- views ----
     @property
@@ -105,6 +111,12 @@ class FitResult:
     def is_valid(self) -> bool:
         """True unless the polish ran out of evaluations."""
         return self.status is not FitStatus.MAX_EVALS
+
+    @property
+    def failed(self) -> bool:
+        """True when the law does not describe the fitted runs (status FAILED: mean in-sample R2 < 0 or a fitted
+        loss <= 0); its parameters and predictions are then not results."""
+        return self.status is FitStatus.FAILED
 
     @property
     def has_covariance(self) -> bool:
@@ -197,7 +209,10 @@ class FitResult:
             freedom). ``"cv"``: the law error alone. ``"auto"`` (default): :attr:`interval_method` (``"cv"`` when
             the fit has a law error but no covariance, with a warning).
         n_params : float, optional
-            Model size, for laws that use it (``tissue-n``); default: the run's metadata or the fitted size.
+            Model size, for laws that use it (``mpl-n``, ``tissue-n``); default: the run's metadata, else the size
+            of the last fitted run. Outside the fitted sizes the prediction is flagged with its factor and its
+            interval carries :attr:`size_error`; a fit of one size refuses another (FitInputError, saying what is
+            needed).
         at : ndarray of int, optional
             Indices into the LR array to predict at; default every step.
 
@@ -247,14 +262,14 @@ class FitResult:
     @classmethod
     def from_json(cls, path: str | Path) -> FitResult:
         """Read a result written by :meth:`to_json`; raises ResultFileError on a wrong or damaged file."""
-        return cls(**codec.fields(path))
+        return codec.read(cls, path)
 
     # ---- plot ----
-    def plot(self, ax: Any = None) -> Any:
+    def plot(self, ax: Any = None, *, log_y: bool = False) -> Any:
         """Observed vs fitted loss per run, with relative residuals below (see :func:`scalefit.plots.plot_fit`)."""
         from scalefit.plots import plot_fit
 
-        return plot_fit(self, ax=ax)
+        return plot_fit(self, ax=ax, log_y=log_y)
 
     def with_messages(self, *extra: str) -> FitResult:
         """A copy with more messages appended."""

@@ -31,6 +31,12 @@ KINDS = {
     "prior_pull": "the data pull a parameter far from the default prior's centre",
     "below_floor": "the fitted L0 lies below the data's known irreducible loss",
     "law_error": "the cross-validation of the law's own error: what it measured, or why it could not",
+    "failed": "the fit does not describe its runs (mean in-sample R2 < 0, or a fitted loss <= 0): status FAILED",
+    "poor_run": "the fit does worse than the mean loss on one run (its in-sample R2 < 0), though not on average",
+    "law_choice": "no law was given, and the runs' model sizes chose one (mpl-n for several sizes)",
+    "mixed_sizes": "a size-blind law fits runs of several model sizes as one model, as the caller allowed",
+    "size_terms": "what a size-aware law's size terms rest on: the caller's values, the prior (two sizes), the data",
+    "size_error": "the error of a prediction at another model size: size folds (>= 3 sizes) or the reference rule",
 }
 
 

@@ -30,7 +30,8 @@ class FitOptions:
     """The caller's options of one fit (``fit()``'s keyword arguments but the law's own options).
 
     ``prior`` is as given: None means the law's default prior (``FitResult.prior`` holds the prior applied),
-    ``{}`` none. ``bounds`` and ``fixed`` are by parameter name.
+    ``{}`` none. ``bounds`` and ``fixed`` are by parameter name. ``allow_mixed_sizes``: a size-blind law may fit
+    runs of several model sizes as one model (:mod:`scalefit.fitting.sizes`); files written before it read as False.
     """
 
     seed: int = 0
@@ -45,6 +46,7 @@ class FitOptions:
     max_nfev: int = DEFAULT_MAX_NFEV
     max_points: int | None = DEFAULT_MAX_POINTS
     law_error: bool = True
+    allow_mixed_sizes: bool = False
 
     def check(self) -> None:
         """Raise FitInputError (one line, the value and what to pass) for an option no fit can use."""
@@ -86,7 +88,7 @@ class FitOptions:
             errors=str(data["errors"]), n_starts=int(data["n_starts"]), n_local=int(data["n_local"]),
             max_nfev=int(data["max_nfev"]),
             max_points=None if data.get("max_points") is None else int(data["max_points"]),
-            law_error=bool(data["law_error"]),
+            law_error=bool(data["law_error"]), allow_mixed_sizes=bool(data.get("allow_mixed_sizes", False)),
         )
 
 

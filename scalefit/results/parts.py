@@ -20,14 +20,19 @@ class FitStatus(str, enum.Enum):
     AT_BOUND: some parameter sits on a bound; its stderr is unreliable (it is a constraint, not an estimate).
     NO_COVARIANCE: the Jacobian at the optimum is singular; parameters are not separately determined.
     MAX_EVALS: the polish ran out of function evaluations before meeting its tolerance.
+    FAILED: the optimum does not describe the runs: the mean in-sample R2 is negative (the law does worse than each
+    run's mean) or the fitted curve reaches a loss <= 0 on a fitted run's schedule. Its parameters and predictions
+    are not results (:mod:`scalefit.fitting.sanity`; the CLI exits 1).
 
-    When several apply, the most severe is reported (MAX_EVALS > NO_COVARIANCE > AT_BOUND); ``messages`` lists all.
+    When several apply, the most severe is reported (FAILED > MAX_EVALS > NO_COVARIANCE > AT_BOUND); ``messages``
+    lists all. Files written before FAILED existed read back unchanged.
     """
 
     CONVERGED = "CONVERGED"
     AT_BOUND = "AT_BOUND"
     NO_COVARIANCE = "NO_COVARIANCE"
     MAX_EVALS = "MAX_EVALS"
+    FAILED = "FAILED"
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,11 @@ class FitContext:
         The data's known loss floor (the ``irreducible_loss`` metadata ``scalefit train`` records for its synthetic
         source, the smallest over the runs), when every fitted run states one. No model reaches it, so a
         prediction below it is an artefact of the law, and :meth:`FitResult.predict` says so.
+    target : str
+        The fitted column (``loss``, ``val_loss``, ...): plots label their y-axis with it.
+    target_unit : str or None
+        What the target measures when the reader knows it (``"nats"``, ``"bits"``, ``"perplexity"``, ...; the
+        runs' ``target_unit``), else None; a y-axis says "nats" only when this says so.
     """
 
     max_step: int
@@ -94,6 +104,18 @@ class FitContext:
     n_params: tuple[float, ...] = ()
     total_steps: tuple[int, ...] = ()
     irreducible_loss: float | None = None
+    target: str = "loss"
+    target_unit: str | None = None
+
+    @property
+    def target_label(self) -> str:
+        """The y-axis label of the target: its name, with the unit when it is known to be nats or bits."""
+        return target_label(self.target, self.target_unit)
+
+
+def target_label(target: str, unit: str | None) -> str:
+    """``"val_loss (nats)"`` for a target known to be in nats (or bits), else the target's name alone."""
+    return f"{target} ({unit})" if unit in ("nats", "bits") else str(target)
 
 
 @dataclass(frozen=True)

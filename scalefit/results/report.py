@@ -8,6 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 from scalefit.metrics import RunMetrics, mean_metrics
+from scalefit.results.parts import FitStatus
+
+#: Said wherever the law error reaches the loss itself (relative sd >= 1): such an interval excludes nothing.
+NO_INFORMATION = ("the law error is larger than the loss itself: prediction intervals carry no information (the "
+                  "law does not predict these runs; see the fit's notes)")
 
 if TYPE_CHECKING:
     from scalefit.results.fit_result import FitResult
@@ -48,9 +53,16 @@ def fit_report(result: FitResult) -> str:
         f"  objective {result.objective} = {result.objective_value:.6g} | starts {result.n_starts} (seed {result.seed})"
         f" | evaluations {result.n_evals} | {result.fit_seconds:.2f} s"
     )
+    if result.status is FitStatus.FAILED:
+        lines.append("  FAILED: the law does not describe these runs; its parameters and predictions are not results "
+                     "(the notes below say why and what to try)")
     lines.append(f"  stderr: {result.errors_text()}")
     if result.law_error is not None:
         lines.append(f"  law error: {result.law_error.text()}")
+        if result.law_error.scale >= 1:
+            lines.append(f"  {NO_INFORMATION}")
+    if result.size_error is not None:  # size-aware laws: the error of a prediction at another model size
+        lines.append(f"  {result.size_error.text()}")
     lines.append("")
     header = f"  {'name':<8} {'value':>12} {'stderr':>10} {'lower':>9} {'upper':>9}  note"
     lines.append(header)

@@ -158,9 +158,10 @@ class HparamFit:
     def from_json(cls, path: Any) -> HparamFit:
         """Read a file written by :meth:`to_json`."""
         from scalefit.errors import ResultFileError
-        from scalefit.jsonio import read_json
+        from scalefit.laws.hyperparams import FORMS
+        from scalefit.results.scaling_files import load_hparams
 
-        d = read_json(path, schema="scalefit.hparams")
+        d = load_hparams(path, FORMS)
         try:
             cells = []
             for c in d.get("cells", []):

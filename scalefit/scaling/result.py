@@ -231,9 +231,10 @@ class ScalingFit:
     def from_json(cls, path: Any) -> ScalingFit:
         """Read a file written by :meth:`to_json` (files without a ``law`` key are Chinchilla fits)."""
         from scalefit.errors import ResultFileError
-        from scalefit.jsonio import read_json
+        from scalefit.results.scaling_files import load_scaling
+        from scalefit.scaling.registry import LOSS_LAWS
 
-        d = read_json(path, schema="scalefit.scaling")
+        d = load_scaling(path, LOSS_LAWS)
         try:
             spec = get_loss_law(str(d.get("law", "chinchilla")))
             boot = np.array(d.get("bootstrap") or [], float).reshape(-1, len(spec.names))

@@ -32,9 +32,14 @@ class GPTConfig:
 
 # name -> (n_layer, n_head, n_embd). Non-embedding params ~= 12 * n_layer * n_embd^2.
 PRESETS: dict[str, tuple[int, int, int]] = {
+    "xxxs": (2, 2, 16),  # ~0.006M: the smallest point of the bundled isoFLOP ladder
+    "xxs": (2, 2, 24),  # ~0.014M: isoFLOP ladder (sizes about 2x apart)
     "xs": (2, 2, 32),  # ~0.025M: the smallest point of the bundled size series
+    "xs2": (2, 2, 48),  # ~0.056M: isoFLOP ladder (sizes about 2x apart)
     "tiny": (2, 2, 64),  # ~0.10M: seconds on a laptop CPU; the tests use it
+    "s0": (3, 3, 72),  # ~0.19M: isoFLOP ladder
     "s1": (4, 4, 96),  # ~0.44M: CPU
+    "s1b": (4, 4, 128),  # ~0.79M: isoFLOP ladder
     "s2": (6, 4, 144),  # ~1.5M: CPU, minutes
     "s3": (8, 8, 224),  # ~4.8M: CPU, slow; comfortable on a GPU
     "m1": (8, 8, 512),  # ~25M: GPU

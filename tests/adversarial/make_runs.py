@@ -108,8 +108,7 @@ def _csv_cases() -> list[tuple[str, Any, str, dict | None, str | None]]:
         ("utf16", good_csv().encode("utf-16"), "error", None, ":1"),
         ("latin1", (H + "0,0.001,3\n1,0.001,2.9\xe9\n").encode("latin-1"), "error", None, ":3"),
         ("headerless_numbers", body, "error", None, ":1"),
-        ("text_log_llmc", "s:0 trl:10.99 lr:0.000001 norm:15.3\ns:1 trl:10.95 lr:0.000002 norm:15.2\n", "error",
-         None, ":1"),
+        ("text_log_llmc", "s:0 trl:10.99 norm:15.3\ns:1 trl:10.95 norm:15.2\n", "error", None, ":1"),  # no LR
         ("text_log_nanogpt", "step 0: train loss 10.98, val loss 10.99\niter 0: loss 10.97, time 22ms\n", "error",
          None, ":1"),
         ("whitespace_separated", good_csv().replace(",", " "), "error", None, ":1"),

@@ -56,10 +56,10 @@ def test_hand_computed_t5():
     law = get_law("tissue")  # lam = 0.999: m4 = 0.4995 + 0.25, S2 = [0, 0, 0, 0.5, 1.2495]
     pred = law.predict({"L0": 2.0, "A": 1.0, "alpha": 1.0, "C": 1.0}, lr, warmup=2)
     np.testing.assert_allclose(pred, [3.0, 2.5, 2 + 1 / 3, 2 + 1 / 3.5 - 0.5, 2 + 1 / 3.75 - 1.2495], rtol=1e-14)
-    law_n = get_law("tissue-n")
-    vals = {"L0": 2.0, "A": 1.0, "B": 3.0, "C": 1.0, "alpha": 1.0, "beta": 0.5, "gamma": 0.5}
-    pred_n = law_n.predict(vals, lr, warmup=2, at=[4], n_params=100.0)
-    np.testing.assert_allclose(pred_n, [2 + 1 / 3.75 + 3.0 / 10 - 1.2495 * 10], rtol=1e-14)
+    law_n = get_law("tissue-n")  # N = 4e8 = 4 N_REF: L0 = E + K 4^-a, A rA^2, C rC^2
+    vals = {"E": 2.0, "K": 0.3, "A": 1.0, "C": 1.0, "a": 0.5, "rA": 1.5, "rC": 2.0, "alpha": 1.0}
+    pred_n = law_n.predict(vals, lr, warmup=2, at=[4], n_params=4e8)
+    np.testing.assert_allclose(pred_n, [2 + 0.3 / 2 + 2.25 / 3.75 - 1.2495 * 4], rtol=1e-14)
 
 
 def test_tissue_n_needs_model_size():
@@ -80,7 +80,7 @@ def test_design_jac_matches_finite_differences(name, opts, n):
                          1e-3 * np.cos(np.linspace(0, 1.5, 400)) ** 2 + rng.uniform(0, 1e-5, 400)])
     law = get_law(name, **opts)
     prep = law.prepare(lr, warmup=50, at=np.arange(60, 450, 7), n_params=n)
-    theta = np.array([{"alpha": 0.6, "beta": 0.3, "gamma": 0.2, "lam": 0.99}[k] for k in law.nonlinear_names])
+    theta = np.array([{"alpha": 0.6, "a": 0.3, "rA": 1.2, "rC": 0.8, "lam": 0.99}[k] for k in law.nonlinear_names])
     jac = law.design_jac(theta, prep)
     for j in range(theta.size):
         h = 1e-6 * abs(theta[j])

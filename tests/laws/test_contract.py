@@ -88,7 +88,7 @@ def test_bad_inputs_name_the_value(name, opts):
 
 
 def test_unknown_law_lists_the_known_ones():
-    with pytest.raises(KeyError, match="known laws: mpl, tissue, tissue-n"):
+    with pytest.raises(KeyError, match="known laws: mpl, mpl-n, tissue, tissue-n"):
         get_law("nope")
 
 
@@ -119,4 +119,4 @@ def test_the_registry_imports_a_law_only_when_asked() -> None:
     probe = ("import sys; from scalefit.laws import LAWS; names = list(LAWS); help = LAWS.help_text(); "
              "print(names, 'scalefit.laws.multipower' in sys.modules, 'numpy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "['mpl', 'tissue', 'tissue-n'] False False"
+    assert out.strip() == "['mpl', 'tissue', 'tissue-n', 'mpl-n'] False False"

@@ -116,7 +116,7 @@ def test_json_round_trip(tmp_path: Path) -> None:
     assert back.summary() == fit.summary()
     assert back.cells[0].quad_lr == fit.cells[0].quad_lr
     (tmp_path / "x.json").write_text('{"schema": "scalefit.hparams/1", "form": "steplaw"}')
-    with pytest.raises(ResultFileError, match="malformed hparams result"):
+    with pytest.raises(ResultFileError, match=r"damaged hyperparameter-law result \(key 'lr'\)"):
         HparamFit.from_json(tmp_path / "x.json")
 
 

@@ -19,7 +19,7 @@ from scalefit.train.model import GPT, PRESETS, GPTConfig, preset_config  # noqa:
 pytestmark = pytest.mark.torch
 
 #: The sizes the docstrings and ``scalefit train --help`` quote for each preset (non-embedding, millions).
-QUOTED_M = {"xs": 0.025, "tiny": 0.10, "s1": 0.44, "s2": 1.5, "s3": 4.8, "m1": 25, "m2": 85}
+QUOTED_M = {"xxxs": 0.0062, "xxs": 0.014, "xs": 0.025, "xs2": 0.056, "tiny": 0.10, "s0": 0.19, "s1": 0.44, "s1b": 0.79, "s2": 1.5, "s3": 4.8, "m1": 25, "m2": 85}
 
 
 def _model(seed: int = 0, **kw) -> GPT:
