@@ -124,6 +124,9 @@ def setting_result(out: Path, runs_dir: Path, setting: str, lines: list[list[str
               "rule": "recommended - cosine < 0 (paired mean), and recommended - best WSD <= one standard error of "
                       "the paired differences (0 when the recommendation is the best WSD itself)"}
     accept["met"] = accept["below_cosine"] and accept["within_one_se_of_best_family"]
+    # context, not the rule: the seed-to-seed standard error of the best WSD's own realised loss (unpaired)
+    wsd = roles["best-wsd"]["realised"]
+    accept["seed_se_of_best_wsd"] = statistics.stdev(wsd) / math.sqrt(len(wsd)) if len(wsd) >= 2 else None
     return {"setting": setting, "source": source, "size": size, "steps": int(steps),
             "fit": _fit_summary(out / f"fit_{source}-{size}.json"), "recommended": opt["recommended"],
             "ensemble": {"note": opt["ensemble"]["note"], "shapes": opt["ensemble"]["shapes"]},

@@ -82,6 +82,8 @@ def test_paired_differences_and_verdicts_follow_from_the_runs() -> None:
         shared = s["roles"]["recommended"]["name"] == s["roles"]["best-wsd"]["name"]
         assert acc["within_one_se_of_best_family"] == (shared or rw["mean"] <= rw["se"])
         assert acc["met"] == (acc["below_cosine"] and acc["within_one_se_of_best_family"])
+        wsd = [_last_val(f) for f in s["roles"]["best-wsd"]["files"]]
+        assert acc["seed_se_of_best_wsd"] == pytest.approx(statistics.stdev(wsd) / math.sqrt(3))
     assert res["all_met"] == all(s["acceptance"]["met"] for s in res["settings"])
 
 
