@@ -89,7 +89,7 @@ def inspect_row(path: Path, args: list[str]) -> dict[str, Any]:
     """`scalefit inspect FILE --json`: the facts a user sees first."""
     res = run_cli(["inspect", str(path), "--json", *args])
     row: dict[str, Any] = {"exit": res["exit"], "seconds": res["seconds"], "exception": res["exception"]}
-    if res["exit"] == 0 and res["exception"] is None:
+    if res["exit"] in (0, 1) and res["exception"] is None:  # 1: a FAILED fit, still printed as JSON
         try:
             facts = json.loads(res["stdout"])
         except json.JSONDecodeError as exc:
@@ -142,7 +142,7 @@ def fit_row(path: Path, law: str, args: list[str]) -> dict[str, Any]:
     """`scalefit fit FILE --law LAW --no-law-error --json`: status and in-sample R2, or the error line."""
     res = run_cli(["fit", str(path), "--law", law, "--no-law-error", "--json", *args])
     row: dict[str, Any] = {"law": law, "exit": res["exit"], "seconds": res["seconds"], "exception": res["exception"]}
-    if res["exit"] == 0 and res["exception"] is None:
+    if res["exit"] in (0, 1) and res["exception"] is None:  # 1: a FAILED fit, still printed as JSON
         try:
             summary = json.loads(res["stdout"])
         except json.JSONDecodeError as exc:
@@ -160,8 +160,11 @@ def fit_row(path: Path, law: str, args: list[str]) -> dict[str, Any]:
 
 
 def as_expected(entry: dict[str, Any], fits: list[dict[str, Any]]) -> bool:
-    """Outcome of kind: 'fit' = every law exits 0 with a finite R2; 'error' = exit 2 with one line naming the file."""
+    """Outcome of kind: 'fit' = every law exits 0 with a finite R2 (with ``"status": "FAILED"``, a log the laws do not
+    describe: exit 1, the fit's FAILED result); 'error' = exit 2 with one line naming the file."""
     if entry["expect"] == "fit":
+        if entry.get("status") == "FAILED":
+            return all(f["exit"] == 1 and f.get("exception") is None for f in fits)
         return all(f["exit"] == 0 and f.get("r2_min") is not None for f in fits)
     name = str(entry["path"])
     return all(f["exit"] == 2 and f.get("exception") is None and name in (f.get("error") or "") for f in fits)

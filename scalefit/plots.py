@@ -27,6 +27,16 @@ def _pyplot() -> Any:
     return plt
 
 
+def _main_and_lower(lower: bool, size: tuple[float, float], size_with_lower: tuple[float, float],
+                    ratios: tuple[int, int]) -> tuple[Any, Any]:
+    """A new figure's main Axes and, when ``lower``, a second panel below it sharing its x-axis (else None)."""
+    if not lower:
+        return _pyplot().subplots(figsize=size)[1], None
+    _, (ax, low) = _pyplot().subplots(2, 1, figsize=size_with_lower, sharex=True,
+                                      gridspec_kw={"height_ratios": list(ratios)})
+    return ax, low
+
+
 def save(fig: Any, path: str | os.PathLike[str], dpi: int = 120) -> Path:
     """Save ``fig`` to ``path`` atomically (:func:`scalefit.jsonio.open_atomic`: a kill leaves the old file or the
     new one; a refused write is one ``OutputFileError`` line) and close it. The format follows the suffix (PNG
@@ -138,11 +148,7 @@ def plot_fit(result: Any, ax: Any = None, *, residuals: bool = True, log_y: bool
 
     res_ax = None
     if ax is None:
-        if residuals:
-            _, (ax, res_ax) = _pyplot().subplots(2, 1, figsize=(8, 6), sharex=True,
-                                                 gridspec_kw={"height_ratios": [3, 1]})
-        else:
-            _, ax = _pyplot().subplots(figsize=(8, 4.5))
+        ax, res_ax = _main_and_lower(residuals, (8, 4.5), (8, 6), (3, 1))
     draw_fit(ax, result, res_ax, log_y=log_y)
     return ax
 
@@ -183,11 +189,7 @@ def plot_predictions(predictions: Any, ax: Any = None, *, data: Any = None, show
 
     diff_ax = None
     if ax is None:
-        if differences:
-            _, (ax, diff_ax) = _pyplot().subplots(2, 1, figsize=(8, 7.2), sharex=True,
-                                                  gridspec_kw={"height_ratios": [3, 2]})
-        else:
-            _, ax = _pyplot().subplots(figsize=(8, 4.8))
+        ax, diff_ax = _main_and_lower(differences, (8, 4.8), (8, 7.2), (3, 2))
     colors = draw_predictions(ax, predictions, data=data, show_lr=show_lr, ylabel=ylabel, log_y=log_y)
     if diff_ax is not None:
         draw_differences(diff_ax, differences, colors)

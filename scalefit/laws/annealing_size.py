@@ -15,12 +15,8 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from scalefit.laws.annealing import CITATION as TISSUE_CITATION
 from scalefit.laws.annealing import LAM_DEFAULT, AnnealingLaw
 from scalefit.laws.size_terms import SizeAwareLaw, size_prior
-
-CITATION = (TISSUE_CITATION + "; model-size terms after Hoffmann et al. 2022, Training Compute-Optimal Large "
-            "Language Models (arXiv 2203.15556), eq. 2")
 
 
 class AnnealingSizeLaw(SizeAwareLaw):
@@ -30,13 +26,9 @@ class AnnealingSizeLaw(SizeAwareLaw):
     """
 
     name = "tissue-n"
-    citation = CITATION
-    title = AnnealingLaw.title + " across model sizes"
+    base = AnnealingLaw
     drop = "C"
     default_prior = MappingProxyType(size_prior("C"))
-    degenerate_optimum = AnnealingLaw.degenerate_optimum
-    non_monotone_warning = AnnealingLaw.non_monotone_warning
-    drop_shape = AnnealingLaw.drop_shape
 
     def __init__(self, *, fit_lam: bool = False, lam: float = LAM_DEFAULT) -> None:
         inner = AnnealingLaw(fit_lam=fit_lam, lam=lam)

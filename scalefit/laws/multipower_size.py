@@ -16,12 +16,8 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from scalefit.laws.multipower import CITATION as MPL_CITATION
 from scalefit.laws.multipower import MultiPowerLaw
 from scalefit.laws.size_terms import SizeAwareLaw, size_prior
-
-CITATION = (MPL_CITATION + "; model-size terms after Hoffmann et al. 2022, Training Compute-Optimal Large Language "
-            "Models (arXiv 2203.15556), eq. 2")
 
 
 class MultiPowerSizeLaw(SizeAwareLaw):
@@ -31,13 +27,10 @@ class MultiPowerSizeLaw(SizeAwareLaw):
     """
 
     name = "mpl-n"
-    citation = CITATION
-    title = MultiPowerLaw.title + " across model sizes"
+    base = MultiPowerLaw
     drop = "B"
     #: the size terms' weak prior and MPL's shape prior (evidence for the latter in benchmarks/mpl_prior.py)
     default_prior = MappingProxyType({**size_prior("B"), **MultiPowerLaw.default_prior})
-    drop_shape = MultiPowerLaw.drop_shape
-    non_monotone_warning = MultiPowerLaw.non_monotone_warning
 
     def __init__(self, **options: Any) -> None:
         inner = MultiPowerLaw(**options)

@@ -102,6 +102,11 @@ def size_specs(drop: str) -> tuple[tuple[ParamSpec, ...], tuple[ParamSpec, ...]]
     return linear, nonlinear
 
 
+#: What the size terms cite, after the lifted law's own citation.
+SIZE_CITATION = ("; model-size terms after Hoffmann et al. 2022, Training Compute-Optimal Large Language Models "
+                 "(arXiv 2203.15556), eq. 2")
+
+
 class SizeAwareLaw(Law):
     """A size-blind curve law with linear rows ``[1, F, -D]`` for ``(L0, A, X)``, lifted to model size N.
 
@@ -111,6 +116,19 @@ class SizeAwareLaw(Law):
 
     drop: str = "B"
     size_aware: bool = True
+    #: the size-blind law this one lifts: its title, citation and declared behaviour pass on (``__init_subclass__``)
+    base: type[Law] | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        base = cls.__dict__.get("base")
+        if base is None:
+            return
+        cls.title = base.title + " across model sizes"
+        cls.citation = base.citation + SIZE_CITATION
+        for name in ("degenerate_optimum", "non_monotone_warning", "drop_shape"):
+            if name not in cls.__dict__:
+                setattr(cls, name, getattr(base, name))
 
     def __init__(self, inner: Law, **options: Any) -> None:
         super().__init__(**options)

@@ -34,6 +34,7 @@ from typing import Any, Iterable, Sequence
 
 from scalefit.errors import RunFileError
 from scalefit.runs import Run
+from scalefit.wording import listed
 
 FORMATS = ("csv", "wandb-history", "wandb-chart", "lightning", "hf", "jsonl", "tensorboard", "text")
 
@@ -211,8 +212,8 @@ def read_run(
     found = read_runs([path], target=target, warmup=warmup, schedule_file=schedule_file, fmt=fmt, resumed=resumed,
                       runs=runs, min_step=min_step, max_step=max_step, schedule=schedule)
     if len(found) != 1:
-        names = ", ".join(r.name for r in found[:5])
-        raise RunFileError(f"holds {len(found)} runs ({names}{', ...' if len(found) > 5 else ''}); read_run reads "
+        names = listed((r.name for r in found), 5)
+        raise RunFileError(f"holds {len(found)} runs ({names}); read_run reads "
                            "one. Use read_runs, or pick one with runs=NAME.", path=str(path))
     return found[0]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from scalefit.readers.table import Column, Table
+from scalefit.wording import listed
 
 #: The initial transient: a first loss above FACTOR x the final level, and the rows until the loss is below it.
 TRANSIENT_FACTOR = 2.0
@@ -50,7 +51,7 @@ def epochs(table: Table, steps: np.ndarray, loss: np.ndarray, epoch: Column | No
             d = float(np.median(lv[max(0, k - 5):k]) - np.median(lv[k:k + 5]))
             if d > usual + 3 * max(spread, 1e-12) and d > 0:
                 drops.append(f"{d:.3g} at step {m}")
-    seen = (f"; the loss drops at epoch boundaries ({', '.join(drops[:3])}{', ...' if len(drops) > 3 else ''}) as "
+    seen = (f"; the loss drops at epoch boundaries ({listed(drops, 3)}) as "
             "the model sees its data again") if drops else ""
     fix = f" Fit the first epoch (--max-step {marks[0] - 1}), or" if marks else ""
     _say(table, f"the run spans {n} epochs ({table.what} '{epoch.name}'): a multi-epoch run{seen}. The laws assume "

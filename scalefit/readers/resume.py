@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from scalefit.readers.table import Column, Problem, Table, raise_problems
+from scalefit.wording import listed
 
 
 def same_cells(c: Column, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -77,7 +78,7 @@ def merge(table: Table, cols: Sequence[Column | None]) -> tuple[Table, tuple[Col
     table.notes.append(f"merged {table.n - ngroups} rows that share a step with another row (one metric per row)")
     if relogged:
         table.notes.append(f"{table.what}s logged twice with different values on some steps, the last value kept: "
-                           f"{', '.join(relogged[:5])}{', ...' if len(relogged) > 5 else ''} (steps)")
+                           f"{listed(relogged, 5)} (steps)")
     label = None if table.label is None else (lambda i, f=table.label, s=start: f(int(s[i])))
     out = Table(path=table.path, columns=merged, line=table.line[start], fmt=table.fmt, header_line=table.header_line,
                 meta=table.meta, notes=table.notes, has_lines=table.has_lines, label=label, merge_steps=True,

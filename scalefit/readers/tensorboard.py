@@ -25,6 +25,7 @@ from scalefit.readers.contract import columns as contract_columns
 from scalefit.readers.multirun import select
 from scalefit.readers.table import Column, Table
 from scalefit.runs import Run
+from scalefit.wording import listed
 
 EVENT_GLOB = "events.out.tfevents*"
 
@@ -80,8 +81,7 @@ def _read_dir(d: Path, opts: ReadOptions) -> Run:
         columns.append(col)
     notes = [f"TensorBoard tags: {', '.join(series)}"]
     if ignored:
-        notes.append(f"ignored {len(ignored)} non-scalar summaries ({', '.join(ignored[:4])}"
-                     f"{', ...' if len(ignored) > 4 else ''})")
+        notes.append(f"ignored {len(ignored)} non-scalar summaries ({listed(ignored, 4)})")
     if meta:
         notes.append("metadata from the Trainer's arguments (text summary 'args'): "
                      + ", ".join(f"{k}={v}" for k, v in meta.items()))
@@ -100,8 +100,7 @@ def _read_dir(d: Path, opts: ReadOptions) -> Run:
         notes.append(table.warns[-1])
     others = [t for t in conflicts if t not in used]
     if others:
-        notes.append(f"tags logged twice with different values at a step, the last kept: {', '.join(others[:5])}"
-                     f"{', ...' if len(others) > 5 else ''}")
+        notes.append(f"tags logged twice with different values at a step, the last kept: {listed(others, 5)}")
     return build_run(table, opts)
 
 

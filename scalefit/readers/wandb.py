@@ -22,6 +22,7 @@ from scalefit.readers.table import Table, raise_problems
 from scalefit.readers.source import Source
 from scalefit.readers.text import parse_csv
 from scalefit.runs import Run
+from scalefit.wording import listed
 
 SEP = " - "
 
@@ -68,8 +69,7 @@ def read_chart(src: Source, opts: ReadOptions) -> list[Run]:
             sub_cols.append(new)
         notes = [f"W&B chart export: run '{run_name}' ({rows.size} of {table.n} rows have its values)"]
         if skipped:
-            notes.append(f"skipped {len(skipped)} min/max band columns ({', '.join(skipped[:3])}"
-                         f"{', ...' if len(skipped) > 3 else ''})")
+            notes.append(f"skipped {len(skipped)} min/max band columns ({listed(skipped, 3)})")
         if other:
             notes.append(f"skipped columns without a run name: {', '.join(other)}")
         sub = Table(path=table.path, columns=sub_cols, line=table.line[rows], fmt="wandb-chart",

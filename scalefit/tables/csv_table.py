@@ -13,6 +13,7 @@ import numpy as np
 
 from scalefit.errors import AssumptionWarning, TableError
 from scalefit.tables.table import Points, Table
+from scalefit.wording import listed
 
 #: Columns other than ``loss`` that hold a loss: used only to suggest ``--target``.
 _LOSS_LIKE = ("final_loss", "smooth_loss", "val_loss", "eval_loss", "train_loss")
@@ -156,7 +157,7 @@ def read_table(
                                  path=path, line=lineno, column=ecol, value=flag)
         if dropped:
             msg = (f"{path}: dropped {len(dropped)} row(s) marked {ecol}=1 (lines "
-                   f"{', '.join(map(str, dropped[:5]))}{', ...' if len(dropped) > 5 else ''}).")
+                   f"{listed(dropped, 5)}).")
             notes.append(msg)
             warnings.warn(msg, AssumptionWarning, stacklevel=2)
         rows = keep_rows
