@@ -22,6 +22,7 @@ import json
 import math
 import statistics
 import sys
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -296,8 +297,9 @@ def markdown(res: dict) -> None:
         ratio = ("" if cal["ratio_median"] is None else f"; realised / predicted median {cal['ratio_median']:.2f}, "
                  f"range {cal['ratio_range'][0]:.2f} to {cal['ratio_range'][1]:.2f}")
         p("")
-        p(f"Realised gain over cosine = {cal['slope_through_origin']:.2f} x predicted (least squares through 0, "
-          f"{cal['n']} schedules){ratio}; the sign agrees for {cal['sign_agreement']} of {cal['n']}.")
+        p(textwrap.fill(f"Realised gain over cosine = {cal['slope_through_origin']:.2f} x predicted (least squares "
+                        f"through 0, {cal['n']} schedules){ratio}; the sign agrees for {cal['sign_agreement']} of "
+                        f"{cal['n']}.", 117))
     for n in res.get("not_reported", []):
         p(f"- not reported: {n['setting']} ({n['complete_runs']} of {n['runs']} runs complete)")
 
