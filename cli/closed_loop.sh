@@ -31,6 +31,7 @@
 # the options without training. Set CLOSED_LOOP_DRY=1 for such a run: the python steps that read scalefit's
 # outputs are skipped with a message (placeholders used), and the script exits 0.
 # CLOSED_LOOP_STAGE=train stops after the trainings (no predictions, no report).
+# CLOSED_LOOP_SETTINGS="synthetic-tiny-4500 shakespeare-xs-3000" trains and reports only those settings, in that order.
 #
 # Usage: bash cli/closed_loop.sh     (SCALEFIT=/path/to/scalefit, OUT=scratch dir, PYTHON=python with stdlib)
 set -euo pipefail
@@ -123,6 +124,12 @@ for source in "${SOURCES[@]}"; do for size in "${SIZES[@]}"; do
       > "$OUT/heldout_$source-$size.json"
   for T in "${HORIZONS[@]}"; do settings+=("$source-$size-$T"); done
 done; done
+
+# CLOSED_LOOP_SETTINGS="a b ...": only these settings (in this order), e.g. when the CPU time is short
+if [[ -n "${CLOSED_LOOP_SETTINGS:-}" ]]; then
+  read -r -a settings <<< "$CLOSED_LOOP_SETTINGS"
+  say "only the settings ${settings[*]} (CLOSED_LOOP_SETTINGS)"
+fi
 
 # 3. what optimize recommends at each setting (the default), and the candidates at the tournament setting
 field() { # optimize-json key...: print a field of optimize's JSON (a placeholder in a dry run)

@@ -2,12 +2,16 @@
 
     python cli/closed_loop_report.py field OPT.json KEY [KEY ...]     -> the value (empty for null)
     python cli/closed_loop_report.py report --out-dir OUT --runs RUNS --json RESULT.json --tournament SETTING \
-        --seeds "0 1 2"                                              -> table + JSON
+        --seeds "0 1 2" [--settings "S1 S2"]                         -> table + JSON
     python cli/closed_loop_report.py markdown RESULT.json             -> the tables of benchmarks/RESULTS.md
 
 Realised loss: the last val_loss point of a run (step T-1, before that step's update), the quantity optimize
 minimises (objective "final") and ``scalefit predict`` reports. Differences are paired by seed (same seed: same
 initial weights and batches): mean and standard error (sd / sqrt(n)) of the per-seed differences.
+
+``--settings`` reports only the named settings of the manifest (those whose runs are all complete, while the rest
+still train); the others are listed in the JSON's ``not_reported`` with how many of their runs are complete. The
+candidates are reported only with the tournament setting (they are paired with its cosine, linear and WSD runs).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import math
 import statistics
 import sys
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,6 +125,9 @@ def setting_result(out: Path, runs_dir: Path, setting: str, lines: list[list[str
               "rule": "recommended - cosine < 0 (paired mean), and recommended - best WSD <= one standard error of "
                       "the paired differences (0 when the recommendation is the best WSD itself)"}
     accept["met"] = accept["below_cosine"] and accept["within_one_se_of_best_family"]
+    # context, not the rule: the seed-to-seed standard error of the best WSD's own realised loss (unpaired)
+    wsd = roles["best-wsd"]["realised"]
+    accept["seed_se_of_best_wsd"] = statistics.stdev(wsd) / math.sqrt(len(wsd)) if len(wsd) >= 2 else None
     return {"setting": setting, "source": source, "size": size, "steps": int(steps),
             "fit": _fit_summary(out / f"fit_{source}-{size}.json"), "recommended": opt["recommended"],
             "ensemble": {"note": opt["ensemble"]["note"], "shapes": opt["ensemble"]["shapes"]},
@@ -154,6 +162,13 @@ def calibration(settings: list[dict], tournament: dict) -> dict:
                       "predicted where the prediction is a gain of more than 1e-4"}
 
 
+def _runs_complete(runs_dir: Path, setting: str, lines: list[list[str]], seeds: list[int]) -> dict:
+    """How many of a setting's runs (every manifest line at every seed) are complete."""
+    files = sorted({runs_dir / setting / f"{name}-seed{k}.csv" for _, _, name, *_ in lines for k in seeds})
+    missing = [str(f) for f in files if not (f.is_file() and last_val(f)[2])]
+    return {"setting": setting, "complete_runs": len(files) - len(missing), "runs": len(files), "incomplete": missing}
+
+
 def report(args: argparse.Namespace) -> None:
     out, runs_dir = Path(args.out_dir), Path(args.runs)
     seeds = [int(s) for s in args.seeds.split()]
@@ -163,14 +178,22 @@ def report(args: argparse.Namespace) -> None:
             if line.strip():
                 f = line.rstrip("\n").split("\t")
                 by_setting.setdefault(f[0], []).append(f)
-    settings = [setting_result(out, runs_dir, s, [x for x in lines if not x[1].startswith("candidate-")], seeds)
-                for s, lines in by_setting.items()]
-    t = next(s for s in settings if s["setting"] == args.tournament)
-    tour = {"setting": args.tournament, "candidates": {}}
-    preds = {p["schedule"]: p for p in _load(out / f"predict_{args.tournament}.json")["predictions"]}
-    for _, role, name, _, schedule, lr in by_setting[args.tournament]:
-        if not role.startswith("candidate-"):
-            continue
+    chosen = args.settings.split() if args.settings else list(by_setting)
+    unknown = [s for s in chosen if s not in by_setting]
+    if unknown:
+        sys.exit(f"{out / 'manifest.tsv'}: no setting {', '.join(unknown)}; it has {', '.join(by_setting)}")
+    settings = [setting_result(out, runs_dir, s, [x for x in by_setting[s] if not x[1].startswith("candidate-")],
+                               seeds) for s in chosen]
+    not_reported = [_runs_complete(runs_dir, s, lines, seeds) for s, lines in by_setting.items() if s not in chosen]
+    tour: dict = {"setting": args.tournament, "candidates": {}}
+    t = next((s for s in settings if s["setting"] == args.tournament), None)
+    if t is None:
+        tour["note"] = "the tournament setting is not reported, so neither are its candidates"
+        candidates = []
+    else:
+        candidates = [x for x in by_setting[args.tournament] if x[1].startswith("candidate-")]
+        preds = {p["schedule"]: p for p in _load(out / f"predict_{args.tournament}.json")["predictions"]}
+    for _, role, name, _, schedule, lr in candidates:
         files = [str(runs_dir / args.tournament / f"{name}-seed{k}.csv") for k in seeds]
         realised = [last_val(f)[1] for f in files]
         pred = preds[lr]["final_loss"]
@@ -192,8 +215,8 @@ def report(args: argparse.Namespace) -> None:
                    "realised": "last val_loss point (step T-1) of each run; 16 fixed val batches",
                    "predicted": "scalefit predict FIT --schedule-file (the schedule trained), 90% interval",
                    "acceptance": settings[0]["acceptance"]["rule"]},
-        "settings": settings, "tournament": tour, "calibration": calibration(settings, tour),
-        "all_met": all(s["acceptance"]["met"] for s in settings),
+        "settings": settings, "not_reported": not_reported, "tournament": tour,
+        "calibration": calibration(settings, tour), "all_met": all(s["acceptance"]["met"] for s in settings),
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(args.json).with_suffix(".json.tmp")
@@ -232,35 +255,53 @@ def print_table(res: dict) -> None:
         p(f"  realised gain over cosine = {cal['slope_through_origin']:.2f} x predicted (least squares through 0, "
           f"{cal['n']} schedules); realised/predicted median {cal['ratio_median']:.2f}; sign agrees "
           f"{cal['sign_agreement']} of {cal['n']}")
-    p(f"  acceptance met in every setting: {'yes' if res['all_met'] else 'NO'}")
+    for n in res.get("not_reported", []):
+        p(f"  not reported: {n['setting']} ({n['complete_runs']} of {n['runs']} runs complete)")
+    p(f"  acceptance met in every reported setting: {'yes' if res['all_met'] else 'NO'}")
 
 
 def markdown(res: dict) -> None:
     """The tables of benchmarks/RESULTS.md, "Closed loop on real training", from the result JSON."""
     p = print
-    p("| setting | recommended | rec - cosine | rec - linear to 0 | rec - best WSD (1-sqrt) | predicted rec - cosine "
-      "| met |")
-    p("|---|---|---|---|---|---|---|")
+    p("| setting | recommended | rec - cosine | predicted | rec - best WSD (1-sqrt) | predicted | rec - linear to 0 "
+      "| predicted | met |")
+    p("|---|---|---|---|---|---|---|---|---|")
     for s in res["settings"]:
         c, r = s["paired"], s["recommended"]
         name = f"`{r['spec'].split(',', 3)[-1]}`" if r["kind"] == "family" else "per-step optimum"
-        p(f"| {s['source']} {s['size']} {s['steps']} | {r['name']} {name} | {_pm(c['recommended - cosine'])} | "
-          f"{_pm(c['recommended - linear'])} | {_pm(c['recommended - best-wsd'])} | "
-          f"{c['recommended - cosine']['predicted']:+.4f} | {'yes' if s['acceptance']['met'] else '**no**'} |")
+        rc, rw, rl = c["recommended - cosine"], c["recommended - best-wsd"], c["recommended - linear"]
+        p(f"| {s['source']} {s['size']} {s['steps']} | {r['name']} {name} | {_pm(rc)} | {rc['predicted']:+.4f} | "
+          f"{_pm(rw)} | {rw['predicted']:+.4f} | {_pm(rl)} | {rl['predicted']:+.4f} | "
+          f"{'yes' if s['acceptance']['met'] else '**no**'} |")
     p("")
-    p("| setting | best WSD - cosine | linear - cosine | predicted best WSD - cosine | predicted linear - cosine |")
-    p("|---|---|---|---|---|")
+    p("| setting | best WSD - cosine | predicted | linear - cosine | predicted | cosine realised (seeds) "
+      "| cosine predicted [90%] |")
+    p("|---|---|---|---|---|---|---|")
     for s in res["settings"]:
-        c = s["paired"]
-        p(f"| {s['source']} {s['size']} {s['steps']} | {_pm(c['best-wsd - cosine'])} | {_pm(c['linear - cosine'])} | "
-          f"{c['best-wsd - cosine']['predicted']:+.4f} | {c['linear - cosine']['predicted']:+.4f} |")
+        c, cos = s["paired"], s["roles"]["cosine"]
+        pr = cos["predicted"]
+        p(f"| {s['source']} {s['size']} {s['steps']} | {_pm(c['best-wsd - cosine'])} | "
+          f"{c['best-wsd - cosine']['predicted']:+.4f} | {_pm(c['linear - cosine'])} | "
+          f"{c['linear - cosine']['predicted']:+.4f} | {' / '.join(f'{v:.4f}' for v in cos['realised'])} | "
+          f"{pr['final_loss']:.4f} [{pr['lower']:.4f}, {pr['upper']:.4f}] |")
     t = res["tournament"]
-    p("")
-    p("| candidate (per-step optimum) | - cosine | - best WSD | - linear to 0 | predicted - cosine |")
-    p("|---|---|---|---|---|")
-    for name, c in t["candidates"].items():
-        p(f"| {name} ({c['schedule'].split('optimize ')[-1].rstrip(')')}) | {_pm(c['vs_cosine'])} | "
-          f"{_pm(c['vs_best_wsd'])} | {_pm(c['vs_linear'])} | {c['vs_cosine']['predicted']:+.4f} |")
+    if t["candidates"]:
+        p("")
+        p("| candidate (per-step optimum) | - cosine | predicted | - best WSD | - linear to 0 |")
+        p("|---|---|---|---|---|")
+        for name, c in t["candidates"].items():
+            p(f"| {name} ({c['schedule'].split('optimize ')[-1].rstrip(')')}) | {_pm(c['vs_cosine'])} | "
+              f"{c['vs_cosine']['predicted']:+.4f} | {_pm(c['vs_best_wsd'])} | {_pm(c['vs_linear'])} |")
+    cal = res["calibration"]
+    if cal["slope_through_origin"] is not None:
+        ratio = ("" if cal["ratio_median"] is None else f"; realised / predicted median {cal['ratio_median']:.2f}, "
+                 f"range {cal['ratio_range'][0]:.2f} to {cal['ratio_range'][1]:.2f}")
+        p("")
+        p(textwrap.fill(f"Realised gain over cosine = {cal['slope_through_origin']:.2f} x predicted (least squares "
+                        f"through 0, {cal['n']} schedules){ratio}; the sign agrees for {cal['sign_agreement']} of "
+                        f"{cal['n']}.", 117))
+    for n in res.get("not_reported", []):
+        p(f"- not reported: {n['setting']} ({n['complete_runs']} of {n['runs']} runs complete)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -275,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--json", required=True)
     r.add_argument("--tournament", required=True)
     r.add_argument("--seeds", default="0 1 2")
+    r.add_argument("--settings", default="", help="only these settings of the manifest (space-separated)")
     m = sub.add_parser("markdown")
     m.add_argument("json")
     a = ap.parse_args(argv)

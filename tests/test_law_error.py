@@ -371,7 +371,7 @@ def test_cli_fit_measures_it_and_predict_says_which_interval_it_prints(tmp_path:
     opt = invoke("optimize", out, "--steps", "2000", "--peak", "1e-3", "--warmup", "100")
     assert opt.exit_code == 0, opt.output
     assert "(90% interval: parameter covariance + cross-validated law error)" in opt.stdout
-    assert "per-step optimum vs best family:" in opt.stdout  # the gap line (the optim branch reworded it)
+    assert "per-step optimum vs best family" in opt.stdout and "closed loop" in opt.stdout  # what training showed
 
 
 def test_runs_of_one_file_get_their_own_folds_and_labels() -> None:
