@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from scalefit.errors import AssumptionWarning
 from scalefit.readers import read_run
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "runs"
-FILES = sorted(DATA.rglob("*.csv")) if DATA.is_dir() else []
+ALL = sorted(DATA.rglob("*.csv")) if DATA.is_dir() else []
+#: the closed loop keeps the val rows of its trainings (a setting's folder) and the per-step schedules it trained
+#: (``schedules/``, ``step,lr``): data/runs/closed_loop/README.md
+CLOSED_LOOP = DATA / "closed_loop"
+SCHEDULES = [p for p in ALL if p.parent.name == "schedules"]
+VAL_ROWS = [p for p in ALL if p.parent.parent == CLOSED_LOOP and p.parent.name != "fits" and p not in SCHEDULES]
+FILES = [p for p in ALL if p not in SCHEDULES and p not in VAL_ROWS]
 REQUIRED = ("params", "batch_size", "seq_len", "tokens_per_step", "peak_lr", "warmup_steps", "schedule",
             "total_steps", "seed", "model")
 
@@ -36,8 +44,31 @@ def test_every_bundled_file_is_a_complete_dense_run(path):
     assert np.nanmean(val[-3:]) < val[0]  # it learnt something
 
 
+@pytest.mark.parametrize("path", VAL_ROWS, ids=[str(p.relative_to(DATA)) for p in VAL_ROWS])
+def test_every_closed_loop_copy_is_a_complete_run_with_its_val_rows(path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AssumptionWarning)  # the LR between the kept rows is interpolated (said)
+        run = read_run(path)
+    for key in REQUIRED:
+        assert key in run.meta, f"{path.name}: metadata {key} missing"
+    total = int(run.meta["total_steps"])
+    assert int(run.steps[-1]) == total - 1  # complete: it reached its last step
+    val = run.extra["val_loss"]
+    assert np.all(np.isfinite(val)) and val.size >= total // 50  # every 50 steps and the last
+    assert val[-1] < val[0]
+
+
+@pytest.mark.parametrize("path", SCHEDULES, ids=[str(p.relative_to(DATA)) for p in SCHEDULES])
+def test_every_closed_loop_schedule_is_a_per_step_lr(path):
+    head, *rows = path.read_text().splitlines()
+    assert head.replace(" ", "").lower().startswith("step,lr")
+    table = np.array([[float(x) for x in r.split(",")[:2]] for r in rows if r and not r.startswith("#")])
+    assert table[:, 0].tolist() == list(range(len(table)))
+    assert np.all(np.isfinite(table[:, 1])) and table[:, 1].min() >= 0
+
+
 def test_the_bundled_set_is_small_and_covers_schedules_and_sizes():
-    size = sum(p.stat().st_size for p in FILES)
+    size = sum(p.stat().st_size for p in ALL)
     # 8.6 MB: curves 1.3, grid 2.9 (85 runs), isoflop 1.8 (20 runs), scaling 0.3, closed_loop 2.5
     assert size < 10e6, f"data/runs holds {size / 1e6:.1f} MB of run files; keep it under 10 MB"
     curves = [read_run(p).meta for p in FILES if p.parent.name == "curves"]
