@@ -113,13 +113,7 @@ def fit(
     caller_law, caller_law_options = law, dict(law_options)  # what the law error's fold fits repeat
     law_obj, law_name, law_options = _resolve_law(law, law_options)
     options.check()
-    # ---- model sizes: a size-blind law on several, a size-aware one on one, are refused (or noted) ----
-    fitted_sizes: list[float] = []
-    if runs and getattr(law_obj, "size_aware", False):
-        fitted_sizes = sizes.check_size_aware(law_obj, law_name, runs, options.fixed)
-    elif runs:
-        mixed = sizes.check_mixed(law_obj, law_name, runs, options.allow_mixed_sizes)
-        notes += [mixed] if mixed is not None else []
+    fitted_sizes = _check_sizes(law_obj, law_name, runs, options, notes)
     # ---- the problem: checked runs, fitted rows, bounds, fixed values, prior rows ----
     problem, problem_notes = _problem(law_obj, law_name, runs, options, options.max_points)
     notes += problem_notes
@@ -131,13 +125,7 @@ def fit(
     if fitted_sizes:  # what the size terms rest on: the caller's values, the prior (two sizes) or the data
         notes.append(sizes.size_note(law_obj, law_name, fitted_sizes, options.fixed, prior_spec))
         _emit(notes, len(notes) - 1)
-    n_free, n_points = int(problem.free.sum()), int(problem.loss.size)
-    if n_points < n_free:
-        raise FitInputError(
-            f"{n_points} observed loss values across {len(runs)} run(s) cannot determine {n_free} free parameters "
-            f"of law {law_name}. Log the loss more often, add runs, or fix parameters.",
-            path=runs[0].path if len(runs) == 1 else ", ".join(r.path for r in runs),
-        )
+    n_points = _check_enough(problem, runs, law_name)
     thinned = problem  # the starts and local searches see at most SEARCH_POINTS rows per run
     if max(problem.sizes) > search.SEARCH_POINTS:
         thinned, _ = _problem(law_obj, law_name, runs, options, search.SEARCH_POINTS)
@@ -165,14 +153,10 @@ def fit(
     # ---- the result ----
     from scalefit import __version__
 
-    objective_text = f"huber(delta={delta:g}) on log loss" if problem.huber else "half squared log-loss residuals"
-    if prior_spec:
-        objective_text += " + gaussian prior on log " + ", ".join(
-            f"{n} (centre {c:g}, sd {sd:g})" for n, (c, sd) in prior_spec.items())
     result = FitResult(
         law=law_name, law_options=law_options, params=found.params, covariance=found.covariance,
         param_order=problem.names, status=status, messages=tuple(n.message for n in notes), metrics=metrics,
-        objective=objective_text, objective_value=objective_value, n_points=n_points, n_starts=n_starts_used,
+        objective=_objective_text(problem, delta, prior_spec), objective_value=objective_value, n_points=n_points, n_starts=n_starts_used,
         n_evals=n_evals, seed=seed, data_hash=inputs.data_hash(runs), scalefit_version=__version__,
         fit_seconds=time.perf_counter() - t_start, context=context, curves=tuple(curves), errors=errors,
         residual_rho=found.rho, variance_factor=found.factor, notes=tuple(notes), options=options,
@@ -184,17 +168,55 @@ def fit(
             **options.kwargs(law_error=False, prior=pr), **caller_law_options, "shape_uncertainty": False}))
     if not law_error:
         return result
-    if status is FitStatus.FAILED:  # folds of a law that does not describe the runs measure nothing
-        note = Note("law_error", f"law error not measured: the fit of {law_name} FAILED.", None, {"failed": True})
+    fold_kw = {**options.kwargs(law_error=False), **caller_law_options}  # the caller's options, repeated
+    return _with_law_error(result, runs, fitted_sizes, lambda rs: fit(rs, caller_law, **fold_kw))
+
+
+def _check_sizes(law_obj: Any, law_name: str, runs: list[Any], options: FitOptions, notes: list[Note]) -> list[float]:
+    """The fitted model sizes of a size-aware law (checked: at least two, each stated), else []; a size-blind law on
+    runs of several sizes is refused unless the caller allows it (then ``notes`` gets the note)."""
+    if runs and getattr(law_obj, "size_aware", False):
+        return sizes.check_size_aware(law_obj, law_name, runs, options.fixed)
+    if runs:
+        mixed = sizes.check_mixed(law_obj, law_name, runs, options.allow_mixed_sizes)
+        notes += [mixed] if mixed is not None else []
+    return []
+
+
+def _check_enough(problem: Any, runs: list[Any], law_name: str) -> int:
+    """The number of fitted points, or a FitInputError when they are fewer than the free parameters."""
+    n_free, n_points = int(problem.free.sum()), int(problem.loss.size)
+    if n_points < n_free:
+        raise FitInputError(
+            f"{n_points} observed loss values across {len(runs)} run(s) cannot determine {n_free} free parameters "
+            f"of law {law_name}. Log the loss more often, add runs, or fix parameters.",
+            path=runs[0].path if len(runs) == 1 else ", ".join(r.path for r in runs),
+        )
+    return n_points
+
+
+def _objective_text(problem: Any, delta: float, prior_spec: Mapping[str, tuple[float, float]]) -> str:
+    """What the fit minimised, in words (FitResult.objective)."""
+    text = f"huber(delta={delta:g}) on log loss" if problem.huber else "half squared log-loss residuals"
+    if prior_spec:
+        text += " + gaussian prior on log " + ", ".join(
+            f"{n} (centre {c:g}, sd {sd:g})" for n, (c, sd) in prior_spec.items())
+    return text
+
+
+def _with_law_error(result: FitResult, runs: list[Any], fitted_sizes: list[float],
+                    refit: Callable[[list], FitResult]) -> FitResult:
+    """``result`` with the law's own error (refits on the training runs: :mod:`~scalefit.fitting.crossval`) and, for
+    a size-aware law, its error at another model size; a FAILED fit gets a note instead (its folds measure nothing)."""
+    if result.status is FitStatus.FAILED:
+        note = Note("law_error", f"law error not measured: the fit of {result.law} FAILED.", None, {"failed": True})
         return replace(result, messages=result.messages + (note.message,), notes=result.notes + (note,))
-    # ---- the law's own error, by refits on the training runs with the caller's options ----
-    fold_kw = {**options.kwargs(law_error=False), **caller_law_options}
-    law_err, note = crossval.cross_validate(runs, lambda rs: fit(rs, caller_law, **fold_kw))
+    law_err, note = crossval.cross_validate(runs, refit)
     _emit([note], 0)
     added = [note]
     size_err = None
-    if fitted_sizes:  # and its error at another model size: size folds with >= 3 sizes, the reference rule below
-        size_err, size_note = _size_error(runs, fitted_sizes, lambda rs: fit(rs, caller_law, **fold_kw))
+    if fitted_sizes:  # size folds with >= 3 sizes, the reference rule below
+        size_err, size_note = _size_error(runs, fitted_sizes, refit)
         _emit([size_note], 0)
         added.append(size_note)
     return replace(result, law_error=law_err, size_error=size_err,
