@@ -67,6 +67,10 @@ def test_plan_optimises_and_predicts_at_the_planned_size(two_sizes, s1) -> None:
     assert p.loss_source.startswith("curve law mpl-n") and np.isfinite(p.final_loss) and p.final_loss > 0
     report = p.report()
     assert "at N = 4.43e+05" in report and FLAG in report
+    # the size step is a quantity of the plan's extrapolation like any other: factor, list, JSON
+    assert p.factors["curve.params"] == pytest.approx(N / 9.8624e4, rel=1e-3) and "curve.params" in p.extrapolated
+    assert p.summary()["extrapolation"]["curve.params"] == pytest.approx(4.49, abs=0.01)
+    assert p.summary()["curve"]["size_factor"] == pytest.approx(4.49, abs=0.01)
 
 
 def test_a_size_blind_curve_of_one_size_is_doubted_not_refused_at_another(s1) -> None:
@@ -78,4 +82,12 @@ def test_a_size_blind_curve_of_one_size_is_doubted_not_refused_at_another(s1) ->
         tiny = scalefit.fit(runs, "mpl", n_starts=8, law_error=False)
         p = plan(params=float(s1.meta["params"]), tokens=3000 * 1024, hparams=FixedHparams(), curve=tiny)
     assert p.curve.law == "mpl" and any("fitted at N = 9.86e+04 only" in d for d in p.curve.doubts)
+    assert "curve.params" in p.extrapolated and p.factors["curve.params"] == pytest.approx(4.49, abs=0.01)
     assert "across model sizes" not in p.schedule_source and np.isfinite(p.curve.final[0])
+
+
+def test_a_plan_inside_the_fitted_sizes_has_no_size_factor(two_sizes) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p = plan(params=9.8624e4, tokens=3000 * 1024, hparams=FixedHparams(), curve=two_sizes)
+    assert p.curve.size_factor == pytest.approx(1.0) and "curve.params" not in p.factors

@@ -29,7 +29,7 @@ from typing import Any
 
 from scalefit.errors import AssumptionWarning, ExtrapolationWarning, FitInputError
 from scalefit.planning.allocation import Frontier, allocate, hparam_factors
-from scalefit.planning.curve import compare, optimized_schedule, predict_curve
+from scalefit.planning.curve import CURVE_SIZE_TOLERANCE, compare, optimized_schedule, predict_curve
 from scalefit.planning.result import Plan
 
 __all__ = ["Frontier", "Plan", "plan"]
@@ -160,6 +160,8 @@ def plan(
             notes.append("curve law given but no schedule could be planned (needs --hparams): not used.")
         else:
             planned = predict_curve(curve, lr_sched, warmup, N, interval)
+            if planned.size_factor > 1.0 + CURVE_SIZE_TOLERANCE:  # N outside the curve fit's model sizes
+                factors["curve.params"] = planned.size_factor
             c, clo, chi = planned.final
             losses["curve law"] = {"loss": c, "lower": clo, "upper": chi, "law": planned.law,
                                    "method": planned.interval_method}

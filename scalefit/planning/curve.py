@@ -87,6 +87,8 @@ class PlannedCurve:
     interval_method: str = ""
     doubts: tuple[str, ...] = ()
     extrapolated: bool = False
+    #: how far the planned N lies outside the curve fit's model sizes (N / largest, or smallest / N; 1 inside)
+    size_factor: float = 1.0
 
     @property
     def final(self) -> tuple[float, float, float]:
@@ -97,7 +99,7 @@ class PlannedCurve:
 
         i = evenly_spaced(self.steps.size, CURVE_POINTS)
         return {"law": self.law, "interval_method": self.interval_method, "doubts": list(self.doubts),
-                "extrapolated": self.extrapolated, "steps": self.steps[i].tolist(), "loss": self.loss[i].tolist(),
+                "extrapolated": self.extrapolated, "size_factor": self.size_factor, "steps": self.steps[i].tolist(), "loss": self.loss[i].tolist(),
                 "lower": self.lower[i].tolist(), "upper": self.upper[i].tolist()}
 
 
@@ -118,10 +120,11 @@ def predict_curve(curve: Any, lr: np.ndarray, warmup: int, N: float, interval: f
     if extrapolated:
         doubts.append(f"the planned run extrapolates it ({getattr(pred, 'reason', '') or 'outside its fitted range'})")
     steps = np.asarray(getattr(pred, "steps", np.arange(np.asarray(pred.loss).size)), dtype=np.int64)
+    factor = max(N / max(sizes), min(sizes) / N, 1.0) if sizes and N > 0 else 1.0
     return PlannedCurve(str(getattr(curve, "law", "?")), steps, np.asarray(pred.loss, float),
                         np.asarray(pred.lower, float), np.asarray(pred.upper, float),
                         str(getattr(pred, "method", getattr(curve, "interval_method", ""))), tuple(doubts),
-                        extrapolated)
+                        extrapolated, factor)
 
 
 @dataclass(frozen=True)
