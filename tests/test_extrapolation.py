@@ -20,7 +20,7 @@ from scalefit.extrapolation import (
 from scalefit.fitting.driver import fit_one_for
 from scalefit.fitting.extrapolation_folds import horizon_folds, size_folds, truncate
 from scalefit.laws import get_law
-from scalefit.runs import Run
+from size_runs import size_runs
 
 
 def _err(scale=0.01, measured=True, n=4):
@@ -65,22 +65,7 @@ def test_unmeasured_error_uses_the_reference_rule_and_says_so():
 
 def _runs(sizes=(3e7,), T=1500, W=100, every=25, seed=0):
     """Constant and cosine runs simulated from mpl-n (MPL at one size) with 0.05 % log noise."""
-    law = get_law("mpl-n")
-    truth = {"E": 2.0, "K": 0.6, "A": 0.5, "B": 400.0, "a": 0.35, "rA": 1.05, "rB": 1.1, "alpha": 0.5, "C": 1.0,
-             "beta": 0.5, "gamma": 0.5}
-    rng = np.random.default_rng(seed)
-    s = np.arange(T)
-    out = []
-    for n in sizes:
-        for kind in ("constant", "cosine"):
-            lr = np.full(T, 1e-3) if kind == "constant" else 1e-5 + (1e-3 - 1e-5) / 2 * (
-                1 + np.cos(np.pi * (s - W) / (T - W)))
-            lr[:W] = 1e-3 * s[:W] / (W - 1)
-            steps = np.arange(W, T, every, dtype=np.int64)
-            loss = law.predict(truth, lr, warmup=W, at=steps, n_params=n) * np.exp(rng.normal(0, 5e-4, steps.size))
-            out.append(Run(path=f"{kind}_{n:.0e}.csv", steps=steps, loss=loss, lr=lr, step0=0, warmup=W,
-                           line=np.arange(steps.size) + 2, meta={"params": float(n)}))
-    return out
+    return size_runs(sizes, T=T, W=W, every=every, seed=seed)
 
 
 def test_size_folds_on_an_exact_law_measure_a_small_error():

@@ -18,30 +18,15 @@ from scalefit.extrapolation import REFERENCE_SCALE, ExtrapolationError
 from scalefit.fitting import compare, evaluate, fit
 from scalefit.laws import get_law
 from scalefit.results import FitResult
-from scalefit.runs import Run
+from size_runs import TRUTH, size_runs
 
-TRUTH = {"E": 2.0, "K": 0.6, "A": 0.5, "B": 400.0, "a": 0.35, "rA": 1.05, "rB": 1.1, "alpha": 0.5, "C": 1.0,
-         "beta": 0.5, "gamma": 0.5}
 T, W = 1500, 100
 FAST = {"n_starts": 16, "law_error": False}
 
 
 def _runs(sizes, seed=0):
     """A constant and a cosine run per size, simulated from mpl-n with 0.05 % log noise."""
-    law = get_law("mpl-n")
-    rng = np.random.default_rng(seed)
-    s = np.arange(T)
-    out = []
-    for n in sizes:
-        for kind in ("constant", "cosine"):
-            lr = np.full(T, 1e-3) if kind == "constant" else 1e-5 + (1e-3 - 1e-5) / 2 * (
-                1 + np.cos(np.pi * (s - W) / (T - W)))
-            lr[:W] = 1e-3 * s[:W] / (W - 1)
-            steps = np.arange(W, T, 25, dtype=np.int64)
-            loss = law.predict(TRUTH, lr, warmup=W, at=steps, n_params=n) * np.exp(rng.normal(0, 5e-4, steps.size))
-            out.append(Run(path=f"{kind}_{n:.0e}.csv", steps=steps, loss=loss, lr=lr, step0=0, warmup=W,
-                           line=np.arange(steps.size) + 2, meta={"params": float(n)}))
-    return out
+    return size_runs(sizes, T=T, W=W, seed=seed)
 
 
 def _quiet(fn, *a, **kw):
