@@ -7,6 +7,8 @@
 #   linear     linear to 0 (Straight to Zero, Bergsma et al. 2025)
 #   wsd        the best WSD with a 1-sqrt cooldown (Haegele et al. 2024) of optimize's family search (its
 #              cooldown length and final LR chosen by the law)
+#   law-best   the family member the law ranks best, when it is not the 1-sqrt WSD (optimize then recommends the
+#              1-sqrt WSD when the two are within the law's held-out error on cooldowns: a tie)
 #   recommended  what optimize recommends (when it is one of the above, that run is shared, not trained twice)
 # and compare the predicted final val_loss with the realised one, paired by seed. Writes data/runs/closed_loop/
 # (small run files: the val rows) and benchmarks/results/closed_loop.json, and prints the table
@@ -170,6 +172,10 @@ for s in "${settings[@]}"; do
   spec_job "$s" cosine "$cos"; manifest "$s" cosine cosine spec "$cos" "$OUT/lr/$s/cosine.csv"
   spec_job "$s" linear "$lin"; manifest "$s" linear linear spec "$lin" "$OUT/lr/$s/linear.csv"
   spec_job "$s" wsd "$wsd"; manifest "$s" best-wsd wsd spec "$wsd" "$OUT/lr/$s/wsd.csv"
+  lbest=$(field "$OUT/optimize_$s.json" recommended law_best_spec)
+  if [[ -n $lbest && $lbest != "$wsd" ]]; then  # the law's own best family member, when a tie went to the 1-sqrt
+    spec_job "$s" law-best "$lbest"; manifest "$s" law-best law-best spec "$lbest" "$OUT/lr/$s/law-best.csv"
+  fi
   kind=$(field "$OUT/optimize_$s.json" recommended kind)
   rspec=$(field "$OUT/optimize_$s.json" recommended spec)
   if [[ $kind == per-step ]]; then

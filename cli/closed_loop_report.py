@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 #: The comparisons every setting reports: (first role, second role), realised first - second, paired by seed.
 PAIRS = (("recommended", "cosine"), ("recommended", "linear"), ("recommended", "best-wsd"),
-         ("best-wsd", "cosine"), ("linear", "cosine"))
+         ("best-wsd", "cosine"), ("linear", "cosine"), ("law-best", "best-wsd"), ("law-best", "cosine"))
 
 
 def _load(path: str | Path) -> dict:
@@ -243,6 +243,15 @@ def print_table(res: dict) -> None:
         p(f"  {s['setting']:<22} {rec:<12} {_pm(c['recommended - cosine']):>16} {_pm(c['recommended - linear']):>16} "
           f"{_pm(c['recommended - best-wsd']):>16}  {c['recommended - cosine']['predicted']:>+19.4f}  "
           f"{'yes' if s['acceptance']['met'] else 'NO'}")
+    ties = [s for s in res["settings"] if "law-best - best-wsd" in s["paired"]]
+    if ties:
+        p("")
+        p("  ties broken (the law's best family member within its cooldown error of the 1-sqrt WSD, which is "
+          "recommended):")
+        for s in ties:
+            c = s["paired"]["law-best - best-wsd"]
+            p(f"    {s['setting']:<22} {s['recommended'].get('law_best', '?'):<12} - best WSD {_pm(c)} "
+              f"(predicted {c['predicted']:+.4f})")
     t = res["tournament"]
     p("")
     p(f"  candidates at {t['setting']} (per-step optima of what optimize can minimise):")
@@ -284,6 +293,16 @@ def markdown(res: dict) -> None:
           f"{c['best-wsd - cosine']['predicted']:+.4f} | {_pm(c['linear - cosine'])} | "
           f"{c['linear - cosine']['predicted']:+.4f} | {' / '.join(f'{v:.4f}' for v in cos['realised'])} | "
           f"{pr['final_loss']:.4f} [{pr['lower']:.4f}, {pr['upper']:.4f}] |")
+    ties = [s for s in res["settings"] if "law-best - best-wsd" in s["paired"]]
+    if ties:
+        p("")
+        p("| setting | the law's best family member | it - best WSD (1-sqrt, recommended) | predicted | it - cosine |")
+        p("|---|---|---|---|---|")
+        for s in ties:
+            c, lc = s["paired"]["law-best - best-wsd"], s["paired"]["law-best - cosine"]
+            spec = s["roles"]["law-best"]["schedule"].split(",", 3)[-1]
+            p(f"| {s['source']} {s['size']} {s['steps']} | {s['recommended'].get('law_best', '?')} `{spec}` | "
+              f"{_pm(c)} | {c['predicted']:+.4f} | {_pm(lc)} |")
     t = res["tournament"]
     if t["candidates"]:
         p("")

@@ -7,7 +7,13 @@ knows the loss after a cooldown, and the law's own held-out errors measure that:
 horizon by the law-error model (:mod:`scalefit.law_error`), and, with a shape ensemble, how much the ensemble's
 members disagree about the advantage. When the advantage is smaller than that margin, the family member is
 recommended and the reason says so: a schedule from a family is what the fitted runs resemble, and its spec can be
-passed to ``scalefit train`` as is. Measured on real training: ``benchmarks/RESULTS.md``, "Closed loop".
+passed to ``scalefit train`` as is.
+
+The same margin decides between family members. When the law ranks another family's best member (typically a
+linear cooldown) above the best WSD with a 1-sqrt cooldown by less than its held-out error on cooldowns, the law
+cannot tell them apart, and the tie goes to the 1-sqrt cooldown: the shape with the published evidence (Hägele et
+al. 2024, arXiv 2405.18392: a 1-sqrt cooldown consistently beats a linear one). The law's own
+choice stays in the result (``law_best``). Measured on real training: ``benchmarks/RESULTS.md``, "Closed loop".
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ from scalefit.optimize.optimizer import OptimizedSchedule, optimize_schedule
 #: ("shapes"), or the fit's own prediction ("fit"). Chosen by the closed loop (benchmarks/RESULTS.md).
 UNDER = ("shapes", "fit")
 DEFAULT_UNDER = "shapes"
+
+#: The family member a tie goes to (see the module docstring).
+PREFERRED_FAMILY = "wsd-1-sqrt"
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,10 @@ class Recommendation:
     optimum : OptimizedSchedule
         The per-step optimum (its ``family`` holds every family's best member).
     family : FamilyMember
-        The best family member under the same objective.
+        The family member compared with the per-step optimum: the best one under the objective, or the 1-sqrt
+        WSD when the law ranks the best one above it by less than ``cooldown_error`` (a tie).
+    law_best : str
+        The family whose member the law ranks best (equal to the family of ``family`` unless a tie was broken).
     ensemble : LawEnsemble
     """
 
@@ -79,6 +91,7 @@ class Recommendation:
     under: str
     optimum: OptimizedSchedule = field(repr=False)
     family: FamilyMember = field(repr=False)
+    law_best: str
     ensemble: LawEnsemble = field(repr=False)
 
     def summary(self) -> dict[str, Any]:
@@ -87,7 +100,8 @@ class Recommendation:
                 "final_loss": self.final_loss, "lower": self.lower, "upper": self.upper,
                 "expected_loss": self.expected_loss, "advantage": self.advantage, "margin": self.margin,
                 "cooldown_error": self.cooldown_error, "ensemble_spread": self.ensemble_spread,
-                "under": self.under, "objective": self.optimum.under,
+                "under": self.under, "objective": self.optimum.under, "law_best": self.law_best,
+                "law_best_spec": self.optimum.family.best.spec if self.optimum.family is not None else None,
                 "schedule": self.spec if self.spec is not None else "per-step (--out)"}
 
     def to_csv(self, path: Any) -> Any:
@@ -122,6 +136,22 @@ def fastest_decay(runs: Any) -> float | None:
     if not runs:
         return None
     return max(float(np.max(-np.diff(r.lr[max(int(r.warmup), 1) - 1:]), initial=0.0)) for r in runs)
+
+
+def break_tie(best_by_family: dict[str, FamilyMember], tolerance: float | None) -> tuple[str, FamilyMember, str]:
+    """``(name, member, note)``: the best family member under the objective, or the :data:`PREFERRED_FAMILY`
+    member when the law ranks the best one above it by no more than ``tolerance`` (nats; None: no tie is broken).
+    ``note`` says which tie was broken ("" when none)."""
+    name, best = min(best_by_family.items(), key=lambda kv: kv[1].objective_value)
+    pref = best_by_family.get(PREFERRED_FAMILY)
+    if tolerance is None or pref is None or name == PREFERRED_FAMILY:
+        return name, best, ""
+    gap = float(pref.objective_value - best.objective_value)
+    if gap > tolerance:
+        return name, best, ""
+    return PREFERRED_FAMILY, pref, (f"the law ranks {name} only {gap:.4f} nats above {PREFERRED_FAMILY}, less than "
+                                    f"its held-out error on cooldowns ({tolerance:.4f}), so the tie goes to the 1-sqrt "
+                                    "cooldown (Hägele et al. 2024)")
 
 
 def decide(advantage: float, margin: float | None, family: str, steps: int) -> tuple[str, str]:
@@ -176,8 +206,10 @@ def recommend_schedule(fit: Any, *, steps: int, peak: float, warmup: int, floor:
                             **optimize_options)
     if opt.family is None:
         raise FitInputError("recommend_schedule needs the family search (do not pass a start schedule).")
-    fam = opt.family.best
-    fam_name = next(k for k, m in opt.family.best_by_family.items() if m.spec == fam.spec)
+    law_best = next(k for k, m in opt.family.best_by_family.items() if m.spec == opt.family.best.spec)
+    rel = cooldown_error(fit, runs, steps)
+    cool = None if rel is None else rel * float(opt.family.best.objective_value)
+    fam_name, fam, tie = break_tie(opt.family.best_by_family, cool)
     advantage = float(fam.objective_value - opt.objective_value)
     if n_params is None and fit.context.n_params:
         n_params = float(fit.context.n_params[-1])
@@ -186,11 +218,11 @@ def recommend_schedule(fit: Any, *, steps: int, peak: float, warmup: int, floor:
         d = member_losses(ens, fam.lr, warmup=warmup, n_params=n_params) - member_losses(ens, opt.lr, warmup=warmup,
                                                                                          n_params=n_params)
         spread = float(np.sqrt(np.sum(ens.weights * (d - np.sum(ens.weights * d)) ** 2)))
-    rel = cooldown_error(fit, runs, steps)
-    cool = None if rel is None else rel * float(fam.objective_value)
     parts = [x for x in (cool, spread) if x is not None]
     margin = max(parts) if parts else None
     pick, reason = decide(advantage, margin, fam_name, steps)
+    if tie and pick == "family":
+        reason = f"{reason}; {tie}"
     if pick == "per-step":
         name, kind, spec, lr, exp_loss = "per-step optimum", "per-step", None, opt.lr, opt.objective_value
         loss, lo, hi = opt.final_loss, opt.lower, opt.upper
@@ -201,4 +233,4 @@ def recommend_schedule(fit: Any, *, steps: int, peak: float, warmup: int, floor:
     return Recommendation(name=name, kind=kind, spec=spec, lr=np.array(lr, dtype=np.float64), reason=reason,
                           final_loss=loss, lower=lo, upper=hi, expected_loss=float(exp_loss), advantage=advantage,
                           margin=margin, cooldown_error=cool, ensemble_spread=spread, under=under, optimum=opt,
-                          family=fam, ensemble=ens)
+                          family=fam, law_best=law_best, ensemble=ens)
