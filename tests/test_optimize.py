@@ -416,12 +416,16 @@ def n_drops(lr: np.ndarray, warmup: int, peak: float) -> int:
 @pytest.mark.parametrize("steps", [600, 1000, 1500])
 def test_refining_the_knots_creates_no_step_the_per_step_objective_does_not_want(steps: int) -> None:
     """The staircase is the objective's, not the knots': the search over every step's LR, without knots, ends
-    with at least as many drops and no lower (at 1,000 steps refining everywhere made 5 drops where it has 3)."""
+    with at least as many drops and not meaningfully lower (at 1,000 steps refining everywhere made 5 drops where it
+    has 3). The objective is not convex: the two searches end in different local optima whose order depends on
+    the floating-point path (on an AVX2 CPU the per-step search ends 4e-5 and 3.9e-4 nats lower at 1,500 and
+    1,000 steps, on AVX512 no lower), so "not meaningfully" is 5e-4 nats, well under the seed-to-seed sd of a
+    final loss (2e-3 to 5e-3 in the closed loop, benchmarks/results/closed_loop.json)."""
     kw = {"steps": steps, "peak": 3e-3, "warmup": steps // 10}
     refined = optimize_schedule(TINY, **kw)
     free = optimize_schedule(TINY, resolution=0, refine=0, polish=0, max_iter=3000, **kw)
     assert n_drops(refined.lr, steps // 10, 3e-3) <= n_drops(free.lr, steps // 10, 3e-3)
-    assert refined.objective_value <= free.objective_value + 2e-5
+    assert refined.objective_value <= free.objective_value + 5e-4
 
 
 def test_an_iteration_cap_says_so_only_when_the_remaining_gain_matters() -> None:
@@ -509,6 +513,25 @@ def test_the_per_step_optimum_is_recommended_only_beyond_the_held_out_error(adva
     assert got == kind and words in reason and "wsd-1-sqrt" in reason
 
 
+@pytest.mark.parametrize("gap, tolerance, picked", [
+    (0.0004, 0.003, "wsd-1-sqrt"),   # the law cannot tell them apart: the published shape
+    (0.0050, 0.003, "wsd-linear"),   # the law's preference is beyond its cooldown error: kept
+    (0.0004, None, "wsd-linear"),    # no measured law error: the law's choice
+    (-0.001, 0.003, "wsd-1-sqrt"),   # the 1-sqrt is the law's best anyway
+])
+def test_a_tie_within_the_cooldown_error_goes_to_the_1_sqrt_cooldown(gap, tolerance, picked) -> None:
+    from scalefit.optimize.family import FamilyMember
+    from scalefit.optimize.recommend import break_tie
+
+    lr = np.ones(3)
+    members = {"wsd-linear": FamilyMember("lin", lr, 3.0), "wsd-1-sqrt": FamilyMember("sqrt", lr, 3.0 + gap),
+               "cosine": FamilyMember("cos", lr, 3.1)}
+    name, member, note = break_tie(members, tolerance)
+    assert name == picked and member is members[picked]
+    assert ("tie goes to the 1-sqrt" in note) == (picked == "wsd-1-sqrt" and gap > 0)
+    assert break_tie({"cosine": members["cosine"], "wsd-linear": members["wsd-linear"]}, 1.0)[0] == "wsd-linear"
+
+
 def test_the_cooldown_error_uses_the_decaying_runs_and_grows_beyond_the_fitted_steps() -> None:
     from types import SimpleNamespace
 
@@ -583,7 +606,12 @@ def test_the_recommendation_is_the_family_member_when_the_law_error_explains_the
     pred = tiny_fit.predict(rec.lr, warmup=150, at=np.array([1499]))
     assert rec.final_loss == pred.final_loss and rec.lower < rec.final_loss < rec.upper
     assert rec.optimum.under.startswith("mean over 9 refits")
-    assert set(rec.summary()) >= {"name", "kind", "reason", "final_loss", "lower", "upper", "schedule"}
+    assert set(rec.summary()) >= {"name", "kind", "reason", "final_loss", "lower", "upper", "schedule", "law_best"}
+    best = min(rec.optimum.family.best_by_family.items(), key=lambda kv: kv[1].objective_value)
+    assert rec.law_best == best[0] and rec.summary()["law_best_spec"] == best[1].spec
+    if rec.name != rec.law_best:  # a tie was broken: within the cooldown error, and said
+        assert rec.name == "wsd-1-sqrt" and "tie goes to the 1-sqrt" in rec.reason
+        assert rec.family.objective_value - best[1].objective_value <= rec.cooldown_error
     capped = recommend_schedule(tiny_fit, steps=1500, peak=3e-3, warmup=150, within_seen_decay=True)
     seen = max(float(np.max(-np.diff(r.lr[300:]))) for r in __import__("scalefit.optimize.ensemble",
                                                                        fromlist=["x"]).fitted_runs(tiny_fit)[0])
