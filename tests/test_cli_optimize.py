@@ -44,8 +44,10 @@ def test_json_has_the_documented_keys(fits) -> None:
     assert isinstance(data["seconds"], float)
     assert set(data["optimized"]) >= {"final_loss", "lower", "upper"}
     assert data["optimized"]["lower"] < data["optimized"]["final_loss"] < data["optimized"]["upper"]
+    rec = data["recommended"]  # a family member other than the law's best (a tie broken) is a row of its own too
+    tie = rec["kind"] == "family" and rec["name"] != rec["law_best"]
     assert {b["schedule"] for b in data["baselines"]} == {"optimized", "best family", "cosine to 0.0001",
-                                                          "linear to 0", "constant"}
+                                                          "linear to 0", "constant", *(["recommended"] if tie else [])}
     assert all("final_loss" in b for b in data["baselines"])
     assert data["best_family"]["spec"].startswith(("wsd:", "cosine:", "multistep:", "constant:"))
     best = min(b["final_loss"] for b in data["baselines"] if b["schedule"] != "optimized")
@@ -54,8 +56,10 @@ def test_json_has_the_documented_keys(fits) -> None:
     assert set(rec) >= {"name", "kind", "spec", "reason", "final_loss", "lower", "upper", "schedule", "advantage",
                         "margin", "objective"}
     assert rec["kind"] in ("family", "per-step") and rec["lower"] < rec["final_loss"] < rec["upper"]
-    if rec["kind"] == "family":  # the best family member under the objective, named by its family
+    if rec["kind"] == "family":  # the best family member under the objective (or the 1-sqrt WSD in a tie)
         assert rec["spec"] == data["family"][rec["name"]]["spec"] and "less than" in rec["reason"]
+        assert rec["law_best_spec"] == data["best_family"]["spec"] == data["family"][rec["law_best"]]["spec"]
+        assert tie == ("tie goes to the 1-sqrt" in rec["reason"])
     else:
         assert rec["spec"] is None and rec["final_loss"] == data["optimized"]["final_loss"]
     assert rec["margin"] > 0  # the sim fit measured its law error

@@ -32,9 +32,10 @@ class Baseline:
 
 
 def baselines(fit_or_values: Any, opt: OptimizedSchedule, *, law: str | None = None,
-              n_params: float | None = None) -> list[Baseline]:
+              n_params: float | None = None, extra: tuple[tuple[str, str, np.ndarray], ...] = ()) -> list[Baseline]:
     """The optimised schedule against the best family member, cosine to the floor, linear to zero and constant,
-    each with its predicted final loss and interval (same law, steps, peak and warmup), best first.
+    each with its predicted final loss and interval (same law, steps, peak and warmup), best first. ``extra``:
+    more rows ``(name, spec, lr)``, e.g. the recommended family member when a tie was broken.
 
     An extrapolation warning (schedule beyond the fitted range) is emitted once for the whole table.
     """
@@ -48,6 +49,7 @@ def baselines(fit_or_values: Any, opt: OptimizedSchedule, *, law: str | None = N
     rows: list[tuple[str, str, np.ndarray]] = [("optimized", "(per-step, --out)", opt.lr)]
     if opt.family is not None:
         rows.append(("best family", opt.family.best.spec, opt.family.best.lr))
+    rows.extend(extra)
     for name, spec in ((f"cosine to {_fmt(fl)}", f"cosine:{head},final={_fmt(fl)}"),
                        ("linear to 0", f"linear:{head},final=0"),
                        ("constant", f"constant:{head}")):
