@@ -59,7 +59,8 @@ def optimize(
     by default the mean over refits at the loss-drop shapes the fitted runs cannot tell apart (--under), starting
     from the best member of a family search (WSD shapes and lengths, cosine finals, one-step drops). Recommends
     that per-step optimum only when its advantage over the best family member exceeds the law's held-out error on
-    cooldowns; else the family member, as a spec you can pass to scalefit train. Prints the recommendation and
+    cooldowns; else the family member (the 1-sqrt WSD when the law ranks another family above it by less than that
+    error), as a spec you can pass to scalefit train. Prints the recommendation and
     a table: per-step optimum, best family member, cosine to the floor, linear to 0 and constant, with predicted
     final losses and intervals. The LR-annealing law (tissue) has a degenerate optimum, and so has MPL without
     the monotone constraint; both are optimised with a warning.
