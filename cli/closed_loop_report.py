@@ -231,6 +231,11 @@ def _pm(p: dict) -> str:
     return f"{p['mean']:+.4f}{se}"
 
 
+def _ties(res: dict) -> list[dict]:
+    """The settings whose law's own family pick was trained beside the recommended 1-sqrt WSD (a tie broken)."""
+    return [s for s in res["settings"] if "law-best - best-wsd" in s["paired"]]
+
+
 def print_table(res: dict) -> None:
     p = print
     p("Closed loop: realised final val_loss, paired by seed (mean +- standard error over seeds "
@@ -243,7 +248,7 @@ def print_table(res: dict) -> None:
         p(f"  {s['setting']:<22} {rec:<12} {_pm(c['recommended - cosine']):>16} {_pm(c['recommended - linear']):>16} "
           f"{_pm(c['recommended - best-wsd']):>16}  {c['recommended - cosine']['predicted']:>+19.4f}  "
           f"{'yes' if s['acceptance']['met'] else 'NO'}")
-    ties = [s for s in res["settings"] if "law-best - best-wsd" in s["paired"]]
+    ties = _ties(res)
     if ties:
         p("")
         p("  ties broken (the law's best family member within its cooldown error of the 1-sqrt WSD, which is "
@@ -293,7 +298,7 @@ def markdown(res: dict) -> None:
           f"{c['best-wsd - cosine']['predicted']:+.4f} | {_pm(c['linear - cosine'])} | "
           f"{c['linear - cosine']['predicted']:+.4f} | {' / '.join(f'{v:.4f}' for v in cos['realised'])} | "
           f"{pr['final_loss']:.4f} [{pr['lower']:.4f}, {pr['upper']:.4f}] |")
-    ties = [s for s in res["settings"] if "law-best - best-wsd" in s["paired"]]
+    ties = _ties(res)
     if ties:
         p("")
         p("| setting | the law's best family member | it - best WSD (1-sqrt, recommended) | predicted | it - cosine |")

@@ -77,7 +77,8 @@ def optimize(
                              within_seen_decay=within_seen_decay, objective=objective, monotone=not non_monotone,
                              interval=interval, max_iter=iterations, polish=polish, n_params=n_params)
     opt = rec.optimum
-    tie = rec.kind == "family" and opt.family is not None and rec.spec != opt.family.best.spec
+    tie = rec.kind == "family" and rec.name != rec.law_best  # the recommendation is not the table's best family row
+    compared = "recommended" if tie else "best family"  # the row of the recommended family member
     table = baselines(result, opt, n_params=n_params, extra=(("recommended", rec.spec, rec.lr),) if tie else ())
     written = []
     for path, write in ((out, rec.to_csv), (out_optimum, opt.to_csv)):
@@ -89,7 +90,7 @@ def optimize(
 
         rows = [(f"recommended: {rec.name}", rec.lr, rec.final_loss)]
         rows += [("per-step optimum" if b.name == "optimized" else b.name, b.lr, b.final_loss) for b in table
-                 if not (rec.kind == "family" and b.name == ("recommended" if tie else "best family"))
+                 if not (rec.kind == "family" and b.name == compared)
                  and not (rec.kind == "per-step" and b.name == "optimized")]
         ax = plots.plot_schedules_compare(rows)
         plots.save(ax.figure, plot)
@@ -135,9 +136,9 @@ def optimize(
     for b in table:
         spec = "(per-step, --out-optimum)" if b.name == "optimized" and rec.kind == "family" else b.spec
         lines.append(f"  {b.name:<{width}}  {b.final_loss:>10.4f}  {b.lower:>8.4f}  {b.upper:>8.4f}  {spec}")
-    fam_row = next((b for b in table if b.name == ("recommended" if tie else "best family")), None)
+    fam_row = next((b for b in table if b.name == compared), None)
     if fam_row is not None:
-        vs = f"recommended {rec.name}" if tie else "best family"
+        vs = f"recommended {rec.name}" if tie else compared
         lines += ["", *textwrap.wrap(f"per-step optimum vs {vs}: {opt.final_loss - fam_row.final_loss:+.4f} nats "
                                      "predicted by the fit; trained for real, predicted gains realised a fraction of "
                                      "their size (benchmarks/RESULTS.md, closed loop)", 112, initial_indent="  ",
